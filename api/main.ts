@@ -1,0 +1,122 @@
+/**
+ * `mcp-monitor start`: the API. Starts the snapshot watcher, spawns and supervises the MCP
+ * child, serves REST and SSE; on SIGINT/SIGTERM closes them in reverse order.
+ */
+import { access } from 'node:fs/promises';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { fileURLToPath } from 'node:url';
+import { createLogger } from '../shared/logger.js';
+import { ensureStateDir } from '../shared/state-dir.js';
+import { SETTINGS, UsageError, parseCommand, settingsHelp, type SettingKey, type Settings } from '../shared/settings.js';
+import { createApp } from './app.js';
+import { ChildSupervisor } from './child-supervisor.js';
+import { ServerCatalog } from './server-catalog.js';
+import { SnapshotWatcher } from './snapshot-watcher.js';
+import { SseHub } from './sse-hub.js';
+
+export const START_SETTINGS = Object.keys(SETTINGS) as SettingKey[];
+
+/** The settings the child takes, passed on as flags (the child never guesses from env). */
+const CHILD_SETTINGS = ['mcpPort', 'mcpHost', 'stateDir', 'serverId', 'heartbeatMs', 'maxSessions', 'sessionIdleMs', 'entry', 'trustProxy'] as const;
+
+const BIN = fileURLToPath(new URL('../../bin/mcp-monitor.js', import.meta.url));
+
+function fail(message: string, code: number): void {
+  process.stderr.write(`mcp-monitor start: ${message}\n`);
+  process.exitCode = code;
+}
+
+/** `mcp-monitor server` arguments that reproduce the settings of the child. */
+export function childArgs(s: Pick<Settings, (typeof CHILD_SETTINGS)[number]>): string[] {
+  const args = [BIN, 'server'];
+  for (const k of CHILD_SETTINGS) {
+    const v = s[k];
+    if (v === undefined || v === false) continue;
+    args.push(`--${SETTINGS[k].flag}`);
+    if (v !== true) args.push(String(v));
+  }
+  return args;
+}
+
+export async function main(argv: string[]): Promise<void> {
+  const cwd = process.cwd();
+  let parsed;
+  try {
+    parsed = parseCommand('start', argv, process.env, START_SETTINGS, { cwd });
+    if (parsed.flags.help) {
+      process.stdout.write(`Usage: mcp-monitor start [options]\n\nRuns the API and the MCP server it supervises.\n\n${settingsHelp(START_SETTINGS, cwd)}\n`);
+      return;
+    }
+    await ensureStateDir(parsed.settings.stateDir);
+    const { entry } = parsed.settings;
+    if (entry) await access(entry).catch(() => { throw new UsageError(`Invalid --entry: ${entry}: no such file`); });
+  } catch (err) {
+    if (err instanceof UsageError) return fail(err.message, 2);
+    throw err;
+  }
+  const s = parsed.settings as Settings;
+  const log = createLogger('api', process.env.MCP_MONITOR_LOG_LEVEL);
+
+  const watcher = new SnapshotWatcher({ stateDir: s.stateDir, logger: log.child({ component: 'snapshot-watcher' }), rescanMs: Math.min(s.heartbeatMs, 1000) });
+  const supervisor = new ChildSupervisor({ serverId: s.serverId, args: childArgs(s), logger: log.child({ component: 'supervisor', serverId: s.serverId }) });
+  const supervisors = new Map([[s.serverId, supervisor]]);
+  const catalog = new ServerCatalog({ watcher, supervisors, defaultServerId: s.serverId });
+  const sse = new SseHub();
+  const app = createApp({ catalog, sse, logger: log.child({ component: 'http' }), token: s.token });
+  const server = http.createServer(app);
+
+  watcher.on('snapshot', (snap) => {
+    supervisors.get(snap.serverId)?.observe(snap);
+    sse.broadcast(snap);
+  });
+  watcher.on('error', (err) => log.error({ err: err.message }, 'snapshot watcher error'));
+  supervisor.on('state', (state, previous) => log.info({ serverId: s.serverId, state, previous }, 'MCP child state'));
+
+  let stopping: Promise<void> | undefined;
+  const shutdown = (why: string, exitCode = 0): Promise<void> => {
+    stopping ??= (async () => {
+      log.info({ why }, 'shutting down');
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      sse.close();
+      server.closeIdleConnections();
+      await Promise.all([...supervisors.values()].map((sup) => sup.close()));
+      await watcher.close();
+      server.closeAllConnections();
+      await closed;
+      process.off('SIGINT', onSignal);
+      process.off('SIGTERM', onSignal);
+      process.exitCode = exitCode;
+      log.info('stopped');
+    })();
+    return stopping;
+  };
+  const onSignal = (signal: NodeJS.Signals) => void shutdown(signal);
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+
+  try {
+    await watcher.start();
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(s.port, s.host, () => {
+        server.off('error', reject);
+        resolve();
+      });
+    });
+  } catch (err) {
+    const e = err as NodeJS.ErrnoException;
+    const why = e.code === 'EADDRINUSE' ? `port ${s.port} on ${s.host} is already in use (--port)` : e.code === 'EADDRNOTAVAIL' ? `cannot bind ${s.host} (--host)` : e.message;
+    process.stderr.write(`mcp-monitor start: ${why}\n`);
+    await shutdown('could not start', 1);
+    return;
+  }
+  const { port } = server.address() as AddressInfo;
+  const host = s.host.includes(':') ? `[${s.host}]` : s.host;
+  log.info({ url: `http://${host}:${port}/`, port, stateDir: s.stateDir, auth: Boolean(s.token) }, 'API listening');
+  await supervisor.start();
+  supervisor.waitUntilRunning(30_000).then(
+    () => log.info({ serverId: s.serverId }, 'ready'),
+    (err: Error) => log.warn({ err: err.message }, 'MCP child is not running yet'),
+  );
+}

@@ -1,0 +1,121 @@
+/** The `/api/mcp` routes of contract section 5: connections, servers, health and the SSE stream. */
+import { Router, type Request, type Response } from 'express';
+import { SERVER_ID_RE } from '../../shared/paths.js';
+import { snapshotAgeMs } from '../../shared/snapshot.js';
+import { sendError } from '../http-errors.js';
+import type { ServerCatalog, ServerView } from '../server-catalog.js';
+import type { SseHub } from '../sse-hub.js';
+
+/** The view of `serverId` with a snapshot, or an error response sent (404 unknown, 503 none yet). */
+function withSnapshot(catalog: ServerCatalog, serverId: string, res: Response): (ServerView & { snapshot: NonNullable<ServerView['snapshot']> }) | undefined {
+  if (!SERVER_ID_RE.test(serverId)) {
+    sendError(res, 400, 'bad_server_id', `Invalid server id ${JSON.stringify(serverId)} (expected [A-Za-z0-9_-]{1,64})`);
+    return undefined;
+  }
+  const view = catalog.view(serverId);
+  if (!view) {
+    sendError(res, 404, 'unknown_server', `No server "${serverId}" (not spawned by this API, not in the state directory)`);
+    return undefined;
+  }
+  if (!view.snapshot) {
+    const why = view.snapshotError ? `: ${view.snapshotError}` : '';
+    sendError(res, 503, 'no_snapshot', `No valid snapshot of server "${serverId}" yet${why}`);
+    return undefined;
+  }
+  return view as ServerView & { snapshot: NonNullable<ServerView['snapshot']> };
+}
+
+function connectionRoutes(catalog: ServerCatalog, serverIdOf: (req: Request) => string): Router {
+  const router = Router({ mergeParams: true });
+  router.get('/', (req, res) => {
+    const v = withSnapshot(catalog, serverIdOf(req), res);
+    if (!v) return;
+    const s = v.snapshot;
+    res.json({
+      serverId: s.serverId,
+      activeConnections: s.activeConnections,
+      totalConnections: s.totalConnections,
+      connections: s.connections,
+      lastUpdated: s.lastUpdated,
+      seq: s.seq,
+      pid: s.pid,
+      status: s.status,
+      writtenAt: s.writtenAt,
+      stale: v.stale,
+      snapshotError: v.snapshotError ?? null,
+    });
+  });
+  router.get('/count', (req, res) => {
+    const v = withSnapshot(catalog, serverIdOf(req), res);
+    if (!v) return;
+    res.json({ serverId: v.serverId, activeConnections: v.snapshot.activeConnections, timestamp: new Date().toISOString(), stale: v.stale });
+  });
+  router.get('/:sessionId', (req, res) => {
+    const v = withSnapshot(catalog, serverIdOf(req), res);
+    if (!v) return;
+    const c = v.snapshot.connections.find((x) => x.sessionId === req.params.sessionId);
+    if (!c) return sendError(res, 404, 'unknown_session', `No session ${JSON.stringify(req.params.sessionId)} on server "${v.serverId}"`);
+    res.json(c);
+  });
+  return router;
+}
+
+export function mcpRoutes(catalog: ServerCatalog, sse: SseHub): Router {
+  const router = Router();
+  const defaultId = () => catalog.defaultServerId;
+  router.use('/connections', connectionRoutes(catalog, defaultId));
+  router.use('/servers/:serverId/connections', connectionRoutes(catalog, (req) => String(req.params.serverId)));
+
+  router.get('/servers', (_req, res) => {
+    res.json({ servers: catalog.summaries() });
+  });
+  router.get('/servers/:serverId', (req, res) => {
+    const id = req.params.serverId;
+    const v = SERVER_ID_RE.test(id) ? catalog.view(id) : undefined;
+    if (!v) return sendError(res, 404, 'unknown_server', `No server ${JSON.stringify(id)}`);
+    res.json(catalog.summary(v));
+  });
+
+  router.get('/health', (_req, res) => {
+    const now = Date.now();
+    const v = catalog.view(catalog.defaultServerId, now);
+    const sup = v?.supervisor;
+    const s = v?.snapshot;
+    const child = sup
+      ? { status: sup.state === 'running' ? 'pass' : 'fail', state: sup.state, pid: sup.pid ?? null, restarts: sup.restarts }
+      : { status: s?.status === 'running' && !v?.stale ? 'pass' : 'fail', state: 'external', pid: s?.pid ?? null, restarts: null };
+    const snapshot = {
+      status: s && !v?.stale && !v?.snapshotError ? 'pass' : 'fail',
+      seq: s?.seq ?? null,
+      ageMs: s ? snapshotAgeMs(s, now) : null,
+      writerStatus: s?.status ?? null,
+      stale: v?.stale ?? true,
+      error: v?.snapshotError ?? (s ? null : 'no valid snapshot yet'),
+    };
+    const watcher = { status: catalog.watcherRunning ? 'pass' : 'fail' };
+    const serverRunning = child.status === 'pass';
+    const monitorRunning = watcher.status === 'pass' && snapshot.status === 'pass';
+    const healthy = serverRunning && monitorRunning;
+    res.status(healthy ? 200 : 503).json({
+      healthy,
+      status: healthy ? 'pass' : 'fail',
+      serverId: catalog.defaultServerId,
+      serverRunning,
+      monitorRunning,
+      connections: { active: s?.activeConnections ?? 0, total: s?.totalConnections ?? 0 },
+      lastCheck: new Date(now).toISOString(),
+      checks: { child, snapshot, watcher },
+    });
+  });
+
+  router.get('/events', (req, res) => {
+    const q = req.query.serverId;
+    if (q !== undefined && (typeof q !== 'string' || !SERVER_ID_RE.test(q))) {
+      return sendError(res, 400, 'bad_server_id', `Invalid serverId ${JSON.stringify(q)} (expected [A-Za-z0-9_-]{1,64})`);
+    }
+    const ids = q === undefined ? catalog.ids() : [q];
+    const initial = ids.flatMap((id) => catalog.view(id)?.snapshot ?? []);
+    sse.add(req, res, q, initial);
+  });
+  return router;
+}

@@ -1,0 +1,102 @@
+/**
+ * Every server the API knows, spawned or found in the state directory, as the routes show it:
+ * the watcher's latest snapshot joined with the supervisor's view of the child.
+ */
+import { isStale, snapshotAgeMs, type Snapshot } from '../shared/snapshot.js';
+import type { ChildState, ChildSupervisor } from './child-supervisor.js';
+import type { SnapshotWatcher } from './snapshot-watcher.js';
+
+/** Supervisor state, or `external` for a server this API did not spawn. */
+export type ServerStatus = ChildState | 'external';
+
+/** One entry of `GET /api/mcp/servers`. */
+export interface ServerSummary {
+  serverId: string;
+  status: ServerStatus;
+  pid: number | null;
+  restarts: number | null;
+  startedAt: string | null;
+  heartbeatAgeMs: number | null;
+  activeConnections: number;
+  totalConnections: number;
+  mcpUrl: string | null;
+  /** What the latest snapshot says of its writer. */
+  snapshotStatus: Snapshot['status'] | null;
+  /** The snapshot is not current: the writer hung or died, or the file is unusable. */
+  stale: boolean;
+  /** Why the snapshot file is unusable now (the last good one is served), if it is. */
+  snapshotError: string | null;
+}
+
+export interface ServerView {
+  serverId: string;
+  supervisor: ChildSupervisor | undefined;
+  snapshot: Snapshot | undefined;
+  snapshotError: string | undefined;
+  stale: boolean;
+}
+
+export class ServerCatalog {
+  readonly defaultServerId: string;
+  readonly #watcher: SnapshotWatcher;
+  readonly #supervisors: ReadonlyMap<string, ChildSupervisor>;
+
+  constructor(options: { watcher: SnapshotWatcher; supervisors: ReadonlyMap<string, ChildSupervisor>; defaultServerId: string }) {
+    this.#watcher = options.watcher;
+    this.#supervisors = options.supervisors;
+    this.defaultServerId = options.defaultServerId;
+  }
+
+  get watcherRunning(): boolean {
+    return this.#watcher.running;
+  }
+
+  supervisors(): ChildSupervisor[] {
+    return [...this.#supervisors.values()];
+  }
+
+  ids(): string[] {
+    const ids = new Set<string>(this.#supervisors.keys());
+    for (const s of this.#watcher.list()) if (s.snapshot || s.error?.code !== 'ENOENT') ids.add(s.serverId);
+    return [...ids].sort();
+  }
+
+  /** The view of one server, or undefined when it is neither spawned nor in the state directory. */
+  view(serverId: string, now = Date.now()): ServerView | undefined {
+    const supervisor = this.#supervisors.get(serverId);
+    const state = this.#watcher.get(serverId);
+    if (!supervisor && !state?.snapshot && (!state?.error || state.error.code === 'ENOENT')) return undefined;
+    const snapshot = state?.snapshot;
+    const snapshotError = state?.error?.message;
+    let stale = snapshot ? isStale(snapshot, now) : false;
+    // The supervisor knows before the clock does: its child is not the one that wrote this.
+    if (snapshot && supervisor && snapshot.status !== 'stopped' && (supervisor.state !== 'running' || supervisor.pid !== snapshot.pid)) stale = true;
+    if (snapshotError && snapshot) stale = true;
+    return { serverId, supervisor, snapshot, snapshotError, stale };
+  }
+
+  summary(view: ServerView, now = Date.now()): ServerSummary {
+    const { snapshot, supervisor } = view;
+    return {
+      serverId: view.serverId,
+      status: supervisor ? supervisor.state : 'external',
+      pid: supervisor ? (supervisor.pid ?? null) : (snapshot?.pid ?? null),
+      restarts: supervisor ? supervisor.restarts : null,
+      startedAt: snapshot?.startedAt ?? null,
+      heartbeatAgeMs: snapshot ? snapshotAgeMs(snapshot, now) : null,
+      activeConnections: snapshot?.activeConnections ?? 0,
+      totalConnections: snapshot?.totalConnections ?? 0,
+      mcpUrl: snapshot?.mcp?.url ?? null,
+      snapshotStatus: snapshot?.status ?? null,
+      stale: view.stale,
+      snapshotError: view.snapshotError ?? null,
+    };
+  }
+
+  summaries(now = Date.now()): ServerSummary[] {
+    return this.ids().flatMap((id) => {
+      const v = this.view(id, now);
+      return v ? [this.summary(v, now)] : [];
+    });
+  }
+}

@@ -1,0 +1,227 @@
+/**
+ * Keeps the latest valid snapshot of every server in the state directory.
+ *
+ * It watches the *directory* with chokidar, filtered to `<id>/snapshot.json`: a watch on the
+ * file itself goes deaf after quick atomic renames. chokidar throttles `change` on the leading
+ * edge and emits no trailing event (chokidar #1455), so every event is followed by one more
+ * read `settleMs` later, and every server is re-read on a slow timer as a safety net: the
+ * watcher always ends on the final state. Reads of one server never overlap, so they cannot
+ * land out of order, and a lower `seq` of the same writer is never accepted.
+ */
+import { EventEmitter } from 'node:events';
+import { readdir, stat } from 'node:fs/promises';
+import path from 'node:path';
+import { watch, type FSWatcher } from 'chokidar';
+import type { Logger } from 'pino';
+import { SERVER_ID_RE, SNAPSHOT_FILE, serverIdOfSnapshotPath, snapshotPath } from '../shared/paths.js';
+import { SnapshotReadError, readSnapshotFile } from '../shared/read-snapshot.js';
+import { isNewer, type Snapshot } from '../shared/snapshot.js';
+
+export interface SnapshotWatcherOptions {
+  stateDir: string;
+  logger: Logger;
+  /** Re-read this long after each event, to catch the end of a burst. Default 75. */
+  settleMs?: number;
+  /** Re-read every known server this often (and look for new ones). Default 1000. */
+  rescanMs?: number;
+}
+
+/** What the watcher knows of one server. */
+export interface ServerSnapshotState {
+  serverId: string;
+  /** The latest valid snapshot, kept while the file is invalid or missing. */
+  snapshot: Snapshot | undefined;
+  /** Why the current file is not usable (invalid, missing, unreadable), if it is not. */
+  error: SnapshotReadError | undefined;
+  /** When the file was last read (ms). */
+  readAt: number | undefined;
+}
+
+interface WatcherEvents {
+  /** A newer snapshot of a server was accepted. */
+  snapshot: [snapshot: Snapshot];
+  /** The file of a server became unusable (the last good snapshot is kept). */
+  invalid: [serverId: string, error: SnapshotReadError];
+  error: [err: Error];
+}
+
+interface Entry extends ServerSnapshotState {
+  reading: Promise<void> | null;
+  again: boolean;
+  settleTimer: NodeJS.Timeout | undefined;
+  /** Identity of the file last read: skip the safety re-read when it did not change. */
+  fileKey: string | undefined;
+}
+
+export class SnapshotWatcher extends EventEmitter<WatcherEvents> {
+  readonly stateDir: string;
+  readonly #log: Logger;
+  readonly #settleMs: number;
+  readonly #rescanMs: number;
+  readonly #servers = new Map<string, Entry>();
+  #watcher: FSWatcher | undefined;
+  #rescanTimer: NodeJS.Timeout | undefined;
+  #started = false;
+  #closed = false;
+  #closePromise: Promise<void> | undefined;
+
+  constructor(options: SnapshotWatcherOptions) {
+    super();
+    this.stateDir = path.resolve(options.stateDir);
+    this.#log = options.logger;
+    this.#settleMs = options.settleMs ?? 75;
+    this.#rescanMs = options.rescanMs ?? 1000;
+  }
+
+  /** The state of one server, if it was ever seen. */
+  get(serverId: string): ServerSnapshotState | undefined {
+    return this.#servers.get(serverId);
+  }
+
+  /** Every server seen in the state directory, by id. */
+  list(): ServerSnapshotState[] {
+    return [...this.#servers.values()].sort((a, b) => a.serverId.localeCompare(b.serverId));
+  }
+
+  get running(): boolean {
+    return this.#started && !this.#closed;
+  }
+
+  /** Starts watching and reads every snapshot present; resolves once they are read. */
+  async start(): Promise<void> {
+    if (this.#started) throw new Error('SnapshotWatcher already started');
+    this.#started = true;
+    const watcher = watch(this.stateDir, {
+      depth: 1,
+      ignoreInitial: true,
+      // Only the state dir, server dirs and their snapshot.json; never temp files or the lock.
+      ignored: (p: string) => {
+        const rel = path.relative(this.stateDir, p);
+        if (rel === '') return false;
+        const parts = rel.split(path.sep);
+        if (parts.length === 1) return !SERVER_ID_RE.test(parts[0]!);
+        return !(parts.length === 2 && parts[1] === SNAPSHOT_FILE);
+      },
+    });
+    this.#watcher = watcher;
+    const onPath = (p: string) => {
+      const id = serverIdOfSnapshotPath(this.stateDir, p);
+      if (id) this.#onEvent(id);
+    };
+    watcher.on('add', onPath);
+    watcher.on('change', onPath);
+    watcher.on('unlink', onPath);
+    watcher.on('addDir', (p: string) => {
+      const id = path.relative(this.stateDir, p);
+      if (SERVER_ID_RE.test(id)) this.#onEvent(id);
+    });
+    watcher.on('error', (err) => this.emit('error', err as Error));
+    await new Promise<void>((resolve) => watcher.once('ready', () => resolve()));
+    if (this.#closed) return;
+    await this.#rescan();
+    this.#rescanTimer = setInterval(() => void this.#rescan(), this.#rescanMs).unref();
+  }
+
+  /** Re-reads one server now (and `settleMs` later); resolves after the first read. */
+  refresh(serverId: string): Promise<void> {
+    return this.#onEvent(serverId);
+  }
+
+  close(): Promise<void> {
+    this.#closePromise ??= (async () => {
+      this.#closed = true;
+      clearInterval(this.#rescanTimer);
+      for (const e of this.#servers.values()) clearTimeout(e.settleTimer);
+      await this.#watcher?.close();
+      await Promise.all([...this.#servers.values()].map((e) => e.reading));
+    })();
+    return this.#closePromise;
+  }
+
+  #entry(serverId: string): Entry {
+    let e = this.#servers.get(serverId);
+    if (!e) {
+      e = { serverId, snapshot: undefined, error: undefined, readAt: undefined, reading: null, again: false, settleTimer: undefined, fileKey: undefined };
+      this.#servers.set(serverId, e);
+    }
+    return e;
+  }
+
+  #onEvent(serverId: string): Promise<void> {
+    if (this.#closed) return Promise.resolve();
+    const e = this.#entry(serverId);
+    clearTimeout(e.settleTimer);
+    e.settleTimer = setTimeout(() => void this.#read(e), this.#settleMs).unref();
+    return this.#read(e);
+  }
+
+  /** Looks for server dirs the watcher has not reported and re-reads files that changed. */
+  async #rescan(): Promise<void> {
+    if (this.#closed) return;
+    let names: string[];
+    try {
+      names = await readdir(this.stateDir);
+    } catch (err) {
+      this.emit('error', new Error(`Cannot list the state directory ${this.stateDir}: ${(err as Error).message}`, { cause: err }));
+      return;
+    }
+    const ids = new Set(names.filter((n) => SERVER_ID_RE.test(n)));
+    for (const id of this.#servers.keys()) ids.add(id);
+    await Promise.all(
+      [...ids].map(async (id) => {
+        const file = snapshotPath(this.stateDir, id);
+        const key = await stat(file).then((st) => `${st.ino}:${st.size}:${st.mtimeMs}`, () => undefined);
+        if (key === undefined && !this.#servers.has(id)) return; // a directory without a snapshot (yet)
+        const e = this.#entry(id);
+        if (key === undefined || key !== e.fileKey) await this.#read(e);
+      }),
+    );
+  }
+
+  /** Reads the file of a server; if a read is under way, one more follows it. */
+  #read(e: Entry): Promise<void> {
+    if (e.reading) {
+      e.again = true;
+      return e.reading;
+    }
+    e.reading = (async () => {
+      do {
+        e.again = false;
+        await this.#readOnce(e);
+      } while (e.again && !this.#closed);
+    })().finally(() => {
+      e.reading = null;
+    });
+    return e.reading;
+  }
+
+  async #readOnce(e: Entry): Promise<void> {
+    const file = snapshotPath(this.stateDir, e.serverId);
+    const key = await stat(file).then((st) => `${st.ino}:${st.size}:${st.mtimeMs}`, () => undefined);
+    let snapshot: Snapshot;
+    try {
+      snapshot = await readSnapshotFile(file);
+      if (snapshot.serverId !== e.serverId) {
+        throw new SnapshotReadError(file, 'EINVALID', `invalid snapshot: serverId is ${JSON.stringify(snapshot.serverId)} but the file is in the directory of ${JSON.stringify(e.serverId)}`);
+      }
+    } catch (err) {
+      if (!(err instanceof SnapshotReadError)) throw err;
+      e.readAt = Date.now();
+      e.fileKey = key;
+      const changed = e.error?.message !== err.message;
+      e.error = err;
+      if (changed) {
+        if (err.code !== 'ENOENT' || e.snapshot) this.#log.warn({ serverId: e.serverId, err: err.message }, 'snapshot not usable; keeping the last good one');
+        this.emit('invalid', e.serverId, err);
+      }
+      return;
+    }
+    e.readAt = Date.now();
+    e.fileKey = key;
+    if (e.error && e.error.code !== 'ENOENT') this.#log.info({ serverId: e.serverId }, 'snapshot valid again');
+    e.error = undefined;
+    if (!isNewer(snapshot, e.snapshot)) return;
+    e.snapshot = snapshot;
+    this.emit('snapshot', snapshot);
+  }
+}

@@ -1,0 +1,50 @@
+/**
+ * `mcp-monitor` commands that read the state directory (tail, inspect, status) and the help.
+ * `start` and `server` are dispatched by bin/mcp-monitor.js to api/ and server/.
+ */
+import { UsageError } from '../shared/settings.js';
+
+const USAGE = `Usage: mcp-monitor <command> [options]
+
+Commands:
+  start     the API: spawns and supervises the MCP server, serves REST, SSE and the dashboard
+  server    one MCP server on its own; publishes its connections in the state directory
+  tail      follow the state directory and print connection events as they happen
+  inspect   validate persisted snapshots offline and show who is (or was) connected
+  status    one line per server in the state directory
+
+Run 'mcp-monitor <command> --help' for the options of a command.
+`;
+
+type Command = (argv: string[]) => Promise<number>;
+
+const COMMANDS: Record<string, () => Promise<Command>> = {};
+
+export async function main(argv: string[]): Promise<void> {
+  const [command, ...rest] = argv;
+  if (command === undefined || command === 'help' || command === '--help' || command === '-h') {
+    process.stdout.write(USAGE);
+    process.exitCode = command === undefined ? 2 : 0;
+    return;
+  }
+  if (command === '--version' || command === '-v') {
+    process.stdout.write('mcp-monitor 0.1.0\n');
+    return;
+  }
+  const load = COMMANDS[command];
+  if (!load) {
+    process.stderr.write(`mcp-monitor: unknown command ${JSON.stringify(command)} (try 'mcp-monitor --help')\n`);
+    process.exitCode = 2;
+    return;
+  }
+  try {
+    process.exitCode = await (await load())(rest);
+  } catch (err) {
+    if (err instanceof UsageError) {
+      process.stderr.write(`mcp-monitor ${command}: ${err.message}\n`);
+      process.exitCode = 2;
+      return;
+    }
+    throw err;
+  }
+}

@@ -1,0 +1,78 @@
+/**
+ * The connection map of one MCP child: what the snapshot publishes. Plain data plus events;
+ * the HTTP side (McpHost) decides when sessions start, are used and end.
+ */
+import { EventEmitter } from 'node:events';
+import type { CloseReason, Connection } from '../shared/snapshot.js';
+
+/** What is known of a session when it ends (journal `disconnect`, metrics). */
+export interface SessionEnd {
+  connection: Connection;
+  reason: CloseReason;
+  durationMs: number;
+}
+
+interface RegistryEvents {
+  connect: [connection: Connection];
+  disconnect: [end: SessionEnd];
+  activity: [connection: Connection];
+}
+
+export class SessionRegistry extends EventEmitter<RegistryEvents> {
+  readonly #sessions = new Map<string, Connection>();
+  #created = 0;
+  #lastUpdated = new Date();
+
+  /** Sessions open now. */
+  get size(): number {
+    return this.#sessions.size;
+  }
+
+  /** Sessions opened by this process. */
+  get created(): number {
+    return this.#created;
+  }
+
+  /** When the map last changed (a session came, went or was used). */
+  get lastUpdated(): Date {
+    return this.#lastUpdated;
+  }
+
+  get(sessionId: string): Connection | undefined {
+    return this.#sessions.get(sessionId);
+  }
+
+  /** The open sessions, oldest first (Map keeps insertion order). */
+  list(): Connection[] {
+    return [...this.#sessions.values()];
+  }
+
+  /** Records a new session; emits `connect`. */
+  add(connection: Connection): void {
+    if (this.#sessions.has(connection.sessionId)) throw new Error(`Session ${connection.sessionId} is already registered`);
+    this.#sessions.set(connection.sessionId, connection);
+    this.#created += 1;
+    this.#lastUpdated = new Date(connection.connectedAt);
+    this.emit('connect', connection);
+  }
+
+  /** Counts one request of a session and moves its lastActivity; emits `activity`. */
+  touch(sessionId: string, now: Date = new Date()): void {
+    const c = this.#sessions.get(sessionId);
+    if (!c) return;
+    c.requestCount += 1;
+    c.lastActivity = now.toISOString();
+    this.#lastUpdated = now;
+    this.emit('activity', c);
+  }
+
+  /** Removes a session; emits `disconnect` once. Returns false when it was not open. */
+  remove(sessionId: string, reason: CloseReason, now: Date = new Date()): boolean {
+    const c = this.#sessions.get(sessionId);
+    if (!c) return false;
+    this.#sessions.delete(sessionId);
+    this.#lastUpdated = now;
+    this.emit('disconnect', { connection: c, reason, durationMs: now.getTime() - Date.parse(c.connectedAt) });
+    return true;
+  }
+}

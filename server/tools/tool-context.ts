@@ -1,0 +1,11 @@
+/** What the built-in tools may see of the child hosting them. */
+import type { SessionRegistry } from '../session-registry.js';
+
+export interface ToolContext {
+  serverId: string;
+  registry: SessionRegistry;
+  /** Sessions since the first start of this server id. */
+  totalConnections: () => number;
+  /** When this process started serving. */
+  startedAt: Date;
+}

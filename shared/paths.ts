@@ -1,0 +1,56 @@
+/**
+ * Where things live in the state directory (contract section 4). Pure functions.
+ *
+ * ```
+ * state/<serverId>/snapshot.json        the latest snapshot, replaced atomically
+ * state/<serverId>/snapshot.json.lock   held by the live writer (proper-lockfile)
+ * state/<serverId>/events.jsonl         append-only journal
+ * ```
+ */
+import path from 'node:path';
+
+export const SNAPSHOT_FILE = 'snapshot.json';
+export const LOCK_SUFFIX = '.lock';
+export const JOURNAL_FILE = 'events.jsonl';
+
+/** Mode of every directory the project creates: client IPs are personal data. */
+export const DIR_MODE = 0o700;
+/** Mode of every file the project creates. */
+export const FILE_MODE = 0o600;
+
+/** A valid server id: `[A-Za-z0-9_-]{1,64}`. */
+export const SERVER_ID_RE = /^[A-Za-z0-9_-]{1,64}$/;
+
+/**
+ * Temp files write-file-atomic leaves beside the snapshot when its writer is killed mid-write:
+ * `snapshot.json.<digits>`. Exact on purpose: a looser match would take `snapshot.json.lock`.
+ */
+export const SNAPSHOT_TEMP_RE = /^snapshot\.json\.\d+$/;
+
+export function serverDir(stateDir: string, serverId: string): string {
+  return path.join(stateDir, serverId);
+}
+
+export function snapshotPath(stateDir: string, serverId: string): string {
+  return path.join(stateDir, serverId, SNAPSHOT_FILE);
+}
+
+export function lockPath(stateDir: string, serverId: string): string {
+  return snapshotPath(stateDir, serverId) + LOCK_SUFFIX;
+}
+
+export function journalPath(stateDir: string, serverId: string): string {
+  return path.join(stateDir, serverId, JOURNAL_FILE);
+}
+
+/**
+ * The server id of a path inside `stateDir` when it is `<id>/snapshot.json`, else undefined.
+ * Used to filter directory-watch events down to snapshots.
+ */
+export function serverIdOfSnapshotPath(stateDir: string, file: string): string | undefined {
+  const rel = path.relative(stateDir, file);
+  const parts = rel.split(path.sep);
+  if (parts.length !== 2 || parts[1] !== SNAPSHOT_FILE) return undefined;
+  const id = parts[0]!;
+  return SERVER_ID_RE.test(id) ? id : undefined;
+}
