@@ -123,10 +123,13 @@ export class McpHost {
     const server = this.#http;
     const closed = server ? new Promise<void>((resolve) => server.close(() => resolve())) : Promise.resolve();
     await Promise.all([...this.#sessions.keys()].map((id) => this.#end(id, 'shutdown')));
-    server?.closeIdleConnections();
-    // Requests still running get a short grace, then their sockets are cut.
+    // Sockets go idle as their last responses end: close them as they do. Requests still
+    // running get a short grace, then their sockets are cut.
+    const sweep = setInterval(() => server?.closeIdleConnections(), 20);
     const grace = setTimeout(() => server?.closeAllConnections(), 2000).unref();
+    server?.closeIdleConnections();
     await closed;
+    clearInterval(sweep);
     clearTimeout(grace);
   }
 

@@ -80,8 +80,9 @@ function isAlive(pid: number): boolean {
   }
 }
 
+// Not unref()ed: while the lock is awaited at start nothing else keeps the process alive.
 function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms).unref());
+  return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
 export class SnapshotWriter extends EventEmitter<WriterEvents> {
@@ -141,6 +142,8 @@ export class SnapshotWriter extends EventEmitter<WriterEvents> {
     this.#started = true;
     const dir = serverDir(this.#o.stateDir, this.#o.serverId);
     await mkdir(dir, { recursive: true, mode: DIR_MODE });
+    // It holds client IPs: tighten a directory someone made with a looser mode.
+    await chmod(dir, DIR_MODE);
     await this.#acquireLock();
     await this.#removeTempFiles(dir);
     await this.#loadPrevious();
