@@ -16,7 +16,9 @@ import type { Logger } from 'pino';
 import { DIR_MODE, FILE_MODE, SNAPSHOT_TEMP_RE, lockPath, serverDir, snapshotPath } from '../shared/paths.js';
 import { readSnapshotFile } from '../shared/read-snapshot.js';
 import {
+  CLOSE_REASONS,
   SNAPSHOT_SCHEMA,
+  type CloseReason,
   isStale,
   serializeSnapshot,
   type McpEndpoint,
@@ -94,6 +96,7 @@ export class SnapshotWriter extends EventEmitter<WriterEvents> {
   #startedAt = new Date();
   #seq = 0;
   #previousTotal = 0;
+  readonly #closed: Record<CloseReason, number> = { delete: 0, close: 0, idle: 0, shutdown: 0 };
   #pending: WriteReason | null = null;
   #draining: Promise<void> | null = null;
   #activityTimer: NodeJS.Timeout | undefined;
@@ -118,7 +121,10 @@ export class SnapshotWriter extends EventEmitter<WriterEvents> {
     this.file = snapshotPath(options.stateDir, options.serverId);
     const { registry } = options;
     registry.on('connect', () => this.request('connect'));
-    registry.on('disconnect', () => this.request('disconnect'));
+    registry.on('disconnect', (end) => {
+      this.#closed[end.reason] += 1;
+      this.request('disconnect');
+    });
     registry.on('activity', () => this.request('activity'));
   }
 
@@ -276,6 +282,7 @@ export class SnapshotWriter extends EventEmitter<WriterEvents> {
       totalConnections: this.totalConnections,
       lastUpdated: registry.lastUpdated.toISOString(),
       connections,
+      sessionsClosed: { ...this.#closed },
     };
   }
 
@@ -345,6 +352,7 @@ export class SnapshotWriter extends EventEmitter<WriterEvents> {
     try {
       const prev = await readSnapshotFile(this.file);
       this.#previousTotal = prev.totalConnections;
+      for (const r of CLOSE_REASONS) this.#closed[r] += prev.sessionsClosed?.[r] ?? 0;
       this.#seq = prev.pid === process.pid ? prev.seq : 0;
       if (prev.status !== 'stopped') {
         this.#log.warn({ previousPid: prev.pid, status: prev.status, writtenAt: prev.writtenAt }, 'the previous writer did not stop cleanly');

@@ -59,6 +59,11 @@ export interface Snapshot {
   totalConnections: number;
   lastUpdated: string;
   connections: Connection[];
+  /**
+   * Sessions closed since the first start of this server id, by reason (carried over across
+   * restarts like totalConnections). Optional: an extension of schema @1 that readers may lack.
+   */
+  sessionsClosed?: Record<CloseReason, number>;
 }
 
 /** A snapshot that does not follow the schema; `code` is always `EINVALID`. */
@@ -172,6 +177,12 @@ export function validateSnapshot(value: unknown): Snapshot {
   }
   if (total < active) fail('totalConnections', `is ${total}, less than activeConnections ${active}`);
   value.connections = value.connections.map(validateConnection);
+  if (value.sessionsClosed !== undefined) {
+    if (!isObject(value.sessionsClosed)) fail('sessionsClosed', 'must be an object');
+    const closed: Record<string, number> = {};
+    for (const r of CLOSE_REASONS) closed[r] = value.sessionsClosed[r] === undefined ? 0 : count(value.sessionsClosed, r, 'sessionsClosed.');
+    value.sessionsClosed = closed;
+  }
   return value as unknown as Snapshot;
 }
 

@@ -97,7 +97,7 @@ describe('sessions in the snapshot', () => {
     const headers = { 'content-type': 'application/json', accept: 'application/json, text/event-stream' };
     const unknown = await fetch(url, { method: 'POST', headers: { ...headers, 'mcp-session-id': 'nope' }, body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/list' }) });
     expect(unknown.status).toBe(404);
-    expect((await unknown.json()).error.code).toBe(-32001);
+    expect(((await unknown.json()) as { error: { code: number } }).error.code).toBe(-32001);
     const none = await fetch(url, { method: 'POST', headers, body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/list' }) });
     expect(none.status).toBe(400);
     const del = await fetch(url, { method: 'DELETE', headers: { 'mcp-session-id': 'nope' } });
