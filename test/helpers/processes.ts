@@ -3,6 +3,7 @@
  * bin, with a fresh state directory each, tracked so that `cleanup()` leaves nothing behind.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -101,10 +102,17 @@ export async function makeStateDir(): Promise<string> {
   return dir;
 }
 
+/** True while `pid` runs. A zombie (exited, not yet reaped by init after its parent died) is not alive. */
 export function isAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
-    return true;
+  } catch {
+    return false;
+  }
+  try {
+    // /proc/<pid>/stat: "pid (comm) S ..."; the state follows the last ')'.
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
   } catch {
     return false;
   }
@@ -127,6 +135,8 @@ export async function startApi(options: { args?: string[]; env?: NodeJS.ProcessE
   const stateDir = options.stateDir ?? (await makeStateDir());
   const proc = new Proc(['start', '--port', '0', '--mcp-port', '0', '--state-dir', stateDir, '--heartbeat-ms', '500', ...(options.args ?? [])], { env: options.env });
   const line = await proc.waitForLog((l) => l.msg === 'API listening');
+  const idAt = options.args?.indexOf('--server-id') ?? -1;
+  const serverId = idAt >= 0 ? options.args![idAt + 1]! : 'default';
   const url = `http://127.0.0.1:${line.port}`;
   const api: Api = {
     proc,
@@ -141,13 +151,13 @@ export async function startApi(options: { args?: string[]; env?: NodeJS.ProcessE
     childPid: async () => {
       const h = await waitFor(async () => {
         const r = await api.json('/api/mcp/servers', init(options));
-        const s = r.body.servers?.find((x: any) => x.serverId === 'default' || x.status === 'running');
+        const s = r.body.servers?.find((x: any) => x.serverId === serverId);
         return s?.status === 'running' && !s.stale ? s : undefined;
       }, { timeout: 20_000, what: 'the child running' });
       return h.pid as number;
     },
     mcpUrl: async () => {
-      const h = await waitFor(async () => (await api.json('/api/mcp/servers', init(options))).body.servers?.find((x: any) => x.status === 'running' && x.mcpUrl), { timeout: 20_000, what: 'the MCP url' });
+      const h = await waitFor(async () => (await api.json('/api/mcp/servers', init(options))).body.servers?.find((x: any) => x.serverId === serverId && x.status === 'running' && x.mcpUrl), { timeout: 20_000, what: 'the MCP url' });
       return h.mcpUrl as string;
     },
   };

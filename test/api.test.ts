@@ -1,0 +1,227 @@
+/**
+ * The API (`mcp-monitor start`) with its real child: REST routes, SSE, supervision and the
+ * faults it must survive. Real processes, files, HTTP and SDK clients.
+ */
+import { readFile, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { connectClient, closeClients } from './helpers/mcp-client.js';
+import { cleanup, isAlive, startApi } from './helpers/processes.js';
+import { waitFor } from './helpers/wait-for.js';
+
+afterEach(async () => {
+  await closeClients();
+  await cleanup();
+});
+
+/** Reads SSE frames from a fetch response into `events` until aborted. */
+function readSse(res: Response, events: { event?: string; id?: string; data?: string }[]): Promise<void> {
+  const reader = res.body!.pipeThrough(new TextDecoderStream()).getReader();
+  let buf = '';
+  return (async () => {
+    for (;;) {
+      const { value, done } = await reader.read().catch(() => ({ value: undefined, done: true }));
+      if (done) return;
+      buf += value;
+      let i;
+      while ((i = buf.indexOf('\n\n')) >= 0) {
+        const frame = buf.slice(0, i);
+        buf = buf.slice(i + 2);
+        const e: { event?: string; id?: string; data?: string } = {};
+        for (const line of frame.split('\n')) {
+          const m = /^(event|id|data): (.*)$/.exec(line);
+          if (m) e[m[1] as 'event' | 'id' | 'data'] = m[2];
+        }
+        if (e.event) events.push(e);
+      }
+    }
+  })();
+}
+
+describe('REST', () => {
+  it('shows a connection with every field, by server and by session, and forgets it after DELETE', async () => {
+    const api = await startApi();
+    const c = await connectClient(await api.mcpUrl(), { name: 'rest-client', version: '3.1.4', userAgent: 'rest-agent/1' });
+    const conns = await waitFor(async () => {
+      const r = await api.json('/api/mcp/connections');
+      return r.body.activeConnections === 1 ? r.body : undefined;
+    }, { what: 'the connection in the API' });
+    expect(conns).toMatchObject({ serverId: 'default', activeConnections: 1, totalConnections: 1, stale: false });
+    expect(typeof conns.seq).toBe('number');
+    expect(conns.connections[0]).toMatchObject({
+      sessionId: c.sessionId,
+      clientIP: '127.0.0.1',
+      userAgent: 'rest-agent/1',
+      clientInfo: { name: 'rest-client', version: '3.1.4' },
+    });
+
+    const one = await api.json(`/api/mcp/connections/${c.sessionId}`);
+    expect(one.status).toBe(200);
+    expect(one.body.sessionId).toBe(c.sessionId);
+    const count = await api.json('/api/mcp/connections/count');
+    expect(count.body.activeConnections).toBe(1);
+    expect(Date.parse(count.body.timestamp)).toBeGreaterThan(0);
+    const perServer = await api.json(`/api/mcp/servers/default/connections/${c.sessionId}`);
+    expect(perServer.body.clientInfo.name).toBe('rest-client');
+
+    await c.terminate();
+    await waitFor(async () => (await api.json('/api/mcp/connections')).body.activeConnections === 0, { what: 'the session to go' });
+    const gone = await api.json(`/api/mcp/connections/${c.sessionId}`);
+    expect(gone.status).toBe(404);
+    expect(gone.body.error.code).toBe('unknown_session');
+  });
+
+  it('lists servers, reports health and readiness, and answers JSON errors', async () => {
+    const api = await startApi();
+    const servers = await api.json('/api/mcp/servers');
+    expect(servers.body.servers).toHaveLength(1);
+    expect(servers.body.servers[0]).toMatchObject({ serverId: 'default', status: 'running', restarts: 0, activeConnections: 0, stale: false });
+    expect(servers.body.servers[0].mcpUrl).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/mcp$/);
+    expect(servers.body.servers[0].heartbeatAgeMs).toBeGreaterThanOrEqual(0);
+
+    const health = await api.json('/api/mcp/health');
+    expect(health.status).toBe(200);
+    expect(health.body).toMatchObject({ healthy: true, status: 'pass', serverRunning: true, monitorRunning: true, connections: { active: 0, total: 0 } });
+    expect((await api.fetch('/livez')).status).toBe(200);
+    expect((await api.fetch('/readyz')).status).toBe(200);
+
+    const unknown = await api.json('/api/mcp/servers/nope/connections');
+    expect(unknown.status).toBe(404);
+    expect(unknown.body.error.code).toBe('unknown_server');
+    const bad = await api.json('/api/mcp/servers/bad%20id/connections');
+    expect(bad.status).toBe(400);
+    const noRoute = await api.json('/api/nothing');
+    expect(noRoute.status).toBe(404);
+    expect(noRoute.body.error).toBeDefined();
+  });
+
+  it('sees the final count after a burst of connects and disconnects', async () => {
+    const api = await startApi();
+    const url = await api.mcpUrl();
+    const clients = await Promise.all(Array.from({ length: 25 }, (_, i) => connectClient(url, { name: `burst-${i}` })));
+    await waitFor(async () => (await api.json('/api/mcp/connections/count')).body.activeConnections === 25, { what: '25 sessions' });
+    await Promise.all(clients.slice(0, 10).map((c) => c.terminate()));
+    const final = await waitFor(async () => {
+      const b = (await api.json('/api/mcp/connections')).body;
+      return b.activeConnections === 15 ? b : undefined;
+    }, { what: '15 sessions after the burst' });
+    expect(final.totalConnections).toBe(25);
+    const left = new Set(final.connections.map((c: { sessionId: string }) => c.sessionId));
+    expect(clients.slice(10).every((c) => left.has(c.sessionId))).toBe(true);
+  });
+
+  it('needs the token on every route but the probes when --token is set', async () => {
+    const api = await startApi({ args: ['--token', 's3cret'] });
+    const auth = { headers: { Authorization: 'Bearer s3cret' } };
+    expect((await api.fetch('/api/mcp/connections')).status).toBe(401);
+    expect((await api.fetch('/api/mcp/connections', { headers: { Authorization: 'Bearer wrong' } })).status).toBe(401);
+    const ok = await api.fetch('/api/mcp/connections', auth);
+    expect(ok.status).toBe(200);
+    const noAuth = await api.fetch('/api/mcp/events');
+    expect(noAuth.status).toBe(401);
+    expect(noAuth.headers.get('www-authenticate')).toMatch(/^Bearer/);
+    expect((await api.fetch('/api/mcp/health')).status).toBe(401);
+    expect((await api.fetch('/livez')).status).toBe(200);
+    expect((await api.fetch('/readyz')).status).toBe(200);
+  });
+});
+
+describe('SSE', () => {
+  it('sends the current snapshot at once, then each new one with serverId:pid:seq ids', async () => {
+    const api = await startApi();
+    const ac = new AbortController();
+    const res = await api.fetch('/api/mcp/events?serverId=default', { signal: ac.signal });
+    expect(res.headers.get('content-type')).toMatch(/^text\/event-stream/);
+    const events: { event?: string; id?: string; data?: string }[] = [];
+    const done = readSse(res, events);
+    await waitFor(() => events.length >= 1, { what: 'the first event' });
+    const c = await connectClient(await api.mcpUrl(), { name: 'sse-client' });
+    const withClient = await waitFor(() => events.find((e) => JSON.parse(e.data!).connections.some((x: { sessionId: string }) => x.sessionId === c.sessionId)), { what: 'an event with the session' });
+    const snap = JSON.parse(withClient.data!);
+    expect(withClient.event).toBe('snapshot');
+    expect(withClient.id).toBe(`default:${snap.pid}:${snap.seq}`);
+    const seqs = events.map((e) => JSON.parse(e.data!).seq);
+    expect([...seqs].sort((a, b) => a - b)).toEqual(seqs);
+    ac.abort();
+    await done;
+  });
+});
+
+describe('supervision and faults', () => {
+  it('restarts a SIGKILLed child with a new pid and comes back healthy', async () => {
+    const api = await startApi();
+    const pid = await api.childPid();
+    process.kill(pid, 'SIGKILL');
+    await waitFor(async () => (await api.json('/api/mcp/health')).status === 503, { what: 'health to fail', timeout: 5000 });
+    const back = await waitFor(async () => {
+      const s = (await api.json('/api/mcp/servers')).body.servers[0];
+      return s.status === 'running' && s.pid !== pid && !s.stale ? s : undefined;
+    }, { what: 'a new child', timeout: 20_000 });
+    expect(back.restarts).toBe(1);
+    const health = await api.json('/api/mcp/health');
+    expect(health.status).toBe(200);
+    expect(health.body.checks.child.pid).toBe(back.pid);
+    // The new child really serves MCP.
+    const c = await connectClient(back.mcpUrl);
+    await waitFor(async () => (await api.json('/api/mcp/connections')).body.connections.some((x: { sessionId: string }) => x.sessionId === c.sessionId));
+  });
+
+  it('leaves no child behind when the API is SIGKILLed', async () => {
+    const api = await startApi();
+    const pid = await api.childPid();
+    await api.proc.stop('SIGKILL');
+    await waitFor(() => !isAlive(pid), { what: 'the child to exit', timeout: 10_000 });
+    const snap = JSON.parse(await readFile(path.join(api.stateDir, 'default', 'snapshot.json'), 'utf8'));
+    expect(snap).toMatchObject({ pid, status: 'stopped', activeConnections: 0 });
+  });
+
+  it('stops the child cleanly on SIGTERM and exits 0', async () => {
+    const api = await startApi();
+    const pid = await api.childPid();
+    const { code } = await api.proc.stop('SIGTERM');
+    expect(code).toBe(0);
+    expect(isAlive(pid)).toBe(false);
+    const snap = JSON.parse(await readFile(path.join(api.stateDir, 'default', 'snapshot.json'), 'utf8'));
+    expect(snap).toMatchObject({ pid, status: 'stopped' });
+  });
+
+  it('keeps serving the last good snapshot when the file turns corrupt, and says so', async () => {
+    const api = await startApi({ args: ['--heartbeat-ms', '5000'] });
+    const c = await connectClient(await api.mcpUrl(), { name: 'before-corruption' });
+    await waitFor(async () => (await api.json('/api/mcp/connections')).body.activeConnections === 1);
+    await writeFile(path.join(api.stateDir, 'default', 'snapshot.json'), '{"schema":"mcp-monitor/snapshot@1","serverId":"def');
+    const health = await waitFor(async () => {
+      const h = await api.json('/api/mcp/health');
+      return h.status === 503 ? h : undefined;
+    }, { what: 'health to report the corrupt file' });
+    expect(health.body.checks.snapshot.error).toMatch(/invalid snapshot/);
+    const conns = await api.json('/api/mcp/connections');
+    expect(conns.status).toBe(200);
+    expect(conns.body.connections[0].sessionId).toBe(c.sessionId);
+    expect(conns.body.stale).toBe(true);
+    expect(conns.body.snapshotError).toMatch(/snapshot\.json/);
+    // The next real write heals it.
+    await c.terminate();
+    await waitFor(async () => {
+      const h = await api.json('/api/mcp/health');
+      return h.status === 200 && h.body.connections.active === 0;
+    }, { what: 'the next write to heal it' });
+  });
+
+  it('lists a server it did not spawn as external', async () => {
+    const api = await startApi();
+    const other = await startApi({ stateDir: api.stateDir, args: ['--server-id', 'other'] });
+    const s = await waitFor(async () => {
+      const list = (await api.json('/api/mcp/servers')).body.servers;
+      return list.find((x: { serverId: string; status: string }) => x.serverId === 'other' && x.snapshotStatus === 'running');
+    }, { what: 'the other server' });
+    expect(s.status).toBe('external');
+    const c = await connectClient(s.mcpUrl, { name: 'to-other' });
+    const conns = await waitFor(async () => {
+      const b = (await api.json('/api/mcp/servers/other/connections')).body;
+      return b.activeConnections === 1 ? b : undefined;
+    });
+    expect(conns.connections[0].sessionId).toBe(c.sessionId);
+    void other;
+  });
+});
