@@ -147,10 +147,11 @@ export function parseCommand<K extends SettingKey>(
   try {
     ({ values, positionals } = parseArgs({ args: argv, options: parseOptions, allowPositionals: true, strict: true }));
   } catch (err) {
-    throw new UsageError(`${command}: ${(err as Error).message.split('\n')[0]}`);
+    // Node's message goes on with advice about '--'; the first sentence is the point.
+    throw new UsageError(`${(err as Error).message.split(/\.\s/)[0]!.replace(/\.$/, '')} (see 'mcp-monitor ${command} --help')`);
   }
   const max = options.maxPositionals ?? 0;
-  if (positionals.length > max) throw new UsageError(`${command}: unexpected argument ${JSON.stringify(positionals[max])}`);
+  if (positionals.length > max) throw new UsageError(`unexpected argument ${JSON.stringify(positionals[max])} (see 'mcp-monitor ${command} --help')`);
 
   const settings: Record<string, unknown> = {};
   for (const k of keys) {

@@ -1,0 +1,120 @@
+/**
+ * Settings (contract section 3): flag beats env beats default, and every bad value stops the
+ * program at start with exit 2 and one clear line.
+ */
+import { writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { SETTINGS, UsageError, parseCommand, type SettingKey } from '../shared/settings.js';
+import { cleanup, makeStateDir, run } from './helpers/processes.js';
+
+afterEach(cleanup);
+
+const ALL = Object.keys(SETTINGS) as SettingKey[];
+
+describe('parseCommand', () => {
+  it('gives the contract defaults', () => {
+    const { settings } = parseCommand('start', [], {}, ALL, { cwd: '/srv/app' });
+    expect(settings).toEqual({
+      port: 3001,
+      host: '127.0.0.1',
+      mcpPort: 3322,
+      mcpHost: '127.0.0.1',
+      stateDir: '/srv/app/state',
+      serverId: 'default',
+      heartbeatMs: 2000,
+      token: undefined,
+      maxSessions: 1000,
+      sessionIdleMs: 1_800_000,
+      entry: undefined,
+      trustProxy: false,
+    });
+  });
+
+  it('reads every setting from env, and a flag wins over env', () => {
+    const env = {
+      MCP_MONITOR_PORT: '4000',
+      MCP_MONITOR_HOST: '0.0.0.0',
+      MCP_MONITOR_MCP_PORT: '0',
+      MCP_MONITOR_MCP_HOST: '::1',
+      MCP_MONITOR_STATE_DIR: 'var/state',
+      MCP_MONITOR_SERVER_ID: 'edge-1',
+      MCP_MONITOR_HEARTBEAT_MS: '500',
+      MCP_MONITOR_TOKEN: 'tok',
+      MCP_MONITOR_MAX_SESSIONS: '10',
+      MCP_MONITOR_SESSION_IDLE_MS: '0',
+      MCP_MONITOR_ENTRY: 'my-server.js',
+      MCP_MONITOR_TRUST_PROXY: 'yes',
+    };
+    const fromEnv = parseCommand('start', [], env, ALL, { cwd: '/w' }).settings;
+    expect(fromEnv).toEqual({
+      port: 4000, host: '0.0.0.0', mcpPort: 0, mcpHost: '::1', stateDir: '/w/var/state', serverId: 'edge-1', heartbeatMs: 500,
+      token: 'tok', maxSessions: 10, sessionIdleMs: 0, entry: '/w/my-server.js', trustProxy: true,
+    });
+    const flagged = parseCommand('start', ['--port', '5000', '--server-id', 'flag-id', '--state-dir', '/abs'], env, ALL, { cwd: '/w' }).settings;
+    expect(flagged).toMatchObject({ port: 5000, serverId: 'flag-id', stateDir: '/abs', host: '0.0.0.0' });
+  });
+
+  it.each([
+    [['--port', '65536'], /Invalid --port: "65536" \(expected a port, 0-65535\)/],
+    [['--port', 'abc'], /Invalid --port: "abc"/],
+    [['--mcp-port', '-1'], /Invalid --mcp-port|--mcp-port/],
+    [['--server-id', 'has space'], /Invalid --server-id: "has space" \(expected a server id/],
+    [['--server-id', 'x'.repeat(65)], /Invalid --server-id/],
+    [['--heartbeat-ms', '10'], /Invalid --heartbeat-ms: "10"/],
+    [['--max-sessions', '0'], /Invalid --max-sessions: "0"/],
+    [['--session-idle-ms', '50'], /Invalid --session-idle-ms: "50"/],
+    [['--token', ''], /Invalid --token/],
+    [['--bogus'], /Unknown option '--bogus'/],
+    [['extra-arg'], /unexpected argument "extra-arg"/],
+  ])('rejects %j', (argv, message) => {
+    expect(() => parseCommand('start', argv, {}, ALL, { cwd: '/' })).toThrow(UsageError);
+    expect(() => parseCommand('start', argv, {}, ALL, { cwd: '/' })).toThrow(message);
+  });
+
+  it('names the environment variable when the bad value came from it', () => {
+    expect(() => parseCommand('start', [], { MCP_MONITOR_TRUST_PROXY: 'maybe' }, ALL, { cwd: '/' })).toThrow(/Invalid MCP_MONITOR_TRUST_PROXY: "maybe"/);
+    expect(() => parseCommand('start', [], { MCP_MONITOR_PORT: '99999' }, ALL, { cwd: '/' })).toThrow(/Invalid MCP_MONITOR_PORT: "99999"/);
+  });
+});
+
+describe('bad settings stop the programs with exit 2 and one line', () => {
+  const cases: [string, string[], NodeJS.ProcessEnv, RegExp][] = [
+    ['start', ['--port', '70000'], {}, /^mcp-monitor start: Invalid --port: "70000"/],
+    ['start', ['--host', ''], {}, /^mcp-monitor start: Invalid --host/],
+    ['start', ['--server-id', '../etc'], {}, /^mcp-monitor start: Invalid --server-id/],
+    ['start', [], { MCP_MONITOR_HEARTBEAT_MS: 'fast' }, /^mcp-monitor start: Invalid MCP_MONITOR_HEARTBEAT_MS: "fast"/],
+    ['start', ['--nope'], {}, /^mcp-monitor start: Unknown option '--nope' \(see 'mcp-monitor start --help'\)$/],
+    ['start', ['--state-dir', '/etc/passwd/state'], {}, /^mcp-monitor start: Invalid --state-dir: \/etc\/passwd\/state: not a directory/],
+    ['start', ['--entry', '/does/not/exist.mjs'], {}, /^mcp-monitor start: Invalid --entry: \/does\/not\/exist\.mjs: no such file/],
+    ['server', ['--mcp-port', '1e3'], {}, /^mcp-monitor server: Invalid --mcp-port: "1e3"/],
+    ['server', ['--max-sessions', '-5'], {}, /^mcp-monitor server: .*--max-sessions/],
+    ['server', ['--port', '3001'], {}, /^mcp-monitor server: .*Unknown option '--port'/],
+    ['server', ['--entry', path.join(import.meta.dirname, 'fixtures', 'entry-not-a-factory.mjs')], {}, /^mcp-monitor server: Invalid --entry: .*default export must be a function/],
+  ];
+  it.each(cases)('%s %j', async (command, argv, env, message) => {
+    const stateDir = await makeStateDir();
+    const args = argv.includes('--state-dir') ? argv : [...argv, '--state-dir', stateDir];
+    const r = await run([command, ...args], { env });
+    expect(r.code).toBe(2);
+    const lines = r.stderr.split('\n').filter(Boolean);
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toMatch(message);
+    expect(r.stderr).not.toMatch(/\n\s+at /);
+  });
+
+  it('an unknown command exits 2', async () => {
+    const r = await run(['frobnicate']);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/unknown command "frobnicate"/);
+  });
+
+  it('a state dir that is a file exits 2 for the child too', async () => {
+    const dir = await makeStateDir();
+    const file = path.join(dir, 'a-file');
+    await writeFile(file, 'x');
+    const r = await run(['server', '--state-dir', file]);
+    expect(r.code).toBe(2);
+    expect(r.stderr.trim()).toBe(`mcp-monitor server: Invalid --state-dir: ${file}: not a directory`);
+  });
+});
