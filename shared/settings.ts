@@ -52,6 +52,8 @@ interface Spec {
   /** Turns the raw text into the value, or returns a reason it is bad. */
   parse: (raw: string, cwd: string) => unknown;
   default: (cwd: string) => unknown;
+  /** How help shows the default, when not as computed (e.g. relative to the cwd). */
+  shownDefault?: string;
 }
 
 /** What a parser returns for a bad value: what it expected instead. */
@@ -82,6 +84,7 @@ export const SETTINGS: Record<SettingKey, Spec> = {
     flag: 'state-dir', env: 'MCP_MONITOR_STATE_DIR', type: 'string', help: 'the shared state directory',
     parse: (raw, cwd) => (raw.trim() === '' ? new BadValue('a directory, not blank') : path.resolve(cwd, raw)),
     default: (cwd) => path.resolve(cwd, 'state'),
+    shownDefault: './state',
   },
   serverId: {
     flag: 'server-id', env: 'MCP_MONITOR_SERVER_ID', type: 'string', help: 'id of the MCP server, [A-Za-z0-9_-]{1,64}',
@@ -187,7 +190,7 @@ export function settingsHelp(keys: readonly SettingKey[], cwd: string): string {
   return keys
     .map((k) => {
       const s = SETTINGS[k];
-      const d = s.default(cwd);
+      const d = s.shownDefault ?? s.default(cwd);
       const flag = `--${s.flag}${s.type === 'boolean' ? '' : ' VALUE'}`;
       return `  ${flag.padEnd(24)} ${s.env.padEnd(28)} ${s.help}${d === undefined ? '' : ` (default ${d})`}`;
     })

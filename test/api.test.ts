@@ -213,7 +213,7 @@ describe('supervision and faults', () => {
     const other = await startApi({ stateDir: api.stateDir, args: ['--server-id', 'other'] });
     const s = await waitFor(async () => {
       const list = (await api.json('/api/mcp/servers')).body.servers;
-      return list.find((x: { serverId: string; status: string }) => x.serverId === 'other' && x.snapshotStatus === 'running');
+      return list.find((x: { serverId: string; snapshotStatus: string }) => x.serverId === 'other' && x.snapshotStatus === 'running');
     }, { what: 'the other server' });
     expect(s.status).toBe('external');
     const c = await connectClient(s.mcpUrl, { name: 'to-other' });
