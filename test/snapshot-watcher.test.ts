@@ -1,0 +1,105 @@
+/**
+ * The API's SnapshotWatcher against real files written by another process: it always ends on
+ * the final state of a burst (chokidar drops trailing events), never goes back to a lower seq,
+ * and keeps the last good snapshot while the file is invalid.
+ */
+import { spawn } from 'node:child_process';
+import { mkdir, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { createInterface } from 'node:readline';
+import pino from 'pino';
+import { afterEach, describe, expect, it } from 'vitest';
+import { SnapshotWatcher } from '../api/snapshot-watcher.js';
+import { SNAPSHOT_SCHEMA, type Snapshot } from '../shared/snapshot.js';
+import { cleanup, makeStateDir } from './helpers/processes.js';
+import { waitFor } from './helpers/wait-for.js';
+
+const watchers: SnapshotWatcher[] = [];
+afterEach(async () => {
+  await Promise.all(watchers.splice(0).map((w) => w.close()));
+  await cleanup();
+});
+
+async function watcherOn(stateDir: string): Promise<SnapshotWatcher> {
+  // A rescan far slower than the test: only events and the settle re-read can deliver.
+  const w = new SnapshotWatcher({ stateDir, logger: pino({ level: 'silent' }), rescanMs: 60_000 });
+  watchers.push(w);
+  await w.start();
+  return w;
+}
+
+function snap(over: Partial<Snapshot>): string {
+  const now = new Date().toISOString();
+  return `${JSON.stringify({
+    schema: SNAPSHOT_SCHEMA, serverId: 'w', pid: 100, seq: 1, status: 'running', reason: 'connect', startedAt: now, writtenAt: now,
+    heartbeatMs: 60_000, mcp: null, activeConnections: 0, totalConnections: 0, lastUpdated: now, connections: [], ...over,
+  })}\n`;
+}
+
+describe('SnapshotWatcher', () => {
+  it('ends every burst of quick atomic writes on its last write', async () => {
+    const stateDir = await makeStateDir();
+    await mkdir(path.join(stateDir, 'w'));
+    const w = await watcherOn(stateDir);
+    const file = path.join(stateDir, 'w', 'snapshot.json');
+    const writer = spawn(process.execPath, [path.join(import.meta.dirname, 'fixtures', 'burst-writer.mjs'), file, '30', '2', '6'], { stdio: ['pipe', 'pipe', 'inherit'] });
+    const lines = createInterface({ input: writer.stdout! });
+    let bursts = 0;
+    for await (const line of lines) {
+      const { seq } = JSON.parse(line) as { seq: number };
+      await waitFor(() => w.get('w')?.snapshot?.seq === seq, { timeout: 3000, what: `seq ${seq} after burst ${bursts}` });
+      bursts += 1;
+      writer.stdin!.write('next\n');
+    }
+    expect(bursts).toBe(30);
+  });
+
+  it('never goes back to a lower seq of the same writer, and follows a new writer', async () => {
+    const stateDir = await makeStateDir();
+    await mkdir(path.join(stateDir, 'w'));
+    const file = path.join(stateDir, 'w', 'snapshot.json');
+    const startedAt = '2026-01-01T00:00:00.000Z';
+    await writeFile(file, snap({ seq: 10, startedAt }));
+    const w = await watcherOn(stateDir);
+    expect(w.get('w')?.snapshot?.seq).toBe(10);
+    await writeFile(file, snap({ seq: 5, startedAt, activeConnections: 0 }));
+    await w.refresh('w');
+    expect(w.get('w')?.snapshot?.seq).toBe(10);
+    // A later writer (new pid, later start) starts again at seq 1.
+    await writeFile(file, snap({ seq: 1, pid: 200, startedAt: '2026-01-01T00:01:00.000Z' }));
+    await waitFor(() => w.get('w')?.snapshot?.pid === 200, { what: 'the new writer' });
+    expect(w.get('w')?.snapshot?.seq).toBe(1);
+  });
+
+  it('keeps the last good snapshot while the file is invalid, and reports why', async () => {
+    const stateDir = await makeStateDir();
+    await mkdir(path.join(stateDir, 'w'));
+    const file = path.join(stateDir, 'w', 'snapshot.json');
+    await writeFile(file, snap({ seq: 3 }));
+    const w = await watcherOn(stateDir);
+    const invalid: string[] = [];
+    w.on('invalid', (_id, err) => invalid.push(err.message));
+    for (const bad of ['', 'not json', '{"schema":"other@1"}', snap({ seq: 4 }).replace('"serverId":"w"', '"serverId":"elsewhere"'), snap({ seq: 4, activeConnections: 2 })]) {
+      await writeFile(file, bad);
+      await w.refresh('w');
+      expect(w.get('w')?.snapshot?.seq).toBe(3);
+      expect(w.get('w')?.error?.code).toBe('EINVALID');
+    }
+    expect(invalid.join('\n')).toMatch(/is empty/);
+    expect(invalid.join('\n')).toMatch(/not JSON/);
+    expect(invalid.join('\n')).toMatch(/schema is "other@1"/);
+    expect(invalid.join('\n')).toMatch(/in the directory of "w"/);
+    expect(invalid.join('\n')).toMatch(/activeConnections is 2 but connections has 0 entries/);
+    await writeFile(file, snap({ seq: 4 }));
+    await waitFor(() => w.get('w')?.snapshot?.seq === 4 && !w.get('w')?.error, { what: 'recovery' });
+  });
+
+  it('finds a server whose directory appears after it started', async () => {
+    const stateDir = await makeStateDir();
+    const w = await watcherOn(stateDir);
+    expect(w.list()).toEqual([]);
+    await mkdir(path.join(stateDir, 'late'));
+    await writeFile(path.join(stateDir, 'late', 'snapshot.json'), snap({ serverId: 'late', seq: 7 }));
+    await waitFor(() => w.get('late')?.snapshot?.seq === 7, { what: 'the late server' });
+  });
+});
