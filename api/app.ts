@@ -16,6 +16,8 @@ export interface AppOptions {
   token?: string | undefined;
   /** More routers to mount behind the token (the dashboard, metrics). */
   extra?: express.Router[];
+  /** Routers mounted before the token, like the probes: files that hold no data (the dashboard's shell). */
+  publicRouters?: express.Router[];
 }
 
 export function createApp(o: AppOptions): express.Express {
@@ -23,6 +25,7 @@ export function createApp(o: AppOptions): express.Express {
   app.disable('x-powered-by');
   app.set('json spaces', 0);
   app.use(probeRoutes(o.catalog));
+  for (const r of o.publicRouters ?? []) app.use(r);
   if (o.token) app.use(requireToken(o.token));
   app.use('/api/mcp', mcpRoutes(o.catalog, o.sse));
   for (const r of o.extra ?? []) app.use(r);

@@ -1,6 +1,7 @@
 /**
  * `mcp-monitor start`: the API. Starts the snapshot watcher, spawns and supervises the MCP
- * child, serves REST and SSE; on SIGINT/SIGTERM closes them in reverse order.
+ * child, serves REST, SSE, socket.io, /metrics and the dashboard; on SIGINT/SIGTERM closes
+ * them in reverse order.
  */
 import { access } from 'node:fs/promises';
 import http from 'node:http';
@@ -11,6 +12,10 @@ import { ensureStateDir } from '../shared/state-dir.js';
 import { SETTINGS, UsageError, parseCommand, settingsHelp, type SettingKey, type Settings } from '../shared/settings.js';
 import { createApp } from './app.js';
 import { ChildSupervisor } from './child-supervisor.js';
+import { Metrics } from './metrics.js';
+import { MonitoringNamespace } from './monitoring-namespace.js';
+import { dashboardRoutes } from './routes/dashboard.js';
+import { metricsRoutes } from './routes/metrics.js';
 import { ServerCatalog } from './server-catalog.js';
 import { SnapshotWatcher } from './snapshot-watcher.js';
 import { SseHub } from './sse-hub.js';
@@ -63,12 +68,15 @@ export async function main(argv: string[]): Promise<void> {
   const supervisors = new Map([[s.serverId, supervisor]]);
   const catalog = new ServerCatalog({ watcher, supervisors, defaultServerId: s.serverId });
   const sse = new SseHub();
-  const app = createApp({ catalog, sse, logger: log.child({ component: 'http' }), token: s.token });
+  const metrics = new Metrics({ catalog });
+  const app = createApp({ catalog, sse, logger: log.child({ component: 'http' }), token: s.token, extra: [metricsRoutes(metrics)], publicRouters: [dashboardRoutes()] });
   const server = http.createServer(app);
+  const monitoring = new MonitoringNamespace({ server, catalog, token: s.token, logger: log.child({ component: 'socket.io' }) });
 
   watcher.on('snapshot', (snap) => {
     supervisors.get(snap.serverId)?.observe(snap);
     sse.broadcast(snap);
+    monitoring.broadcast(snap.serverId);
   });
   watcher.on('error', (err) => log.error({ err: err.message }, 'snapshot watcher error'));
   supervisor.on('state', (state, previous) => log.info({ serverId: s.serverId, state, previous }, 'MCP child state'));
@@ -79,6 +87,7 @@ export async function main(argv: string[]): Promise<void> {
       log.info({ why }, 'shutting down');
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       sse.close();
+      await monitoring.close();
       server.closeIdleConnections();
       await Promise.all([...supervisors.values()].map((sup) => sup.close()));
       await watcher.close();
@@ -97,6 +106,7 @@ export async function main(argv: string[]): Promise<void> {
 
   try {
     await watcher.start();
+    await monitoring.start();
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
       server.listen(s.port, s.host, () => {

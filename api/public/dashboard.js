@@ -1,0 +1,437 @@
+// mcp-monitor dashboard: plain browser JavaScript, no build step.
+// Server states come from GET api/mcp/servers (polled); connections arrive live over socket.io
+// (namespace /monitoring, one subscription per server). With --token, the token typed in is kept
+// in sessionStorage and sent as `Authorization: Bearer` (fetch) and `auth.token` (socket.io).
+// Everything shown comes from strangers (client names, user agents): it is set as text, never
+// as HTML.
+'use strict';
+(() => {
+  const TOKEN_KEY = 'mcp-monitor:token';
+  const WINDOW_MS = 10 * 60 * 1000;
+  const POLL_MS = 2000;
+  const COLORS = ['#1f6feb', '#bf3989', '#1a7f37', '#bc4c00', '#8250df', '#0a7ea4', '#cf222e', '#6e7781'];
+  const BASE = location.pathname.replace(/[^/]*$/, '');
+  const SVG = 'http://www.w3.org/2000/svg';
+  const $ = (id) => document.getElementById(id);
+
+  const st = {
+    token: sessionStorage.getItem(TOKEN_KEY) || '',
+    /** id -> {summary, at}: GET api/mcp/servers */
+    servers: new Map(),
+    /** id -> {data, at}: the latest mcp_connections_data */
+    stats: new Map(),
+    /** id -> [{t, v}]: active connections, one point per change */
+    history: new Map(),
+    /** 'connecting' | 'live' | 'down' | 'auth' */
+    stream: 'connecting',
+    apiError: null,
+    socket: null,
+    pollTimer: null,
+    rows: new Map(),
+    alertsKey: '',
+    openedAt: Date.now(),
+  };
+
+  // ---------- helpers ----------
+  function el(tag, attrs, ...children) {
+    const e = document.createElement(tag);
+    for (const [k, v] of Object.entries(attrs || {})) {
+      if (v === undefined || v === null || v === false) continue;
+      if (k === 'class') e.className = v;
+      else e.setAttribute(k, v === true ? '' : String(v));
+    }
+    for (const c of children) if (c !== null && c !== undefined) e.append(c instanceof Node ? c : String(c));
+    return e;
+  }
+  function svg(tag, attrs) {
+    const e = document.createElementNS(SVG, tag);
+    for (const [k, v] of Object.entries(attrs || {})) e.setAttribute(k, String(v));
+    return e;
+  }
+  function setText(node, text) {
+    if (node.textContent !== text) node.textContent = text;
+  }
+  function duration(ms) {
+    const s = Math.max(0, Math.floor(ms / 1000));
+    if (s < 60) return `${s} s`;
+    const m = Math.floor(s / 60);
+    if (m < 60) return `${m} min ${String(s % 60).padStart(2, '0')} s`;
+    const h = Math.floor(m / 60);
+    if (h < 24) return `${h} h ${String(m % 60).padStart(2, '0')} min`;
+    return `${Math.floor(h / 24)} d ${h % 24} h`;
+  }
+  function ago(iso, now) {
+    const ms = now - Date.parse(iso);
+    return ms < 2000 ? 'just now' : `${duration(ms)} ago`;
+  }
+  function clock(iso) {
+    return new Date(iso).toLocaleTimeString();
+  }
+  function authHeaders() {
+    return st.token ? { Authorization: `Bearer ${st.token}` } : {};
+  }
+  function serverIds() {
+    return [...new Set([...st.servers.keys(), ...st.stats.keys()])].sort();
+  }
+  function colorOf(id) {
+    return COLORS[serverIds().indexOf(id) % COLORS.length] || COLORS[0];
+  }
+  /** What is known of a server, the newer source winning for what both carry. */
+  function serverInfo(id) {
+    const s = st.servers.get(id);
+    const d = st.stats.get(id);
+    const sum = s ? s.summary : {};
+    const live = d && (!s || d.at >= s.at) ? d.data : null;
+    return {
+      id,
+      status: sum.status || 'external',
+      pid: sum.pid ?? (d ? d.data.pid : null),
+      restarts: sum.restarts ?? null,
+      startedAt: sum.startedAt ?? null,
+      mcpUrl: sum.mcpUrl ?? null,
+      heartbeatAgeMs: sum.heartbeatAgeMs ?? null,
+      heartbeatAt: s ? s.at : null,
+      writtenAt: d ? d.data.writtenAt : null,
+      active: live ? live.activeConnections : sum.activeConnections ?? 0,
+      total: live ? live.totalConnections : sum.totalConnections ?? 0,
+      stale: live ? live.stale : Boolean(sum.stale),
+      snapshotError: (live ? live.snapshotError : sum.snapshotError) || null,
+      hasSnapshot: Boolean(d) || Boolean(sum.snapshotStatus),
+    };
+  }
+
+  // ---------- data ----------
+  async function loadServers() {
+    let res;
+    try {
+      res = await fetch(`${BASE}api/mcp/servers`, { headers: authHeaders(), cache: 'no-store' });
+    } catch (err) {
+      st.apiError = `The API does not answer (${err.message}).`;
+      render();
+      return 'error';
+    }
+    if (res.status === 401) {
+      askToken(st.token ? 'That token was refused.' : '');
+      return 'auth';
+    }
+    if (!res.ok) {
+      st.apiError = `The API answered HTTP ${res.status} to api/mcp/servers.`;
+      render();
+      return 'error';
+    }
+    const body = await res.json();
+    const at = Date.now();
+    const seen = new Set();
+    for (const summary of body.servers) {
+      seen.add(summary.serverId);
+      st.servers.set(summary.serverId, { summary, at });
+      if (summary.activeConnections !== undefined && !st.stats.has(summary.serverId)) record(summary.serverId, summary.activeConnections, at);
+    }
+    for (const id of [...st.servers.keys()]) if (!seen.has(id)) st.servers.delete(id);
+    st.apiError = null;
+    subscribeAll();
+    render();
+    return 'ok';
+  }
+
+  function record(id, v, t = Date.now()) {
+    let h = st.history.get(id);
+    if (!h) st.history.set(id, (h = []));
+    if (h.length && h[h.length - 1].v === v) return;
+    h.push({ t, v });
+    // Keep one point before the window so that the line starts at its left edge.
+    while (h.length > 2 && h[1].t < t - WINDOW_MS) h.shift();
+  }
+
+  function connectSocket() {
+    if (typeof io !== 'function') {
+      st.stream = 'down';
+      st.apiError = 'The socket.io client did not load (socket.io/socket.io.min.js).';
+      render();
+      return;
+    }
+    if (st.socket) {
+      if (!st.socket.connected) st.socket.connect();
+      return;
+    }
+    const socket = io('/monitoring', {
+      path: `${BASE}socket.io`,
+      auth: (cb) => cb({ token: st.token }),
+    });
+    st.socket = socket;
+    socket.on('connect', () => {
+      st.stream = 'live';
+      subscribeAll(true);
+      render();
+    });
+    socket.on('disconnect', (reason) => {
+      st.stream = 'down';
+      render();
+      // socket.io retries by itself, except after the server said goodbye (a restart of the API).
+      if (reason === 'io server disconnect') setTimeout(() => st.stream !== 'auth' && socket.connect(), 2000);
+    });
+    socket.on('connect_error', (err) => {
+      if (err && err.message === 'unauthorized') {
+        socket.disconnect();
+        askToken('That token was refused.');
+        return;
+      }
+      st.stream = 'down';
+      render();
+    });
+    socket.on('mcp_connections_data', (data) => {
+      const at = Date.now();
+      st.stats.set(data.serverId, { data, at });
+      record(data.serverId, data.activeConnections, at);
+      render();
+    });
+  }
+
+  const subscribed = new Set();
+  function subscribeAll(reconnected) {
+    const socket = st.socket;
+    if (!socket || !socket.connected) return;
+    if (reconnected) subscribed.clear();
+    for (const id of st.servers.keys()) {
+      if (subscribed.has(id)) continue;
+      subscribed.add(id);
+      socket.emit('subscribe_mcp_connections', { serverId: id }, (ack) => {
+        if (!ack || ack.status !== 'subscribed') subscribed.delete(id);
+      });
+    }
+  }
+
+  // ---------- token ----------
+  function askToken(message) {
+    st.stream = 'auth';
+    clearInterval(st.pollTimer);
+    st.pollTimer = null;
+    if (st.socket) st.socket.disconnect();
+    $('content').hidden = true;
+    $('token-form').hidden = false;
+    $('token-error').textContent = message || '';
+    renderStream();
+    $('token-input').focus();
+  }
+
+  $('token-form').addEventListener('submit', (ev) => {
+    ev.preventDefault();
+    st.token = $('token-input').value.trim();
+    sessionStorage.setItem(TOKEN_KEY, st.token);
+    $('token-error').textContent = '';
+    start();
+  });
+
+  async function start() {
+    st.stream = 'connecting';
+    renderStream();
+    const r = await loadServers();
+    if (r === 'auth') return;
+    $('token-form').hidden = true;
+    $('content').hidden = false;
+    st.pollTimer ??= setInterval(loadServers, POLL_MS);
+    connectSocket();
+    render();
+  }
+
+  // ---------- render ----------
+  function render() {
+    const now = Date.now();
+    renderStream();
+    renderAlerts(now);
+    renderServers(now);
+    renderTable(now);
+    renderChart(now);
+  }
+
+  function renderStream() {
+    const p = $('stream');
+    const [cls, text] = {
+      live: ['pill-ok', 'Live'],
+      connecting: ['pill-wait', 'Connecting…'],
+      down: ['pill-bad', 'Disconnected — retrying'],
+      auth: ['pill-wait', 'Token needed'],
+    }[st.stream];
+    p.className = `pill ${cls}`;
+    p.dataset.state = st.stream;
+    setText($('stream-text'), text);
+  }
+
+  function renderAlerts() {
+    const alerts = [];
+    if (st.stream === 'down') alerts.push(['bad', 'stream', 'Live updates lost: reconnecting. The figures below may be out of date.']);
+    if (st.apiError) alerts.push(['bad', 'api', st.apiError]);
+    for (const id of serverIds()) {
+      const s = serverInfo(id);
+      if (s.stale) {
+        const since = s.writtenAt ? ` since ${clock(s.writtenAt)}` : '';
+        alerts.push(['warn', 'stale', `Server "${id}": no fresh snapshot${since}. The MCP server may be hung or dead; the connections shown are the last known.`]);
+      } else if (s.status === 'fatal' || s.status === 'backoff') {
+        alerts.push(['bad', 'child', `Server "${id}" is ${s.status === 'fatal' ? 'down for good (fatal): it kept failing to start' : 'restarting (backoff)'}.`]);
+      }
+    }
+    const key = JSON.stringify(alerts);
+    if (key === st.alertsKey) return;
+    st.alertsKey = key;
+    $('alerts').replaceChildren(...alerts.map(([kind, what, text]) => el('p', { class: `alert alert-${kind}`, 'data-alert': what }, text)));
+  }
+
+  function renderServers(now) {
+    const cards = serverIds().map((id) => {
+      const s = serverInfo(id);
+      const down = s.status === 'fatal' || s.status === 'backoff' || s.status === 'stopped';
+      const badges = el('div', { class: 'badges' }, el('span', { class: `badge st-${s.status}`, 'data-status': s.status }, s.status));
+      if (s.stale) badges.append(el('span', { class: 'badge st-stale', 'data-stale': '' }, 'stale'));
+      const facts = el('dl', { class: 'facts' });
+      const fact = (k, v) => facts.append(el('dt', null, k), el('dd', null, v));
+      fact('Total sessions', String(s.total));
+      fact('PID', s.pid ?? '—');
+      if (s.restarts !== null) fact('Restarts', String(s.restarts));
+      if (s.startedAt && s.status !== 'stopped') fact('Up for', duration(now - Date.parse(s.startedAt)));
+      const hb = s.writtenAt ? now - Date.parse(s.writtenAt) : s.heartbeatAgeMs !== null ? s.heartbeatAgeMs + (now - s.heartbeatAt) : null;
+      if (hb !== null) fact('Last snapshot', ago(new Date(now - hb).toISOString(), now));
+      if (s.snapshotError) fact('Snapshot error', s.snapshotError);
+      return el(
+        'article',
+        { class: `card server${s.stale ? ' is-stale' : ''}${down ? ' is-down' : ''}`, 'data-server': id, 'aria-label': `Server ${id}` },
+        el('div', { class: 'server-head' }, el('h3', null, id), badges),
+        el('div', { class: 'big' }, String(s.active), ' ', el('small', null, s.active === 1 ? 'active connection' : 'active connections')),
+        facts,
+        s.mcpUrl ? el('p', { class: 'endpoint', title: 'MCP endpoint' }, el('code', null, s.mcpUrl)) : null,
+      );
+    });
+    if (!cards.length) cards.push(el('p', { class: 'muted' }, 'No server known yet.'));
+    $('servers').replaceChildren(...cards);
+  }
+
+  function renderTable(now) {
+    const ids = serverIds();
+    const conns = [];
+    let total = 0;
+    for (const id of ids) {
+      const d = st.stats.get(id);
+      if (!d) continue;
+      total += d.data.activeConnections;
+      for (const c of d.data.connections) conns.push({ id, c });
+    }
+    conns.sort((a, b) => Date.parse(b.c.connectedAt) - Date.parse(a.c.connectedAt));
+    const table = $('connections');
+    table.classList.toggle('multi', ids.length > 1);
+    const tbody = table.tBodies[0];
+    const keep = new Set();
+    const ordered = conns.map(({ id, c }) => {
+      const key = `${id}/${c.sessionId}`;
+      keep.add(key);
+      let row = st.rows.get(key);
+      if (!row) {
+        row = el('tr', { 'data-session': c.sessionId, 'data-server': id });
+        for (let i = 0; i < 8; i++) row.append(el('td'));
+        row.cells[6].className = 'num';
+        row.cells[3].className = 'ua';
+        row.cells[1].className = 'client';
+        row.cells[0].className = 'col-server';
+        // Rows that arrive after the first data flash once; those there at load do not.
+        if (now - st.openedAt > 3000) row.classList.add('is-new');
+        st.rows.set(key, row);
+      }
+      const name = c.clientInfo ? c.clientInfo.name : 'unknown client';
+      const version = c.clientInfo && c.clientInfo.version ? ` ${c.clientInfo.version}` : '';
+      const client = row.cells[1];
+      if (client.dataset.v !== name + version) {
+        client.dataset.v = name + version;
+        client.replaceChildren(el('strong', null, name), el('span', { class: 'muted' }, version));
+      }
+      setText(row.cells[0], id);
+      setText(row.cells[2], c.clientIP);
+      setText(row.cells[3], c.userAgent || '—');
+      setText(row.cells[4], duration(now - Date.parse(c.connectedAt)));
+      setText(row.cells[5], ago(c.lastActivity, now));
+      setText(row.cells[6], String(c.requestCount));
+      const sess = row.cells[7];
+      if (!sess.firstChild) sess.append(el('code', { title: c.sessionId }, c.sessionId.slice(0, 8)));
+      return row;
+    });
+    for (const key of [...st.rows.keys()]) if (!keep.has(key)) st.rows.delete(key);
+    if (ordered.length) {
+      // Only move what is out of place: rows keep focus, selection and their arrival flash.
+      ordered.forEach((row, i) => {
+        if (tbody.children[i] !== row) tbody.insertBefore(row, tbody.children[i] || null);
+      });
+      while (tbody.children.length > ordered.length) tbody.lastChild.remove();
+    } else if (!tbody.querySelector('td.empty')) {
+      const waiting = st.stats.size === 0;
+      tbody.replaceChildren(el('tr', null, el('td', { class: 'empty', colspan: 8 }, waiting ? 'Waiting for data…' : 'No active connections.')));
+    }
+    setText($('conns-count'), String(total));
+    const latest = [...st.stats.values()].reduce((a, b) => (!a || b.data.timestamp > a.data.timestamp ? b : a), null);
+    setText($('updated'), latest ? `updated ${clock(latest.data.timestamp)}` : '');
+    document.title = `${total} active · mcp-monitor`;
+  }
+
+  /** A top of the y axis that splits into 4 whole, round steps. */
+  function niceMax(v) {
+    const raw = Math.max(1, v / 4);
+    const p = 10 ** Math.floor(Math.log10(raw));
+    const step = [1, 2, 5, 10].map((m) => m * p).find((x) => x >= raw);
+    return step * 4;
+  }
+
+  function renderChart(now) {
+    const box = $('chart');
+    const W = Math.max(320, box.clientWidth || 640);
+    const H = 180;
+    const L = 34, R = 10, T = 10, B = 22;
+    // The span grows with the time the page has been open (1 to 10 minutes): no empty chart.
+    const span = Math.min(WINDOW_MS, Math.ceil(Math.max(60_000, now - st.openedAt) / 60_000) * 60_000);
+    const t0 = now - span;
+    const ids = [...st.history.keys()].sort();
+    let peak = 0;
+    for (const id of ids) for (const p of st.history.get(id)) if (p.t >= t0 || p === st.history.get(id).at(-1)) peak = Math.max(peak, p.v);
+    const yMax = niceMax(peak);
+    const x = (t) => L + ((Math.max(t, t0) - t0) / span) * (W - L - R);
+    const y = (v) => T + (1 - v / yMax) * (H - T - B);
+    const root = svg('svg', { viewBox: `0 0 ${W} ${H}`, role: 'img', preserveAspectRatio: 'none' });
+    for (let i = 0; i <= 4; i++) {
+      const v = (yMax / 4) * i;
+      root.append(svg('line', { class: 'grid', x1: L, x2: W - R, y1: y(v), y2: y(v) }));
+      const label = svg('text', { class: 'axis', x: L - 6, y: y(v) + 4, 'text-anchor': 'end' });
+      label.textContent = Number.isInteger(v) ? String(v) : v.toFixed(1);
+      root.append(label);
+    }
+    const minutes = span / 60_000;
+    for (const i of [0, 1, 2]) {
+      const label = svg('text', { class: 'axis', x: x(t0 + (i / 2) * span), y: H - 5, 'text-anchor': ['start', 'middle', 'end'][i] });
+      const back = (minutes * (2 - i)) / 2;
+      label.textContent = i === 2 ? 'now' : Number.isInteger(back) ? `−${back} min` : `−${back * 60} s`;
+      root.append(label);
+    }
+    const summary = [];
+    for (const id of ids) {
+      const pts = st.history.get(id);
+      if (!pts.length) continue;
+      const color = colorOf(id);
+      let d = `M${x(pts[0].t).toFixed(1)},${y(pts[0].v).toFixed(1)}`;
+      for (const p of pts.slice(1)) d += `H${x(p.t).toFixed(1)}V${y(p.v).toFixed(1)}`;
+      d += `H${x(now).toFixed(1)}`;
+      const area = `${d}V${y(0)}H${x(pts[0].t).toFixed(1)}Z`;
+      root.append(svg('path', { class: 'area', d: area, fill: color }));
+      root.append(svg('path', { class: 'series', d, stroke: color, 'data-server': id }));
+      summary.push(`${id}: ${pts.at(-1).v} now`);
+    }
+    root.setAttribute('aria-label', `Active connections over the last ${minutes} min. ${summary.join('; ') || 'No data yet.'}`);
+    box.replaceChildren(root);
+    const legend = $('legend');
+    const key = ids.join('\n');
+    if (legend.dataset.key !== key) {
+      legend.dataset.key = key;
+      legend.replaceChildren(...ids.map((id) => {
+        const sw = el('span', { class: 'swatch', 'aria-hidden': 'true' });
+        sw.style.background = colorOf(id);
+        return el('li', null, sw, id);
+      }));
+    }
+  }
+
+  setInterval(render, 1000);
+  start();
+})();
