@@ -72,6 +72,9 @@ interface WriterEvents {
 // Which reason a coalesced write reports: the most significant of the changes it carries.
 const REASON_RANK: Record<WriteReason, number> = { heartbeat: 0, activity: 1, connect: 2, disconnect: 2, startup: 3, shutdown: 4 };
 
+/** Attempts at each write while shutting down before giving it up. */
+const SHUTDOWN_WRITE_ATTEMPTS = 3;
+
 function isAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
@@ -106,6 +109,7 @@ export class SnapshotWriter extends EventEmitter<WriterEvents> {
   #started = false;
   #closePromise: Promise<void> | undefined;
   #last: Snapshot | undefined;
+  readonly #attemptWaiters: (() => void)[] = [];
 
   constructor(options: SnapshotWriterOptions) {
     super();
@@ -151,11 +155,16 @@ export class SnapshotWriter extends EventEmitter<WriterEvents> {
     // It holds client IPs: tighten a directory someone made with a looser mode.
     await chmod(dir, DIR_MODE);
     await this.#acquireLock();
+    if (this.#closePromise) {
+      // Closed while waiting for the lock (SIGTERM at start): give it back, write nothing.
+      await this.#releaseLock();
+      return;
+    }
     await this.#removeTempFiles(dir);
     await this.#loadPrevious();
     this.#startedAt = new Date();
     this.request('startup');
-    await this.flush();
+    await this.#attempted();
   }
 
   /** Marks the MCP endpoint bound and the server `running`; resolves once that is written. */
@@ -163,7 +172,7 @@ export class SnapshotWriter extends EventEmitter<WriterEvents> {
     this.#mcp = mcp;
     this.#status = 'running';
     this.request('startup');
-    await this.flush();
+    await this.#attempted();
   }
 
   /** Marks the server `stopping` (shutdown began); resolves once that is written. */
@@ -171,7 +180,7 @@ export class SnapshotWriter extends EventEmitter<WriterEvents> {
     if (this.#status === 'stopped') return;
     this.#status = 'stopping';
     this.request('shutdown');
-    await this.flush();
+    await this.#attempted();
   }
 
   /**
@@ -179,7 +188,8 @@ export class SnapshotWriter extends EventEmitter<WriterEvents> {
    * flight); pure activity waits `activityDelayMs` so that busy sessions batch.
    */
   request(reason: WriteReason): void {
-    if (this.#compromised || !this.#started || this.#status === 'stopped') return;
+    // Nothing is written without the lock, nor after the final write.
+    if (this.#compromised || !this.#release || this.#status === 'stopped') return;
     if (this.#pending === null || REASON_RANK[reason] >= REASON_RANK[this.#pending]) this.#pending = reason;
     if (reason === 'activity' && this.#draining === null) {
       this.#activityTimer ??= setTimeout(() => {
@@ -189,6 +199,20 @@ export class SnapshotWriter extends EventEmitter<WriterEvents> {
       return;
     }
     this.#kick();
+  }
+
+  /**
+   * Resolves once the write requested last has been tried, whether it worked or not: start and
+   * shutdown go on while the disk refuses writes (they are retried in the background).
+   */
+  #attempted(): Promise<void> {
+    if (this.#pending === null && this.#draining === null) return Promise.resolve();
+    return new Promise((resolve) => this.#attemptWaiters.push(resolve));
+  }
+
+  #notifyAttempt(): void {
+    if (this.#pending !== null) return; // the write they wait for is still to come
+    for (const resolve of this.#attemptWaiters.splice(0)) resolve();
   }
 
   /** Resolves when every requested write has been done (or given up on after close). */
@@ -218,10 +242,14 @@ export class SnapshotWriter extends EventEmitter<WriterEvents> {
     }
     clearTimeout(this.#heartbeatTimer);
     this.#heartbeatTimer = undefined;
+    await this.#releaseLock();
+  }
+
+  async #releaseLock(): Promise<void> {
     const release = this.#release;
     this.#release = undefined;
     if (release && !this.#compromised) {
-      await release().catch((err: Error) => this.#log.warn({ err }, 'could not release the snapshot lock'));
+      await release().catch((err: Error) => this.#log.warn({ err: err.message }, 'could not release the snapshot lock'));
     }
   }
 
@@ -231,11 +259,13 @@ export class SnapshotWriter extends EventEmitter<WriterEvents> {
     this.#activityTimer = undefined;
     this.#draining = this.#drain().finally(() => {
       this.#draining = null;
+      for (const resolve of this.#attemptWaiters.splice(0)) resolve();
     });
   }
 
   async #drain(): Promise<void> {
     let retryMs = this.#o.retryMs;
+    let failures = 0;
     while (this.#pending !== null && !this.#compromised) {
       const reason = this.#pending;
       this.#pending = null;
@@ -243,14 +273,22 @@ export class SnapshotWriter extends EventEmitter<WriterEvents> {
       try {
         await writeFileAtomic(this.file, serializeSnapshot(snapshot), { mode: FILE_MODE, chown: false as never });
         retryMs = this.#o.retryMs;
+        failures = 0;
         this.#last = snapshot;
         this.#armHeartbeat();
+        this.#notifyAttempt();
         this.emit('written', snapshot);
       } catch (err) {
+        const waiting = this.#pending === null;
         this.#pending ??= reason;
+        failures += 1;
         this.emit('error', new Error(`Could not write ${this.file}: ${(err as Error).message}`, { cause: err }));
-        // A final write that keeps failing must not hold shutdown forever.
-        if (this.#status === 'stopped' && retryMs >= this.#o.heartbeatMs) return;
+        if (waiting) for (const resolve of this.#attemptWaiters.splice(0)) resolve();
+        // While shutting down, writes that keep failing (a full disk) must not hold the exit.
+        if (this.#status !== 'running' && this.#status !== 'starting' && failures >= SHUTDOWN_WRITE_ATTEMPTS) {
+          this.#pending = null;
+          return;
+        }
         await sleep(retryMs);
         retryMs = Math.min(retryMs * 2, this.#o.heartbeatMs);
       }

@@ -246,6 +246,23 @@ describe('the snapshot file', () => {
   });
 });
 
+describe('when the snapshot cannot be written at all', () => {
+  it('still starts and serves MCP, and a SIGTERM still exits promptly', async () => {
+    const stateDir = await makeStateDir();
+    // A directory where the snapshot should be: every write fails (EISDIR) from the first.
+    await mkdir(path.join(stateDir, 'default', 'snapshot.json'), { recursive: true });
+    const proc = new Proc(['server', '--mcp-port', '0', '--state-dir', stateDir]);
+    const listening = await proc.waitForLog((l) => l.msg === 'MCP server listening');
+    const c = await connectClient(String(listening.url), { name: 'no-monitoring' });
+    const r = (await c.client.callTool({ name: 'echo', arguments: { text: 'served' } })) as { content: { text: string }[] };
+    expect(r.content[0]!.text).toBe('served');
+    expect(proc.logs().some((l) => l.msg === 'snapshot write failed; retrying')).toBe(true);
+    await c.close();
+    const { code } = await proc.stop('SIGTERM');
+    expect(code).toBe(0);
+  });
+});
+
 describe('one writer per server id', () => {
   it('refuses a second writer with one clear line and a non-zero code', async () => {
     const { stateDir } = await startServer();
