@@ -35,6 +35,8 @@ export interface McpHostOptions {
   trustProxy: boolean;
   /** Seconds a refused `initialize` is told to wait. Default 5. */
   retryAfterSeconds?: number;
+  /** How long after its GET stream closed a silent session ends (reason `close`). Default {@link GONE_GRACE_MS}. */
+  goneGraceMs?: number;
 }
 
 interface Session {
@@ -45,7 +47,17 @@ interface Session {
   inFlight: number;
   /** Last time a request of this session started or ended (ms). */
   lastSeen: number;
+  /** Armed when the client's GET stream went away and nothing else is open (see GONE_GRACE_MS). */
+  goneTimer: NodeJS.Timeout | undefined;
 }
+
+/**
+ * A client that leaves without DELETE (the SDK client's close() sends none) shows it only by
+ * dropping its GET stream. A client whose stream merely broke reconnects within a few seconds
+ * (the SDK retries after 1 s, then 1.5 s); one that does not, and sends nothing else, is gone:
+ * its session ends with reason `close` this long after the stream did.
+ */
+export const GONE_GRACE_MS = 5000;
 
 const LOOPBACK = new Set(['127.0.0.1', 'localhost', '::1']);
 const ANY = new Set(['0.0.0.0', '::']);
@@ -189,7 +201,7 @@ export class McpHost {
         onsessioninitialized: (id) => {
           // Runs before the SDK processes initialize: clientInfo comes from the request body.
           this.#initializing -= 1;
-          session = { id, transport, server: server!, inFlight: 1, lastSeen: Date.now() };
+          session = { id, transport, server: server!, inFlight: 1, lastSeen: Date.now(), goneTimer: undefined };
           this.#sessions.set(id, session);
           const now = new Date().toISOString();
           const { clientInfo, protocolVersion } = body.params;
@@ -235,8 +247,10 @@ export class McpHost {
     if (!session) return jsonRpcError(res, 404, -32001, 'Session not found');
     session.inFlight += 1;
     session.lastSeen = Date.now();
+    clearTimeout(session.goneTimer);
+    session.goneTimer = undefined;
     this.#o.registry.touch(sid);
-    res.on('close', () => this.#settle(session));
+    res.on('close', () => this.#settle(session, req.method === 'GET'));
     try {
       await session.transport.handleRequest(req, res, req.body);
     } catch (err) {
@@ -245,10 +259,17 @@ export class McpHost {
     }
   }
 
-  #settle(session: Session | undefined): void {
+  #settle(session: Session | undefined, wasStream = false): void {
     if (!session) return;
     session.inFlight -= 1;
     session.lastSeen = Date.now();
+    if (wasStream && session.inFlight === 0 && !this.#closing && this.#sessions.get(session.id) === session) {
+      clearTimeout(session.goneTimer);
+      const grace = this.#o.goneGraceMs ?? GONE_GRACE_MS;
+      session.goneTimer = setTimeout(() => {
+        if (session.inFlight === 0) void this.#end(session.id, 'close');
+      }, grace).unref();
+    }
   }
 
   #sweepIdle(): void {
@@ -265,6 +286,7 @@ export class McpHost {
   async #end(id: string, reason: CloseReason, closeServer = true): Promise<void> {
     const s = this.#sessions.get(id);
     if (!s) return;
+    clearTimeout(s.goneTimer);
     this.#sessions.delete(id);
     this.#o.registry.remove(id, reason);
     this.#log.info({ sessionId: id, reason }, 'session ended');

@@ -82,14 +82,39 @@ describe('sessions in the snapshot', () => {
     expect((await rawCall(url, idle, 'tools/list')).status).toBe(404);
   });
 
-  it('closes the session of an SDK client that went away without DELETE', async () => {
-    const { stateDir, url } = await startServer(['--session-idle-ms', '300']);
+  it('ends the session of an SDK client that went away without DELETE, reason close', async () => {
+    const { stateDir, url } = await startServer(['--session-idle-ms', '600000']);
     const c = await connectClient(url, { name: 'leaver' });
-    await waitSnap(stateDir, (x) => x.activeConnections === 1, 'the session');
+    const stays = await connectClient(url, { name: 'stayer' });
+    await waitSnap(stateDir, (x) => x.activeConnections === 2, 'two sessions');
     // The SDK client's close() sends no DELETE: only its GET stream goes away.
     await c.close();
-    const s = await waitSnap(stateDir, (x) => x.activeConnections === 0, 'the idle session to close');
-    expect(s.totalConnections).toBe(1);
+    const s = await waitSnap(stateDir, (x) => x.activeConnections === 1, 'the gone session to end', 15_000);
+    expect(s.connections[0]!.sessionId).toBe(stays.sessionId);
+    expect(s.sessionsClosed).toMatchObject({ close: 1, idle: 0, delete: 0 });
+  });
+
+  it('keeps a session whose GET stream broke and came back', async () => {
+    const { stateDir, url } = await startServer(['--session-idle-ms', '600000']);
+    const sid = await rawSession(url, 'reconnector');
+    const headers = { accept: 'text/event-stream', 'mcp-session-id': sid, 'mcp-protocol-version': '2025-06-18' };
+    const first = new AbortController();
+    const r1 = await fetch(url, { headers, signal: first.signal });
+    expect(r1.status).toBe(200);
+    first.abort();
+    // Reconnects after a second, as the SDK client does, and stays past the grace period.
+    await new Promise((r) => setTimeout(r, 1000));
+    const second = new AbortController();
+    const r2 = await fetch(url, { headers, signal: second.signal });
+    expect(r2.status).toBe(200);
+    const deadline = Date.now() + 7000;
+    while (Date.now() < deadline) {
+      const snap = await readSnap(stateDir);
+      expect(snap.activeConnections).toBe(1);
+      await new Promise((r) => setTimeout(r, 250));
+    }
+    second.abort();
+    await waitSnap(stateDir, (x) => x.activeConnections === 0 && x.sessionsClosed?.close === 1, 'the session to end once the stream is gone for good', 15_000);
   });
 
   it('answers 404 to an unknown session and 400 to a request without one', async () => {
