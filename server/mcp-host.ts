@@ -135,10 +135,11 @@ export class McpHost {
     const server = this.#http;
     const closed = server ? new Promise<void>((resolve) => server.close(() => resolve())) : Promise.resolve();
     await Promise.all([...this.#sessions.keys()].map((id) => this.#end(id, 'shutdown')));
-    // Sockets go idle as their last responses end: close them as they do. Requests still
-    // running get a short grace, then their sockets are cut.
+    // Sockets go idle as their last responses end: close them as they do. Every session is
+    // ended by now, so what is left (a half-sent initialize, a stream a vanished client never
+    // read to its end) gets a short grace, then its socket is cut.
     const sweep = setInterval(() => server?.closeIdleConnections(), 20);
-    const grace = setTimeout(() => server?.closeAllConnections(), 2000).unref();
+    const grace = setTimeout(() => server?.closeAllConnections(), 250).unref();
     server?.closeIdleConnections();
     await closed;
     clearInterval(sweep);
