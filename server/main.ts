@@ -9,12 +9,15 @@ import { ensureStateDir } from '../shared/state-dir.js';
 import { RECLAIM_PID_ENV, UsageError, parseCommand, settingsHelp, type SettingKey } from '../shared/settings.js';
 import { builtinServerFactory } from './builtin-server.js';
 import { EntryError, loadEntry, type ServerFactory } from './load-entry.js';
+import { JournalWriter } from './journal-writer.js';
 import { McpHost } from './mcp-host.js';
+import { SessionJournal } from './session-journal.js';
 import { SessionRegistry } from './session-registry.js';
 import { SnapshotWriter, WriterLockedError } from './snapshot-writer.js';
 
 export const SERVER_SETTINGS = [
   'mcpPort', 'mcpHost', 'stateDir', 'serverId', 'heartbeatMs', 'maxSessions', 'sessionIdleMs', 'entry', 'trustProxy',
+  'journalMaxBytes', 'journalFiles',
 ] as const satisfies readonly SettingKey[];
 
 const EXIT_USAGE = 2;
@@ -71,6 +74,10 @@ export async function main(argv: string[]): Promise<void> {
     trustProxy: s.trustProxy,
   });
   logSessions(registry, log);
+  // After the writer: its registry listeners run first, so `seq` already counts the change.
+  const journal = new JournalWriter({ stateDir: s.stateDir, serverId: s.serverId, maxBytes: s.journalMaxBytes, files: s.journalFiles, logger: log.child({ component: 'journal' }) });
+  const sessionJournal = new SessionJournal({ serverId: s.serverId, registry, journal, seq: () => writer.seq });
+  journal.on('error', (err) => log.error({ err: err.message }, 'journal append failed; line dropped'));
 
   let failedWrites = 0;
   writer.on('error', (err) => {
@@ -89,6 +96,10 @@ export async function main(argv: string[]): Promise<void> {
       log.info({ why }, 'shutting down');
       await writer.markStopping().catch(() => undefined);
       await host.close();
+      await writer.flush();
+      // The final `stopped` snapshot is the next one; the journal closes while we hold the lock.
+      if (writer.last) sessionJournal.stop(writer.seq + 1);
+      await journal.close();
       await writer.close();
       process.exitCode = exitCode;
       process.off('SIGINT', onSignal);
@@ -119,6 +130,9 @@ export async function main(argv: string[]): Promise<void> {
     return fail(`cannot publish snapshots in ${s.stateDir}: ${(err as Error).message}`, EXIT_FAILURE);
   }
   if (stopping) return;
+  // The lock is ours: the journal is ours to append. Failing to open it never stops the server.
+  await journal.start().catch((err: Error) => log.error({ err: err.message, file: journal.file }, 'journal unavailable; will retry on the next event'));
+  sessionJournal.start(new Date(writer.last?.startedAt ?? startedAt), s.heartbeatMs);
   try {
     const endpoint = await host.start();
     await writer.markRunning(endpoint);

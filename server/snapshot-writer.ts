@@ -137,6 +137,14 @@ export class SnapshotWriter extends EventEmitter<WriterEvents> {
     return this.#last;
   }
 
+  /**
+   * The seq of the first snapshot that shows the changes made so far: the one built last, or
+   * the next one when a write is pending (for the journal's `seq`).
+   */
+  get seq(): number {
+    return this.#pending !== null ? this.#seq + 1 : this.#seq;
+  }
+
   /** Sessions since the first start of this server id (carried over from the previous snapshot). */
   get totalConnections(): number {
     return this.#previousTotal + this.#o.registry.created;

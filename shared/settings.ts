@@ -40,6 +40,10 @@ export interface Settings {
   entry: string | undefined;
   /** Take the client IP from X-Forwarded-For. Default false. */
   trustProxy: boolean;
+  /** The event journal `events.jsonl` is rotated before it would grow past this. Default 10 MiB. */
+  journalMaxBytes: number;
+  /** Rotated journal files kept (`events.1.jsonl` … `events.N.jsonl`). Default 5. */
+  journalFiles: number;
 }
 
 export type SettingKey = keyof Settings;
@@ -116,6 +120,14 @@ export const SETTINGS: Record<SettingKey, Spec> = {
       return new BadValue('a boolean (1/0, true/false, yes/no, on/off)');
     },
     default: () => false,
+  },
+  journalMaxBytes: {
+    flag: 'journal-max-bytes', env: 'MCP_MONITOR_JOURNAL_MAX_BYTES', type: 'string', help: 'rotate events.jsonl before it grows past this, bytes',
+    parse: integer(1024, 2 ** 40, 'bytes'), default: () => 10 * 1024 * 1024,
+  },
+  journalFiles: {
+    flag: 'journal-files', env: 'MCP_MONITOR_JOURNAL_FILES', type: 'string', help: 'rotated journal files kept (events.1.jsonl …)',
+    parse: integer(1, 100, 'a file count'), default: () => 5,
   },
 };
 

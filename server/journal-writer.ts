@@ -1,0 +1,195 @@
+/**
+ * Appends the event journal `state/<serverId>/events.jsonl` (contract section 4): one JSON line
+ * per event, rotated by size into `events.1.jsonl` … `events.N.jsonl`.
+ *
+ * - Each line goes out in ONE write(2) on a file opened with O_APPEND, so a line is never split
+ *   and never lands in two files: rotation happens between lines, before a write that would
+ *   take the file past `maxBytes`.
+ * - A killed writer may leave a torn last line; the next writer ends it with a newline before
+ *   its first line, so the torn line stays one bad line that readers skip, never a bad next line.
+ * - `append()` only queues: writes run in the background one at a time, failures are reported
+ *   as `'error'` events and the line is dropped. The MCP server is never held up or broken.
+ *
+ * The snapshot lock guards the journal too: start this after the snapshot writer has the lock.
+ */
+import { EventEmitter } from 'node:events';
+import { mkdir, open, rename, type FileHandle } from 'node:fs/promises';
+import path from 'node:path';
+import type { Logger } from 'pino';
+import { journalFileName, serializeJournalLine, type JournalLine } from '../shared/journal.js';
+import { DIR_MODE, FILE_MODE, serverDir } from '../shared/paths.js';
+
+export interface JournalWriterOptions {
+  stateDir: string;
+  serverId: string;
+  /** Rotate before a write that would take `events.jsonl` past this many bytes. Default 10 MiB. */
+  maxBytes?: number;
+  /** Rotated files kept (`events.1.jsonl` … `events.<files>.jsonl`). Default 5. */
+  files?: number;
+  /** Lines queued at most while the disk is slow; past it the oldest are dropped. Default 10000. */
+  maxQueue?: number;
+  logger: Logger;
+}
+
+interface JournalWriterEvents {
+  /** A write, an open or a rotation failed; the line was dropped. */
+  error: [err: Error];
+}
+
+export class JournalWriter extends EventEmitter<JournalWriterEvents> {
+  /** Path of `events.jsonl`. */
+  readonly file: string;
+  readonly #dir: string;
+  readonly #maxBytes: number;
+  readonly #files: number;
+  readonly #maxQueue: number;
+  readonly #log: Logger;
+  readonly #queue: string[] = [];
+  #fh: FileHandle | undefined;
+  #size = 0;
+  /** The file ends without a newline (a torn line): the next write starts with one. */
+  #torn = false;
+  #draining: Promise<void> | null = null;
+  #opening: Promise<void> | undefined;
+  #started = false;
+  #closed = false;
+  #closePromise: Promise<void> | undefined;
+  #dropped = 0;
+
+  constructor(options: JournalWriterOptions) {
+    super();
+    this.#dir = serverDir(options.stateDir, options.serverId);
+    this.file = path.join(this.#dir, journalFileName(0));
+    this.#maxBytes = options.maxBytes ?? 10 * 1024 * 1024;
+    this.#files = options.files ?? 5;
+    this.#maxQueue = options.maxQueue ?? 10_000;
+    this.#log = options.logger;
+  }
+
+  /** Opens `events.jsonl` (mode 0600) and mends a torn last line. Rejects when it cannot be opened. */
+  async start(): Promise<void> {
+    if (this.#started) throw new Error('JournalWriter already started');
+    this.#started = true;
+    this.#opening = (async () => {
+      await mkdir(this.#dir, { recursive: true, mode: DIR_MODE });
+      await this.#open();
+    })();
+    await this.#opening;
+    if (!this.#closed) this.#kick();
+  }
+
+  /** Queues one line; never throws, never waits. Lines before `start()` are written by it. */
+  append(line: JournalLine): void {
+    if (this.#closed) return;
+    this.#queue.push(serializeJournalLine(line));
+    if (this.#queue.length > this.#maxQueue) {
+      this.#queue.shift();
+      this.#dropped += 1;
+    }
+    if (this.#started) this.#kick();
+  }
+
+  /** Resolves when every line queued so far has been written (or dropped). */
+  async flush(): Promise<void> {
+    while (this.#draining) await this.#draining;
+  }
+
+  /** Writes what is queued and closes the file. Safe to call many times. */
+  close(): Promise<void> {
+    this.#closePromise ??= (async () => {
+      this.#closed = true;
+      // A failed start is its caller's to report; the lines queued get one more try below.
+      await this.#opening?.catch(() => undefined);
+      if (this.#started) this.#kick();
+      await this.flush();
+      await this.#closeFile();
+    })();
+    return this.#closePromise;
+  }
+
+  async #open(): Promise<void> {
+    // 'a' is O_APPEND: every write lands at the end, wherever another handle left the offset.
+    const fh = await open(this.file, 'a+', FILE_MODE);
+    try {
+      // A file made by hand or by an older version may be looser; it holds client IPs.
+      await fh.chmod(FILE_MODE);
+      const { size } = await fh.stat();
+      let torn = false;
+      if (size > 0) {
+        const last = Buffer.alloc(1);
+        await fh.read(last, 0, 1, size - 1);
+        torn = last[0] !== 0x0a;
+      }
+      this.#fh = fh;
+      this.#size = size;
+      this.#torn = torn;
+      if (torn) this.#log.warn({ file: this.file }, 'the journal ends in a torn line (a writer was killed mid-append); ending it');
+    } catch (err) {
+      await fh.close().catch(() => undefined);
+      throw err;
+    }
+  }
+
+  async #closeFile(): Promise<void> {
+    const fh = this.#fh;
+    this.#fh = undefined;
+    await fh?.close().catch((err: Error) => this.emit('error', new Error(`Could not close ${this.file}: ${err.message}`, { cause: err })));
+  }
+
+  #kick(): void {
+    if (this.#draining || this.#queue.length === 0) return;
+    this.#draining = this.#drain().finally(() => {
+      this.#draining = null;
+      // Lines queued while the last write was finishing.
+      if (this.#queue.length > 0 && !this.#closePromise) this.#kick();
+    });
+  }
+
+  async #drain(): Promise<void> {
+    while (this.#queue.length > 0) {
+      if (this.#dropped > 0) {
+        this.emit('error', new Error(`${this.#dropped} journal line(s) dropped: the disk is too slow for ${this.file}`));
+        this.#dropped = 0;
+      }
+      const text = this.#queue.shift()!;
+      try {
+        await this.#write(text);
+      } catch (err) {
+        this.emit('error', new Error(`Could not append to ${this.file}: ${(err as Error).message}`, { cause: err }));
+        // Reopen on the next line: the handle may be what broke.
+        await this.#closeFile();
+      }
+    }
+  }
+
+  async #write(text: string): Promise<void> {
+    if (!this.#fh) await this.#open();
+    const line = Buffer.from(text);
+    if (this.#size > 0 && this.#size + line.length + (this.#torn ? 1 : 0) > this.#maxBytes) await this.#rotate();
+    const out = this.#torn ? Buffer.concat([Buffer.from('\n'), line]) : line;
+    const { bytesWritten } = await this.#fh!.write(out, 0, out.length);
+    this.#size += bytesWritten;
+    // A short write (a full disk) leaves part of a line: the next one starts on a new line.
+    this.#torn = bytesWritten > 0 ? bytesWritten < out.length : this.#torn;
+    if (bytesWritten < out.length) throw new Error(`short write (${bytesWritten} of ${out.length} bytes)`);
+  }
+
+  /** events.jsonl → events.1.jsonl, events.1 → events.2, …; the oldest beyond `files` is replaced. */
+  async #rotate(): Promise<void> {
+    if (this.#torn) {
+      // End the torn line in the file it belongs to, so no file ends mid-line.
+      await this.#fh!.write('\n');
+      this.#torn = false;
+    }
+    await this.#closeFile();
+    for (let n = this.#files - 1; n >= 1; n -= 1) {
+      await rename(path.join(this.#dir, journalFileName(n)), path.join(this.#dir, journalFileName(n + 1))).catch((err: NodeJS.ErrnoException) => {
+        // ENOENT: fewer rotated files than kept so far.
+        if (err.code !== 'ENOENT') throw err;
+      });
+    }
+    await rename(this.file, path.join(this.#dir, journalFileName(1)));
+    this.#log.debug({ file: this.file }, 'journal rotated');
+    await this.#open();
+  }
+}

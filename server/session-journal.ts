@@ -1,0 +1,65 @@
+/**
+ * What goes into the journal of this MCP child: a line for its start and its clean stop, and
+ * one per session that begins or ends (from the registry's events).
+ */
+import type { Connection } from '../shared/snapshot.js';
+import type { JournalWriter } from './journal-writer.js';
+import type { SessionEnd, SessionRegistry } from './session-registry.js';
+
+export interface SessionJournalOptions {
+  serverId: string;
+  registry: SessionRegistry;
+  journal: JournalWriter;
+  /** The seq of the snapshot that shows a change made now (SnapshotWriter#seq). */
+  seq: () => number;
+}
+
+/** Writes the journal lines of one MCP child; `detach()` stops following the registry. */
+export class SessionJournal {
+  readonly #o: SessionJournalOptions;
+
+  /** Follows the registry at once; make it after the SnapshotWriter so that `seq` is current. */
+  constructor(options: SessionJournalOptions) {
+    this.#o = options;
+    options.registry.on('connect', this.#onConnect);
+    options.registry.on('disconnect', this.#onDisconnect);
+  }
+
+  /** The writer took the lock and started at `startedAt`. */
+  start(startedAt: Date, heartbeatMs: number): void {
+    this.#o.journal.append({ event: 'start', ...this.#base(), startedAt: startedAt.toISOString(), heartbeatMs });
+  }
+
+  /** The writer stops cleanly; `seq` is that of its final `stopped` snapshot. */
+  stop(seq: number): void {
+    this.#o.journal.append({ event: 'stop', ...this.#base(), seq });
+  }
+
+  detach(): void {
+    this.#o.registry.off('connect', this.#onConnect);
+    this.#o.registry.off('disconnect', this.#onDisconnect);
+  }
+
+  readonly #onConnect = (c: Connection): void => {
+    this.#o.journal.append({ event: 'connect', ...this.#base(), ...c });
+  };
+
+  readonly #onDisconnect = (end: SessionEnd): void => {
+    const c = end.connection;
+    this.#o.journal.append({
+      event: 'disconnect',
+      ...this.#base(),
+      sessionId: c.sessionId,
+      reason: end.reason,
+      durationMs: Math.max(0, Math.round(end.durationMs)),
+      requestCount: c.requestCount,
+      clientIP: c.clientIP,
+      userAgent: c.userAgent,
+      clientInfo: c.clientInfo,
+    });
+  };
+
+  #base(): { ts: string; pid: number; seq: number; serverId: string } {
+    return { ts: new Date().toISOString(), pid: process.pid, seq: this.#o.seq(), serverId: this.#o.serverId };
+  }
+}
