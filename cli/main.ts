@@ -18,7 +18,11 @@ Run 'mcp-monitor <command> --help' for the options of a command.
 
 type Command = (argv: string[]) => Promise<number>;
 
-const COMMANDS: Record<string, () => Promise<Command>> = {};
+const COMMANDS: Record<string, () => Promise<Command>> = {
+  tail: async () => (await import('./commands/tail.js')).default,
+  inspect: async () => (await import('./commands/inspect.js')).default,
+  status: async () => (await import('./commands/status.js')).default,
+};
 
 export async function main(argv: string[]): Promise<void> {
   const [command, ...rest] = argv;
@@ -43,6 +47,12 @@ export async function main(argv: string[]): Promise<void> {
     if (err instanceof UsageError) {
       process.stderr.write(`mcp-monitor ${command}: ${err.message}\n`);
       process.exitCode = 2;
+      return;
+    }
+    // A file system error the command did not expect (EACCES, EIO…): one line, not a stack.
+    if (typeof (err as NodeJS.ErrnoException).code === 'string' && (err as NodeJS.ErrnoException).syscall) {
+      process.stderr.write(`mcp-monitor ${command}: ${(err as Error).message}\n`);
+      process.exitCode = 4;
       return;
     }
     throw err;

@@ -1,0 +1,129 @@
+/**
+ * `mcp-monitor status`: one line per server found in the state directory, like `pm2 list`.
+ * `--json` prints `{servers:[…]}` with the entries of `GET /api/mcp/servers`, where `status` is
+ * the verdict (the CLI supervises nothing: `restarts` is null).
+ */
+import { snapshotPath } from '../../shared/paths.js';
+import { listServerIds, readServerState, type ServerState } from '../../shared/server-state.js';
+import { parseCommand, settingsHelp } from '../../shared/settings.js';
+import { snapshotAgeMs } from '../../shared/snapshot.js';
+import { exitCodeOf, formatDuration } from '../../shared/verdict.js';
+import { paint, processOutput, shortTime, verdictColor, type Output } from '../output.js';
+import { SERVER_ID_FLAG, SERVER_ID_HELP, serverIdFilter } from '../server-id-flag.js';
+import { renderTable } from '../table.js';
+
+const KEYS = ['stateDir'] as const;
+
+const HELP = (cwd: string) => `Usage: mcp-monitor status [options]
+
+One line per server in the state directory: status, pid, start, uptime, sessions, heartbeat age.
+Works from the files alone, whether or not the API runs.
+
+  --json                    print {"servers":[…]} (the entries of GET /api/mcp/servers)
+${SERVER_ID_HELP}
+${settingsHelp(KEYS, cwd)}
+
+Exit codes: 0 every server running with a fresh heartbeat; 2 bad usage;
+3 a server stopped cleanly; 4 a server is stale (hung or died), its snapshot is invalid
+or missing, or there is no server at all.
+`;
+
+/** One entry of `status --json`: the shape of `GET /api/mcp/servers` entries. */
+export interface StatusEntry {
+  serverId: string;
+  status: ServerState['verdict']['state'];
+  pid: number | null;
+  restarts: null;
+  startedAt: string | null;
+  heartbeatAgeMs: number | null;
+  activeConnections: number;
+  totalConnections: number;
+  mcpUrl: string | null;
+  snapshotStatus: string | null;
+  stale: boolean;
+  snapshotError: string | null;
+  /** Since the writer started, while it runs. */
+  uptimeMs: number | null;
+  /** Since when the verdict holds (see `inspect`). */
+  since: string | null;
+}
+
+export function statusEntry(s: ServerState, now: number): StatusEntry {
+  const snap = s.snapshot;
+  return {
+    serverId: s.serverId,
+    status: s.verdict.state,
+    pid: snap?.pid ?? null,
+    restarts: null,
+    startedAt: snap?.startedAt ?? null,
+    heartbeatAgeMs: snap ? snapshotAgeMs(snap, now) : null,
+    activeConnections: snap?.activeConnections ?? 0,
+    totalConnections: snap?.totalConnections ?? 0,
+    mcpUrl: snap?.mcp?.url ?? null,
+    snapshotStatus: snap?.status ?? null,
+    stale: s.verdict.state === 'stale',
+    snapshotError: s.error,
+    uptimeMs: snap && s.verdict.state === 'running' ? Math.max(0, now - Date.parse(snap.startedAt)) : null,
+    since: s.verdict.since,
+  };
+}
+
+/** Lists the servers of a state directory (or only `only`); reports a missing directory on `output`. */
+export async function serverStates(stateDir: string, only: string | undefined, output: Output): Promise<ServerState[] | undefined> {
+  let ids: string[];
+  try {
+    ids = await listServerIds(stateDir);
+  } catch (err) {
+    const e = err as NodeJS.ErrnoException;
+    output.warn(`${stateDir}: ${e.code === 'ENOENT' ? 'no such state directory' : e.code === 'ENOTDIR' ? 'not a directory' : e.code === 'EACCES' ? 'permission denied' : e.message}`);
+    return undefined;
+  }
+  if (only !== undefined) ids = [only];
+  if (ids.length === 0) {
+    output.warn(`${stateDir}: no server found (no <serverId>/snapshot.json)`);
+    return [];
+  }
+  return Promise.all(ids.map((id) => readServerState(snapshotPath(stateDir, id), id)));
+}
+
+export default async function status(argv: string[]): Promise<number> {
+  const cwd = process.cwd();
+  const { settings, flags } = parseCommand('status', argv, process.env, KEYS, { extra: { json: { type: 'boolean' }, ...SERVER_ID_FLAG }, cwd });
+  if (flags.help) {
+    process.stdout.write(HELP(cwd));
+    return 0;
+  }
+  const only = serverIdFilter(flags['server-id']);
+  const output = processOutput('status');
+  const states = await serverStates(settings.stateDir, only, output);
+  const now = Date.now();
+  const entries = (states ?? []).map((s) => statusEntry(s, now));
+  if (flags.json) {
+    output.out(JSON.stringify({ servers: entries }));
+  } else if (states) {
+    const rows = entries.map((e) => [
+      e.serverId,
+      e.status,
+      e.pid === null ? '-' : String(e.pid),
+      shortTime(e.startedAt),
+      e.uptimeMs === null ? '-' : formatDuration(e.uptimeMs),
+      String(e.activeConnections),
+      String(e.totalConnections),
+      e.heartbeatAgeMs === null ? '-' : formatDuration(e.heartbeatAgeMs),
+      e.mcpUrl ?? '-',
+    ]);
+    if (rows.length > 0) {
+      const lines = renderTable(['SERVER', 'STATUS', 'PID', 'STARTED', 'UPTIME', 'ACTIVE', 'TOTAL', 'HEARTBEAT', 'MCP URL'], rows, {
+        width: output.columns,
+        shrinkable: [0, 8],
+        paint: (text, row, col) => (col === 1 ? paint(output, text, verdictColor(entries[row]!.status)) : text),
+      });
+      output.out(lines.join('\n'));
+    }
+  }
+  for (const s of states ?? []) {
+    if (s.verdict.state === 'invalid') output.warn(s.error ?? `${s.file}: invalid`);
+    else if (s.verdict.state === 'stale') output.warn(`${s.serverId}: stale since ${s.verdict.since} (${s.verdict.why.join('; ')})`);
+  }
+  return states ? exitCodeOf(states.map((s) => s.verdict.state)) : 4;
+}

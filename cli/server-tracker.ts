@@ -1,0 +1,244 @@
+/**
+ * What `tail` knows of one server, turned into events: journal lines and successive snapshots
+ * come in, `connect` / `disconnect` / `start` / `running` / `stop` / `stale` / `fresh` /
+ * `invalid` events go out, each once.
+ *
+ * The journal is the better source (it has the reasons); snapshots fill in when it is missing
+ * or behind: a session that leaves the snapshot without a journal line within `graceMs` is
+ * reported with reason `unknown` (or `shutdown` when the writer was stopping). A writer that
+ * died takes its sessions with it: reason `writer-died`.
+ */
+import type { JournalLine } from '../shared/journal.js';
+import type { ServerState } from '../shared/server-state.js';
+import { isNewer, type ClientInfo, type CloseReason, type Connection, type Snapshot } from '../shared/snapshot.js';
+import type { VerdictState } from '../shared/verdict.js';
+
+/** Why a session ended, as `tail` reports it: the journal's reasons, or what tail inferred. */
+export type TailCloseReason = CloseReason | 'writer-died' | 'unknown';
+
+export type TailEvent =
+  | { event: 'state'; ts: string; serverId: string; verdict: VerdictState; why: string[]; status: Snapshot['status'] | null; pid: number | null; seq: number | null; startedAt: string | null; activeConnections: number; totalConnections: number; mcpUrl: string | null; connections: Connection[]; error: string | null }
+  | { event: 'start'; ts: string; serverId: string; pid: number; startedAt: string | null; restart: boolean; previousPid: number | null; previousStoppedCleanly: boolean | null }
+  | { event: 'running'; ts: string; serverId: string; pid: number; mcpUrl: string | null }
+  | { event: 'connect'; ts: string; serverId: string; pid: number; sessionId: string; clientIP: string | null; userAgent: string | null; clientInfo: ClientInfo | null; protocolVersion: string | null; connectedAt: string | null }
+  | { event: 'disconnect'; ts: string; serverId: string; pid: number; sessionId: string; reason: TailCloseReason; durationMs: number | null; requestCount: number | null; clientIP: string | null; clientInfo: ClientInfo | null }
+  | { event: 'stop'; ts: string; serverId: string; pid: number }
+  | { event: 'stale'; ts: string; serverId: string; pid: number; since: string; why: string[] }
+  | { event: 'fresh'; ts: string; serverId: string; pid: number }
+  | { event: 'invalid'; ts: string; serverId: string; file: string; error: string };
+
+interface Session {
+  pid: number;
+  sessionId: string;
+  clientIP: string | null;
+  userAgent: string | null;
+  clientInfo: ClientInfo | null;
+  protocolVersion: string | null;
+  connectedAt: string | null;
+  requestCount: number | null;
+}
+
+export interface ServerTrackerOptions {
+  serverId: string;
+  emit: (event: TailEvent) => void;
+  /** How long a session gone from the snapshot waits for its journal line. Default 1000. */
+  graceMs?: number;
+  now?: () => number;
+}
+
+/** Session ids remembered as ended, so late news of them is dropped; oldest forgotten first. */
+const CLOSED_KEPT = 10_000;
+
+export class ServerTracker {
+  readonly serverId: string;
+  readonly #emit: (event: TailEvent) => void;
+  readonly #graceMs: number;
+  readonly #now: () => number;
+  #pid: number | undefined;
+  #stopped = false;
+  #announcedRunning = false;
+  readonly #pastPids = new Set<number>();
+  readonly #open = new Map<string, Session>();
+  readonly #closed = new Set<string>();
+  readonly #pending = new Map<string, { deadline: number; reason: TailCloseReason }>();
+  #snapshot: Snapshot | undefined;
+  #stale = false;
+  #invalid: string | undefined;
+
+  constructor(options: ServerTrackerOptions) {
+    this.serverId = options.serverId;
+    this.#emit = options.emit;
+    this.#graceMs = options.graceMs ?? 1000;
+    this.#now = options.now ?? Date.now;
+  }
+
+  #ts(): string {
+    return new Date(this.#now()).toISOString();
+  }
+
+  /** The state when tail starts (or a server comes back from an invalid file): one `state` event. */
+  initial(state: ServerState): void {
+    const snap = state.snapshot;
+    if (snap) {
+      this.#snapshot = snap;
+      this.#invalid = undefined;
+      if (this.#pid !== undefined && this.#pid !== snap.pid) this.#pastPids.add(this.#pid);
+      this.#pid = snap.pid;
+      this.#stopped = snap.status === 'stopped';
+      this.#announcedRunning = snap.status !== 'starting';
+      this.#stale = state.verdict.state === 'stale';
+      this.#open.clear();
+      this.#pending.clear();
+      for (const c of snap.connections) this.#open.set(c.sessionId, sessionOf(c, snap.pid));
+    } else {
+      this.#invalid = state.error ?? undefined;
+    }
+    this.#emit({
+      event: 'state', ts: this.#ts(), serverId: this.serverId, verdict: state.verdict.state, why: state.verdict.why,
+      status: snap?.status ?? null, pid: snap?.pid ?? null, seq: snap?.seq ?? null, startedAt: snap?.startedAt ?? null,
+      activeConnections: snap?.activeConnections ?? 0, totalConnections: snap?.totalConnections ?? 0, mcpUrl: snap?.mcp?.url ?? null,
+      connections: snap?.connections ?? [], error: state.error,
+    });
+  }
+
+  /** Lines appended to the journal, in order. */
+  journal(lines: JournalLine[]): void {
+    for (const line of lines) {
+      if (this.#pastPids.has(line.pid)) continue; // news of a writer that is gone
+      this.#writer(line.pid, line.ts, line.event === 'start' ? (line.startedAt ?? null) : null);
+      switch (line.event) {
+        case 'connect':
+          this.#connect({ pid: line.pid, sessionId: line.sessionId, clientIP: line.clientIP ?? null, userAgent: line.userAgent ?? null, clientInfo: line.clientInfo ?? null, protocolVersion: line.protocolVersion ?? null, connectedAt: line.connectedAt ?? line.ts, requestCount: line.requestCount ?? null }, line.ts);
+          break;
+        case 'disconnect': {
+          if (this.#closed.has(line.sessionId)) break;
+          const known = this.#open.get(line.sessionId);
+          this.#close(line.sessionId, line.reason, line.ts, {
+            pid: line.pid, sessionId: line.sessionId, clientIP: line.clientIP ?? known?.clientIP ?? null, userAgent: line.userAgent ?? known?.userAgent ?? null,
+            clientInfo: line.clientInfo ?? known?.clientInfo ?? null, protocolVersion: known?.protocolVersion ?? null, connectedAt: known?.connectedAt ?? null, requestCount: line.requestCount,
+          }, line.durationMs);
+          break;
+        }
+        case 'stop':
+          this.#stop(line.pid, line.ts);
+          break;
+        case 'start':
+          break;
+      }
+    }
+  }
+
+  /** The current snapshot file: read, or why it cannot be used. */
+  snapshot(state: ServerState): void {
+    const snap = state.snapshot;
+    if (!snap) {
+      if (state.error !== null && state.error !== this.#invalid) {
+        this.#invalid = state.error;
+        // A server that never had a snapshot is just not there yet.
+        if (this.#snapshot || !/no such file/.test(state.error)) this.#emit({ event: 'invalid', ts: this.#ts(), serverId: this.serverId, file: state.file, error: state.error });
+      }
+      return;
+    }
+    if (this.#invalid !== undefined && this.#snapshot) {
+      // Usable again after being invalid: say where things stand.
+      this.#invalid = undefined;
+      if (isNewer(snap, this.#snapshot)) this.initial(state);
+      return;
+    }
+    this.#invalid = undefined;
+    if (this.#pastPids.has(snap.pid) || !isNewer(snap, this.#snapshot)) {
+      this.#judge(state);
+      return;
+    }
+    this.#snapshot = snap;
+    this.#writer(snap.pid, snap.writtenAt, snap.startedAt);
+    const inSnapshot = new Set<string>();
+    for (const c of snap.connections) {
+      inSnapshot.add(c.sessionId);
+      const known = this.#open.get(c.sessionId);
+      if (known) known.requestCount = c.requestCount;
+      else this.#connect(sessionOf(c, snap.pid), c.connectedAt);
+    }
+    const ending = snap.status === 'stopping' || snap.status === 'stopped';
+    for (const id of this.#open.keys()) {
+      if (!inSnapshot.has(id) && !this.#pending.has(id)) this.#pending.set(id, { deadline: this.#now() + this.#graceMs, reason: ending ? 'shutdown' : 'unknown' });
+    }
+    if (snap.status === 'running' && !this.#announcedRunning) {
+      this.#announcedRunning = true;
+      this.#emit({ event: 'running', ts: snap.writtenAt, serverId: this.serverId, pid: snap.pid, mcpUrl: snap.mcp?.url ?? null });
+    }
+    if (snap.status === 'stopped') this.#stop(snap.pid, snap.writtenAt);
+    this.#judge(state);
+  }
+
+  /** Reports sessions whose journal line did not come in time. */
+  tick(): void {
+    const now = this.#now();
+    for (const [id, p] of this.#pending) {
+      if (p.deadline > now) continue;
+      const s = this.#open.get(id);
+      if (s) this.#close(id, p.reason, this.#ts(), s, null);
+      this.#pending.delete(id);
+    }
+  }
+
+  #judge(state: ServerState): void {
+    const snap = state.snapshot;
+    if (!snap || snap.pid !== this.#pid || state.verdict.state === 'invalid') return;
+    const stale = state.verdict.state === 'stale';
+    if (stale && !this.#stale) {
+      this.#stale = true;
+      this.#emit({ event: 'stale', ts: this.#ts(), serverId: this.serverId, pid: snap.pid, since: snap.writtenAt, why: state.verdict.why });
+      if (state.probe?.pidAlive === false) {
+        for (const [id, s] of [...this.#open]) this.#close(id, 'writer-died', this.#ts(), s, null);
+      }
+    } else if (!stale && this.#stale && state.verdict.state === 'running') {
+      this.#stale = false;
+      this.#emit({ event: 'fresh', ts: this.#ts(), serverId: this.serverId, pid: snap.pid });
+    }
+  }
+
+  /** Makes `pid` the current writer; a new one is a (re)start. */
+  #writer(pid: number, ts: string, startedAt: string | null): void {
+    if (pid === this.#pid) return;
+    const previous = this.#pid;
+    const clean = this.#stopped;
+    if (previous !== undefined) {
+      this.#pastPids.add(previous);
+      for (const [id, s] of [...this.#open]) this.#close(id, clean ? 'shutdown' : 'writer-died', ts, s, null);
+    }
+    this.#pid = pid;
+    this.#stopped = false;
+    this.#stale = false;
+    this.#announcedRunning = false;
+    this.#pending.clear();
+    this.#emit({ event: 'start', ts, serverId: this.serverId, pid, startedAt, restart: previous !== undefined, previousPid: previous ?? null, previousStoppedCleanly: previous === undefined ? null : clean });
+  }
+
+  #connect(s: Session, ts: string): void {
+    if (this.#open.has(s.sessionId) || this.#closed.has(s.sessionId)) return;
+    this.#open.set(s.sessionId, s);
+    this.#emit({ event: 'connect', ts, serverId: this.serverId, pid: s.pid, sessionId: s.sessionId, clientIP: s.clientIP, userAgent: s.userAgent, clientInfo: s.clientInfo, protocolVersion: s.protocolVersion, connectedAt: s.connectedAt });
+  }
+
+  #close(id: string, reason: TailCloseReason, ts: string, s: Session, durationMs: number | null): void {
+    this.#open.delete(id);
+    this.#pending.delete(id);
+    this.#closed.add(id);
+    if (this.#closed.size > CLOSED_KEPT) this.#closed.delete(this.#closed.values().next().value!);
+    const duration = durationMs ?? (s.connectedAt ? Math.max(0, Date.parse(ts) - Date.parse(s.connectedAt)) : null);
+    this.#emit({ event: 'disconnect', ts, serverId: this.serverId, pid: s.pid, sessionId: id, reason, durationMs: duration, requestCount: s.requestCount, clientIP: s.clientIP, clientInfo: s.clientInfo });
+  }
+
+  #stop(pid: number, ts: string): void {
+    if (this.#stopped || pid !== this.#pid) return;
+    for (const [id, s] of [...this.#open]) this.#close(id, 'shutdown', ts, s, null);
+    this.#stopped = true;
+    this.#stale = false;
+    this.#emit({ event: 'stop', ts, serverId: this.serverId, pid });
+  }
+}
+
+function sessionOf(c: Connection, pid: number): Session {
+  return { pid, sessionId: c.sessionId, clientIP: c.clientIP, userAgent: c.userAgent, clientInfo: c.clientInfo, protocolVersion: c.protocolVersion, connectedAt: c.connectedAt, requestCount: c.requestCount };
+}

@@ -1,0 +1,50 @@
+/**
+ * Plain-text tables for the terminal: columns padded to their widest cell and, when the output
+ * has a width (a terminal), the widest columns cut with `…` until the table fits.
+ */
+
+export interface TableOptions {
+  /** Width to fit in; undefined = no limit (not a terminal: keep every character for grep). */
+  width?: number;
+  /** Columns that may be cut to fit, by index; default every column. */
+  shrinkable?: number[];
+  /** Narrowest a cut column gets. Default 6. */
+  minWidth?: number;
+  /** Turns a cell into its painted form (colour) after padding; the width counts the plain text. */
+  paint?: (text: string, row: number, column: number) => string;
+}
+
+const GAP = 2;
+
+function cut(text: string, width: number): string {
+  return text.length <= width ? text : `${text.slice(0, Math.max(0, width - 1))}…`;
+}
+
+/** Renders a header and rows as lines (each without a newline), fitted to `options.width`. */
+export function renderTable(headers: string[], rows: string[][], options: TableOptions = {}): string[] {
+  const n = headers.length;
+  const widths = headers.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
+  const { width } = options;
+  if (width !== undefined && width > 0) {
+    const min = options.minWidth ?? 6;
+    const shrinkable = new Set(options.shrinkable ?? headers.map((_, i) => i));
+    const total = () => widths.reduce((a, b) => a + b, 0) + GAP * (n - 1);
+    while (total() > width) {
+      // Cut the widest column that may still give way, one character at a time.
+      let widest = -1;
+      for (let i = 0; i < n; i += 1) if (shrinkable.has(i) && widths[i]! > min && (widest < 0 || widths[i]! > widths[widest]!)) widest = i;
+      if (widest < 0) break;
+      widths[widest] = widths[widest]! - 1;
+    }
+  }
+  const line = (cells: string[], row: number) =>
+    cells
+      .map((c, i) => {
+        const text = cut(c, widths[i]!);
+        const padded = i === n - 1 ? text : text.padEnd(widths[i]!);
+        return options.paint && row >= 0 ? options.paint(padded, row, i) : padded;
+      })
+      .join(' '.repeat(GAP))
+      .trimEnd();
+  return [line(headers, -1), ...rows.map((r, i) => line(r, i))];
+}

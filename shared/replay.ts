@@ -1,0 +1,73 @@
+/**
+ * Who was connected at a given time, rebuilt from the journal (`inspect --at`). Pure.
+ *
+ * The lines are taken in the order they were written. A `start` ends whatever the previous
+ * writer still held (if it stopped cleanly there is nothing left; if it died, its sessions died
+ * with it), and so does a `stop`.
+ */
+import type { ConnectLine, JournalLine } from './journal.js';
+import type { Connection } from './snapshot.js';
+
+export interface ReplayResult {
+  /** Sessions open at that time, oldest first, as their `connect` lines recorded them. */
+  connections: Connection[];
+  /** The writer at that time (the last `start` or line seen), if any. */
+  pid: number | null;
+  /** Whether a writer was up then: started and not stopped. Null when the journal does not say. */
+  writerUp: boolean | null;
+  /** The first line's time: before it the journal knows nothing (rotated away or not yet written). */
+  journalStartsAt: string | null;
+  /** True when `at` is before the first line or the journal begins mid-run (no `start` first). */
+  incomplete: boolean;
+}
+
+function connectionOf(line: ConnectLine): Connection {
+  return {
+    sessionId: line.sessionId,
+    clientIP: line.clientIP ?? '',
+    userAgent: line.userAgent ?? null,
+    connectedAt: line.connectedAt ?? line.ts,
+    lastActivity: line.lastActivity ?? line.connectedAt ?? line.ts,
+    requestCount: line.requestCount ?? 0,
+    clientInfo: line.clientInfo ?? null,
+    protocolVersion: line.protocolVersion ?? null,
+  };
+}
+
+/** The sessions open at `at` (ms since the epoch) according to `lines`. */
+export function connectionsAt(lines: readonly JournalLine[], at: number): ReplayResult {
+  const open = new Map<string, Connection>();
+  let pid: number | null = null;
+  let writerUp: boolean | null = null;
+  const first = lines[0];
+  for (const line of lines) {
+    if (Date.parse(line.ts) > at) continue;
+    switch (line.event) {
+      case 'start':
+        open.clear();
+        pid = line.pid;
+        writerUp = true;
+        break;
+      case 'stop':
+        open.clear();
+        pid = line.pid;
+        writerUp = false;
+        break;
+      case 'connect':
+        if (pid !== line.pid) {
+          // A writer whose start line was rotated away (or is missing): its sessions replace the last one's.
+          if (pid !== null) open.clear();
+          pid = line.pid;
+          writerUp = true;
+        }
+        open.set(line.sessionId, connectionOf(line));
+        break;
+      case 'disconnect':
+        open.delete(line.sessionId);
+        break;
+    }
+  }
+  const journalStartsAt = first?.ts ?? null;
+  const incomplete = first === undefined || Date.parse(first.ts) > at || first.event !== 'start';
+  return { connections: [...open.values()], pid, writerUp, journalStartsAt, incomplete };
+}

@@ -1,0 +1,101 @@
+/**
+ * What the files of one server say, read from the state directory for the CLI: the snapshot
+ * (or why there is none usable), the probe of its writer and the verdict.
+ */
+import { readFileSync } from 'node:fs';
+import { readdir, stat } from 'node:fs/promises';
+import path from 'node:path';
+import { JOURNAL_FILE, LOCK_SUFFIX, SERVER_ID_RE, SNAPSHOT_FILE } from './paths.js';
+import { SnapshotReadError, readSnapshotFile } from './read-snapshot.js';
+import type { Snapshot } from './snapshot.js';
+import { verdictOf, type Verdict, type WriterProbe } from './verdict.js';
+
+export interface ServerState {
+  serverId: string;
+  /** The snapshot file. */
+  file: string;
+  snapshot: Snapshot | null;
+  /** Why there is no usable snapshot (names the file), when there is none. */
+  error: string | null;
+  verdict: Verdict;
+  probe: WriterProbe | null;
+}
+
+/**
+ * True while `pid` runs on this machine. A zombie (exited, not yet reaped) is not running.
+ * EPERM: it exists but belongs to another user.
+ */
+export function isPidAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EPERM') return false;
+  }
+  try {
+    // "pid (comm) S …": the state follows the last ')'.
+    const s = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return s.charAt(s.lastIndexOf(')') + 2) !== 'Z';
+  } catch {
+    // No /proc (not Linux) or it went away just now: kill(0) said it was there.
+    return true;
+  }
+}
+
+/** Looks at the pid and the lock of the writer of `snapshot`, which lives at `file`. */
+export async function probeWriter(file: string, snapshot: Snapshot): Promise<WriterProbe> {
+  const lockMtimeMs = await stat(file + LOCK_SUFFIX).then(
+    (st) => st.mtimeMs,
+    (err: NodeJS.ErrnoException) => {
+      // ENOENT: no lock, nobody holds it.
+      if (err.code === 'ENOENT') return undefined;
+      throw err;
+    },
+  );
+  return { pidAlive: isPidAlive(snapshot.pid), lockMtimeMs };
+}
+
+/**
+ * Reads a snapshot file and judges its writer. `serverId` is expected of the file when given
+ * (a snapshot in the directory of another id is invalid). Never throws for a bad file.
+ */
+export async function readServerState(file: string, serverId?: string, now: () => number = Date.now): Promise<ServerState> {
+  const id = serverId ?? path.basename(path.dirname(file));
+  let snapshot: Snapshot;
+  try {
+    snapshot = await readSnapshotFile(file);
+    if (serverId !== undefined && snapshot.serverId !== serverId) {
+      throw new SnapshotReadError(file, 'EINVALID', `invalid snapshot: serverId is ${JSON.stringify(snapshot.serverId)} but the file is in the directory of ${JSON.stringify(serverId)}`);
+    }
+  } catch (err) {
+    if (!(err instanceof SnapshotReadError)) throw err;
+    return { serverId: id, file, snapshot: null, error: err.message, verdict: { state: 'invalid', since: null, why: [err.message] }, probe: null };
+  }
+  let probe: WriterProbe;
+  try {
+    probe = await probeWriter(file, snapshot);
+  } catch (err) {
+    const message = `${file}${LOCK_SUFFIX}: ${(err as Error).message}`;
+    return { serverId: snapshot.serverId, file, snapshot, error: message, verdict: { state: 'invalid', since: null, why: [message] }, probe: null };
+  }
+  return { serverId: snapshot.serverId, file, snapshot, error: null, verdict: verdictOf(snapshot, probe, now()), probe };
+}
+
+/**
+ * The server ids in a state directory: sub-directories named like an id that hold a snapshot or
+ * a journal. Throws the fs error when the directory cannot be listed.
+ */
+export async function listServerIds(stateDir: string): Promise<string[]> {
+  const entries = await readdir(stateDir, { withFileTypes: true });
+  const ids: string[] = [];
+  for (const e of entries) {
+    if (!e.isDirectory() || !SERVER_ID_RE.test(e.name)) continue;
+    const names = await readdir(path.join(stateDir, e.name)).catch((err: NodeJS.ErrnoException) => {
+      // A server dir we may not read is still a server: its snapshot read will say why.
+      if (err.code === 'EACCES' || err.code === 'EPERM') return [SNAPSHOT_FILE];
+      if (err.code === 'ENOENT') return [];
+      throw err;
+    });
+    if (names.includes(SNAPSHOT_FILE) || names.includes(JOURNAL_FILE)) ids.push(e.name);
+  }
+  return ids.sort();
+}
