@@ -6,7 +6,7 @@
 export interface TableOptions {
   /** Width to fit in; undefined = no limit (not a terminal: keep every character for grep). */
   width?: number;
-  /** Columns that may be cut to fit, by index; default every column. */
+  /** Columns that may be cut to fit, by index, the first cut first; default every column, last first. */
   shrinkable?: number[];
   /** Narrowest a cut column gets. Default 6. */
   minWidth?: number;
@@ -27,14 +27,13 @@ export function renderTable(headers: string[], rows: string[][], options: TableO
   const { width } = options;
   if (width !== undefined && width > 0) {
     const min = options.minWidth ?? 6;
-    const shrinkable = new Set(options.shrinkable ?? headers.map((_, i) => i));
-    const total = () => widths.reduce((a, b) => a + b, 0) + GAP * (n - 1);
-    while (total() > width) {
-      // Cut the widest column that may still give way, one character at a time.
-      let widest = -1;
-      for (let i = 0; i < n; i += 1) if (shrinkable.has(i) && widths[i]! > min && (widest < 0 || widths[i]! > widths[widest]!)) widest = i;
-      if (widest < 0) break;
-      widths[widest] = widths[widest]! - 1;
+    let excess = widths.reduce((a, b) => a + b, 0) + GAP * (n - 1) - width;
+    // Cut the columns in the order given, each down to `min`, until the table fits.
+    for (const i of options.shrinkable ?? headers.map((_, j) => n - 1 - j)) {
+      if (excess <= 0) break;
+      const give = Math.min(excess, Math.max(0, widths[i]! - Math.max(min, headers[i]!.length)));
+      widths[i] = widths[i]! - give;
+      excess -= give;
     }
   }
   const line = (cells: string[], row: number) =>

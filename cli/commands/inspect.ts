@@ -115,7 +115,7 @@ function connectionsTable(connections: Connection[], output: Output): string[] {
     String(c.requestCount),
   ]);
   const width = output.columns === undefined ? undefined : output.columns - 2;
-  return renderTable(['SESSION', 'IP', 'CLIENT', 'USER AGENT', 'CONNECTED', 'LAST ACTIVITY', 'REQUESTS'], rows, { width, shrinkable: [0, 1, 2, 3] }).map((l) => `  ${l}`);
+  return renderTable(['SESSION', 'IP', 'CLIENT', 'USER AGENT', 'CONNECTED', 'LAST ACTIVITY', 'REQUESTS'], rows, { width, shrinkable: [3, 2, 5, 4, 1, 0] }).map((l) => `  ${l}`);
 }
 
 export default async function inspect(argv: string[]): Promise<number> {

@@ -115,7 +115,8 @@ export default async function status(argv: string[]): Promise<number> {
     if (rows.length > 0) {
       const lines = renderTable(['SERVER', 'STATUS', 'PID', 'STARTED', 'UPTIME', 'ACTIVE', 'TOTAL', 'HEARTBEAT', 'MCP URL'], rows, {
         width: output.columns,
-        shrinkable: [0, 8],
+        // The URL first, then the start time; never the id, status or numbers.
+        shrinkable: [8, 3],
         paint: (text, row, col) => (col === 1 ? paint(output, text, verdictColor(entries[row]!.status)) : text),
       });
       output.out(lines.join('\n'));
