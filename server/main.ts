@@ -77,7 +77,12 @@ export async function main(argv: string[]): Promise<void> {
   // After the writer: its registry listeners run first, so `seq` already counts the change.
   const journal = new JournalWriter({ stateDir: s.stateDir, serverId: s.serverId, maxBytes: s.journalMaxBytes, files: s.journalFiles, logger: log.child({ component: 'journal' }) });
   const sessionJournal = new SessionJournal({ serverId: s.serverId, registry, journal, seq: () => writer.seq });
-  journal.on('error', (err) => log.error({ err: err.message }, 'journal append failed; line dropped'));
+  let failedAppends = 0;
+  journal.on('error', (err) => {
+    failedAppends += 1;
+    // Like the snapshot writes: the first failure, then every 100th.
+    if (failedAppends === 1 || failedAppends % 100 === 0) log.error({ err: err.message, failedAppends }, 'journal append failed; line dropped');
+  });
 
   let failedWrites = 0;
   writer.on('error', (err) => {
