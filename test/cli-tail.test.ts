@@ -4,7 +4,9 @@
  * format, and GNU `tail -F` on the snapshot itself.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
 import { parseSnapshot } from '../shared/snapshot.js';
 import { closeClients, connectClient } from './helpers/mcp-client.js';
@@ -87,6 +89,30 @@ describe('tail --json', () => {
     await api.proc.stop('SIGTERM');
     await waitEvent(tail, (e) => e.event === 'stop' && e.pid === restart.pid, 'the stop with the API');
     expect((await tail.stop('SIGTERM')).code).toBe(0);
+  });
+});
+
+describe('tail and a killed journal writer', () => {
+  it('skips the torn line with a warning and goes on with the next writer', async () => {
+    const stateDir = await makeStateDir();
+    const file = path.join(stateDir, 'default', 'events.jsonl');
+    await mkdir(path.dirname(file), { recursive: true });
+    const tail = new Proc(['tail', '--json', '--state-dir', stateDir, '--server-id', 'default']);
+    await waitFor(() => tail.stderr.some((l) => /waiting for .*snapshot\.json to appear/.test(l)), { what: 'tail to wait for the server' });
+    const killed = spawn(process.execPath, [fileURLToPath(new URL('./fixtures/torn-journal-writer.mjs', import.meta.url)), file, '2'], { stdio: 'ignore' });
+    others.add(killed);
+    await new Promise((r) => killed.once('exit', r));
+    const fixtureStart = await waitEvent(tail, (e) => e.event === 'start', 'the fixture writer');
+    await waitEvent(tail, (e) => e.event === 'connect' && e.sessionId === 'fixture-1', 'its sessions');
+    const { proc, url } = await startServer({ stateDir });
+    await waitEvent(tail, (e) => e.event === 'start' && e.pid === proc.pid, 'the real writer');
+    await waitFor(() => tail.stderr.some((l) => /events\.jsonl: not a journal line \(not JSON/.test(l)), { what: 'the warning about the torn line' });
+    const c = await connectClient(url, { name: 'after-tear' });
+    await waitEvent(tail, (e) => e.event === 'connect' && e.sessionId === c.sessionId, 'a connect after the tear');
+    const lost = jsonLines(tail).filter((e) => e.event === 'disconnect').map((e) => [e.sessionId, e.reason]);
+    expect(lost).toEqual([['fixture-0', 'writer-died'], ['fixture-1', 'writer-died']]);
+    expect(jsonLines(tail).find((e) => e.event === 'start' && e.pid === proc.pid)).toMatchObject({ restart: true, previousPid: fixtureStart.pid, previousStoppedCleanly: false });
+    expect((await tail.stop('SIGINT')).code).toBe(0);
   });
 });
 
