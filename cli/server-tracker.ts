@@ -63,6 +63,8 @@ export class ServerTracker {
   readonly #pending = new Map<string, { deadline: number; reason: TailCloseReason }>();
   #snapshot: Snapshot | undefined;
   #stale = false;
+  /** Stale because its pid is gone (not only late). */
+  #dead = false;
   #invalid: string | undefined;
 
   constructor(options: ServerTrackerOptions) {
@@ -87,6 +89,7 @@ export class ServerTracker {
       this.#stopped = snap.status === 'stopped';
       this.#announcedRunning = snap.status !== 'starting';
       this.#stale = state.verdict.state === 'stale';
+      this.#dead = this.#stale && state.probe?.pidAlive === false;
       this.#open.clear();
       this.#pending.clear();
       for (const c of snap.connections) this.#open.set(c.sessionId, sessionOf(c, snap.pid));
@@ -186,14 +189,18 @@ export class ServerTracker {
     const snap = state.snapshot;
     if (!snap || snap.pid !== this.#pid || state.verdict.state === 'invalid') return;
     const stale = state.verdict.state === 'stale';
-    if (stale && !this.#stale) {
+    const dead = stale && state.probe?.pidAlive === false;
+    // Once when it goes stale, and once more if a writer that was only late then dies.
+    if (stale && (!this.#stale || (dead && !this.#dead))) {
       this.#stale = true;
+      this.#dead = dead;
       this.#emit({ event: 'stale', ts: this.#ts(), serverId: this.serverId, pid: snap.pid, since: snap.writtenAt, why: state.verdict.why });
-      if (state.probe?.pidAlive === false) {
+      if (dead) {
         for (const [id, s] of [...this.#open]) this.#close(id, 'writer-died', this.#ts(), s, null);
       }
     } else if (!stale && this.#stale && state.verdict.state === 'running') {
       this.#stale = false;
+      this.#dead = false;
       this.#emit({ event: 'fresh', ts: this.#ts(), serverId: this.serverId, pid: snap.pid });
     }
   }
@@ -210,6 +217,7 @@ export class ServerTracker {
     this.#pid = pid;
     this.#stopped = false;
     this.#stale = false;
+    this.#dead = false;
     this.#announcedRunning = false;
     this.#pending.clear();
     this.#emit({ event: 'start', ts, serverId: this.serverId, pid, startedAt, restart: previous !== undefined, previousPid: previous ?? null, previousStoppedCleanly: previous === undefined ? null : clean });

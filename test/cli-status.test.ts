@@ -65,7 +65,7 @@ describe('status', () => {
   });
 
   it('works with the API running and after it stopped', async () => {
-    const api = await startApi();
+    const api = await startApi({ args: ['--heartbeat-ms', '1000'] });
     const pid = await api.childPid();
     const r = await run(['status', '--state-dir', api.stateDir, '--json']);
     expect(r.code).toBe(0);

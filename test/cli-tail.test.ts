@@ -55,9 +55,9 @@ describe('tail --json', () => {
     const c = await connectClient(first.url, { name: 'left-behind' });
     await waitEvent(tail, (e) => e.event === 'connect' && e.sessionId === c.sessionId, 'the third connect');
     await first.proc.stop('SIGKILL');
-    const stale = await waitEvent(tail, (e) => e.event === 'stale', 'the stale writer');
-    expect(stale).toMatchObject({ pid: first.proc.pid });
-    expect(stale.why.join(' ')).toMatch(new RegExp(`pid ${first.proc.pid} is not running`));
+    // A loaded machine may make the heartbeat late before the kill: wait for the death itself.
+    const stale = await waitEvent(tail, (e) => e.event === 'stale' && e.why.join(' ').includes(`pid ${first.proc.pid} is not running`), 'the dead writer');
+    expect(stale).toMatchObject({ pid: first.proc.pid, serverId: 'default' });
     expect(await waitEvent(tail, (e) => e.event === 'disconnect' && e.sessionId === c.sessionId, 'its session lost')).toMatchObject({ reason: 'writer-died' });
 
     const second = await startServer({ stateDir: dir });
@@ -71,11 +71,11 @@ describe('tail --json', () => {
     const events = jsonLines(tail);
     expect(events.filter((e) => e.event === 'connect').map((e) => e.sessionId)).toEqual([a.sessionId, b.sessionId, c.sessionId]);
     expect(events.filter((e) => e.event === 'disconnect').map((e) => e.sessionId)).toEqual([a.sessionId, b.sessionId, c.sessionId]);
-    expect(events.filter((e) => e.event === 'stale')).toHaveLength(1);
+    expect(events.filter((e) => e.event === 'stale' && e.why.join(' ').includes('is not running'))).toHaveLength(1);
   });
 
   it('follows a child the API restarts after it was killed', async () => {
-    const api = await startApi();
+    const api = await startApi({ args: ['--heartbeat-ms', '1000'] });
     const pid = await api.childPid();
     const tail = new Proc(['tail', '--json', '--state-dir', api.stateDir]);
     const state = await waitEvent(tail, (e) => e.event === 'state', 'the current state');

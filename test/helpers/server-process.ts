@@ -16,11 +16,11 @@ export function waitSnap(dir: string, pred: (s: Snapshot) => boolean, what = 'a 
   }, { what, timeout });
 }
 
-/** Starts a server on port 0 (heartbeat 300 ms) and waits for its `running` snapshot. */
-export async function startServer(options: { stateDir?: string; serverId?: string; args?: string[] } = {}) {
+/** Starts a server on port 0 (heartbeat 1 s: a loaded machine does not make it look stale) and waits for its `running` snapshot. */
+export async function startServer(options: { stateDir?: string; serverId?: string; args?: string[]; heartbeatMs?: number } = {}) {
   const stateDir = options.stateDir ?? (await makeStateDir());
   const serverId = options.serverId ?? 'default';
-  const proc = new Proc(['server', '--mcp-port', '0', '--heartbeat-ms', '300', '--state-dir', stateDir, '--server-id', serverId, ...(options.args ?? [])]);
+  const proc = new Proc(['server', '--mcp-port', '0', '--heartbeat-ms', String(options.heartbeatMs ?? 1000), '--state-dir', stateDir, '--server-id', serverId, ...(options.args ?? [])]);
   const snap = await waitFor(async () => {
     const s = await readSnap(stateDir, serverId).catch(() => undefined);
     return s?.status === 'running' && s.pid === proc.pid ? s : undefined;
