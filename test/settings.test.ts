@@ -28,6 +28,8 @@ describe('parseCommand', () => {
       sessionIdleMs: 1_800_000,
       entry: undefined,
       trustProxy: false,
+      journalMaxBytes: 10 * 1024 * 1024,
+      journalFiles: 5,
     });
   });
 
@@ -45,11 +47,13 @@ describe('parseCommand', () => {
       MCP_MONITOR_SESSION_IDLE_MS: '0',
       MCP_MONITOR_ENTRY: 'my-server.js',
       MCP_MONITOR_TRUST_PROXY: 'yes',
+      MCP_MONITOR_JOURNAL_MAX_BYTES: '65536',
+      MCP_MONITOR_JOURNAL_FILES: '3',
     };
     const fromEnv = parseCommand('start', [], env, ALL, { cwd: '/w' }).settings;
     expect(fromEnv).toEqual({
       port: 4000, host: '0.0.0.0', mcpPort: 0, mcpHost: '::1', stateDir: '/w/var/state', serverId: 'edge-1', heartbeatMs: 500,
-      token: 'tok', maxSessions: 10, sessionIdleMs: 0, entry: '/w/my-server.js', trustProxy: true,
+      token: 'tok', maxSessions: 10, sessionIdleMs: 0, entry: '/w/my-server.js', trustProxy: true, journalMaxBytes: 65536, journalFiles: 3,
     });
     const flagged = parseCommand('start', ['--port', '5000', '--server-id', 'flag-id', '--state-dir', '/abs'], env, ALL, { cwd: '/w' }).settings;
     expect(flagged).toMatchObject({ port: 5000, serverId: 'flag-id', stateDir: '/abs', host: '0.0.0.0' });
