@@ -277,11 +277,15 @@
   }
 
   function renderServers(now) {
+    // Without the stream or the API, what is shown is only the last known state: say so.
+    const outdated = st.stream === 'down' || Boolean(st.apiError);
+    $('content').classList.toggle('outdated', outdated);
     const cards = serverIds().map((id) => {
       const s = serverInfo(id);
       const down = s.status === 'fatal' || s.status === 'backoff' || s.status === 'stopped';
       const badges = el('div', { class: 'badges' }, el('span', { class: `badge st-${s.status}`, 'data-status': s.status }, s.status));
       if (s.stale) badges.append(el('span', { class: 'badge st-stale', 'data-stale': '' }, 'stale'));
+      if (outdated) badges.append(el('span', { class: 'badge st-unknown', 'data-outdated': '' }, 'last known'));
       const facts = el('dl', { class: 'facts' });
       const fact = (k, v) => facts.append(el('dt', null, k), el('dd', null, v));
       fact('Total sessions', String(s.total));
@@ -358,9 +362,11 @@
         if (tbody.children[i] !== row) tbody.insertBefore(row, tbody.children[i] || null);
       });
       while (tbody.children.length > ordered.length) tbody.lastChild.remove();
-    } else if (!tbody.querySelector('td.empty')) {
-      const waiting = st.stats.size === 0;
-      tbody.replaceChildren(el('tr', null, el('td', { class: 'empty', colspan: 8 }, waiting ? 'Waiting for data…' : 'No active connections.')));
+    } else {
+      const text = st.stats.size === 0 ? 'Waiting for data…' : 'No active connections.';
+      const empty = tbody.querySelector('td.empty');
+      if (empty) setText(empty, text);
+      else tbody.replaceChildren(el('tr', null, el('td', { class: 'empty', colspan: 8 }, text)));
     }
     setText($('conns-count'), String(total));
     const latest = [...st.stats.values()].reduce((a, b) => (!a || b.data.timestamp > a.data.timestamp ? b : a), null);

@@ -1,0 +1,173 @@
+/**
+ * The dashboard at `/` in real headless Chromium (playwright-core, Debian's /usr/bin/chromium),
+ * against the real API and child: clients come and go and the page follows without a reload;
+ * a hung child and a dropped stream show; `--token` is asked for. Screenshots go to
+ * test-artifacts/ (git-ignored).
+ */
+import { mkdir } from 'node:fs/promises';
+import path from 'node:path';
+import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { closeClients, connectClient } from './helpers/mcp-client.js';
+import { ROOT, cleanup, startApi } from './helpers/processes.js';
+
+const CHROMIUM = '/usr/bin/chromium';
+const FLAGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'];
+const ARTIFACTS = path.join(ROOT, 'test-artifacts');
+const UI_TIMEOUT = 15_000;
+
+let browser: Browser;
+const contexts = new Set<BrowserContext>();
+
+beforeAll(async () => {
+  browser = await chromium.launch({ executablePath: CHROMIUM, args: FLAGS, headless: true });
+  await mkdir(ARTIFACTS, { recursive: true });
+});
+
+afterAll(async () => {
+  await browser?.close();
+});
+
+afterEach(async () => {
+  await Promise.all([...contexts].map((c) => c.close()));
+  contexts.clear();
+  await closeClients();
+  await cleanup();
+});
+
+async function openPage(): Promise<{ page: Page; errors: string[] }> {
+  const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+  contexts.add(context);
+  const page = await context.newPage();
+  page.setDefaultTimeout(UI_TIMEOUT);
+  const errors: string[] = [];
+  page.on('console', (m) => {
+    if (m.type() === 'error') errors.push(m.text());
+  });
+  page.on('pageerror', (e) => errors.push(e.message));
+  return { page, errors };
+}
+
+/** Marks the document: still marked later means the page was never reloaded. */
+async function mark(page: Page): Promise<void> {
+  await page.evaluate(() => {
+    (globalThis as unknown as { __mark: number }).__mark = 42;
+  });
+}
+
+async function marked(page: Page): Promise<boolean> {
+  return page.evaluate(() => (globalThis as unknown as { __mark?: number }).__mark === 42);
+}
+
+describe('dashboard', () => {
+  it('shows the server, and connections arriving and leaving, live without a reload', async () => {
+    const api = await startApi();
+    const { page, errors } = await openPage();
+    const sockets: string[] = [];
+    page.on('websocket', (ws) => sockets.push(ws.url()));
+    const res = await page.goto(`${api.url}/`);
+    expect(res?.status()).toBe(200);
+    expect(res?.headers()['content-security-policy']).toContain("script-src 'self'");
+    await mark(page);
+    await page.locator('#stream[data-state="live"]').waitFor();
+    const card = page.locator('article[data-server="default"]');
+    await card.locator('[data-status="running"]').waitFor();
+    await page.getByText('No active connections.').waitFor();
+
+    const c = await connectClient(await api.mcpUrl(), { name: 'browser-seen', version: '4.2.0', userAgent: 'dash-agent/9' });
+    await c.client.listTools();
+    const row = page.locator(`tr[data-session="${c.sessionId}"]`);
+    await row.waitFor();
+    const cells = await row.locator('td').allTextContents();
+    expect(cells).toEqual(expect.arrayContaining(['browser-seen 4.2.0', '127.0.0.1', 'dash-agent/9', c.sessionId.slice(0, 8)]));
+    await expect.poll(() => page.locator('#conns-count').textContent(), { timeout: UI_TIMEOUT }).toBe('1');
+    await expect.poll(() => card.locator('.big').textContent(), { timeout: UI_TIMEOUT }).toMatch(/^1 active connection$/);
+    // The chart draws the default server's line, and says what it shows.
+    await page.locator('#chart path.series[data-server="default"]').waitFor();
+    await expect.poll(() => page.locator('#chart svg').getAttribute('aria-label'), { timeout: UI_TIMEOUT }).toContain('default: 1 now');
+
+    const second = await connectClient(await api.mcpUrl(), { name: 'second-client', userAgent: 'other-agent/2' });
+    await page.locator(`tr[data-session="${second.sessionId}"]`).waitFor();
+    await expect.poll(() => page.locator('#connections tbody tr').count(), { timeout: UI_TIMEOUT }).toBe(2);
+    await page.screenshot({ path: path.join(ARTIFACTS, 'dashboard.png'), fullPage: true });
+
+    await c.terminate();
+    await row.waitFor({ state: 'detached' });
+    await second.terminate();
+    await page.getByText('No active connections.').waitFor();
+    await expect.poll(() => page.locator('#conns-count').textContent(), { timeout: UI_TIMEOUT }).toBe('0');
+    expect(await marked(page)).toBe(true);
+    // No script error, no blocked request (the CSP allows what the page needs, websocket included).
+    expect(errors).toEqual([]);
+    expect(sockets.some((u) => u.includes('/socket.io/') && u.includes('transport=websocket'))).toBe(true);
+  });
+
+  it('shows when the snapshot goes stale, and when the stream drops', async () => {
+    const api = await startApi({ args: ['--heartbeat-ms', '200'] });
+    const pid = await api.childPid();
+    const { page } = await openPage();
+    await page.goto(`${api.url}/`);
+    await mark(page);
+    await page.locator('#stream[data-state="live"]').waitFor();
+    const card = page.locator('article[data-server="default"]');
+    await card.locator('[data-status="running"]').waitFor();
+    expect(await page.locator('[data-alert]').count()).toBe(0);
+
+    process.kill(pid, 'SIGSTOP');
+    try {
+      const alert = page.locator('[data-alert="stale"]');
+      await alert.waitFor();
+      expect(await alert.textContent()).toMatch(/Server "default": no fresh snapshot since .*hung or dead/);
+      await card.locator('[data-stale]').waitFor();
+      expect(await card.getAttribute('class')).toContain('is-stale');
+      await page.screenshot({ path: path.join(ARTIFACTS, 'dashboard-stale.png'), fullPage: true });
+    } finally {
+      process.kill(pid, 'SIGCONT');
+    }
+    await page.locator('[data-alert="stale"]').waitFor({ state: 'detached' });
+    await card.locator('[data-stale]').waitFor({ state: 'detached' });
+
+    // The API goes away: the page says its data is no longer live.
+    await api.proc.stop('SIGTERM');
+    await page.locator('#stream[data-state="down"]').waitFor();
+    await page.locator('[data-alert="stream"]').waitFor();
+    expect(await page.locator('#stream').textContent()).toContain('Disconnected');
+    await page.locator('article[data-server="default"] [data-outdated]').waitFor();
+    await page.screenshot({ path: path.join(ARTIFACTS, 'dashboard-down.png'), fullPage: true });
+    expect(await marked(page)).toBe(true);
+  });
+
+  it('with --token: serves the page, asks for the token, then shows live data', async () => {
+    const api = await startApi({ args: ['--token', 'dash-s3cret'] });
+    // The data stays behind the token; the page's files hold none.
+    expect((await api.fetch('/api/mcp/servers')).status).toBe(401);
+    for (const file of ['/', '/dashboard.js', '/dashboard.css']) expect((await api.fetch(file)).status, file).toBe(200);
+
+    const { page } = await openPage();
+    await page.goto(`${api.url}/`);
+    await mark(page);
+    const form = page.locator('#token-form');
+    await form.waitFor();
+    expect(await page.locator('#content').isHidden()).toBe(true);
+    expect(await page.locator('#stream').getAttribute('data-state')).toBe('auth');
+
+    await page.getByLabel('Bearer token').fill('wrong');
+    await page.getByRole('button', { name: 'Connect' }).click();
+    await expect.poll(() => page.locator('#token-error').textContent(), { timeout: UI_TIMEOUT }).toContain('refused');
+    expect(await page.locator('#content').isHidden()).toBe(true);
+
+    await page.getByLabel('Bearer token').fill('dash-s3cret');
+    await page.getByRole('button', { name: 'Connect' }).click();
+    await page.locator('#stream[data-state="live"]').waitFor();
+    await form.waitFor({ state: 'hidden' });
+    await page.locator('article[data-server="default"] [data-status="running"]').waitFor();
+    const c = await connectClient(await api.mcpUrl(), { name: 'token-page-client' });
+    await page.locator(`tr[data-session="${c.sessionId}"]`).waitFor();
+    expect(await marked(page)).toBe(true);
+
+    // The token is kept for this tab: a reload goes straight to the data.
+    await page.reload();
+    await page.locator(`tr[data-session="${c.sessionId}"]`).waitFor();
+    expect(await form.isHidden()).toBe(true);
+  });
+});
