@@ -1,0 +1,30 @@
+/**
+ * "Monitoring off" for (4): the same MCP host, registry and built-in tools as `mcp-monitor
+ * server`, with no snapshot writer and no journal. It tells its parent its URL over IPC.
+ */
+import { createLogger } from '../shared/logger.js';
+import { builtinServerFactory } from '../server/builtin-server.js';
+import { McpHost } from '../server/mcp-host.js';
+import { SessionRegistry } from '../server/session-registry.js';
+
+const log = createLogger('bench-off', process.env.MCP_MONITOR_LOG_LEVEL);
+const registry = new SessionRegistry();
+const startedAt = new Date();
+const host = new McpHost({
+  host: '127.0.0.1',
+  port: 0,
+  registry,
+  createServer: builtinServerFactory({ serverId: 'default', registry, startedAt, totalConnections: () => registry.created }),
+  logger: log.child({ component: 'mcp-host' }),
+  maxSessions: 1000,
+  sessionIdleMs: 1_800_000,
+  trustProxy: false,
+});
+// The same per-session log line as the real child, so that only the monitoring differs.
+registry.on('connect', (c) => log.info({ sessionId: c.sessionId, clientIP: c.clientIP, client: c.clientInfo?.name, userAgent: c.userAgent }, 'session started'));
+const endpoint = await host.start();
+process.send!({ url: endpoint.url });
+const stopHost = () => void host.close();
+process.on('SIGTERM', stopHost);
+process.on('SIGINT', stopHost);
+process.on('disconnect', stopHost);

@@ -1,0 +1,159 @@
+/**
+ * `npm run bench`: measures the product against the floor and the polling design in one run,
+ * prints a table and writes bench/results.json. See docs/bench.md.
+ *
+ * Environment: BENCH_QUICK=1 for a short smoke run (fewer samples, 1,000 sessions at most);
+ * BENCH_OUT=<file> to write the results elsewhere.
+ */
+import { stat, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { snapshotPath } from '../shared/paths.js';
+import { measureChurn } from './churn.js';
+import { measureFloor } from './floor.js';
+import { measureLatency, type LatencySample } from './latency.js';
+import { cleanupAll, ROOT, startApi } from './lib/procs.js';
+import { SseStream } from './lib/http.js';
+import { dist, median, round } from './lib/stats.js';
+import { measurePolling } from './polling.js';
+import { grow, scaleRow, visibleCount, type ScaleRow } from './scale.js';
+import { measureThroughput } from './throughput.js';
+
+const QUICK = process.env.BENCH_QUICK === '1';
+const OUT = process.env.BENCH_OUT ?? path.join(ROOT, 'bench', 'results.json');
+const ROUNDS = 3;
+const PER_ROUND = QUICK ? 20 : 70;
+const SIZES = QUICK ? [100, 1000] : [100, 1000, 10_000];
+
+function log(msg: string): void {
+  process.stderr.write(`bench: ${msg}\n`);
+}
+
+async function main(): Promise<void> {
+  const began = Date.now();
+  const machine = { cores: os.availableParallelism(), cpu: os.cpus()[0]?.model ?? 'unknown', memGb: round(os.totalmem() / 2 ** 30, 1), node: process.version, platform: `${os.platform()} ${os.release()}`, loadavg: os.loadavg().map((v) => round(v, 2)), at: new Date().toISOString() };
+
+  // (1), (2) and the first row of (5) share one product holding 100 idle sessions.
+  log('starting the API and its child; opening 100 sessions');
+  const api = await startApi(['--max-sessions', '20000', '--session-idle-ms', '3600000']);
+  const sse = new SseStream();
+  await sse.open(`${api.url}/api/mcp/events`);
+  const sids: string[] = [];
+  let growth = await grow(api, sids, SIZES[0]!);
+  let settle = await visibleCount(api, sids.length);
+  const bytes100 = (await stat(snapshotPath(api.stateDir, 'default'))).size;
+
+  const floorMs: number[] = [];
+  let floorMissed = 0;
+  const viaSse: LatencySample[] = [];
+  const viaRest: LatencySample[] = [];
+  const rounds: { floorP50: number; sseP50: number; restP50: number }[] = [];
+  for (let r = 1; r <= ROUNDS; r++) {
+    log(`round ${r}/${ROUNDS}: floor, SSE and REST latency, ${PER_ROUND} each`);
+    const f = await measureFloor(PER_ROUND, bytes100);
+    floorMs.push(...f.ms);
+    floorMissed += f.missed;
+    const s = await measureLatency(api, sse, 'sse', PER_ROUND);
+    const q = await measureLatency(api, sse, 'rest', PER_ROUND);
+    viaSse.push(...s);
+    viaRest.push(...q);
+    rounds.push({ floorP50: dist(f.ms).p50, sseP50: dist(s.map((x) => x.ms)).p50, restP50: dist(q.map((x) => x.ms)).p50 });
+  }
+  const latencySse = dist(viaSse.map((s) => s.ms));
+  const latencyRest = dist(viaRest.map((s) => s.ms));
+  const floor = dist(floorMs);
+
+  const scale: ScaleRow[] = [];
+  for (const size of SIZES) {
+    if (size > sids.length) {
+      log(`opening sessions up to ${size}`);
+      growth = await grow(api, sids, size);
+      settle = await visibleCount(api, sids.length, 120_000);
+    }
+    log(`measuring at ${size} sessions`);
+    scale.push(await scaleRow(api, sse, sids, growth, settle, QUICK ? 10 : 30));
+  }
+  sse.close();
+  await api.close();
+
+  log('polling reference (2000 ms)');
+  const polling = dist(await measurePolling(QUICK ? 10 : 30, 2000, 3));
+
+  log('throughput, monitoring on vs off');
+  const throughput = await measureThroughput(QUICK ? 1 : 3, 8, QUICK ? 2 : 3);
+
+  log('churn');
+  const churn = await measureChurn(QUICK ? 3 : 10, 4);
+
+  const results = {
+    machine,
+    quick: QUICK,
+    durationS: round((Date.now() - began) / 1000, 1),
+    snapshotBytesAt100: bytes100,
+    latencyRestMs: { ...latencyRest, fromConnectCallP50: dist(viaRest.map((s) => s.fromCallMs)).p50, visibleBeforeConnectResolved: viaRest.filter((s) => s.early).length },
+    latencySseMs: { ...latencySse, fromConnectCallP50: dist(viaSse.map((s) => s.fromCallMs)).p50, visibleBeforeConnectResolved: viaSse.filter((s) => s.early).length },
+    floorMs: { ...floor, missed: floorMissed },
+    rounds,
+    pollingMs: { ...polling, intervalMs: 2000 },
+    ratios: {
+      restP50OverFloorP50: round(latencyRest.p50 / floor.p50, 2),
+      sseP50OverFloorP50: round(latencySse.p50 / floor.p50, 2),
+      sseP50OverFloorP50PerRound: rounds.map((r) => round(r.sseP50 / r.floorP50, 2)),
+      pollingMeanOverSseP50: round(polling.mean / latencySse.p50, 1),
+      pollingMeanOverRestP50: round(polling.mean / latencyRest.p50, 1),
+      pollingP50OverSseP50: round(polling.p50 / latencySse.p50, 1),
+      throughputOnOverOff: throughput.ratio,
+    },
+    throughput,
+    scale,
+    churn,
+  };
+  await writeFile(OUT, `${JSON.stringify(results, null, 2)}\n`);
+  printTable(results);
+  log(`wrote ${path.relative(process.cwd(), OUT) || OUT} in ${results.durationS} s`);
+}
+
+function printTable(r: any): void {
+  const rows: [string, string, string][] = [
+    ['latency REST p50 / p99 / max', `${r.latencyRestMs.p50} / ${r.latencyRestMs.p99} / ${r.latencyRestMs.max} ms`, `n=${r.latencyRestMs.n}`],
+    ['latency SSE  p50 / p99 / max', `${r.latencySseMs.p50} / ${r.latencySseMs.p99} / ${r.latencySseMs.max} ms`, `n=${r.latencySseMs.n}`],
+    ['floor (rename -> fs.watch) p50 / p99', `${r.floorMs.p50} / ${r.floorMs.p99} ms`, `n=${r.floorMs.n}, ${r.snapshotBytesAt100} B`],
+    ['ours / floor (p50)', `REST ${r.ratios.restP50OverFloorP50}x, SSE ${r.ratios.sseP50OverFloorP50}x`, 'target <= 3x'],
+    ['polling every 2000 ms p50 / mean', `${r.pollingMs.p50} / ${r.pollingMs.mean} ms`, `n=${r.pollingMs.n}`],
+    ['polling mean / ours (p50)', `SSE ${r.ratios.pollingMeanOverSseP50}x, REST ${r.ratios.pollingMeanOverRestP50}x`, 'target >= 100x'],
+    ['tools/call rps on / off', `${r.throughput.onRps} / ${r.throughput.offRps}`, `ratio ${r.throughput.ratio} (target >= 0.95)`],
+    ...r.scale.map((s: ScaleRow) => [
+      `${s.sessions} sessions`,
+      `${(s.snapshotBytes / 1024).toFixed(0)} KiB, write ${s.writeMs} ms, read ${s.readMs} ms`,
+      `RSS api ${s.apiRssMb} / child ${s.childRssMb} MiB, latency p50 SSE ${s.latencyP50Ms} REST ${s.latencyRestP50Ms} ms, all seen ${s.allSeen}`,
+    ] as [string, string, string]),
+    ['churn', `${r.churn.changesPerSec} changes/s, ${r.churn.writesPerSec} writes/s`, `max lag ${r.churn.maxLagMs} ms, final ${r.churn.finalLagMs} ms, CPU ${r.churn.cpuPct}% (child ${r.churn.childCpuPct}, api ${r.churn.apiCpuPct}), final seen ${r.churn.finalStateSeen}`],
+  ];
+  const w0 = Math.max(...rows.map((x) => x[0].length));
+  const w1 = Math.max(...rows.map((x) => x[1].length));
+  process.stdout.write(`\nmcp-monitor bench: ${r.machine.cores} cores, Node ${r.machine.node}, ${r.machine.at}\n\n`);
+  for (const [a, b, c] of rows) process.stdout.write(`${a.padEnd(w0)}  ${b.padEnd(w1)}  ${c}\n`);
+  process.stdout.write('\n');
+}
+
+let interrupted = false;
+for (const sig of ['SIGINT', 'SIGTERM'] as const) {
+  process.once(sig, () => {
+    interrupted = true;
+    log(`${sig}: cleaning up`);
+    void cleanupAll().finally(() => process.exit(130));
+  });
+}
+
+try {
+  await main();
+} catch (err) {
+  if (!interrupted) {
+    process.stderr.write(`bench: failed: ${(err as Error).stack ?? err}\n`);
+    process.exitCode = 1;
+  }
+} finally {
+  await cleanupAll();
+}
+// Keep-alive sockets and SDK clients may hold the loop open; everything we made is gone now.
+process.exit(process.exitCode ?? 0);

@@ -1,0 +1,86 @@
+/**
+ * (4) Overhead on the MCP server: tools/call (`echo`) per second through the child, with
+ * monitoring on (the real `mcp-monitor start`: API + child writing snapshots and the journal)
+ * versus off (the same MCP host with no writer), under the same load: `clients` SDK clients,
+ * each calling in a loop for `seconds`. Runs alternate off/on; the medians are reported.
+ */
+import path from 'node:path';
+import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import { nowMs, waitUntil } from './lib/clock.js';
+import { median, round } from './lib/stats.js';
+import { BENCH_DIST, spawnNode, startApi, stop } from './lib/procs.js';
+
+async function load(url: string, clients: number, seconds: number): Promise<number> {
+  const cs = await Promise.all(
+    Array.from({ length: clients }, async () => {
+      const transport = new StreamableHTTPClientTransport(new URL(url));
+      const client = new Client({ name: 'bench-throughput', version: '1.0.0' });
+      await client.connect(transport);
+      return { client, transport };
+    }),
+  );
+  const call = (c: Client) => c.callTool({ name: 'echo', arguments: { text: 'hello' } });
+  // Warm up (JIT, sockets), then count.
+  const warmEnd = nowMs() + 300;
+  await Promise.all(cs.map(async ({ client }) => { while (nowMs() < warmEnd) await call(client); }));
+  let calls = 0;
+  const start = nowMs();
+  const end = start + seconds * 1000;
+  await Promise.all(
+    cs.map(async ({ client }) => {
+      while (nowMs() < end) {
+        await call(client);
+        calls += 1;
+      }
+    }),
+  );
+  const elapsed = (nowMs() - start) / 1000;
+  await Promise.all(cs.map(async ({ client, transport }) => {
+    await transport.terminateSession();
+    await client.close();
+  }));
+  return calls / elapsed;
+}
+
+export interface Throughput {
+  onRps: number;
+  offRps: number;
+  ratio: number;
+  runs: { on: number[]; off: number[] };
+  clients: number;
+  seconds: number;
+}
+
+export async function measureThroughput(rounds: number, clients: number, seconds: number): Promise<Throughput> {
+  const api = await startApi();
+  const off = spawnNode([path.join(BENCH_DIST, 'mcp-only-server.js')], {
+    stdio: ['ignore', 'ignore', 'ignore', 'ipc'],
+    env: { ...process.env, MCP_MONITOR_LOG_LEVEL: 'info' },
+  });
+  let offUrl: string | undefined;
+  off.on('message', (m: { url?: string }) => (offUrl = m.url));
+  try {
+    await waitUntil(() => offUrl, 10_000, 'the monitoring-off server');
+    // An untimed run first: the bench's own client code is cold on the first load.
+    await load(offUrl!, clients, 1);
+    const on: number[] = [];
+    const offs: number[] = [];
+    for (let r = 0; r < rounds; r++) {
+      // Alternate which goes first, so that a drift in the machine's load hits both alike.
+      if (r % 2 === 0) {
+        offs.push(await load(offUrl!, clients, seconds));
+        on.push(await load(api.mcpUrl, clients, seconds));
+      } else {
+        on.push(await load(api.mcpUrl, clients, seconds));
+        offs.push(await load(offUrl!, clients, seconds));
+      }
+    }
+    const onRps = median(on);
+    const offRps = median(offs);
+    return { onRps: round(onRps, 1), offRps: round(offRps, 1), ratio: round(onRps / offRps, 3), runs: { on: on.map((v) => round(v, 1)), off: offs.map((v) => round(v, 1)) }, clients, seconds };
+  } finally {
+    await stop(off);
+    await api.close();
+  }
+}
