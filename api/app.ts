@@ -14,7 +14,7 @@ export interface AppOptions {
   logger: Logger;
   /** When set, every route but the probes needs `Authorization: Bearer <token>`. */
   token?: string | undefined;
-  /** More routers to mount behind the token (the dashboard, metrics). */
+  /** More routers to mount behind the token (`/metrics`). */
   extra?: express.Router[];
   /** Routers mounted before the token, like the probes: files that hold no data (the dashboard's shell). */
   publicRouters?: express.Router[];

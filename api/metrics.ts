@@ -25,6 +25,7 @@ export function childUp(view: ServerView): boolean {
   return snapshot?.status === 'running' && !view.stale && (!supervisor || supervisor.state === 'running');
 }
 
+/** The API's metrics: a registry of its own, every value read from the catalog at scrape time. */
 export class Metrics {
   /** A registry of its own: never prom-client's global one, which other code may fill. */
   readonly registry = new Registry();

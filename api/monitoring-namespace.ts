@@ -25,9 +25,12 @@ import { SERVER_ID_RE } from '../shared/paths.js';
 import { bearerMatches } from './auth.js';
 import type { ServerCatalog, ServerView } from './server-catalog.js';
 
+/** The namespace of the users' snippet: `io('http://localhost:3001/monitoring')`. */
 export const MONITORING_NAMESPACE = '/monitoring';
+/** Client → server: `{serverId?}` and an ack callback. */
 export const SUBSCRIBE_EVENT = 'subscribe_mcp_connections';
 export const UNSUBSCRIBE_EVENT = 'unsubscribe_mcp_connections';
+/** Server → client: `{timestamp, ...stats}`. */
 export const DATA_EVENT = 'mcp_connections_data';
 /** Sent instead of an ack when a subscribe without an ack callback fails. */
 export const ERROR_EVENT = 'mcp_connections_error';
@@ -95,6 +98,10 @@ function unauthorized(message: string): Error {
   return Object.assign(new Error('unauthorized'), { data: { code: 'unauthorized', message } });
 }
 
+/**
+ * The `/monitoring` namespace on the API's HTTP server: `start()` attaches socket.io, call
+ * {@link MonitoringNamespace.broadcast} on every new snapshot, `close()` disconnects everyone.
+ */
 export class MonitoringNamespace {
   readonly #o: Required<Omit<MonitoringNamespaceOptions, 'token'>> & { token: string | undefined };
   readonly #log: Logger;
