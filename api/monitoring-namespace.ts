@@ -23,7 +23,7 @@ import type { Logger } from 'pino';
 import { Server, type Namespace, type Socket } from 'socket.io';
 import { SERVER_ID_RE } from '../shared/paths.js';
 import { bearerMatches } from './auth.js';
-import type { ServerCatalog, ServerView } from './server-catalog.js';
+import { connectionStats, type ServerCatalog, type ServerView } from './server-catalog.js';
 
 /** The namespace of the users' snippet: `io('http://localhost:3001/monitoring')`. */
 export const MONITORING_NAMESPACE = '/monitoring';
@@ -34,40 +34,6 @@ export const UNSUBSCRIBE_EVENT = 'unsubscribe_mcp_connections';
 export const DATA_EVENT = 'mcp_connections_data';
 /** Sent instead of an ack when a subscribe without an ack callback fails. */
 export const ERROR_EVENT = 'mcp_connections_error';
-
-/** What `GET /api/mcp/connections` returns for a server with a snapshot. */
-export interface ConnectionStats {
-  serverId: string;
-  activeConnections: number;
-  totalConnections: number;
-  connections: NonNullable<ServerView['snapshot']>['connections'];
-  lastUpdated: string;
-  seq: number;
-  pid: number;
-  status: NonNullable<ServerView['snapshot']>['status'];
-  writtenAt: string;
-  stale: boolean;
-  snapshotError: string | null;
-}
-
-/** The stats of a view, or undefined when it has no valid snapshot yet (REST answers 503). */
-export function connectionStats(view: ServerView): ConnectionStats | undefined {
-  const s = view.snapshot;
-  if (!s) return undefined;
-  return {
-    serverId: s.serverId,
-    activeConnections: s.activeConnections,
-    totalConnections: s.totalConnections,
-    connections: s.connections,
-    lastUpdated: s.lastUpdated,
-    seq: s.seq,
-    pid: s.pid,
-    status: s.status,
-    writtenAt: s.writtenAt,
-    stale: view.stale,
-    snapshotError: view.snapshotError ?? null,
-  };
-}
 
 export interface MonitoringNamespaceOptions {
   /** The API's HTTP server; socket.io attaches to it (path `/socket.io/`). */

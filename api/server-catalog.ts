@@ -100,3 +100,37 @@ export class ServerCatalog {
     });
   }
 }
+
+/** What `GET /api/mcp/connections` returns for a server with a snapshot. */
+export interface ConnectionStats {
+  serverId: string;
+  activeConnections: number;
+  totalConnections: number;
+  connections: NonNullable<ServerView['snapshot']>['connections'];
+  lastUpdated: string;
+  seq: number;
+  pid: number;
+  status: NonNullable<ServerView['snapshot']>['status'];
+  writtenAt: string;
+  stale: boolean;
+  snapshotError: string | null;
+}
+
+/** The stats of a view, or undefined when it has no valid snapshot yet (REST answers 503). */
+export function connectionStats(view: ServerView): ConnectionStats | undefined {
+  const s = view.snapshot;
+  if (!s) return undefined;
+  return {
+    serverId: s.serverId,
+    activeConnections: s.activeConnections,
+    totalConnections: s.totalConnections,
+    connections: s.connections,
+    lastUpdated: s.lastUpdated,
+    seq: s.seq,
+    pid: s.pid,
+    status: s.status,
+    writtenAt: s.writtenAt,
+    stale: view.stale,
+    snapshotError: view.snapshotError ?? null,
+  };
+}

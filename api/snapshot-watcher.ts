@@ -13,7 +13,7 @@ import { readdir, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { watch, type FSWatcher } from 'chokidar';
 import type { Logger } from 'pino';
-import { SERVER_ID_RE, SNAPSHOT_FILE, serverIdOfSnapshotPath, snapshotPath } from '../shared/paths.js';
+import { SERVER_ID_RE, SNAPSHOT_FILE, serverIdOfSnapshotPath, snapshotPath, stateDirWatchIgnored } from '../shared/paths.js';
 import { SnapshotReadError, readSnapshotFile } from '../shared/read-snapshot.js';
 import { isNewer, type Snapshot } from '../shared/snapshot.js';
 
@@ -95,13 +95,7 @@ export class SnapshotWatcher extends EventEmitter<WatcherEvents> {
       depth: 1,
       ignoreInitial: true,
       // Only the state dir, server dirs and their snapshot.json; never temp files or the lock.
-      ignored: (p: string) => {
-        const rel = path.relative(this.stateDir, p);
-        if (rel === '') return false;
-        const parts = rel.split(path.sep);
-        if (parts.length === 1) return !SERVER_ID_RE.test(parts[0]!);
-        return !(parts.length === 2 && parts[1] === SNAPSHOT_FILE);
-      },
+      ignored: stateDirWatchIgnored(this.stateDir, [SNAPSHOT_FILE]),
     });
     this.#watcher = watcher;
     const onPath = (p: string) => {

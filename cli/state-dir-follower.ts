@@ -11,7 +11,7 @@
 import { stat } from 'node:fs/promises';
 import path from 'node:path';
 import { watch, type FSWatcher } from 'chokidar';
-import { JOURNAL_FILE, SERVER_ID_RE, SNAPSHOT_FILE, journalPath, snapshotPath } from '../shared/paths.js';
+import { JOURNAL_FILE, SERVER_ID_RE, SNAPSHOT_FILE, journalPath, snapshotPath, stateDirWatchIgnored } from '../shared/paths.js';
 import { listServerIds, readServerState } from '../shared/server-state.js';
 import { JournalFollower } from './journal-follower.js';
 import { ServerTracker, type TailEvent } from './server-tracker.js';
@@ -124,13 +124,7 @@ export class StateDirFollower {
       depth: 1,
       ignoreInitial: true,
       // Only server dirs and their snapshot and journal: never temp files or the lock.
-      ignored: (p: string) => {
-        const rel = path.relative(this.stateDir, p);
-        if (rel === '') return false;
-        const parts = rel.split(path.sep);
-        if (parts.length === 1) return !SERVER_ID_RE.test(parts[0]!);
-        return !(parts.length === 2 && (parts[1] === SNAPSHOT_FILE || parts[1] === JOURNAL_FILE));
-      },
+      ignored: stateDirWatchIgnored(this.stateDir, [SNAPSHOT_FILE, JOURNAL_FILE]),
     });
     this.#watcher = watcher;
     const onPath = (p: string) => {

@@ -54,3 +54,17 @@ export function serverIdOfSnapshotPath(stateDir: string, file: string): string |
   const id = parts[0]!;
   return SERVER_ID_RE.test(id) ? id : undefined;
 }
+
+/**
+ * The `ignored` predicate of a directory watch on `stateDir` (chokidar): keeps the state dir,
+ * server dirs and, inside them, only `files` (never temp files or the lock).
+ */
+export function stateDirWatchIgnored(stateDir: string, files: readonly string[]): (p: string) => boolean {
+  return (p) => {
+    const rel = path.relative(stateDir, p);
+    if (rel === '') return false;
+    const parts = rel.split(path.sep);
+    if (parts.length === 1) return !SERVER_ID_RE.test(parts[0]!);
+    return !(parts.length === 2 && files.includes(parts[1]!));
+  };
+}

@@ -188,8 +188,13 @@ describe('supervision and faults', () => {
   it('keeps serving the last good snapshot when the file turns corrupt, and says so', async () => {
     const api = await startApi({ args: ['--heartbeat-ms', '5000'] });
     const c = await connectClient(await api.mcpUrl(), { name: 'before-corruption' });
-    await waitFor(async () => (await api.json('/api/mcp/connections')).body.activeConnections === 1);
-    await writeFile(path.join(api.stateDir, 'default', 'snapshot.json'), '{"schema":"mcp-monitor/snapshot@1","serverId":"def');
+    const file = path.join(api.stateDir, 'default', 'snapshot.json');
+    // Corrupt it right after a heartbeat, so that no write of the child replaces it before the API reads it.
+    await waitFor(async () => {
+      const s = JSON.parse(await readFile(file, 'utf8'));
+      return s.reason === 'heartbeat' && s.activeConnections === 1;
+    }, { what: 'a quiet heartbeat with the session' });
+    await writeFile(file, '{"schema":"mcp-monitor/snapshot@1","serverId":"def');
     const health = await waitFor(async () => {
       const h = await api.json('/api/mcp/health');
       return h.status === 503 ? h : undefined;

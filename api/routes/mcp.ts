@@ -3,7 +3,7 @@ import { Router, type Request, type Response } from 'express';
 import { SERVER_ID_RE } from '../../shared/paths.js';
 import { snapshotAgeMs } from '../../shared/snapshot.js';
 import { sendError } from '../http-errors.js';
-import type { ServerCatalog, ServerView } from '../server-catalog.js';
+import { connectionStats, type ServerCatalog, type ServerView } from '../server-catalog.js';
 import type { SseHub } from '../sse-hub.js';
 
 /** The view of `serverId` with a snapshot, or an error response sent (404 unknown, 503 none yet). */
@@ -29,21 +29,7 @@ function connectionRoutes(catalog: ServerCatalog, serverIdOf: (req: Request) => 
   const router = Router({ mergeParams: true });
   router.get('/', (req, res) => {
     const v = withSnapshot(catalog, serverIdOf(req), res);
-    if (!v) return;
-    const s = v.snapshot;
-    res.json({
-      serverId: s.serverId,
-      activeConnections: s.activeConnections,
-      totalConnections: s.totalConnections,
-      connections: s.connections,
-      lastUpdated: s.lastUpdated,
-      seq: s.seq,
-      pid: s.pid,
-      status: s.status,
-      writtenAt: s.writtenAt,
-      stale: v.stale,
-      snapshotError: v.snapshotError ?? null,
-    });
+    if (v) res.json(connectionStats(v));
   });
   router.get('/count', (req, res) => {
     const v = withSnapshot(catalog, serverIdOf(req), res);
