@@ -71,7 +71,7 @@ async function main(): Promise<void> {
       settle = await visibleCount(api, sids.length, 120_000);
     }
     log(`measuring at ${size} sessions`);
-    scale.push(await scaleRow(api, sse, sids, growth, settle, QUICK ? 10 : 30));
+    scale.push(await scaleRow(api, sse, sids, growth, settle, QUICK ? 10 : 20));
   }
   sse.close();
   await api.close();
@@ -80,7 +80,7 @@ async function main(): Promise<void> {
   const polling = dist(await measurePolling(QUICK ? 10 : 30, 2000, 3));
 
   log('throughput, monitoring on vs off');
-  const throughput = await measureThroughput(QUICK ? 1 : 3, 8, QUICK ? 2 : 3);
+  const throughput = await measureThroughput(QUICK ? 2 : 6, 8, 2);
 
   log('churn');
   const churn = await measureChurn(QUICK ? 3 : 10, 4);

@@ -85,7 +85,10 @@ export interface Api {
  */
 export async function startApi(extraArgs: string[] = []): Promise<Api> {
   const stateDir = await tempDir('state');
-  const child = spawnNode([BIN, 'start', '--port', '0', '--mcp-port', '0', '--state-dir', stateDir, ...extraArgs], {
+  // BENCH_CPU_PROF=<dir>: the API writes a V8 CPU profile there when it exits (open it in
+  // Chrome DevTools). The child, spawned by the API, is not profiled.
+  const prof = process.env.BENCH_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}`] : [];
+  const child = spawnNode([...prof, BIN, 'start', '--port', '0', '--mcp-port', '0', '--state-dir', stateDir, ...extraArgs], {
     stdio: ['ignore', 'ignore', 'pipe'],
     env: { ...process.env, MCP_MONITOR_LOG_LEVEL: 'info' },
   });
