@@ -121,7 +121,7 @@ function printTable(r: any): void {
     ['ours / floor (p50)', `REST ${r.ratios.restP50OverFloorP50}x, SSE ${r.ratios.sseP50OverFloorP50}x`, 'target <= 3x'],
     ['polling every 2000 ms p50 / mean', `${r.pollingMs.p50} / ${r.pollingMs.mean} ms`, `n=${r.pollingMs.n}`],
     ['polling mean / ours (p50)', `SSE ${r.ratios.pollingMeanOverSseP50}x, REST ${r.ratios.pollingMeanOverRestP50}x`, 'target >= 100x'],
-    ['tools/call rps on / off', `${r.throughput.onRps} / ${r.throughput.offRps}`, `ratio ${r.throughput.ratio} (target >= 0.95)`],
+    ['tools/call rps on / off', `${r.throughput.onRps} / ${r.throughput.offRps}`, `ratio ${r.throughput.ratio} (target >= 0.95); CPU on: child ${r.throughput.cpuPct.onChild}% + API ${r.throughput.cpuPct.onApi}%, off: ${r.throughput.cpuPct.off}%`],
     ...r.scale.map((s: ScaleRow) => [
       `${s.sessions} sessions`,
       `${(s.snapshotBytes / 1024).toFixed(0)} KiB, write ${s.writeMs} ms, read ${s.readMs} ms`,

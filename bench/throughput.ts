@@ -9,7 +9,7 @@ import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { nowMs, waitUntil } from './lib/clock.js';
 import { median, round } from './lib/stats.js';
-import { BENCH_DIST, spawnNode, startApi, stop } from './lib/procs.js';
+import { BENCH_DIST, cpuSeconds, spawnNode, startApi, stop } from './lib/procs.js';
 
 async function load(url: string, clients: number, seconds: number): Promise<number> {
   const cs = await Promise.all(
@@ -49,6 +49,8 @@ export interface Throughput {
   /** Median over the rounds of on/off of one back-to-back pair. */
   ratio: number;
   runs: { on: number[]; off: number[] };
+  /** CPU of the processes serving, in % of one core, during the timed runs (client included in neither). */
+  cpuPct: { onChild: number; onApi: number; off: number };
   clients: number;
   seconds: number;
 }
@@ -67,20 +69,40 @@ export async function measureThroughput(rounds: number, clients: number, seconds
     await load(offUrl!, clients, 1);
     const on: number[] = [];
     const offs: number[] = [];
+    // CPU seconds per run: where the "on" side spends more than the bare server.
+    const cpu = { onChild: 0, onApi: 0, off: 0, onS: 0, offS: 0 };
+    const runOn = async () => {
+      const c0 = cpuSeconds(api.childPid);
+      const a0 = cpuSeconds(api.apiPid);
+      const t0 = nowMs();
+      on.push(await load(api.mcpUrl, clients, seconds));
+      cpu.onS += (nowMs() - t0) / 1000;
+      cpu.onChild += cpuSeconds(api.childPid) - c0;
+      cpu.onApi += cpuSeconds(api.apiPid) - a0;
+    };
+    const runOff = async () => {
+      const c0 = cpuSeconds(off.pid!);
+      const t0 = nowMs();
+      offs.push(await load(offUrl!, clients, seconds));
+      cpu.offS += (nowMs() - t0) / 1000;
+      cpu.off += cpuSeconds(off.pid!) - c0;
+    };
     for (let r = 0; r < rounds; r++) {
       // Alternate which goes first, so that a drift in the machine's load hits both alike.
       if (r % 2 === 0) {
-        offs.push(await load(offUrl!, clients, seconds));
-        on.push(await load(api.mcpUrl, clients, seconds));
+        await runOff();
+        await runOn();
       } else {
-        on.push(await load(api.mcpUrl, clients, seconds));
-        offs.push(await load(offUrl!, clients, seconds));
+        await runOn();
+        await runOff();
       }
     }
     // The ratio is the median of the ratios of back-to-back pairs: the load other programs put
     // on the machine drifts by more than the overhead measured, and a pair shares most of it.
     const ratio = median(on.map((v, i) => v / offs[i]!));
-    return { onRps: round(median(on), 1), offRps: round(median(offs), 1), ratio: round(ratio, 3), runs: { on: on.map((v) => round(v, 1)), off: offs.map((v) => round(v, 1)) }, clients, seconds };
+    return { onRps: round(median(on), 1), offRps: round(median(offs), 1), ratio: round(ratio, 3), runs: { on: on.map((v) => round(v, 1)), off: offs.map((v) => round(v, 1)) },
+      cpuPct: { onChild: round((cpu.onChild / cpu.onS) * 100, 1), onApi: round((cpu.onApi / cpu.onS) * 100, 1), off: round((cpu.off / cpu.offS) * 100, 1) },
+      clients, seconds };
   } finally {
     await stop(off);
     await api.close();
