@@ -154,8 +154,26 @@ export class SnapshotWatcher extends EventEmitter<WatcherEvents> {
     if (this.#closed) return Promise.resolve();
     const e = this.#entry(serverId);
     clearTimeout(e.settleTimer);
-    e.settleTimer = setTimeout(() => void this.#read(e), this.#settleMs).unref();
+    e.settleTimer = setTimeout(() => void this.#settle(e), this.#settleMs).unref();
     return this.#read(e);
+  }
+
+  /** The settle re-read: skipped when the file is still the one read last (the usual case). */
+  async #settle(e: Entry): Promise<void> {
+    const key = await this.#fileKey(e.serverId);
+    if (key !== undefined && key === e.fileKey && !e.reading && !this.#closed) return;
+    await this.#read(e);
+  }
+
+  /**
+   * Identity of a snapshot file version: every atomic replacement makes a new inode, and
+   * ext4 may reuse inodes, so size and nanosecond times go with it.
+   */
+  #fileKey(serverId: string): Promise<string | undefined> {
+    return stat(snapshotPath(this.stateDir, serverId), { bigint: true }).then(
+      (st) => `${st.ino}:${st.size}:${st.mtimeNs}:${st.ctimeNs}`,
+      () => undefined,
+    );
   }
 
   /** Looks for server dirs the watcher has not reported and re-reads files that changed. */
@@ -172,8 +190,7 @@ export class SnapshotWatcher extends EventEmitter<WatcherEvents> {
     for (const id of this.#servers.keys()) ids.add(id);
     await Promise.all(
       [...ids].map(async (id) => {
-        const file = snapshotPath(this.stateDir, id);
-        const key = await stat(file).then((st) => `${st.ino}:${st.size}:${st.mtimeMs}`, () => undefined);
+        const key = await this.#fileKey(id);
         if (key === undefined && !this.#servers.has(id)) return; // a directory without a snapshot (yet)
         const e = this.#entry(id);
         if (key === undefined || key !== e.fileKey) await this.#read(e);
@@ -200,7 +217,7 @@ export class SnapshotWatcher extends EventEmitter<WatcherEvents> {
 
   async #readOnce(e: Entry): Promise<void> {
     const file = snapshotPath(this.stateDir, e.serverId);
-    const key = await stat(file).then((st) => `${st.ino}:${st.size}:${st.mtimeMs}`, () => undefined);
+    const key = await this.#fileKey(e.serverId);
     let snapshot: Snapshot;
     try {
       snapshot = await readSnapshotFile(file);

@@ -199,7 +199,9 @@ export class SnapshotWriter extends EventEmitter<WriterEvents> {
     // Nothing is written without the lock, nor after the final write.
     if (this.#compromised || !this.#release || this.#status === 'stopped') return;
     if (this.#pending === null || REASON_RANK[reason] >= REASON_RANK[this.#pending]) this.#pending = reason;
-    if (reason === 'activity' && this.#draining === null) {
+    if (this.#pending === 'activity') {
+      // Only activity is waiting: it goes out when the timer fires, never sooner, even right
+      // after a write in flight (a busy session would otherwise cause back-to-back writes).
       this.#activityTimer ??= setTimeout(() => {
         this.#activityTimer = undefined;
         this.#kick();
@@ -275,6 +277,8 @@ export class SnapshotWriter extends EventEmitter<WriterEvents> {
     let retryMs = this.#o.retryMs;
     let failures = 0;
     while (this.#pending !== null && !this.#compromised) {
+      // Activity alone waits for its timer, which kicks a new drain.
+      if (this.#pending === 'activity' && this.#activityTimer !== undefined) break;
       const reason = this.#pending;
       this.#pending = null;
       const snapshot = this.#build(reason);

@@ -94,9 +94,13 @@ function str(o: Obj, key: string, path: string): string {
   return v;
 }
 
-function time(o: Obj, key: string, path: string): string {
+/**
+ * An ISO-8601 UTC time. `checkDate` also rejects impossible dates (month 13); the per-connection
+ * times skip it: it is a third of the cost of validating 10,000 connections (bench/).
+ */
+function time(o: Obj, key: string, path: string, checkDate = true): string {
   const v = str(o, key, path);
-  if (!ISO_UTC.test(v) || Number.isNaN(Date.parse(v))) fail(`${path}${key}`, `is not an ISO-8601 UTC time: ${JSON.stringify(v)}`);
+  if (!ISO_UTC.test(v) || (checkDate && Number.isNaN(Date.parse(v)))) fail(`${path}${key}`, `is not an ISO-8601 UTC time: ${JSON.stringify(v)}`);
   return v;
 }
 
@@ -134,8 +138,8 @@ function validateConnection(v: unknown, i: number): Connection {
     sessionId: str(v, 'sessionId', p),
     clientIP: str(v, 'clientIP', p),
     userAgent: nullableStr(v, 'userAgent', p),
-    connectedAt: time(v, 'connectedAt', p),
-    lastActivity: time(v, 'lastActivity', p),
+    connectedAt: time(v, 'connectedAt', p, false),
+    lastActivity: time(v, 'lastActivity', p, false),
     requestCount: count(v, 'requestCount', p),
     clientInfo,
     protocolVersion: nullableStr(v, 'protocolVersion', p),

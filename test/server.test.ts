@@ -216,6 +216,19 @@ describe('the snapshot file', () => {
     expect(reads).toBeGreaterThan(50);
   });
 
+  it('batches writes caused only by activity (a busy session does not cause back-to-back writes)', async () => {
+    const { stateDir, url } = await startServer(['--heartbeat-ms', '60000']);
+    const sid = await rawSession(url, 'busy');
+    const before = await waitSnap(stateDir, (x) => x.activeConnections === 1 && x.reason !== 'connect', 'the session settled');
+    const t0 = Date.now();
+    for (let i = 0; i < 150; i++) expect((await rawCall(url, sid, 'tools/call', { name: 'echo', arguments: { text: String(i) } })).status).toBe(200);
+    const elapsed = Date.now() - t0;
+    const after = await waitSnap(stateDir, (x) => x.connections[0]!.requestCount >= before.connections[0]!.requestCount + 150, 'the last activity written');
+    // Activity alone is written at most once per 100 ms batch (+1 for the batch after the last call).
+    expect(after.seq - before.seq).toBeLessThanOrEqual(Math.ceil(elapsed / 100) + 2);
+    expect(after.seq - before.seq).toBeGreaterThan(0);
+  });
+
   it('is written 0600 in a 0700 directory, and temp files of a killed writer are removed', async () => {
     const stateDir = await makeStateDir();
     await mkdir(path.join(stateDir, 'default'), { recursive: true });
