@@ -1,8 +1,13 @@
 /**
  * Server-Sent Events for `GET /api/mcp/events`: `event: snapshot`, `id: <serverId>:<pid>:<seq>`,
  * `data: <snapshot JSON>` at connect and on every new snapshot; a comment line keeps idle
- * connections open through proxies. A client that stops reading is dropped, not buffered for:
- * it reconnects and gets the current state.
+ * connections open through proxies.
+ *
+ * A slow reader never makes the API buffer without bound: every frame carries the whole state
+ * of its server, so while a client's socket is backed up nothing more is queued for it; only
+ * the latest snapshot of each server is kept aside and sent when the socket drains (the client
+ * skips the seqs in between). A client that does not drain for `stuckMs` is dropped; it
+ * reconnects (EventSource does) and gets the current state.
  */
 import type { Request, Response } from 'express';
 import type { Snapshot } from '../shared/snapshot.js';
@@ -10,13 +15,17 @@ import type { Snapshot } from '../shared/snapshot.js';
 export interface SseHubOptions {
   /** Comment line interval. Default 15000. */
   keepAliveMs?: number;
-  /** A client with more than this many bytes unsent is dropped. Default 4 MiB. */
-  maxBufferedBytes?: number;
+  /** A client whose socket stays backed up this long is dropped. Default 60000. */
+  stuckMs?: number;
 }
 
 interface Client {
   res: Response;
   serverId: string | undefined;
+  /** Latest snapshot per server held back while the socket is backed up. */
+  held: Map<string, Snapshot>;
+  /** Since when the socket is backed up (ms), if it is. */
+  blockedSince: number | undefined;
 }
 
 /** The SSE frame of one snapshot. */
@@ -27,13 +36,15 @@ export function snapshotEvent(snapshot: Snapshot, json: string = JSON.stringify(
 export class SseHub {
   readonly #clients = new Set<Client>();
   readonly #keepAliveMs: number;
-  readonly #maxBuffered: number;
+  readonly #stuckMs: number;
+  /** Frames are built once per snapshot, whatever the number of clients. */
+  readonly #frames = new WeakMap<Snapshot, string>();
   #timer: NodeJS.Timeout | undefined;
   #closed = false;
 
   constructor(options: SseHubOptions = {}) {
     this.#keepAliveMs = options.keepAliveMs ?? 15_000;
-    this.#maxBuffered = options.maxBufferedBytes ?? 4 * 1024 * 1024;
+    this.#stuckMs = options.stuckMs ?? 60_000;
   }
 
   get size(): number {
@@ -53,21 +64,19 @@ export class SseHub {
       'X-Accel-Buffering': 'no',
     });
     res.flushHeaders();
-    const client: Client = { res, serverId };
+    const client: Client = { res, serverId, held: new Map(), blockedSince: undefined };
     this.#clients.add(client);
     req.socket.setNoDelay(true);
     res.write(`retry: 2000\n\n`);
-    for (const s of initial) this.#send(client, snapshotEvent(s));
+    for (const s of initial) this.#send(client, s);
+    res.on('drain', () => this.#drained(client));
     res.on('close', () => this.#clients.delete(client));
     this.#timer ??= setInterval(() => this.#keepAlive(), this.#keepAliveMs).unref();
   }
 
   broadcast(snapshot: Snapshot): void {
-    let frame: string | undefined;
     for (const c of this.#clients) {
-      if (c.serverId !== undefined && c.serverId !== snapshot.serverId) continue;
-      frame ??= snapshotEvent(snapshot);
-      this.#send(c, frame);
+      if (c.serverId === undefined || c.serverId === snapshot.serverId) this.#send(c, snapshot);
     }
   }
 
@@ -79,16 +88,40 @@ export class SseHub {
     this.#clients.clear();
   }
 
-  #send(c: Client, frame: string): void {
-    if (c.res.writableLength > this.#maxBuffered) {
-      this.#clients.delete(c);
-      c.res.destroy();
+  #frame(snapshot: Snapshot): string {
+    let frame = this.#frames.get(snapshot);
+    if (frame === undefined) {
+      frame = snapshotEvent(snapshot);
+      this.#frames.set(snapshot, frame);
+    }
+    return frame;
+  }
+
+  #send(c: Client, snapshot: Snapshot): void {
+    if (c.blockedSince !== undefined) {
+      c.held.set(snapshot.serverId, snapshot);
       return;
     }
-    c.res.write(frame);
+    if (!c.res.write(this.#frame(snapshot))) c.blockedSince = Date.now();
+  }
+
+  #drained(c: Client): void {
+    c.blockedSince = undefined;
+    const held = [...c.held.values()];
+    c.held.clear();
+    for (const s of held) this.#send(c, s);
   }
 
   #keepAlive(): void {
-    for (const c of this.#clients) this.#send(c, `: keep-alive ${new Date().toISOString()}\n\n`);
+    const now = Date.now();
+    for (const c of this.#clients) {
+      if (c.blockedSince === undefined) {
+        c.res.write(`: keep-alive ${new Date(now).toISOString()}\n\n`);
+      } else if (now - c.blockedSince > this.#stuckMs) {
+        // Not read for a minute: the client is gone or hung; it can reconnect.
+        this.#clients.delete(c);
+        c.res.destroy();
+      }
+    }
   }
 }

@@ -3,6 +3,7 @@
  * faults it must survive. Real processes, files, HTTP and SDK clients.
  */
 import { readFile, writeFile } from 'node:fs/promises';
+import http from 'node:http';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { connectClient, closeClients } from './helpers/mcp-client.js';
@@ -144,6 +145,49 @@ describe('SSE', () => {
     expect([...seqs].sort((a, b) => a - b)).toEqual(seqs);
     ac.abort();
     await done;
+  });
+});
+
+describe('SSE with a slow reader', () => {
+  it('holds back frames while the client does not read, then sends it the latest state', async () => {
+    const api = await startApi({ args: ['--heartbeat-ms', '60000'] });
+    const mcpUrl = await api.mcpUrl();
+    // A reader that reads nothing until told: the socket backs up.
+    const frames: { seq: number; active: number }[] = [];
+    const res = await new Promise<http.IncomingMessage>((resolve, reject) => http.get(`${api.url}/api/mcp/events`, resolve).on('error', reject));
+    res.pause();
+    // Big snapshots (long user agents), one per connect: far more than the socket buffers hold.
+    const ua = 'x'.repeat(16_000);
+    const clients = [];
+    for (let i = 0; i < 40; i++) clients.push(await connectClient(mcpUrl, { name: `slow-${i}`, userAgent: `${ua}-${i}` }));
+    const final = await waitFor(async () => {
+      const b = (await api.json('/api/mcp/connections')).body;
+      return b.activeConnections === 40 ? b : undefined;
+    }, { what: '40 sessions in the API' });
+    // The API still answers while the reader is stuck.
+    expect((await api.fetch('/livez')).status).toBe(200);
+    let buf = '';
+    res.setEncoding('utf8');
+    res.on('data', (chunk: string) => {
+      buf += chunk;
+      let i;
+      while ((i = buf.indexOf('\n\n')) >= 0) {
+        const frame = buf.slice(0, i);
+        buf = buf.slice(i + 2);
+        const data = frame.split('\n').find((l) => l.startsWith('data: '));
+        if (data) {
+          const s = JSON.parse(data.slice(6));
+          frames.push({ seq: s.seq, active: s.activeConnections });
+        }
+      }
+    });
+    res.resume();
+    await waitFor(() => frames.at(-1)?.seq === final.seq, { what: `the latest frame (seq ${final.seq})` });
+    expect(frames.at(-1)!.active).toBe(40);
+    // Seqs only grow, and the ones written while it was stuck were skipped, not queued.
+    expect(frames.map((f) => f.seq)).toEqual([...frames.map((f) => f.seq)].sort((a, b) => a - b));
+    expect(frames.length).toBeLessThan(final.seq - frames[0]!.seq + 1);
+    res.destroy();
   });
 });
 
