@@ -67,7 +67,7 @@ export async function main(argv: string[]): Promise<void> {
   const supervisor = new ChildSupervisor({ serverId: s.serverId, args: childArgs(s), logger: log.child({ component: 'supervisor', serverId: s.serverId }) });
   const supervisors = new Map([[s.serverId, supervisor]]);
   const catalog = new ServerCatalog({ watcher, supervisors, defaultServerId: s.serverId });
-  const sse = new SseHub();
+  const sse = new SseHub({ jsonOf: (snap) => watcher.jsonOf(snap) });
   const metrics = new Metrics({ catalog });
   const app = createApp({ catalog, sse, logger: log.child({ component: 'http' }), token: s.token, extra: [metricsRoutes(metrics)], publicRouters: [dashboardRoutes()] });
   const server = http.createServer(app);

@@ -14,7 +14,7 @@ import path from 'node:path';
 import { watch, type FSWatcher } from 'chokidar';
 import type { Logger } from 'pino';
 import { SERVER_ID_RE, SNAPSHOT_FILE, serverIdOfSnapshotPath, snapshotPath, stateDirWatchIgnored } from '../shared/paths.js';
-import { SnapshotReadError, readSnapshotFile } from '../shared/read-snapshot.js';
+import { SnapshotReadError, readSnapshotFileText } from '../shared/read-snapshot.js';
 import { isNewer, type Snapshot } from '../shared/snapshot.js';
 
 export interface SnapshotWatcherOptions {
@@ -59,6 +59,7 @@ export class SnapshotWatcher extends EventEmitter<WatcherEvents> {
   readonly #settleMs: number;
   readonly #rescanMs: number;
   readonly #servers = new Map<string, Entry>();
+  readonly #json = new WeakMap<Snapshot, string>();
   #watcher: FSWatcher | undefined;
   #rescanTimer: NodeJS.Timeout | undefined;
   #started = false;
@@ -71,6 +72,11 @@ export class SnapshotWatcher extends EventEmitter<WatcherEvents> {
     this.#log = options.logger;
     this.#settleMs = options.settleMs ?? 75;
     this.#rescanMs = options.rescanMs ?? 1000;
+  }
+
+  /** The JSON line each kept snapshot was read from (for SSE, which sends it as is). */
+  jsonOf(snapshot: Snapshot): string | undefined {
+    return this.#json.get(snapshot);
   }
 
   /** The state of one server, if it was ever seen. */
@@ -219,8 +225,9 @@ export class SnapshotWatcher extends EventEmitter<WatcherEvents> {
     const file = snapshotPath(this.stateDir, e.serverId);
     const key = await this.#fileKey(e.serverId);
     let snapshot: Snapshot;
+    let json: string;
     try {
-      snapshot = await readSnapshotFile(file);
+      ({ snapshot, json } = await readSnapshotFileText(file));
       if (snapshot.serverId !== e.serverId) {
         throw new SnapshotReadError(file, 'EINVALID', `invalid snapshot: serverId is ${JSON.stringify(snapshot.serverId)} but the file is in the directory of ${JSON.stringify(e.serverId)}`);
       }
@@ -242,6 +249,7 @@ export class SnapshotWatcher extends EventEmitter<WatcherEvents> {
     e.error = undefined;
     if (!isNewer(snapshot, e.snapshot)) return;
     e.snapshot = snapshot;
+    this.#json.set(snapshot, json);
     this.emit('snapshot', snapshot);
   }
 }

@@ -17,6 +17,8 @@ export interface SseHubOptions {
   keepAliveMs?: number;
   /** A client whose socket stays backed up this long is dropped. Default 60000. */
   stuckMs?: number;
+  /** The JSON text a snapshot was read from, when known: sent as is instead of serializing it again. */
+  jsonOf?: (snapshot: Snapshot) => string | undefined;
 }
 
 interface Client {
@@ -37,6 +39,7 @@ export class SseHub {
   readonly #clients = new Set<Client>();
   readonly #keepAliveMs: number;
   readonly #stuckMs: number;
+  readonly #jsonOf: (snapshot: Snapshot) => string | undefined;
   /** Frames are built once per snapshot, whatever the number of clients. */
   readonly #frames = new WeakMap<Snapshot, string>();
   #timer: NodeJS.Timeout | undefined;
@@ -45,6 +48,7 @@ export class SseHub {
   constructor(options: SseHubOptions = {}) {
     this.#keepAliveMs = options.keepAliveMs ?? 15_000;
     this.#stuckMs = options.stuckMs ?? 60_000;
+    this.#jsonOf = options.jsonOf ?? (() => undefined);
   }
 
   get size(): number {
@@ -91,7 +95,9 @@ export class SseHub {
   #frame(snapshot: Snapshot): string {
     let frame = this.#frames.get(snapshot);
     if (frame === undefined) {
-      frame = snapshotEvent(snapshot);
+      // A `data:` field is one line: a file written by hand over several lines is re-serialized.
+      const json = this.#jsonOf(snapshot);
+      frame = snapshotEvent(snapshot, json !== undefined && !/[\r\n]/.test(json) ? json : undefined);
       this.#frames.set(snapshot, frame);
     }
     return frame;

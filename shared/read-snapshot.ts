@@ -36,6 +36,14 @@ function describeFsError(err: NodeJS.ErrnoException): string {
 
 /** Reads and validates one snapshot file; throws {@link SnapshotReadError}. */
 export async function readSnapshotFile(file: string): Promise<Snapshot> {
+  return (await readSnapshotFileText(file)).snapshot;
+}
+
+/**
+ * Like {@link readSnapshotFile}, and also gives the file's JSON line as it was read (without
+ * the newline), so that a reader passing it on (SSE) need not serialize it again.
+ */
+export async function readSnapshotFileText(file: string): Promise<{ snapshot: Snapshot; json: string }> {
   let text: string;
   try {
     text = await readFile(file, 'utf8');
@@ -44,7 +52,7 @@ export async function readSnapshotFile(file: string): Promise<Snapshot> {
     throw new SnapshotReadError(file, e.code ?? 'EIO', describeFsError(e), { cause: err });
   }
   try {
-    return parseSnapshot(text);
+    return { snapshot: parseSnapshot(text), json: text.trimEnd() };
   } catch (err) {
     throw new SnapshotReadError(file, 'EINVALID', `invalid snapshot: ${(err as Error).message}`, { cause: err });
   }

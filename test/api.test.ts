@@ -2,7 +2,7 @@
  * The API (`mcp-monitor start`) with its real child: REST routes, SSE, supervision and the
  * faults it must survive. Real processes, files, HTTP and SDK clients.
  */
-import { readFile, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import http from 'node:http';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -143,6 +143,33 @@ describe('SSE', () => {
     expect(withClient.id).toBe(`default:${snap.pid}:${snap.seq}`);
     const seqs = events.map((e) => JSON.parse(e.data!).seq);
     expect([...seqs].sort((a, b) => a - b)).toEqual(seqs);
+    ac.abort();
+    await done;
+  });
+});
+
+describe('SSE framing', () => {
+  it('sends the file\'s line as is, and re-serializes a snapshot written by hand over several lines', async () => {
+    const api = await startApi();
+    const now = new Date().toISOString();
+    const hand = {
+      schema: 'mcp-monitor/snapshot@1', serverId: 'by-hand', pid: 1, seq: 5, status: 'stopped', reason: 'shutdown', startedAt: now, writtenAt: now,
+      heartbeatMs: 2000, mcp: null, activeConnections: 0, totalConnections: 2, lastUpdated: now, connections: [],
+    };
+    await mkdir(path.join(api.stateDir, 'by-hand'));
+    await writeFile(path.join(api.stateDir, 'by-hand', 'snapshot.json'), JSON.stringify(hand, null, 2));
+    await waitFor(async () => (await api.json('/api/mcp/servers/by-hand/connections')).status === 200, { what: 'the hand-written server' });
+    const ac = new AbortController();
+    const events: { event?: string; id?: string; data?: string }[] = [];
+    const done = readSse(await api.fetch('/api/mcp/events', { signal: ac.signal }), events);
+    const byHand = await waitFor(() => events.find((e) => e.id === 'by-hand:1:5'), { what: 'the by-hand frame' });
+    expect(JSON.parse(byHand.data!)).toMatchObject({ serverId: 'by-hand', seq: 5, totalConnections: 2 });
+    // A one-line file goes out as the file has it, byte for byte (spaces and all).
+    const oneLine = JSON.stringify({ ...hand, serverId: 'one-line' }).replace(/,"/g, ', "');
+    await mkdir(path.join(api.stateDir, 'one-line'));
+    await writeFile(path.join(api.stateDir, 'one-line', 'snapshot.json'), `${oneLine}\n`);
+    const asIs = await waitFor(() => events.find((e) => e.id === 'one-line:1:5'), { what: 'the one-line frame' });
+    expect(asIs.data).toBe(oneLine);
     ac.abort();
     await done;
   });
