@@ -23,7 +23,7 @@ import { SseHub } from './sse-hub.js';
 export const START_SETTINGS = Object.keys(SETTINGS) as SettingKey[];
 
 /** The settings the child takes, passed on as flags (the child never guesses from env). */
-const CHILD_SETTINGS = ['mcpPort', 'mcpHost', 'stateDir', 'serverId', 'heartbeatMs', 'maxSessions', 'sessionIdleMs', 'entry', 'trustProxy', 'journalMaxBytes', 'journalFiles'] as const;
+const CHILD_SETTINGS = ['mcpPort', 'mcpHost', 'stateDir', 'serverId', 'heartbeatMs', 'maxSessions', 'sessionIdleMs', 'entry', 'trustProxy', 'allowedHosts', 'journalMaxBytes', 'journalFiles'] as const;
 
 const BIN = fileURLToPath(new URL('../../bin/mcp-monitor.js', import.meta.url));
 
@@ -37,9 +37,9 @@ export function childArgs(s: Pick<Settings, (typeof CHILD_SETTINGS)[number]>): s
   const args = [BIN, 'server'];
   for (const k of CHILD_SETTINGS) {
     const v = s[k];
-    if (v === undefined || v === false) continue;
+    if (v === undefined || v === false || (Array.isArray(v) && v.length === 0)) continue;
     args.push(`--${SETTINGS[k].flag}`);
-    if (v !== true) args.push(String(v));
+    args.push(Array.isArray(v) ? v.join(',') : String(v));
   }
   return args;
 }

@@ -17,7 +17,7 @@ import { SnapshotWriter, WriterLockedError } from './snapshot-writer.js';
 
 export const SERVER_SETTINGS = [
   'mcpPort', 'mcpHost', 'stateDir', 'serverId', 'heartbeatMs', 'maxSessions', 'sessionIdleMs', 'entry', 'trustProxy',
-  'journalMaxBytes', 'journalFiles',
+  'allowedHosts', 'journalMaxBytes', 'journalFiles',
 ] as const satisfies readonly SettingKey[];
 
 const EXIT_USAGE = 2;

@@ -13,6 +13,7 @@ import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/
 import { hostHeaderValidation, localhostHostValidation } from '@modelcontextprotocol/sdk/server/middleware/hostHeaderValidation.js';
 import { isInitializeRequest, type InitializeRequest } from '@modelcontextprotocol/sdk/types.js';
 import type { Logger } from 'pino';
+import type { TrustProxy } from '../shared/settings.js';
 import type { CloseReason, McpEndpoint } from '../shared/snapshot.js';
 import type { HostableServer, ServerFactory } from './load-entry.js';
 import type { SessionRegistry } from './session-registry.js';
@@ -31,8 +32,8 @@ export interface McpHostOptions {
   maxSessions: number;
   /** Close a session with no request for this long and none in flight; 0 = never. */
   sessionIdleMs: number;
-  /** Client IP from X-Forwarded-For (Express `trust proxy`). */
-  trustProxy: boolean;
+  /** Which X-Forwarded-For entries to believe for the client IP (Express `trust proxy`); false = the socket's address. */
+  trustProxy: TrustProxy;
   /** Seconds a refused `initialize` is told to wait. Default 5. */
   retryAfterSeconds?: number;
   /** How long after its GET stream closed a silent session ends (reason `close`). Default {@link GONE_GRACE_MS}. */
@@ -173,7 +174,7 @@ export class McpHost {
   }
 
   #clientIp(req: Request): string {
-    return normalizeIp(this.#o.trustProxy ? req.ip : req.socket.remoteAddress);
+    return normalizeIp(this.#o.trustProxy !== false ? req.ip : req.socket.remoteAddress);
   }
 
   async #post(req: Request, res: Response): Promise<void> {

@@ -38,8 +38,15 @@ export interface Settings {
   sessionIdleMs: number;
   /** Module whose default export is a factory `() => McpServer`; undefined = built-in tools. */
   entry: string | undefined;
-  /** Take the client IP from X-Forwarded-For. Default false. */
-  trustProxy: boolean;
+  /**
+   * Which `X-Forwarded-For` entries to believe for the client IP (Express `trust proxy`):
+   * `false` (default) uses the socket's address; a hop count N takes the Nth address from the
+   * right (the one your N proxies saw); `'loopback'` trusts only proxies on a loopback address.
+   * Never "trust all": the leftmost entry is whatever the client wrote.
+   */
+  trustProxy: TrustProxy;
+  /** More host names (no port) accepted in the `Host` header by the API and the MCP endpoint. Default none. */
+  allowedHosts: string[];
   /** The event journal `events.jsonl` is rotated before it would grow past this. Default 10 MiB. */
   journalMaxBytes: number;
   /** Rotated journal files kept (`events.1.jsonl` … `events.N.jsonl`). Default 5. */
@@ -47,6 +54,9 @@ export interface Settings {
 }
 
 export type SettingKey = keyof Settings;
+
+/** `--trust-proxy`: off, a number of proxy hops, or proxies on loopback addresses only. */
+export type TrustProxy = false | number | 'loopback';
 
 interface Spec {
   flag: string;
@@ -76,7 +86,26 @@ function text(what: string) {
   return (raw: string) => (raw.trim() === '' ? new BadValue(`${what}, not blank`) : raw);
 }
 
-const TRUE = new Set(['1', 'true', 'yes', 'on']);
+// A bearer token is one RFC 6750 b64token: with whitespace in it no Authorization header matches.
+const TOKEN_RE = /^[A-Za-z0-9\-._~+/]+=*$/;
+
+// A DNS name or an IPv4 address; IPv6 in brackets. No port, no scheme, no path.
+const HOST_NAME_RE = /^(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*\.?$|^\[[0-9A-Fa-f:.]+\]$/;
+
+/** Comma-separated host names for `--allowed-hosts`, lower-cased; an IPv6 address may come without brackets. */
+function hostList(raw: string): string[] | BadValue {
+  const names = raw.split(',').map((h) => h.trim()).filter(Boolean);
+  if (names.length === 0) return new BadValue('host names, comma-separated, not blank');
+  const out: string[] = [];
+  for (const name of names) {
+    const h = name.includes(':') && !name.startsWith('[') ? `[${name}]` : name;
+    if (!HOST_NAME_RE.test(h) || h.length > 255) return new BadValue(`host names without port, comma-separated (bad: ${JSON.stringify(name)})`);
+    out.push(h.toLowerCase());
+  }
+  return [...new Set(out)];
+}
+
+const TRUE = new Set(['true', 'yes', 'on']);
 const FALSE = new Set(['0', 'false', 'no', 'off']);
 
 export const SETTINGS: Record<SettingKey, Spec> = {
@@ -96,7 +125,11 @@ export const SETTINGS: Record<SettingKey, Spec> = {
     default: () => 'default',
   },
   heartbeatMs: { flag: 'heartbeat-ms', env: 'MCP_MONITOR_HEARTBEAT_MS', type: 'string', help: 'heartbeat of the snapshot writer, ms', parse: integer(50, 3_600_000, 'milliseconds'), default: () => 2000 },
-  token: { flag: 'token', env: 'MCP_MONITOR_TOKEN', type: 'string', help: 'bearer token required by the API', parse: text('a token'), default: () => undefined },
+  token: {
+    flag: 'token', env: 'MCP_MONITOR_TOKEN', type: 'string', help: 'bearer token required by the API (prefer the env var: a flag shows in ps)',
+    parse: (raw) => (TOKEN_RE.test(raw) ? raw : new BadValue('a token of letters, digits and -._~+/ (no whitespace)')),
+    default: () => undefined,
+  },
   maxSessions: { flag: 'max-sessions', env: 'MCP_MONITOR_MAX_SESSIONS', type: 'string', help: 'sessions one MCP child holds at once', parse: integer(1, 1_000_000, 'a session count'), default: () => 1000 },
   sessionIdleMs: {
     flag: 'session-idle-ms', env: 'MCP_MONITOR_SESSION_IDLE_MS', type: 'string', help: 'close a session idle this long, ms (0 = never)',
@@ -112,14 +145,23 @@ export const SETTINGS: Record<SettingKey, Spec> = {
     default: () => undefined,
   },
   trustProxy: {
-    flag: 'trust-proxy', env: 'MCP_MONITOR_TRUST_PROXY', type: 'boolean', help: 'client IP from X-Forwarded-For',
+    flag: 'trust-proxy', env: 'MCP_MONITOR_TRUST_PROXY', type: 'string',
+    help: 'client IP from X-Forwarded-For: proxy hops to trust (1-10), loopback, or off',
     parse: (raw) => {
       const v = raw.trim().toLowerCase();
-      if (TRUE.has(v)) return true;
-      if (FALSE.has(v)) return false;
-      return new BadValue('a boolean (1/0, true/false, yes/no, on/off)');
+      if (v === 'loopback') return 'loopback';
+      if (FALSE.has(v) || v === 'off') return false;
+      // "on"/"true" meant "trust all" once, which lets a client forge its IP: one hop is what it meant.
+      if (TRUE.has(v)) return 1;
+      const n = integer(1, 10, '')(v);
+      return typeof n === 'number' ? n : new BadValue('proxy hops 1-10, loopback, or off');
     },
     default: () => false,
+    shownDefault: 'off',
+  },
+  allowedHosts: {
+    flag: 'allowed-hosts', env: 'MCP_MONITOR_ALLOWED_HOSTS', type: 'string', help: 'more Host header names the API and the MCP endpoint accept, comma-separated',
+    parse: hostList, default: () => [],
   },
   journalMaxBytes: {
     flag: 'journal-max-bytes', env: 'MCP_MONITOR_JOURNAL_MAX_BYTES', type: 'string', help: 'rotate events.jsonl before it grows past this, bytes',
@@ -204,7 +246,7 @@ export function settingsHelp(keys: readonly SettingKey[], cwd: string): string {
       const s = SETTINGS[k];
       const d = s.shownDefault ?? s.default(cwd);
       const flag = `--${s.flag}${s.type === 'boolean' ? '' : ' VALUE'}`;
-      return `  ${flag.padEnd(24)} ${s.env.padEnd(28)} ${s.help}${d === undefined ? '' : ` (default ${d})`}`;
+      return `  ${flag.padEnd(24)} ${s.env.padEnd(28)} ${s.help}${d === undefined || (Array.isArray(d) && d.length === 0) ? '' : ` (default ${d})`}`;
     })
     .join('\n');
 }

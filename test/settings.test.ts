@@ -28,6 +28,7 @@ describe('parseCommand', () => {
       sessionIdleMs: 1_800_000,
       entry: undefined,
       trustProxy: false,
+      allowedHosts: [],
       journalMaxBytes: 10 * 1024 * 1024,
       journalFiles: 5,
     });
@@ -46,14 +47,15 @@ describe('parseCommand', () => {
       MCP_MONITOR_MAX_SESSIONS: '10',
       MCP_MONITOR_SESSION_IDLE_MS: '0',
       MCP_MONITOR_ENTRY: 'my-server.js',
-      MCP_MONITOR_TRUST_PROXY: 'yes',
+      MCP_MONITOR_TRUST_PROXY: 'loopback',
+      MCP_MONITOR_ALLOWED_HOSTS: 'Monitor.example, fd00::5',
       MCP_MONITOR_JOURNAL_MAX_BYTES: '65536',
       MCP_MONITOR_JOURNAL_FILES: '3',
     };
     const fromEnv = parseCommand('start', [], env, ALL, { cwd: '/w' }).settings;
     expect(fromEnv).toEqual({
       port: 4000, host: '0.0.0.0', mcpPort: 0, mcpHost: '::1', stateDir: '/w/var/state', serverId: 'edge-1', heartbeatMs: 500,
-      token: 'tok', maxSessions: 10, sessionIdleMs: 0, entry: '/w/my-server.js', trustProxy: true, journalMaxBytes: 65536, journalFiles: 3,
+      token: 'tok', maxSessions: 10, sessionIdleMs: 0, entry: '/w/my-server.js', trustProxy: 'loopback', allowedHosts: ['monitor.example', '[fd00::5]'], journalMaxBytes: 65536, journalFiles: 3,
     });
     const flagged = parseCommand('start', ['--port', '5000', '--server-id', 'flag-id', '--state-dir', '/abs'], env, ALL, { cwd: '/w' }).settings;
     expect(flagged).toMatchObject({ port: 5000, serverId: 'flag-id', stateDir: '/abs', host: '0.0.0.0' });
@@ -69,11 +71,27 @@ describe('parseCommand', () => {
     [['--max-sessions', '0'], /Invalid --max-sessions: "0"/],
     [['--session-idle-ms', '50'], /Invalid --session-idle-ms: "50"/],
     [['--token', ''], /Invalid --token/],
+    [['--token', 'has space'], /Invalid --token: "has space" \(expected a token .*no whitespace/],
+    [['--token', 'tab\tinside'], /Invalid --token/],
+    [['--trust-proxy', 'all'], /Invalid --trust-proxy: "all" \(expected proxy hops 1-10, loopback, or off\)/],
+    [['--trust-proxy', '11'], /Invalid --trust-proxy/],
+    [['--allowed-hosts', 'example.com:8080'], /Invalid --allowed-hosts: .*bad: "example.com:8080"/],
+    [['--allowed-hosts', 'http://x'], /Invalid --allowed-hosts/],
+    [['--allowed-hosts', ' , '], /Invalid --allowed-hosts/],
     [['--bogus'], /Unknown option '--bogus'/],
     [['extra-arg'], /unexpected argument "extra-arg"/],
   ])('rejects %j', (argv, message) => {
     expect(() => parseCommand('start', argv, {}, ALL, { cwd: '/' })).toThrow(UsageError);
     expect(() => parseCommand('start', argv, {}, ALL, { cwd: '/' })).toThrow(message);
+  });
+
+  it('--trust-proxy takes a hop count or loopback, and "on" means one hop, never "trust all"', () => {
+    const tp = (v: string) => parseCommand('server', ['--trust-proxy', v], {}, ['trustProxy'], { cwd: '/' }).settings.trustProxy;
+    expect(tp('2')).toBe(2);
+    expect(tp('loopback')).toBe('loopback');
+    expect(tp('off')).toBe(false);
+    expect(tp('on')).toBe(1);
+    expect(tp('true')).toBe(1);
   });
 
   it('names the environment variable when the bad value came from it', () => {
