@@ -14,6 +14,7 @@ import lockfile from 'proper-lockfile';
 import writeFileAtomic from 'write-file-atomic';
 import type { Logger } from 'pino';
 import { DIR_MODE, FILE_MODE, SNAPSHOT_TEMP_RE, lockPath, serverDir, snapshotPath } from '../shared/paths.js';
+import { isPidAlive } from '../shared/pid.js';
 import { readSnapshotFile } from '../shared/read-snapshot.js';
 import {
   CLOSE_REASONS,
@@ -74,16 +75,6 @@ const REASON_RANK: Record<WriteReason, number> = { heartbeat: 0, activity: 1, co
 
 /** Attempts at each write while shutting down before giving it up. */
 const SHUTDOWN_WRITE_ATTEMPTS = 3;
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    // EPERM: it exists but belongs to someone else.
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
 
 // Not unref()ed: while the lock is awaited at start nothing else keeps the process alive.
 function sleep(ms: number): Promise<void> {
@@ -369,12 +360,12 @@ export class SnapshotWriter extends EventEmitter<WriterEvents> {
   async #liveHolder(): Promise<number | undefined> {
     const current = await readSnapshotFile(this.file).catch(() => undefined);
     if (!current || current.pid === process.pid || current.status === 'stopped') return undefined;
-    return isAlive(current.pid) && !isStale(current) ? current.pid : undefined;
+    return isPidAlive(current.pid) && !isStale(current) ? current.pid : undefined;
   }
 
   async #reclaimFromDeadWriter(): Promise<void> {
     const pid = this.#o.reclaimPid;
-    if (pid === undefined || isAlive(pid)) return;
+    if (pid === undefined || isPidAlive(pid)) return;
     const current = await readSnapshotFile(this.file).catch(() => undefined);
     if (current?.pid !== pid) return;
     const lock = lockPath(this.#o.stateDir, this.#o.serverId);

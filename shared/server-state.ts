@@ -2,9 +2,9 @@
  * What the files of one server say, read from the state directory for the CLI: the snapshot
  * (or why there is none usable), the probe of its writer and the verdict.
  */
-import { readFileSync } from 'node:fs';
 import { readdir, stat } from 'node:fs/promises';
 import path from 'node:path';
+import { isPidAlive } from './pid.js';
 import { JOURNAL_FILE, LOCK_SUFFIX, SERVER_ID_RE, SNAPSHOT_FILE } from './paths.js';
 import { SnapshotReadError, readSnapshotFile } from './read-snapshot.js';
 import type { Snapshot } from './snapshot.js';
@@ -19,26 +19,6 @@ export interface ServerState {
   error: string | null;
   verdict: Verdict;
   probe: WriterProbe | null;
-}
-
-/**
- * True while `pid` runs on this machine. A zombie (exited, not yet reaped) is not running.
- * EPERM: it exists but belongs to another user.
- */
-export function isPidAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'EPERM') return false;
-  }
-  try {
-    // "pid (comm) S …": the state follows the last ')'.
-    const s = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return s.charAt(s.lastIndexOf(')') + 2) !== 'Z';
-  } catch {
-    // No /proc (not Linux) or it went away just now: kill(0) said it was there.
-    return true;
-  }
 }
 
 /** Looks at the pid and the lock of the writer of `snapshot`, which lives at `file`. */
