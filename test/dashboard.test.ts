@@ -137,6 +137,50 @@ describe('dashboard', () => {
     expect(await marked(page)).toBe(true);
   });
 
+  it('shows what a client sent as text only, and a very long value does not break the layout', async () => {
+    const api = await startApi();
+    const { page, errors } = await openPage();
+    const requested: string[] = [];
+    page.on('request', (r) => requested.push(new URL(r.url()).pathname));
+    await page.goto(`${api.url}/`);
+    await page.locator('#stream[data-state="live"]').waitFor();
+    const markup = '<img src=x onerror=window.__pwned=1>';
+    // C0 and C1 controls (NUL, BEL, an ANSI clear screen, CSI): the child may strip them (H2),
+    // the page must show the rest as it is.
+    const evil = await connectClient(await api.mcpUrl(), {
+      name: `${markup}\u0000\u0007\u001b[2J\u009b${'W'.repeat(300)}`,
+      version: `<b>${'9'.repeat(100)}</b>`,
+      userAgent: `Mozilla/5.0 <script>window.__pwned=2</script> ${'X'.repeat(2000)}`,
+    });
+    const plain = await connectClient(await api.mcpUrl(), { name: 'plain-client', userAgent: 'plain-agent/1' });
+    const row = page.locator(`tr[data-session="${evil.sessionId}"]`);
+    await row.waitFor();
+    await page.locator(`tr[data-session="${plain.sessionId}"]`).waitFor();
+
+    // No element came of the markup. The CSP would block the inline handler anyway, so check
+    // that the image itself was never fetched, not only that the handler did not run.
+    expect(await page.locator('#connections img, #connections b, #connections script').count()).toBe(0);
+    expect(requested.filter((p) => p.endsWith('/x'))).toEqual([]);
+    expect(await page.evaluate(() => (globalThis as unknown as { __pwned?: unknown }).__pwned)).toBeUndefined();
+    // The markup shows as literal text.
+    const name = (await row.locator('td.client strong').textContent())!.replace(/[\u0000-\u001f\u007f-\u009f]/g, '');
+    expect(name.startsWith(`${markup}[2J`)).toBe(true);
+    expect(name).toContain('WWWW');
+    expect(await row.locator('td.client').textContent()).toContain(' <b>999');
+    expect(await row.locator('td.ua').textContent()).toContain('<script>window.__pwned=2</script>');
+
+    // The layout holds: no sideways scroll in the table, and the long row stays a few lines high.
+    const wrap = await page.locator('.table-wrap').evaluate((e: { scrollWidth: number; clientWidth: number }) => ({ scroll: e.scrollWidth, width: e.clientWidth }));
+    expect(wrap.scroll).toBeLessThanOrEqual(wrap.width);
+    const evilHeight = (await row.boundingBox())!.height;
+    const plainHeight = (await page.locator(`tr[data-session="${plain.sessionId}"]`).boundingBox())!.height;
+    expect(evilHeight).toBeLessThanOrEqual(3 * plainHeight);
+    // The whole value stays reachable, as the title of the clipped box.
+    expect(await row.locator('td.client .clip').getAttribute('title')).toContain(markup);
+    await page.screenshot({ path: path.join(ARTIFACTS, 'dashboard-hostile-client.png'), fullPage: true });
+    expect(errors).toEqual([]);
+  });
+
   it('with --token: serves the page, asks for the token, then shows live data', async () => {
     const api = await startApi({ args: ['--token', 'dash-s3cret'] });
     // The data stays behind the token; the page's files hold none.

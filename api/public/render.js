@@ -91,6 +91,9 @@ function renderTable(st, now) {
       row.cells[3].className = 'ua';
       row.cells[1].className = 'client';
       row.cells[0].className = 'col-server';
+      // What a client sent can be long: clipped by CSS, the whole value in the title.
+      row.cells[2].append(el('div', { class: 'clip' }));
+      row.cells[3].append(el('div', { class: 'clamp' }));
       // Rows that arrive after the first data flash once; those there at load do not.
       if (now - st.openedAt > 3000) row.classList.add('is-new');
       st.rows.set(key, row);
@@ -100,11 +103,11 @@ function renderTable(st, now) {
     const client = row.cells[1];
     if (client.dataset.v !== name + version) {
       client.dataset.v = name + version;
-      client.replaceChildren(el('strong', null, name), el('span', { class: 'muted' }, version));
+      client.replaceChildren(el('div', { class: 'clip', title: name + version }, el('strong', null, name), el('span', { class: 'muted' }, version)));
     }
     setText(row.cells[0], id);
-    setText(row.cells[2], c.clientIP);
-    setText(row.cells[3], c.userAgent || '—');
+    setClipped(row.cells[2].firstChild, c.clientIP);
+    setClipped(row.cells[3].firstChild, c.userAgent || '—');
     setText(row.cells[4], duration(now - Date.parse(c.connectedAt)));
     setText(row.cells[5], ago(c.lastActivity, now));
     setText(row.cells[6], String(c.requestCount));
@@ -129,6 +132,12 @@ function renderTable(st, now) {
   const latest = [...st.stats.values()].reduce((a, b) => (!a || b.data.timestamp > a.data.timestamp ? b : a), null);
   setText($('updated'), latest ? `updated ${clock(latest.data.timestamp)}` : '');
   document.title = `${total} active · mcp-monitor`;
+}
+
+/** Sets the text of a clipped box and its title, which shows the whole value on hover. */
+function setClipped(box, text) {
+  setText(box, text);
+  if (box.title !== text) box.title = text;
 }
 
 /** A top of the y axis that splits into 4 whole, round steps. */
