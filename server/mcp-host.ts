@@ -120,6 +120,12 @@ export class McpHost {
     this.#started = true;
     const server = createLimitedServer(this.#app(), this.#limits);
     this.#http = server;
+    let dropped = 0;
+    server.on('drop', () => {
+      dropped += 1;
+      // A flood would flood the log too: the first, then every 100th.
+      if (dropped === 1 || dropped % 100 === 0) this.#log.warn({ maxConnections: server.maxConnections, dropped }, 'connection limit reached; new connections closed');
+    });
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
       server.listen(this.#o.port, this.#o.host, () => {
@@ -268,7 +274,7 @@ export class McpHost {
       if (!session) {
         // Not initialized (an error, or the SDK refused it): nothing to keep.
         slot();
-        await server?.close().catch(() => undefined);
+        await server?.close().catch((err: Error) => this.#log.warn({ err: err.message }, 'closing the server of a failed initialize failed'));
       }
     }
   }

@@ -118,6 +118,32 @@ describe('slow and half-sent requests (H2)', () => {
     await reader.cancel();
   });
 
+  it('cuts off a client that never finishes its headers', async () => {
+    const { port } = await startHost({ limits: { headersTimeoutMs: 200, requestTimeoutMs: 300, checkIntervalMs: 50 } });
+    const socket = net.connect(port, '127.0.0.1');
+    sockets.push(socket);
+    let closed = false;
+    socket.on('close', () => (closed = true));
+    socket.on('error', () => undefined); // ECONNRESET when the server cuts it: what the test waits for
+    socket.resume(); // read the 408, so that the end of the socket is seen
+    socket.write(`POST /mcp HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nContent-Type: appl`);
+    await waitFor(() => closed, { timeout: 20_000, what: 'the server to close the half-sent headers' });
+  });
+
+  it('closes connections past maxConnections, and says so in its log', async () => {
+    const { port, url, logs } = await startHost({ limits: { maxConnections: 2 } });
+    // Two idle sockets take both places (no request: nothing else times them out here).
+    const held = [net.connect(port, '127.0.0.1'), net.connect(port, '127.0.0.1')];
+    sockets.push(...held);
+    await Promise.all(held.map((s) => new Promise((r) => s.once('connect', r))));
+    const third = halfSentInitialize(port);
+    await waitFor(() => third.closed(), { what: 'the third connection to be closed' });
+    expect(third.received()).toBe('');
+    expect(logs.find((l) => l.msg === 'connection limit reached; new connections closed')).toMatchObject({ level: 40, maxConnections: 2, dropped: 1 });
+    for (const s of held) s.destroy();
+    await waitFor(async () => (await probeSlot(url).catch(() => 0)) === 400, { what: 'a place once the sockets left' });
+  });
+
   it('answers 413 to an initialize over the small body limit', async () => {
     const { url, registry } = await startHost({ limits: { initializeBodyBytes: 1024 } });
     const big = INITIALIZE('x'.repeat(2000));
@@ -130,12 +156,12 @@ describe('slow and half-sent requests (H2)', () => {
 });
 
 describe('request bodies (H2)', () => {
-  it('answers 404 to an unknown session id without reading its large body', async () => {
-    const { url } = await startHost({ limits: { sessionBodyBytes: 1024 } });
+  it('answers 404 to an unknown session id without parsing its body, even one over the session limit', async () => {
+    const { url } = await startHost();
     const res = await fetch(url, {
       method: 'POST',
       headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream', 'mcp-session-id': 'no-such-session' },
-      body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'ping', params: { pad: 'p'.repeat(4096) } }),
+      body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'ping', params: { pad: 'p'.repeat(5 * 1024 * 1024) } }),
     });
     expect(res.status).toBe(404);
     expect(await res.json()).toEqual({ jsonrpc: '2.0', error: { code: -32001, message: 'Session not found' }, id: null });
