@@ -72,6 +72,7 @@ export async function main(argv: string[]): Promise<void> {
     maxSessions: s.maxSessions,
     sessionIdleMs: s.sessionIdleMs,
     trustProxy: s.trustProxy,
+    allowedHosts: s.allowedHosts,
   });
   logSessions(registry, log);
   // After the writer: its registry listeners run first, so `seq` already counts the change.

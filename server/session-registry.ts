@@ -3,13 +3,21 @@
  * the HTTP side (McpHost) decides when sessions start, are used and end.
  */
 import { EventEmitter } from 'node:events';
+import { performance } from 'node:perf_hooks';
 import type { CloseReason, Connection } from '../shared/snapshot.js';
 
 /** What is known of a session when it ends (journal `disconnect`, metrics). */
 export interface SessionEnd {
   connection: Connection;
   reason: CloseReason;
+  /** How long it was open, from a monotonic clock (never negative, whatever the wall clock did). */
   durationMs: number;
+}
+
+/** Options of a {@link SessionRegistry}. */
+export interface SessionRegistryOptions {
+  /** A monotonic clock in ms, for durations. Default `performance.now`. */
+  clock?: () => number;
 }
 
 interface RegistryEvents {
@@ -20,8 +28,16 @@ interface RegistryEvents {
 
 export class SessionRegistry extends EventEmitter<RegistryEvents> {
   readonly #sessions = new Map<string, Connection>();
+  /** When each open session was added, by the monotonic clock (`connectedAt` is the wall clock's ISO string). */
+  readonly #startedAt = new Map<string, number>();
+  readonly #now: () => number;
   #created = 0;
   #lastUpdated = new Date();
+
+  constructor(options: SessionRegistryOptions = {}) {
+    super();
+    this.#now = options.clock ?? (() => performance.now());
+  }
 
   /** Sessions open now. */
   get size(): number {
@@ -51,6 +67,7 @@ export class SessionRegistry extends EventEmitter<RegistryEvents> {
   add(connection: Connection): void {
     if (this.#sessions.has(connection.sessionId)) throw new Error(`Session ${connection.sessionId} is already registered`);
     this.#sessions.set(connection.sessionId, connection);
+    this.#startedAt.set(connection.sessionId, this.#now());
     this.#created += 1;
     this.#lastUpdated = new Date(connection.connectedAt);
     this.emit('connect', connection);
@@ -70,9 +87,12 @@ export class SessionRegistry extends EventEmitter<RegistryEvents> {
   remove(sessionId: string, reason: CloseReason, now: Date = new Date()): boolean {
     const c = this.#sessions.get(sessionId);
     if (!c) return false;
+    const startedAt = this.#startedAt.get(sessionId)!;
     this.#sessions.delete(sessionId);
+    this.#startedAt.delete(sessionId);
     this.#lastUpdated = now;
-    this.emit('disconnect', { connection: c, reason, durationMs: now.getTime() - Date.parse(c.connectedAt) });
+    const durationMs = Math.max(0, Math.round(this.#now() - startedAt));
+    this.emit('disconnect', { connection: c, reason, durationMs });
     return true;
   }
 }

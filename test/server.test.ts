@@ -158,7 +158,7 @@ describe('sessions in the snapshot', () => {
     expect(s1.connections[0]!.clientIP).toBe('127.0.0.1');
     await a.terminate();
 
-    const trusting = await startServer(['--trust-proxy']);
+    const trusting = await startServer(['--trust-proxy', '1']);
     await connectClient(trusting.url, { headers: { 'X-Forwarded-For': '203.0.113.9' } });
     const s2 = await waitSnap(trusting.stateDir, (x) => x.activeConnections === 1, 'the session');
     expect(s2.connections[0]!.clientIP).toBe('203.0.113.9');
@@ -183,8 +183,8 @@ describe('sessions in the snapshot', () => {
     expect(names).toEqual(['connection_stats', 'echo', 'server_info']);
     const r = (await c.client.callTool({ name: 'connection_stats', arguments: {} })) as { structuredContent: any };
     expect(r.structuredContent.activeConnections).toBe(1);
-    expect(r.structuredContent.yourSessionId).toBe(c.sessionId);
-    expect(r.structuredContent.connections[0].client).toBe('stats-client 1.0.0');
+    expect(r.structuredContent.otherConnections).toBe(0);
+    expect(r.structuredContent.you).toMatchObject({ sessionId: c.sessionId, clientIP: '127.0.0.1', clientInfo: { name: 'stats-client', version: '1.0.0' } });
   });
 });
 

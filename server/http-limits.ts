@@ -1,0 +1,79 @@
+/**
+ * Limits of the child's HTTP server, so that a client cannot hold sockets or session slots for
+ * ever with a slow or half-sent request, nor make the child read megabytes before it has a
+ * session (issue 8, review H2). A response is never timed: SSE streams stay open as long as
+ * their session does.
+ */
+import http from 'node:http';
+
+/** Largest body of a POST without `Mcp-Session-Id` (an `initialize`): 64 KiB. Larger: 413. */
+export const INITIALIZE_BODY_LIMIT = 64 * 1024;
+/** Largest body of a request of an existing session: 4 MiB (the SDK's own default). Larger: 413. */
+export const SESSION_BODY_LIMIT = 4 * 1024 * 1024;
+/** Time to receive a request's headers (Node `server.headersTimeout`); then 408 and the socket is closed. */
+export const HEADERS_TIMEOUT_MS = 10_000;
+/**
+ * Time to receive a whole request, headers and body (Node `server.requestTimeout`); then 408
+ * and the socket is closed. It ends when the request is read: responses, SSE streams
+ * included, are not limited. 60 s lets a 4 MiB body come at ~70 KiB/s.
+ */
+export const REQUEST_TIMEOUT_MS = 60_000;
+/** An idle keep-alive socket is closed after this long (Node `server.keepAliveTimeout`). */
+export const KEEP_ALIVE_TIMEOUT_MS = 5_000;
+/** How often Node checks the two timeouts above (`connectionsCheckingInterval`; Node's default is 30 s). */
+export const CONNECTIONS_CHECK_MS = 1_000;
+/** Sockets allowed per session in `maxConnections`: a GET stream and a few requests in parallel. */
+export const CONNECTIONS_PER_SESSION = 4;
+/** `maxConnections` is never below this, whatever `--max-sessions` is. */
+export const MIN_MAX_CONNECTIONS = 256;
+
+/** The limits of one server; each defaults to the constant of the same name above. */
+export interface HttpLimits {
+  /** Default {@link INITIALIZE_BODY_LIMIT}. */
+  initializeBodyBytes: number;
+  /** Default {@link SESSION_BODY_LIMIT}. */
+  sessionBodyBytes: number;
+  /** Default {@link HEADERS_TIMEOUT_MS}. */
+  headersTimeoutMs: number;
+  /** Default {@link REQUEST_TIMEOUT_MS}; at least `headersTimeoutMs`. */
+  requestTimeoutMs: number;
+  /** Default {@link KEEP_ALIVE_TIMEOUT_MS}. */
+  keepAliveTimeoutMs: number;
+  /** Default {@link CONNECTIONS_CHECK_MS}. */
+  checkIntervalMs: number;
+  /** Sockets open at once; past it new ones are closed. Default from {@link maxConnectionsFor}. */
+  maxConnections: number;
+}
+
+/** `maxConnections` for a child holding up to `maxSessions` sessions. */
+export function maxConnectionsFor(maxSessions: number): number {
+  return Math.max(MIN_MAX_CONNECTIONS, maxSessions * CONNECTIONS_PER_SESSION);
+}
+
+/** The limits for `maxSessions`, with `overrides` (tests use small ones). */
+export function httpLimits(maxSessions: number, overrides: Partial<HttpLimits> = {}): HttpLimits {
+  return {
+    initializeBodyBytes: INITIALIZE_BODY_LIMIT,
+    sessionBodyBytes: SESSION_BODY_LIMIT,
+    headersTimeoutMs: HEADERS_TIMEOUT_MS,
+    requestTimeoutMs: REQUEST_TIMEOUT_MS,
+    keepAliveTimeoutMs: KEEP_ALIVE_TIMEOUT_MS,
+    checkIntervalMs: CONNECTIONS_CHECK_MS,
+    maxConnections: maxConnectionsFor(maxSessions),
+    ...overrides,
+  };
+}
+
+/** An HTTP server for `handler` with `limits` applied. */
+export function createLimitedServer(handler: http.RequestListener, limits: HttpLimits): http.Server {
+  if (limits.headersTimeoutMs > limits.requestTimeoutMs) {
+    throw new RangeError(`headersTimeoutMs (${limits.headersTimeoutMs}) must not exceed requestTimeoutMs (${limits.requestTimeoutMs})`);
+  }
+  const server = http.createServer(
+    { headersTimeout: limits.headersTimeoutMs, requestTimeout: limits.requestTimeoutMs, connectionsCheckingInterval: limits.checkIntervalMs },
+    handler,
+  );
+  server.keepAliveTimeout = limits.keepAliveTimeoutMs;
+  server.maxConnections = limits.maxConnections;
+  return server;
+}

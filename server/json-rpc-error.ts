@@ -1,0 +1,25 @@
+/**
+ * Errors of the MCP endpoint in the shape the SDK's transport uses for HTTP-level failures:
+ * a JSON-RPC error object with `id: null` and a fitting HTTP status.
+ */
+import type { NextFunction, Request, Response } from 'express';
+import type { Logger } from 'pino';
+
+/** Answers `status` with `{"jsonrpc":"2.0","error":{code,message},"id":null}`, unless headers went out already. */
+export function jsonRpcError(res: Response, status: number, code: number, message: string): void {
+  if (res.headersSent) return;
+  res.status(status).json({ jsonrpc: '2.0', error: { code, message }, id: null });
+}
+
+/**
+ * Express error handler: a body that is not JSON gets 400 (-32700), one over its limit 413;
+ * anything else is logged and gets its status or 500 (-32603).
+ */
+export function jsonRpcErrorHandler(log: Logger) {
+  return (err: Error & { status?: number; type?: string }, _req: Request, res: Response, _next: NextFunction): void => {
+    if (err.type === 'entity.parse.failed') return jsonRpcError(res, 400, -32700, 'Parse error: the body is not JSON');
+    if (err.type === 'entity.too.large') return jsonRpcError(res, 413, -32000, 'Request body too large');
+    log.error({ err }, 'MCP request failed');
+    jsonRpcError(res, err.status ?? 500, -32603, 'Internal error');
+  };
+}
