@@ -6,7 +6,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { afterEach, describe, expect, it } from 'vitest';
 import { BIN, ROOT, makeStateDir, cleanup } from './helpers/processes.js';
 import { rawCall, rawSession } from './helpers/raw-mcp.js';
-import { waitSnap } from './helpers/server-process.js';
+import { readSnap, waitSnap } from './helpers/server-process.js';
 
 const children: ChildProcess[] = [];
 
@@ -55,5 +55,10 @@ describe('the child logger', () => {
     expect(res.status).toBe(200);
     expect(res.body.result.content[0].text).toBe('still answering');
     expect(child.exitCode).toBe(null);
+    // Shutdown does not wait for the pipe either.
+    const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
+    child.kill('SIGTERM');
+    expect(await before(exited, 15_000, 'the child to exit on SIGTERM')).toBe(0);
+    expect((await readSnap(stateDir)).status).toBe('stopped');
   });
 });
