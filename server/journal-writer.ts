@@ -85,6 +85,8 @@ export class JournalWriter extends EventEmitter<JournalWriterEvents> {
   async start(): Promise<void> {
     if (this.#started) throw new Error('JournalWriter already started');
     this.#started = true;
+    // Closed before it started (the lock was lost meanwhile): the file is not ours to open.
+    if (this.#closed) return;
     this.#opening = (async () => {
       await mkdir(this.#dir, { recursive: true, mode: DIR_MODE });
       await this.#open();

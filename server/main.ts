@@ -171,6 +171,7 @@ export async function main(argv: string[]): Promise<void> {
     if (err instanceof UsageError) return fail(err.message, EXIT_USAGE);
     return fail(`cannot publish snapshots in ${s.stateDir}: ${(err as Error).message}`, EXIT_FAILURE);
   }
+  // Stopped meanwhile (a signal, or the lock lost while starting): start nothing more.
   if (stopping) return;
   // The lock is ours: the journal is ours to append. Failing to open it never stops the server.
   await journal.start().catch((err: Error) => log.error({ err: err.message, file: journal.file }, 'journal unavailable; will retry on the next event'));

@@ -58,6 +58,7 @@ function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
+/** The coalescing writer of `snapshot.json`; see the file comment. Needs its {@link WriterLock} held. */
 export class SnapshotWriter extends EventEmitter<WriterEvents> {
   readonly file: string;
   readonly #o: Required<SnapshotWriterOptions>;

@@ -78,6 +78,7 @@ function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
+/** The lock of one server id, shared by the snapshot and journal writers; see the file comment. */
 export class WriterLock extends EventEmitter<WriterLockEvents> {
   /** Path of the lock directory. */
   readonly path: string;
