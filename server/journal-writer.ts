@@ -13,8 +13,9 @@
  * - The writer's {@link WriterLock} guards the journal too: each line is written only after
  *   `lock.verify()`, and once the lock is lost the queue is dropped and the file closed without
  *   another byte (the next writer's journal is not ours to append to).
- * - The file is opened with O_NOFOLLOW and must be a regular file of ours with one link: a
- *   symbolic or hard link planted in the state directory is refused, never written through.
+ * - The file is opened with O_NOFOLLOW and must be a regular file of ours: a symbolic link
+ *   planted in the state directory is refused, never written through. (A hard link needs write
+ *   access to our 0700 directory, which only we have: see ensureStateDir.)
  */
 import { EventEmitter } from 'node:events';
 import { constants } from 'node:fs';
@@ -22,6 +23,7 @@ import { mkdir, open, rename, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import type { Logger } from 'pino';
 import { journalFileName, serializeJournalLine, type JournalLine } from '../shared/journal.js';
+import { errnoPhrase } from '../shared/errno.js';
 import { DIR_MODE, FILE_MODE, serverDir } from '../shared/paths.js';
 import type { WriterLock } from './writer-lock.js';
 
@@ -125,13 +127,15 @@ export class JournalWriter extends EventEmitter<JournalWriterEvents> {
   }
 
   async #open(): Promise<void> {
-    const fh = await open(this.file, OPEN_FLAGS, FILE_MODE);
+    const fh = await open(this.file, OPEN_FLAGS, FILE_MODE).catch((err: NodeJS.ErrnoException) => {
+      // O_NOFOLLOW on a symlink: ELOOP, whose own text ("too many symbolic links") misleads.
+      throw err.code === 'ELOOP' ? Object.assign(new Error(`${this.file}: ${errnoPhrase(err)}`, { cause: err }), { code: err.code }) : err;
+    });
     try {
       const st = await fh.stat();
       const uid = process.getuid?.();
       if (!st.isFile()) throw new Error('not a regular file (refused)');
       if (uid !== undefined && st.uid !== uid) throw new Error(`owned by uid ${st.uid}, not by this user (refused)`);
-      if (st.nlink !== 1) throw new Error(`has ${st.nlink} hard links (refused)`);
       // A file made by hand or by an older version may be looser; it holds client IPs.
       await fh.chmod(FILE_MODE);
       const { size } = st;
@@ -146,6 +150,7 @@ export class JournalWriter extends EventEmitter<JournalWriterEvents> {
       this.#torn = torn;
       if (torn) this.#log.warn({ file: this.file }, 'the journal ends in a torn line (a writer was killed mid-append); ending it');
     } catch (err) {
+      // The error thrown below is the one to report; a failing close of this handle adds nothing.
       await fh.close().catch(() => undefined);
       throw err;
     }

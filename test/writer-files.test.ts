@@ -78,7 +78,8 @@ describe('symbolic links in the state directory', () => {
     await symlink(target.file, path.join(stateDir, 'default', 'events.jsonl'));
     const { proc, url } = await startServer({ stateDir });
     await (await connectClient(url, { name: 'still-served' })).terminate();
-    await proc.waitForLog((l) => l.msg === 'journal unavailable; will retry on the next event');
+    const refused = await proc.waitForLog((l) => l.msg === 'journal unavailable; will retry on the next event');
+    expect(refused.err).toMatch(/events\.jsonl: is a symbolic link \(refused\)/);
     expect((await proc.stop('SIGTERM')).code).toBe(0);
     await target.check();
     expect((await lstat(path.join(stateDir, 'default', 'events.jsonl'))).isSymbolicLink()).toBe(true);
