@@ -10,18 +10,32 @@
  * - `append()` only queues: writes run in the background one at a time, failures are reported
  *   as `'error'` events and the line is dropped. The MCP server is never held up or broken.
  *
- * The snapshot lock guards the journal too: start this after the snapshot writer has the lock.
+ * - The writer's {@link WriterLock} guards the journal too: each line is written only after
+ *   `lock.verify()`, and once the lock is lost the queue is dropped and the file closed without
+ *   another byte (the next writer's journal is not ours to append to).
+ * - The file is opened with O_NOFOLLOW and must be a regular file of ours: a symbolic link
+ *   planted in the state directory is refused, never written through. (A hard link needs write
+ *   access to our 0700 directory, which only we have: see ensureStateDir.)
  */
 import { EventEmitter } from 'node:events';
+import { constants } from 'node:fs';
 import { mkdir, open, rename, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import type { Logger } from 'pino';
 import { journalFileName, serializeJournalLine, type JournalLine } from '../shared/journal.js';
+import { errnoPhrase } from '../shared/errno.js';
 import { DIR_MODE, FILE_MODE, serverDir } from '../shared/paths.js';
+import type { WriterLock } from './writer-lock.js';
+
+// O_APPEND: every write lands at the end, wherever another handle left the offset. O_RDWR, not
+// O_WRONLY: the last byte is read at open to mend a torn line. O_NOFOLLOW: never a planted link.
+const OPEN_FLAGS = constants.O_RDWR | constants.O_APPEND | constants.O_CREAT | constants.O_NOFOLLOW;
 
 export interface JournalWriterOptions {
   stateDir: string;
   serverId: string;
+  /** The lock of this server id: nothing is written unless it is still ours. */
+  lock: WriterLock;
   /** Rotate before a write that would take `events.jsonl` past this many bytes. Default 10 MiB. */
   maxBytes?: number;
   /** Rotated files kept (`events.1.jsonl` … `events.<files>.jsonl`). Default 5. */
@@ -44,6 +58,7 @@ export class JournalWriter extends EventEmitter<JournalWriterEvents> {
   readonly #files: number;
   readonly #maxQueue: number;
   readonly #log: Logger;
+  readonly #lock: WriterLock;
   readonly #queue: string[] = [];
   #fh: FileHandle | undefined;
   #size = 0;
@@ -64,12 +79,16 @@ export class JournalWriter extends EventEmitter<JournalWriterEvents> {
     this.#files = options.files ?? 5;
     this.#maxQueue = options.maxQueue ?? 10_000;
     this.#log = options.logger;
+    this.#lock = options.lock;
+    this.#lock.on('compromised', () => this.#onLockLost());
   }
 
   /** Opens `events.jsonl` (mode 0600) and mends a torn last line. Rejects when it cannot be opened. */
   async start(): Promise<void> {
     if (this.#started) throw new Error('JournalWriter already started');
     this.#started = true;
+    // Closed before it started (the lock was lost meanwhile): the file is not ours to open.
+    if (this.#closed) return;
     this.#opening = (async () => {
       await mkdir(this.#dir, { recursive: true, mode: DIR_MODE });
       await this.#open();
@@ -94,7 +113,7 @@ export class JournalWriter extends EventEmitter<JournalWriterEvents> {
     while (this.#draining) await this.#draining;
   }
 
-  /** Writes what is queued and closes the file. Safe to call many times. */
+  /** Writes what is queued (unless the lock was lost) and closes the file. Safe to call many times. */
   close(): Promise<void> {
     this.#closePromise ??= (async () => {
       this.#closed = true;
@@ -108,12 +127,18 @@ export class JournalWriter extends EventEmitter<JournalWriterEvents> {
   }
 
   async #open(): Promise<void> {
-    // 'a' is O_APPEND: every write lands at the end, wherever another handle left the offset.
-    const fh = await open(this.file, 'a+', FILE_MODE);
+    const fh = await open(this.file, OPEN_FLAGS, FILE_MODE).catch((err: NodeJS.ErrnoException) => {
+      // O_NOFOLLOW on a symlink: ELOOP, whose own text ("too many symbolic links") misleads.
+      throw err.code === 'ELOOP' ? Object.assign(new Error(`${this.file}: ${errnoPhrase(err)}`, { cause: err }), { code: err.code }) : err;
+    });
     try {
+      const st = await fh.stat();
+      const uid = process.getuid?.();
+      if (!st.isFile()) throw new Error('not a regular file (refused)');
+      if (uid !== undefined && st.uid !== uid) throw new Error(`owned by uid ${st.uid}, not by this user (refused)`);
       // A file made by hand or by an older version may be looser; it holds client IPs.
       await fh.chmod(FILE_MODE);
-      const { size } = await fh.stat();
+      const { size } = st;
       let torn = false;
       if (size > 0) {
         const last = Buffer.alloc(1);
@@ -125,6 +150,7 @@ export class JournalWriter extends EventEmitter<JournalWriterEvents> {
       this.#torn = torn;
       if (torn) this.#log.warn({ file: this.file }, 'the journal ends in a torn line (a writer was killed mid-append); ending it');
     } catch (err) {
+      // The error thrown below is the one to report; a failing close of this handle adds nothing.
       await fh.close().catch(() => undefined);
       throw err;
     }
@@ -134,6 +160,18 @@ export class JournalWriter extends EventEmitter<JournalWriterEvents> {
     const fh = this.#fh;
     this.#fh = undefined;
     await fh?.close().catch((err: Error) => this.emit('error', new Error(`Could not close ${this.file}: ${err.message}`, { cause: err })));
+  }
+
+  /** The lock is lost: drop every queued line and close the file without writing. */
+  #onLockLost(): void {
+    this.#closed = true;
+    this.#queue.length = 0;
+    this.#dropped = 0;
+    // A write in flight finishes first (its verify() passed before the loss was known).
+    void (async () => {
+      await this.flush();
+      await this.#closeFile();
+    })();
   }
 
   #kick(): void {
@@ -146,7 +184,7 @@ export class JournalWriter extends EventEmitter<JournalWriterEvents> {
   }
 
   async #drain(): Promise<void> {
-    while (this.#queue.length > 0) {
+    while (this.#queue.length > 0 && !this.#lock.compromised) {
       if (this.#dropped > 0) {
         this.emit('error', new Error(`${this.#dropped} journal line(s) dropped: the disk is too slow for ${this.file}`));
         this.#dropped = 0;
@@ -155,6 +193,7 @@ export class JournalWriter extends EventEmitter<JournalWriterEvents> {
       try {
         await this.#write(text);
       } catch (err) {
+        if (this.#lock.compromised) break; // the line was not written, and none will be
         this.emit('error', new Error(`Could not append to ${this.file}: ${(err as Error).message}`, { cause: err }));
         // Reopen on the next line: the handle may be what broke.
         await this.#closeFile();
@@ -163,6 +202,7 @@ export class JournalWriter extends EventEmitter<JournalWriterEvents> {
   }
 
   async #write(text: string): Promise<void> {
+    await this.#lock.verify();
     if (!this.#fh) await this.#open();
     const line = Buffer.from(text);
     if (this.#size > 0 && this.#size + line.length + (this.#torn ? 1 : 0) > this.#maxBytes) await this.#rotate();

@@ -1,11 +1,12 @@
 /**
- * `mcp-monitor server`: one MCP child. Wires the registry, the snapshot writer and the MCP
- * host, starts them in that order and closes them in reverse on SIGINT/SIGTERM or when the
- * parent API goes away.
+ * `mcp-monitor server`: one MCP child. Wires the registry, the writer lock, the snapshot writer,
+ * the journal (JournalWriter and SessionJournal) and the MCP host; starts them in that order and
+ * closes them in reverse on SIGINT/SIGTERM or when the parent API goes away. When the lock is
+ * lost, nothing more is written (no snapshot, no journal line) and the process exits 1.
  */
 import type { Logger } from 'pino';
 import { createLogger } from '../shared/logger.js';
-import { ensureStateDir } from '../shared/state-dir.js';
+import { ensureServerDir, ensureStateDir } from '../shared/state-dir.js';
 import { RECLAIM_PID_ENV, UsageError, parseCommand, settingsHelp, type SettingKey } from '../shared/settings.js';
 import { builtinServerFactory } from './builtin-server.js';
 import { EntryError, loadEntry, type ServerFactory } from './load-entry.js';
@@ -13,12 +14,30 @@ import { JournalWriter } from './journal-writer.js';
 import { McpHost } from './mcp-host.js';
 import { SessionJournal } from './session-journal.js';
 import { SessionRegistry } from './session-registry.js';
-import { SnapshotWriter, WriterLockedError } from './snapshot-writer.js';
+import { SnapshotWriter } from './snapshot-writer.js';
+import { WriterLock, WriterLockedError } from './writer-lock.js';
 
 export const SERVER_SETTINGS = [
   'mcpPort', 'mcpHost', 'stateDir', 'serverId', 'heartbeatMs', 'maxSessions', 'sessionIdleMs', 'entry', 'trustProxy',
   'allowedHosts', 'journalMaxBytes', 'journalFiles',
 ] as const satisfies readonly SettingKey[];
+
+/**
+ * Internal, for tests only (users never set it): how long after its GET stream closed a silent
+ * session ends, in ms (McpHost `goneGraceMs`, default 5000).
+ */
+export const GONE_GRACE_MS_ENV = 'MCP_MONITOR_GONE_GRACE_MS';
+/**
+ * Internal, for tests only (users never set it): how long writes caused only by activity wait
+ * to batch, in ms (SnapshotWriter `activityDelayMs`, default 100).
+ */
+export const ACTIVITY_DELAY_MS_ENV = 'MCP_MONITOR_ACTIVITY_DELAY_MS';
+
+/** A positive integer from an internal env var, else undefined. */
+function internalMs(name: string): number | undefined {
+  const n = Number(process.env[name]);
+  return Number.isSafeInteger(n) && n > 0 ? n : undefined;
+}
 
 const EXIT_USAGE = 2;
 const EXIT_FAILURE = 1;
@@ -38,12 +57,14 @@ export async function main(argv: string[]): Promise<void> {
       return;
     }
     await ensureStateDir(parsed.settings.stateDir);
+    await ensureServerDir(parsed.settings.stateDir, parsed.settings.serverId);
   } catch (err) {
     if (err instanceof UsageError) return fail(err.message, EXIT_USAGE);
     throw err;
   }
   const s = parsed.settings;
-  const log = createLogger('server', process.env.MCP_MONITOR_LOG_LEVEL).child({ serverId: s.serverId });
+  // Asynchronous: a parent that does not read our stderr must never stall the MCP server (M6).
+  const log = createLogger('server', process.env.MCP_MONITOR_LOG_LEVEL, { async: true }).child({ serverId: s.serverId });
 
   const registry = new SessionRegistry();
   const startedAt = new Date();
@@ -54,14 +75,20 @@ export async function main(argv: string[]): Promise<void> {
     if (err instanceof EntryError) return fail(err.message, EXIT_USAGE);
     throw err;
   }
-  const reclaim = Number(process.env[RECLAIM_PID_ENV]);
+  const lock = new WriterLock({
+    stateDir: s.stateDir,
+    serverId: s.serverId,
+    logger: log.child({ component: 'writer-lock' }),
+    reclaimPid: internalMs(RECLAIM_PID_ENV),
+  });
   const writer = new SnapshotWriter({
     stateDir: s.stateDir,
     serverId: s.serverId,
     heartbeatMs: s.heartbeatMs,
     registry,
+    lock,
     logger: log.child({ component: 'snapshot-writer' }),
-    reclaimPid: Number.isSafeInteger(reclaim) && reclaim > 0 ? reclaim : undefined,
+    activityDelayMs: internalMs(ACTIVITY_DELAY_MS_ENV),
   });
   const host = new McpHost({
     host: s.mcpHost,
@@ -73,10 +100,11 @@ export async function main(argv: string[]): Promise<void> {
     sessionIdleMs: s.sessionIdleMs,
     trustProxy: s.trustProxy,
     allowedHosts: s.allowedHosts,
+    goneGraceMs: internalMs(GONE_GRACE_MS_ENV),
   });
   logSessions(registry, log);
   // After the writer: its registry listeners run first, so `seq` already counts the change.
-  const journal = new JournalWriter({ stateDir: s.stateDir, serverId: s.serverId, maxBytes: s.journalMaxBytes, files: s.journalFiles, logger: log.child({ component: 'journal' }) });
+  const journal = new JournalWriter({ stateDir: s.stateDir, serverId: s.serverId, lock, maxBytes: s.journalMaxBytes, files: s.journalFiles, logger: log.child({ component: 'journal' }) });
   const sessionJournal = new SessionJournal({ serverId: s.serverId, registry, journal, seq: () => writer.seq });
   let failedAppends = 0;
   journal.on('error', (err) => {
@@ -100,13 +128,15 @@ export async function main(argv: string[]): Promise<void> {
   const shutdown = (why: string, exitCode = 0): Promise<void> => {
     stopping ??= (async () => {
       log.info({ why }, 'shutting down');
-      await writer.markStopping().catch(() => undefined);
+      // Never rejects: a failed write is reported as an 'error' event and given up after a few tries.
+      await writer.markStopping();
       await host.close();
       await writer.flush();
       // The final `stopped` snapshot is the next one; the journal closes while we hold the lock.
-      if (writer.last) sessionJournal.stop(writer.seq + 1);
+      if (writer.last && lock.held) sessionJournal.stop(writer.seq + 1);
       await journal.close();
       await writer.close();
+      await lock.close();
       process.exitCode = exitCode;
       process.off('SIGINT', onSignal);
       process.off('SIGTERM', onSignal);
@@ -122,19 +152,27 @@ export async function main(argv: string[]): Promise<void> {
     process.channel.unref();
     process.once('disconnect', () => void shutdown('parent API went away'));
   }
-  writer.on('compromised', (err) => {
+  lock.on('compromised', (err) => {
+    // The writer and the journal have stopped writing already (they listen too). The journal
+    // must not even queue the `disconnect … shutdown` lines of the host closing below (M1).
+    sessionJournal.detach();
     log.error({ err: err.message }, 'snapshot lock lost (another writer took it over); stopping without writing');
     void shutdown('lock compromised', EXIT_FAILURE);
   });
 
   try {
+    await lock.start();
+    if (stopping) return;
     await writer.start();
   } catch (err) {
+    await lock.close();
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
     if (err instanceof WriterLockedError) return fail(err.message, EXIT_FAILURE);
+    if (err instanceof UsageError) return fail(err.message, EXIT_USAGE);
     return fail(`cannot publish snapshots in ${s.stateDir}: ${(err as Error).message}`, EXIT_FAILURE);
   }
+  // Stopped meanwhile (a signal, or the lock lost while starting): start nothing more.
   if (stopping) return;
   // The lock is ours: the journal is ours to append. Failing to open it never stops the server.
   await journal.start().catch((err: Error) => log.error({ err: err.message, file: journal.file }, 'journal unavailable; will retry on the next event'));
@@ -153,6 +191,7 @@ export async function main(argv: string[]): Promise<void> {
 
 function logSessions(registry: SessionRegistry, log: Logger): void {
   registry.on('connect', (c) => {
-    log.info({ sessionId: c.sessionId, clientIP: c.clientIP, client: c.clientInfo?.name, userAgent: c.userAgent }, 'session started');
+    // debug: under churn, one line per session would be most of what the child logs.
+    log.debug({ sessionId: c.sessionId, clientIP: c.clientIP, client: c.clientInfo?.name, userAgent: c.userAgent }, 'session started');
   });
 }

@@ -35,6 +35,10 @@ export class SessionJournal {
     this.#o.journal.append({ event: 'stop', ...this.#base(), seq });
   }
 
+  /**
+   * Stops following the registry: no more `connect`/`disconnect` lines. Called when the writer
+   * lock is lost, before the host closes its sessions, so that their ends are not journaled.
+   */
   detach(): void {
     this.#o.registry.off('connect', this.#onConnect);
     this.#o.registry.off('disconnect', this.#onDisconnect);

@@ -1,42 +1,30 @@
 /**
  * Publishes the connection map of this MCP child as `state/<serverId>/snapshot.json`: one line
- * of JSON replaced atomically (write-file-atomic) on every change and every heartbeat, by one
- * writer at a time (proper-lockfile on the snapshot path).
+ * of JSON replaced atomically on every change and every heartbeat, only while the
+ * {@link WriterLock} of the server id is ours (checked before each rename).
  *
  * Writes are coalesced: at most one is in flight and one is pending, and the pending one is
  * built from the registry when it starts, so a burst of changes costs a few writes and the last
  * state is always written. A failing write is reported as an `'error'` event and retried; it
- * never stops the MCP server.
+ * never stops the MCP server. Once the lock is lost nothing is written any more.
  */
 import { EventEmitter } from 'node:events';
-import { chmod, mkdir, readdir, rmdir, stat, unlink } from 'node:fs/promises';
-import lockfile from 'proper-lockfile';
-import writeFileAtomic from 'write-file-atomic';
 import type { Logger } from 'pino';
-import { DIR_MODE, FILE_MODE, SNAPSHOT_TEMP_RE, lockPath, serverDir, snapshotPath } from '../shared/paths.js';
-import { isPidAlive } from '../shared/pid.js';
-import { readSnapshotFile } from '../shared/read-snapshot.js';
+import { FILE_MODE, serverDir, snapshotPath } from '../shared/paths.js';
 import {
-  CLOSE_REASONS,
   SNAPSHOT_SCHEMA,
   type CloseReason,
-  isStale,
   serializeSnapshot,
   type McpEndpoint,
   type Snapshot,
   type WriteReason,
   type WriterStatus,
 } from '../shared/snapshot.js';
+import { loadPreviousState } from './previous-state.js';
 import type { SessionRegistry } from './session-registry.js';
-
-/** Another live process holds the snapshot lock of this server id. */
-export class WriterLockedError extends Error {
-  readonly code = 'ELOCKED';
-  constructor(message: string, options?: { cause?: unknown }) {
-    super(message, options);
-    this.name = 'WriterLockedError';
-  }
-}
+import { removeSnapshotTempFiles } from './temp-files.js';
+import { writeFileNoFollow } from './write-file-no-follow.js';
+import type { WriterLock } from './writer-lock.js';
 
 export interface SnapshotWriterOptions {
   stateDir: string;
@@ -44,17 +32,9 @@ export interface SnapshotWriterOptions {
   /** Heartbeat: `writtenAt` is refreshed at least this often. */
   heartbeatMs: number;
   registry: SessionRegistry;
+  /** The lock of this server id; {@link SnapshotWriter.start} needs it held. */
+  lock: WriterLock;
   logger: Logger;
-  /**
-   * Pid of the previous writer of this id, known to be dead (its supervisor saw it exit).
-   * If the snapshot names it and it is gone, its lock is taken over at once instead of after
-   * `lockStaleMs`.
-   */
-  reclaimPid?: number;
-  /** proper-lockfile `stale`: a lock not refreshed for this long is taken over. Default 5000. */
-  lockStaleMs?: number;
-  /** How long to keep retrying a held lock at start. Default `lockStaleMs` + 4000. */
-  lockWaitMs?: number;
   /** Writes caused only by activity (requestCount, lastActivity) wait this long to batch. Default 100. */
   activityDelayMs?: number;
   /** Delay before retrying a failed write. Default 250, doubling up to the heartbeat. */
@@ -64,8 +44,6 @@ export interface SnapshotWriterOptions {
 interface WriterEvents {
   /** A write failed (it is retried). */
   error: [err: Error];
-  /** The lock was lost: this writer stopped writing for good. */
-  compromised: [err: Error];
   /** A snapshot was written. */
   written: [snapshot: Snapshot];
 }
@@ -76,14 +54,14 @@ const REASON_RANK: Record<WriteReason, number> = { heartbeat: 0, activity: 1, co
 /** Attempts at each write while shutting down before giving it up. */
 const SHUTDOWN_WRITE_ATTEMPTS = 3;
 
-// Not unref()ed: while the lock is awaited at start nothing else keeps the process alive.
 function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
+/** The coalescing writer of `snapshot.json`; see the file comment. Needs its {@link WriterLock} held. */
 export class SnapshotWriter extends EventEmitter<WriterEvents> {
   readonly file: string;
-  readonly #o: Required<Omit<SnapshotWriterOptions, 'reclaimPid'>> & { reclaimPid?: number };
+  readonly #o: Required<SnapshotWriterOptions>;
   readonly #log: Logger;
   #status: WriterStatus = 'starting';
   #mcp: McpEndpoint | null = null;
@@ -95,8 +73,8 @@ export class SnapshotWriter extends EventEmitter<WriterEvents> {
   #draining: Promise<void> | null = null;
   #activityTimer: NodeJS.Timeout | undefined;
   #heartbeatTimer: NodeJS.Timeout | undefined;
-  #release: (() => Promise<void>) | undefined;
-  #compromised = false;
+  /** The lock was lost: nothing is written any more. */
+  #lost = false;
   #started = false;
   #closePromise: Promise<void> | undefined;
   #last: Snapshot | undefined;
@@ -104,10 +82,7 @@ export class SnapshotWriter extends EventEmitter<WriterEvents> {
 
   constructor(options: SnapshotWriterOptions) {
     super();
-    const lockStaleMs = options.lockStaleMs ?? 5000;
     this.#o = {
-      lockStaleMs,
-      lockWaitMs: options.lockWaitMs ?? lockStaleMs + 4000,
       activityDelayMs: options.activityDelayMs ?? 100,
       retryMs: options.retryMs ?? 250,
       ...options,
@@ -121,6 +96,7 @@ export class SnapshotWriter extends EventEmitter<WriterEvents> {
       this.request('disconnect');
     });
     registry.on('activity', () => this.request('activity'));
+    options.lock.on('compromised', () => this.#onLockLost());
   }
 
   /** The last snapshot written, if any. */
@@ -142,25 +118,18 @@ export class SnapshotWriter extends EventEmitter<WriterEvents> {
   }
 
   /**
-   * Takes the lock (waiting out a stale one), removes temp files of a dead writer, carries
-   * `totalConnections` over and writes the `starting` snapshot.
-   * Throws {@link WriterLockedError} when a live writer holds the lock.
+   * Removes temp files of a dead writer, carries the counters over (see
+   * {@link loadPreviousState}) and writes the `starting` snapshot. The lock must be held.
    */
   async start(): Promise<void> {
     if (this.#started) throw new Error('SnapshotWriter already started');
     this.#started = true;
-    const dir = serverDir(this.#o.stateDir, this.#o.serverId);
-    await mkdir(dir, { recursive: true, mode: DIR_MODE });
-    // It holds client IPs: tighten a directory someone made with a looser mode.
-    await chmod(dir, DIR_MODE);
-    await this.#acquireLock();
-    if (this.#closePromise) {
-      // Closed while waiting for the lock (SIGTERM at start): give it back, write nothing.
-      await this.#releaseLock();
-      return;
-    }
-    await this.#removeTempFiles(dir);
-    await this.#loadPrevious();
+    if (!this.#o.lock.held) throw new Error('SnapshotWriter needs its WriterLock held');
+    await removeSnapshotTempFiles(serverDir(this.#o.stateDir, this.#o.serverId), this.#log);
+    const prev = await loadPreviousState(this.file, this.#log);
+    this.#previousTotal = prev.totalConnections;
+    for (const [r, n] of Object.entries(prev.sessionsClosed)) this.#closed[r as CloseReason] += n;
+    this.#seq = prev.seq;
     this.#startedAt = new Date();
     this.request('startup');
     await this.#attempted();
@@ -188,7 +157,7 @@ export class SnapshotWriter extends EventEmitter<WriterEvents> {
    */
   request(reason: WriteReason): void {
     // Nothing is written without the lock, nor after the final write.
-    if (this.#compromised || !this.#release || this.#status === 'stopped') return;
+    if (this.#lost || !this.#started || !this.#o.lock.held || this.#status === 'stopped') return;
     if (this.#pending === null || REASON_RANK[reason] >= REASON_RANK[this.#pending]) this.#pending = reason;
     if (this.#pending === 'activity') {
       // Only activity is waiting: it goes out when the timer fires, never sooner, even right
@@ -222,8 +191,9 @@ export class SnapshotWriter extends EventEmitter<WriterEvents> {
   }
 
   /**
-   * Writes the final `stopped` snapshot with 0 connections and releases the lock. Call after
-   * the MCP host has closed its sessions. Safe to call many times.
+   * Writes the final `stopped` snapshot with 0 connections (not when the lock is lost). Call
+   * after the MCP host has closed its sessions, and release the lock after it. Safe to call many
+   * times.
    */
   close(): Promise<void> {
     this.#closePromise ??= this.#close();
@@ -233,7 +203,7 @@ export class SnapshotWriter extends EventEmitter<WriterEvents> {
   async #close(): Promise<void> {
     clearTimeout(this.#activityTimer);
     this.#activityTimer = undefined;
-    if (this.#started && !this.#compromised && this.#release) {
+    if (this.#started && !this.#lost && this.#o.lock.held) {
       await this.flush();
       this.#status = 'stopped';
       this.#mcp = null;
@@ -243,15 +213,6 @@ export class SnapshotWriter extends EventEmitter<WriterEvents> {
     }
     clearTimeout(this.#heartbeatTimer);
     this.#heartbeatTimer = undefined;
-    await this.#releaseLock();
-  }
-
-  async #releaseLock(): Promise<void> {
-    const release = this.#release;
-    this.#release = undefined;
-    if (release && !this.#compromised) {
-      await release().catch((err: Error) => this.#log.warn({ err: err.message }, 'could not release the snapshot lock'));
-    }
   }
 
   #kick(): void {
@@ -267,14 +228,14 @@ export class SnapshotWriter extends EventEmitter<WriterEvents> {
   async #drain(): Promise<void> {
     let retryMs = this.#o.retryMs;
     let failures = 0;
-    while (this.#pending !== null && !this.#compromised) {
+    while (this.#pending !== null && !this.#lost) {
       // Activity alone waits for its timer, which kicks a new drain.
       if (this.#pending === 'activity' && this.#activityTimer !== undefined) break;
       const reason = this.#pending;
       this.#pending = null;
       const snapshot = this.#build(reason);
       try {
-        await writeFileAtomic(this.file, serializeSnapshot(snapshot), { mode: FILE_MODE, chown: false as never });
+        await writeFileNoFollow(this.file, serializeSnapshot(snapshot), { mode: FILE_MODE, beforeRename: () => this.#o.lock.verify() });
         retryMs = this.#o.retryMs;
         failures = 0;
         this.#last = snapshot;
@@ -282,6 +243,7 @@ export class SnapshotWriter extends EventEmitter<WriterEvents> {
         this.#notifyAttempt();
         this.emit('written', snapshot);
       } catch (err) {
+        if (this.#lost) break; // verify() found the lock gone: the write was not made, and none will be
         const waiting = this.#pending === null;
         this.#pending ??= reason;
         failures += 1;
@@ -327,89 +289,12 @@ export class SnapshotWriter extends EventEmitter<WriterEvents> {
     };
   }
 
-  async #acquireLock(): Promise<void> {
-    const { lockStaleMs, lockWaitMs } = this.#o;
-    await this.#reclaimFromDeadWriter();
-    const deadline = Date.now() + lockWaitMs;
-    for (;;) {
-      try {
-        this.#release = await lockfile.lock(this.file, {
-          realpath: false,
-          stale: lockStaleMs,
-          onCompromised: (err) => this.#onCompromised(err),
-        });
-        // proper-lockfile makes the lock directory with the default mode; ours are 0700.
-        await chmod(lockPath(this.#o.stateDir, this.#o.serverId), DIR_MODE).catch(() => undefined);
-        return;
-      } catch (err) {
-        if ((err as NodeJS.ErrnoException).code !== 'ELOCKED') throw err;
-        const holder = await this.#liveHolder();
-        if (holder !== undefined || Date.now() >= deadline) {
-          const who = holder !== undefined ? `pid ${holder}` : 'another process';
-          throw new WriterLockedError(
-            `server id "${this.#o.serverId}" is already being written by ${who} (lock ${lockPath(this.#o.stateDir, this.#o.serverId)})`,
-            { cause: err },
-          );
-        }
-        await sleep(250);
-      }
-    }
-  }
-
-  /** The pid of a live, fresh writer named by the current snapshot, if there is one. */
-  async #liveHolder(): Promise<number | undefined> {
-    const current = await readSnapshotFile(this.file).catch(() => undefined);
-    if (!current || current.pid === process.pid || current.status === 'stopped') return undefined;
-    return isPidAlive(current.pid) && !isStale(current) ? current.pid : undefined;
-  }
-
-  async #reclaimFromDeadWriter(): Promise<void> {
-    const pid = this.#o.reclaimPid;
-    if (pid === undefined || isPidAlive(pid)) return;
-    const current = await readSnapshotFile(this.file).catch(() => undefined);
-    if (current?.pid !== pid) return;
-    const lock = lockPath(this.#o.stateDir, this.#o.serverId);
-    try {
-      await stat(lock);
-      await rmdir(lock);
-      this.#log.info({ deadPid: pid }, 'took over the snapshot lock of a dead writer');
-    } catch (err) {
-      // ENOENT: no lock left behind (the writer released it or it was never taken).
-      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
-    }
-  }
-
-  async #removeTempFiles(dir: string): Promise<void> {
-    for (const name of await readdir(dir)) {
-      if (!SNAPSHOT_TEMP_RE.test(name)) continue;
-      await unlink(`${dir}/${name}`).catch((err: NodeJS.ErrnoException) => {
-        if (err.code !== 'ENOENT') throw err;
-      });
-      this.#log.info({ file: name }, 'removed a temp file left by a killed writer');
-    }
-  }
-
-  async #loadPrevious(): Promise<void> {
-    try {
-      const prev = await readSnapshotFile(this.file);
-      this.#previousTotal = prev.totalConnections;
-      for (const r of CLOSE_REASONS) this.#closed[r] += prev.sessionsClosed?.[r] ?? 0;
-      this.#seq = prev.pid === process.pid ? prev.seq : 0;
-      if (prev.status !== 'stopped') {
-        this.#log.warn({ previousPid: prev.pid, status: prev.status, writtenAt: prev.writtenAt }, 'the previous writer did not stop cleanly');
-      }
-    } catch (err) {
-      // ENOENT: the first start of this server id.
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
-      this.#log.warn({ err: (err as Error).message }, 'previous snapshot unreadable; totalConnections starts at 0');
-    }
-  }
-
-  #onCompromised(err: Error): void {
-    this.#compromised = true;
+  #onLockLost(): void {
+    this.#lost = true;
     this.#pending = null;
     clearTimeout(this.#heartbeatTimer);
     clearTimeout(this.#activityTimer);
-    this.emit('compromised', err);
+    this.#activityTimer = undefined;
+    for (const resolve of this.#attemptWaiters.splice(0)) resolve();
   }
 }

@@ -22,7 +22,7 @@ export const FILE_MODE = 0o600;
 export const SERVER_ID_RE = /^[A-Za-z0-9_-]{1,64}$/;
 
 /**
- * Temp files write-file-atomic leaves beside the snapshot when its writer is killed mid-write:
+ * Temp files the snapshot writer leaves beside the snapshot when it is killed mid-write:
  * `snapshot.json.<digits>`. Exact on purpose: a looser match would take `snapshot.json.lock`.
  */
 export const SNAPSHOT_TEMP_RE = /^snapshot\.json\.\d+$/;

@@ -1,20 +1,73 @@
 /**
- * Making sure the state directory is usable at start, so a bad `--state-dir` fails with exit 2
- * and one line instead of a write error later.
+ * Making sure the state directory is usable and ours at start, so a bad `--state-dir` fails with
+ * exit 2 and one line instead of a write error (or a planted symlink) later.
+ *
+ * Like ssh with `~/.ssh`: a directory that another user owns, or that group or others may write,
+ * is refused. Whoever can write it can rename our `<id>` directory away and put one full of
+ * symbolic links in its place (contract section 4).
  */
-import { access, constants, mkdir, stat } from 'node:fs/promises';
-import { DIR_MODE } from './paths.js';
+import { access, chmod, constants, lstat, mkdir, stat } from 'node:fs/promises';
+import type { Stats } from 'node:fs';
+import { errnoPhrase } from './errno.js';
+import { DIR_MODE, serverDir } from './paths.js';
 import { UsageError } from './settings.js';
 
-/** Creates `dir` (mode 0700) if missing and checks it is a writable directory; throws {@link UsageError}. */
+/** What is wrong with a directory's owner or mode, or undefined when it is ours and not writable by others. */
+function untrusted(dir: string, st: Stats): string | undefined {
+  // No uids (Windows): nothing to compare.
+  const uid = process.getuid?.();
+  if (uid !== undefined && st.uid !== uid) {
+    return `owned by uid ${st.uid}, not by this user (uid ${uid}); use a directory of your own or chown it`;
+  }
+  if ((st.mode & 0o022) !== 0) {
+    return `writable by group or others (mode ${(st.mode & 0o7777).toString(8).padStart(4, '0')}); run chmod go-w ${dir}`;
+  }
+  return undefined;
+}
+
+/**
+ * Creates `dir` (mode 0700) if missing and checks that it is a writable directory that this
+ * user owns and that group and others cannot write; throws {@link UsageError} naming the fix.
+ * `dir` itself may be a symbolic link the user made (`./state -> /var/lib/…`); what it points to
+ * is checked.
+ */
 export async function ensureStateDir(dir: string): Promise<void> {
+  let st: Stats;
   try {
     await mkdir(dir, { recursive: true, mode: DIR_MODE });
-    if (!(await stat(dir)).isDirectory()) throw Object.assign(new Error('not a directory'), { code: 'ENOTDIR' });
+    st = await stat(dir);
+    if (!st.isDirectory()) throw Object.assign(new Error('not a directory'), { code: 'ENOTDIR' });
     await access(dir, constants.W_OK | constants.X_OK);
   } catch (err) {
     const e = err as NodeJS.ErrnoException;
-    const why = e.code === 'ENOTDIR' || e.code === 'EEXIST' ? 'not a directory' : e.code === 'EACCES' || e.code === 'EPERM' || e.code === 'EROFS' ? 'not writable' : e.message;
+    const why = e.code === 'EEXIST' ? 'not a directory' : e.code === 'EACCES' || e.code === 'EPERM' || e.code === 'EROFS' ? 'not writable' : errnoPhrase(e);
     throw new UsageError(`Invalid --state-dir: ${dir}: ${why}`);
   }
+  const bad = untrusted(dir, st);
+  if (bad) throw new UsageError(`Invalid --state-dir: ${dir}: ${bad}`);
+}
+
+/**
+ * Creates `<stateDir>/<serverId>` (mode 0700) if missing and checks that it is a real directory
+ * (never a symbolic link) of this user; tightens its mode to 0700 (it holds client IPs).
+ * Throws {@link UsageError} naming the directory.
+ */
+export async function ensureServerDir(stateDir: string, serverId: string): Promise<string> {
+  const dir = serverDir(stateDir, serverId);
+  let st: Stats;
+  try {
+    await mkdir(dir, { recursive: true, mode: DIR_MODE });
+    st = await lstat(dir);
+  } catch (err) {
+    throw new UsageError(`Invalid server directory ${dir}: ${errnoPhrase(err)}`);
+  }
+  if (st.isSymbolicLink()) throw new UsageError(`Invalid server directory ${dir}: is a symbolic link (refused); remove it`);
+  if (!st.isDirectory()) throw new UsageError(`Invalid server directory ${dir}: not a directory`);
+  const uid = process.getuid?.();
+  if (uid !== undefined && st.uid !== uid) {
+    throw new UsageError(`Invalid server directory ${dir}: owned by uid ${st.uid}, not by this user (uid ${uid}); remove it or chown it`);
+  }
+  // A directory made by hand or by an older version may be looser.
+  if ((st.mode & 0o777) !== DIR_MODE) await chmod(dir, DIR_MODE);
+  return dir;
 }

@@ -3,13 +3,14 @@
  * writer, a journal that cannot be written, and the replay of known histories.
  */
 import { spawn } from 'node:child_process';
-import { mkdir, readFile, readdir, stat, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pino from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
 import { childArgs } from '../api/main.js';
 import { JournalWriter } from '../server/journal-writer.js';
+import { WriterLock } from '../server/writer-lock.js';
 import { readJournal, type JournalLine } from '../shared/journal.js';
 import { connectionsAt } from '../shared/replay.js';
 import { closeClients, connectClient } from './helpers/mcp-client.js';
@@ -17,12 +18,23 @@ import { cleanup, makeStateDir, run } from './helpers/processes.js';
 import { readSnap, startServer, waitSnap } from './helpers/server-process.js';
 import { waitFor } from './helpers/wait-for.js';
 
+const locks: WriterLock[] = [];
+
 afterEach(async () => {
+  await Promise.all(locks.splice(0).map((l) => l.close()));
   await closeClients();
   await cleanup();
 });
 
 const silent = pino({ level: 'silent' });
+
+/** The writer lock of `serverId`, taken: a JournalWriter writes only under it. */
+async function heldLock(stateDir: string, serverId = 's'): Promise<WriterLock> {
+  const lock = new WriterLock({ stateDir, serverId, logger: silent });
+  locks.push(lock);
+  await lock.start();
+  return lock;
+}
 
 async function lines(dir: string, id = 'default'): Promise<{ lines: JournalLine[]; warnings: string[] }> {
   const warnings: string[] = [];
@@ -137,15 +149,16 @@ describe('the journal of a real MCP child', () => {
 describe('JournalWriter', () => {
   it('rotates before a line would pass maxBytes, keeps `files` rotated files, never splits a line', async () => {
     const stateDir = await makeStateDir();
-    const w = new JournalWriter({ stateDir, serverId: 's', maxBytes: 1024, files: 3, logger: silent });
+    const w = new JournalWriter({ stateDir, serverId: 's', lock: await heldLock(stateDir), maxBytes: 1024, files: 3, logger: silent });
     await w.start();
     const N = 200;
     for (let i = 0; i < N; i += 1) w.append({ event: 'stop', ts: new Date().toISOString(), pid: 1, seq: i, serverId: 's' });
     await w.close();
     await w.close();
     const dir = path.join(stateDir, 's');
-    expect((await readdir(dir)).sort()).toEqual(['events.1.jsonl', 'events.2.jsonl', 'events.3.jsonl', 'events.jsonl']);
-    for (const name of await readdir(dir)) {
+    const journals = (await readdir(dir)).filter((n) => n.startsWith('events')).sort();
+    expect(journals).toEqual(['events.1.jsonl', 'events.2.jsonl', 'events.3.jsonl', 'events.jsonl']);
+    for (const name of journals) {
       const text = await readFile(path.join(dir, name), 'utf8');
       expect(Buffer.byteLength(text)).toBeLessThanOrEqual(1024);
       expect(text.endsWith('\n')).toBe(true);
@@ -166,7 +179,7 @@ describe('JournalWriter', () => {
     const dir = path.join(stateDir, 's');
     await mkdir(dir);
     await writeFile(path.join(dir, 'events.jsonl'), '{"event":"start","ts":"2026-01-01T00:00:00Z","pid":9,"seq":1}\n{"event":"conn', { mode: 0o644 });
-    const w = new JournalWriter({ stateDir, serverId: 's', logger: silent });
+    const w = new JournalWriter({ stateDir, serverId: 's', lock: await heldLock(stateDir), logger: silent });
     await w.start();
     w.append({ event: 'stop', ts: '2026-01-01T00:00:01.000Z', pid: 9, seq: 2 });
     await w.close();
@@ -177,7 +190,7 @@ describe('JournalWriter', () => {
     // A journal that cannot be opened: start rejects, append neither throws nor blocks.
     const broken = await makeStateDir();
     await mkdir(path.join(broken, 's', 'events.jsonl'), { recursive: true });
-    const b = new JournalWriter({ stateDir: broken, serverId: 's', logger: silent });
+    const b = new JournalWriter({ stateDir: broken, serverId: 's', lock: await heldLock(broken), logger: silent });
     const errors: Error[] = [];
     b.on('error', (e) => errors.push(e));
     await expect(b.start()).rejects.toThrow(/EISDIR/);
@@ -185,6 +198,29 @@ describe('JournalWriter', () => {
     await waitFor(() => errors.length > 0, { what: 'an error event' });
     await b.close();
     expect(errors[0]!.message).toMatch(/Could not append to .*events\.jsonl/);
+  });
+});
+
+describe('JournalWriter under a lost lock', () => {
+  it('writes nothing once the lock is gone: the queue is dropped and the file closed', async () => {
+    const stateDir = await makeStateDir();
+    const lock = await heldLock(stateDir);
+    const w = new JournalWriter({ stateDir, serverId: 's', lock, logger: silent });
+    const compromised: Error[] = [];
+    lock.on('compromised', (e) => compromised.push(e));
+    await w.start();
+    w.append({ event: 'start', ts: '2026-01-01T00:00:00.000Z', pid: 9, seq: 1 });
+    await w.flush();
+    const file = path.join(stateDir, 's', 'events.jsonl');
+    const before = await readFile(file, 'utf8');
+    expect(before.split('\n').filter(Boolean)).toHaveLength(1);
+    // Another writer's turn: the lock directory is removed (as by hand, or a stale takeover).
+    await rm(lock.path, { recursive: true });
+    for (let i = 0; i < 5; i += 1) w.append({ event: 'stop', ts: '2026-01-01T00:00:01.000Z', pid: 9, seq: 2 + i });
+    await w.close();
+    expect(compromised).toHaveLength(1);
+    expect(lock.held).toBe(false);
+    expect(await readFile(file, 'utf8')).toBe(before);
   });
 });
 

@@ -1,0 +1,52 @@
+/**
+ * What a new writer carries over from the snapshot of the previous writer of its server id:
+ * the session counters that the contract says survive restarts.
+ */
+import { lstat } from 'node:fs/promises';
+import type { Logger } from 'pino';
+import { readSnapshotFile } from '../shared/read-snapshot.js';
+import { CLOSE_REASONS, type CloseReason } from '../shared/snapshot.js';
+
+/** The counters a writer starts from. */
+export interface PreviousState {
+  /** `totalConnections` of the previous snapshot (sessions since the first start of the id). */
+  totalConnections: number;
+  /** `sessionsClosed` of the previous snapshot, plus its open sessions when its writer died. */
+  sessionsClosed: Record<CloseReason, number>;
+  /** The seq to continue from: the previous one when it was this very process, else 0. */
+  seq: number;
+}
+
+/**
+ * Reads the previous snapshot at `file` (the lock must be held).
+ *
+ * A previous writer that did not stop cleanly (status other than `stopped`: it died or was
+ * killed) never closed its `activeConnections`; they are counted here as closed with reason
+ * `shutdown`, so that `totalConnections - sum(sessionsClosed)` stays the number of open sessions
+ * and does not drift up with every crash.
+ *
+ * No snapshot (the first start of the id): zeros. A snapshot that is a symbolic link, unreadable
+ * or invalid: zeros and a warning (the counters restart; nothing is read through a link).
+ */
+export async function loadPreviousState(file: string, log: Logger): Promise<PreviousState> {
+  const state: PreviousState = { totalConnections: 0, sessionsClosed: { delete: 0, close: 0, idle: 0, shutdown: 0 }, seq: 0 };
+  try {
+    if ((await lstat(file)).isSymbolicLink()) {
+      log.warn({ file }, 'the previous snapshot is a symbolic link (not ours; it will be replaced); totalConnections starts at 0');
+      return state;
+    }
+    const prev = await readSnapshotFile(file);
+    state.totalConnections = prev.totalConnections;
+    for (const r of CLOSE_REASONS) state.sessionsClosed[r] += prev.sessionsClosed?.[r] ?? 0;
+    state.seq = prev.pid === process.pid ? prev.seq : 0;
+    if (prev.status !== 'stopped') {
+      state.sessionsClosed.shutdown += prev.activeConnections;
+      log.warn({ previousPid: prev.pid, status: prev.status, writtenAt: prev.writtenAt, lostSessions: prev.activeConnections }, 'the previous writer did not stop cleanly; its sessions count as closed (shutdown)');
+    }
+  } catch (err) {
+    // ENOENT: the first start of this server id.
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return state;
+    log.warn({ err: (err as Error).message }, 'previous snapshot unreadable; totalConnections starts at 0');
+  }
+  return state;
+}
