@@ -300,6 +300,7 @@ function sameOriginOnly(req: http.IncomingMessage, callback: (err: string | null
   } catch {
     // `Origin: null` (a file:// page, a sandboxed frame) names no host: not this origin.
   }
-  const same = host !== undefined && host === req.headers.host;
+  // Host names are case-insensitive; the URL parser lower-cases the origin's.
+  const same = host !== undefined && host === req.headers.host?.toLowerCase();
   callback(same ? null : 'Cross-origin request refused (set --token to allow other origins)', same);
 }
