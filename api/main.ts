@@ -95,9 +95,11 @@ export async function main(argv: string[]): Promise<void> {
   watcher.on('error', (err) => log.error({ err: err.message }, 'snapshot watcher error'));
   supervisor.on('state', (state, previous) => log.info({ serverId: s.serverId, state, previous }, 'MCP child state'));
   supervisor.on('exit', ({ pid, code, signal, expected, spawnError }) => {
-    const fields = { serverId: s.serverId, pid, code, signal, expected, ...(spawnError ? { err: spawnError.message } : {}) };
+    // A spawn that failed has no exit to tell: the supervisor logs why it failed.
+    if (spawnError) return;
+    const fields = { serverId: s.serverId, pid, code, signal, expected };
     if (expected) log.info(fields, 'MCP child exited');
-    else log.warn(fields, spawnError ? 'MCP child could not be spawned' : 'MCP child exited');
+    else log.warn(fields, 'MCP child exited');
   });
 
   let stopping: Promise<void> | undefined;
