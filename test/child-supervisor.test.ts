@@ -12,6 +12,7 @@ import { Writable } from 'node:stream';
 import pino from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
 import { ChildSupervisor, type ChildExit, type ChildState } from '../api/child-supervisor.js';
+import type { Snapshot } from '../shared/snapshot.js';
 import { waitFor } from './helpers/wait-for.js';
 
 const supervisors: ChildSupervisor[] = [];
@@ -88,6 +89,29 @@ describe('ChildSupervisor spawn failures', () => {
     expect(t.sup.state).toBe('stopped');
     // The stop was asked for: no restart, no fatal.
     expect(t.states.at(-1)).toBe('stopped');
+  });
+});
+
+describe('ChildSupervisor readiness (review H4)', () => {
+  it("follows its own child's snapshot whatever its startedAt, and ignores another pid's", async () => {
+    const t = supervise(process.execPath, ['-e', 'setInterval(() => {}, 1000)']);
+    await t.sup.start();
+    const pid = t.sup.pid!;
+    expect(pid).toBeGreaterThan(0);
+    const snap = (over: Partial<Snapshot>): Snapshot => ({
+      schema: 'mcp-monitor/snapshot@1', serverId: 'test', pid, seq: 1, status: 'running', reason: 'startup',
+      // A clock stepped back a year before this child started.
+      startedAt: '2025-01-01T00:00:00.000Z', writtenAt: '2025-01-01T00:00:00.000Z', heartbeatMs: 2000,
+      mcp: { url: 'http://127.0.0.1:1/mcp', endpoint: '/mcp', port: 1 }, activeConnections: 0, totalConnections: 0,
+      lastUpdated: '2025-01-01T00:00:00.000Z', connections: [], ...over,
+    }) as Snapshot;
+    t.sup.observe(snap({ pid: pid + 1, startedAt: '2030-01-01T00:00:00.000Z' }));
+    expect(t.sup.state).toBe('starting');
+    t.sup.observe(snap({ status: 'starting', mcp: null }));
+    expect(t.sup.state).toBe('starting');
+    t.sup.observe(snap({}));
+    expect(t.sup.state).toBe('running');
+    await t.sup.close();
   });
 });
 
