@@ -95,7 +95,7 @@ export class MonitoringNamespace {
   #closePromise: Promise<void> | undefined;
 
   constructor(options: MonitoringNamespaceOptions) {
-    this.#o = { checkMs: 1000, retryMs: 100, maxClients: MAX_MONITORING_CLIENTS, ...options, token: options.token };
+    this.#o = { checkMs: 1000, retryMs: 100, ...options, maxClients: options.maxClients ?? MAX_MONITORING_CLIENTS, token: options.token };
     this.#log = options.logger;
   }
 

@@ -116,6 +116,29 @@ describe('HTTP server limits', () => {
     expect(api.sse.size).toBe(1);
   });
 
+  it('keeps a socket.io long-polling client working well past the request timeout', async () => {
+    const api = await startApp({ limits: small, keepAliveMs: 400 });
+    const socket = io(`${api.url}/monitoring`, { forceNew: true, reconnection: false, transports: ['polling'] });
+    closers.push(() => socket.disconnect());
+    let disconnected = '';
+    socket.on('disconnect', (why) => (disconnected = why));
+    await new Promise<void>((resolve, reject) => {
+      socket.once('connect', () => resolve());
+      socket.once('connect_error', reject);
+    });
+    // The SSE keep-alives are the clock: three of them span three request timeouts, while a
+    // poll of this client is held open by the server.
+    const res = await openSse(api.url);
+    let comments = 0;
+    res.setEncoding('utf8');
+    res.on('data', (d: string) => (comments += d.split(': keep-alive').length - 1));
+    await waitFor(() => comments >= 3, { what: 'three keep-alive comments', timeout: 20_000 });
+    expect(disconnected).toBe('');
+    // A round trip still works (no server of that id: an error ack is an answer).
+    const ack = await socket.timeout(10_000).emitWithAck('subscribe_mcp_connections', { serverId: 'nope' });
+    expect(ack).toMatchObject({ status: 'error', error: { code: 'unknown_server' } });
+  });
+
   it('closes connections past maxConnections at once', async () => {
     const api = await startApp({ limits: { maxConnections: 2 } });
     const open = [rawSocket(api.port), rawSocket(api.port)];
