@@ -162,8 +162,8 @@ export class ChildSupervisor extends EventEmitter<SupervisorEvents> {
       const child = this.#child;
       const wasState = this.#state;
       this.#setState('stopped');
-      // No pid: the spawn failed and 'error' is on its way. Never kill() such a child: libuv
-      // would call kill(0, SIGTERM), which signals this whole process group (the API included).
+      // No pid: the spawn failed and 'error' is on its way. Never kill() such a child: its handle
+      // has no process (pid 0), and in a test run that kill() took down the whole process group.
       if (child && this.#exited && child.pid === undefined) await this.#exited;
       else if (child && this.#exited) {
         if (wasState !== 'backoff') this.#log.info({ pid: child.pid }, 'stopping MCP child');
