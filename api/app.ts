@@ -1,7 +1,11 @@
-/** The Express app of the API: probes open, everything else behind the optional token. */
+/**
+ * The Express app of the API: the Host check first (every route), then the probes and the
+ * dashboard's files open, everything else behind the optional token.
+ */
 import express, { type NextFunction, type Request, type Response } from 'express';
 import type { Logger } from 'pino';
 import { requireToken } from './auth.js';
+import { requireAllowedHost } from './host-check.js';
 import { sendError } from './http-errors.js';
 import { mcpRoutes } from './routes/mcp.js';
 import { probeRoutes } from './routes/probes.js';
@@ -12,6 +16,11 @@ export interface AppOptions {
   catalog: ServerCatalog;
   sse: SseHub;
   logger: Logger;
+  /**
+   * Host names accepted in the `Host` header (`allowedHostNames(host, allowedHosts)` of
+   * `shared/host-check.ts`); `null` checks nothing (bound to every interface, no `--allowed-hosts`).
+   */
+  allowedHosts: ReadonlySet<string> | null;
   /** When set, every route but the probes needs `Authorization: Bearer <token>`. */
   token?: string | undefined;
   /** More routers to mount behind the token (`/metrics`). */
@@ -20,10 +29,13 @@ export interface AppOptions {
   publicRouters?: express.Router[];
 }
 
+/** The API's Express app (contract §5). */
 export function createApp(o: AppOptions): express.Express {
   const app = express();
   app.disable('x-powered-by');
   app.set('json spaces', 0);
+  // Before everything, probes included: a rebound name must not read even /readyz (review H3).
+  app.use(requireAllowedHost(o.allowedHosts));
   app.use(probeRoutes(o.catalog));
   for (const r of o.publicRouters ?? []) app.use(r);
   if (o.token) app.use(requireToken(o.token));

@@ -4,15 +4,31 @@
  * API never reads readiness from stdout). A child that dies is restarted with exponential
  * backoff, capped, and reset after a stable run; one that keeps failing to start is `fatal`.
  * The child gets an IPC channel only so that it notices when this process is gone (no orphans).
+ * A child that cannot even be spawned (ENOENT of the node binary after an upgrade, EACCES,
+ * EAGAIN) is a failed start like any other: backoff, then `fatal` (review M5).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { EventEmitter } from 'node:events';
 import { createInterface } from 'node:readline';
 import type { Logger } from 'pino';
-import { RECLAIM_PID_ENV } from '../shared/settings.js';
+import { errnoPhrase } from '../shared/errno.js';
+import { RECLAIM_PID_ENV, SETTINGS } from '../shared/settings.js';
 import type { Snapshot } from '../shared/snapshot.js';
 
+/** supervisord's states of a program. */
 export type ChildState = 'starting' | 'running' | 'backoff' | 'stopped' | 'fatal';
+
+/** What the `'exit'` event tells of a child that ended, or that could not be spawned. */
+export interface ChildExit {
+  /** Undefined when the process was never created (spawn failed). */
+  pid: number | undefined;
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  /** True after `close()` asked it to stop. */
+  expected: boolean;
+  /** Why spawning failed, if it did. */
+  spawnError?: Error;
+}
 
 export interface ChildSupervisorOptions {
   serverId: string;
@@ -20,6 +36,7 @@ export interface ChildSupervisorOptions {
   command?: string;
   /** Its arguments, e.g. `[bin, 'server', '--state-dir', dir, …]`. */
   args: string[];
+  /** Its environment; default `process.env`. The API's token (`MCP_MONITOR_TOKEN`) is always removed. */
   env?: NodeJS.ProcessEnv;
   logger: Logger;
   /** A child not `running` (per its snapshot) this long after spawn is killed and retried. Default 20000. */
@@ -38,7 +55,7 @@ export interface ChildSupervisorOptions {
 
 interface SupervisorEvents {
   state: [state: ChildState, previous: ChildState];
-  exit: [info: { pid: number; code: number | null; signal: NodeJS.Signals | null; expected: boolean }];
+  exit: [info: ChildExit];
 }
 
 type ResolvedOptions = Required<Omit<ChildSupervisorOptions, 'env' | 'command'>> & { env: NodeJS.ProcessEnv; command: string };
@@ -46,6 +63,13 @@ type ResolvedOptions = Required<Omit<ChildSupervisorOptions, 'env' | 'command'>>
 // Exit code 2 is bad usage (a setting): restarting cannot fix it.
 const EXIT_USAGE = 2;
 
+/**
+ * Never handed to the child: the API's secret is of no use to the MCP server, and the user's
+ * `--entry` code (or anything it runs) must not read it (review L4).
+ */
+const TOKEN_ENV = SETTINGS.token.env;
+
+/** Supervises one MCP child: `start()`, feed it snapshots with `observe()`, `close()`. Emits `'state'` and `'exit'`. */
 export class ChildSupervisor extends EventEmitter<SupervisorEvents> {
   readonly serverId: string;
   readonly #o: ResolvedOptions;
@@ -138,7 +162,10 @@ export class ChildSupervisor extends EventEmitter<SupervisorEvents> {
       const child = this.#child;
       const wasState = this.#state;
       this.#setState('stopped');
-      if (child && this.#exited) {
+      // No pid: the spawn failed and 'error' is on its way. Never kill() such a child: its handle
+      // has no process (pid 0), and in a test run that kill() took down the whole process group.
+      if (child && this.#exited && child.pid === undefined) await this.#exited;
+      else if (child && this.#exited) {
         if (wasState !== 'backoff') this.#log.info({ pid: child.pid }, 'stopping MCP child');
         child.kill('SIGTERM');
         const kill = setTimeout(() => {
@@ -161,20 +188,41 @@ export class ChildSupervisor extends EventEmitter<SupervisorEvents> {
 
   #spawn(): void {
     const env = { ...this.#o.env };
+    delete env[TOKEN_ENV];
     delete env[RECLAIM_PID_ENV];
     if (this.#lastDeadPid !== undefined) env[RECLAIM_PID_ENV] = String(this.#lastDeadPid);
-    const child = spawn(this.#o.command, this.#o.args, { env, stdio: ['ignore', 'pipe', 'pipe', 'ipc'] });
-    this.#child = child;
     this.#spawnedAt = Date.now();
     this.#setState('starting');
+    let child: ChildProcess;
+    try {
+      child = spawn(this.#o.command, this.#o.args, { env, stdio: ['ignore', 'pipe', 'pipe', 'ipc'] });
+    } catch (err) {
+      // Node throws for errnos other than ENOENT, EACCES, EAGAIN, EMFILE, ENFILE (E2BIG, ENOMEM,
+      // …) and for bad arguments; this may run in the backoff timer, where a throw kills the API.
+      this.#failed(undefined, null, null, err as Error);
+      return;
+    }
+    this.#child = child;
+    this.#pid = child.pid;
     this.#exited = new Promise((resolve) => {
-      child.once('exit', (code, signal) => {
-        this.#onExit(child, code, signal);
+      let done = false;
+      const ended = (code: number | null, signal: NodeJS.Signals | null, spawnError?: Error) => {
+        if (done) return;
+        done = true;
+        this.#onExit(child, code, signal, spawnError);
         resolve();
+      };
+      child.once('exit', (code, signal) => ended(code, signal));
+      // A spawn that fails at run time (ENOENT, EACCES, EAGAIN) emits 'error' and 'close' but no
+      // 'exit' (review M5); 'close' also covers any other way the process ends.
+      child.once('close', (code, signal) => ended(code, signal));
+      child.on('error', (err) => {
+        if (child.pid === undefined) return ended(null, null, err);
+        // With a pid, 'error' is a failed kill() or IPC send: the process runs on, 'exit' follows.
+        this.#log.warn({ pid: child.pid, err: err.message }, 'MCP child process error');
       });
     });
-    child.once('error', (err) => this.#log.error({ err: err.message }, 'could not spawn the MCP child'));
-    this.#pid = child.pid;
+    if (child.pid === undefined) return;
     // The IPC channel is only a lifeline: never let it keep the API alive.
     child.channel?.unref();
     this.#pipeOutput(child);
@@ -208,19 +256,21 @@ export class ChildSupervisor extends EventEmitter<SupervisorEvents> {
     }
   }
 
-  #onExit(child: ChildProcess, code: number | null, signal: NodeJS.Signals | null): void {
+  #onExit(child: ChildProcess, code: number | null, signal: NodeJS.Signals | null, spawnError?: Error): void {
     if (this.#child !== child) return;
-    clearTimeout(this.#timer);
-    const pid = child.pid!;
     this.#child = undefined;
+    this.#failed(child.pid, code, signal, spawnError);
+  }
+
+  /** The child ended (or never began): restart it after a backoff, or give up. */
+  #failed(pid: number | undefined, code: number | null, signal: NodeJS.Signals | null, spawnError?: Error): void {
+    clearTimeout(this.#timer);
     this.#pid = undefined;
     const expected = this.#state === 'stopped';
-    this.emit('exit', { pid, code, signal, expected });
-    if (expected) {
-      this.#log.info({ pid, code, signal }, 'MCP child stopped');
-      return;
-    }
-    this.#lastDeadPid = pid;
+    this.emit('exit', { pid, code, signal, expected, ...(spawnError ? { spawnError } : {}) });
+    if (expected) return;
+    if (spawnError) this.#log.error({ command: this.#o.command, err: errnoPhrase(spawnError), code: (spawnError as NodeJS.ErrnoException).code }, 'could not spawn the MCP child');
+    if (pid !== undefined) this.#lastDeadPid = pid;
     const ranMs = Date.now() - (this.#spawnedAt ?? Date.now());
     const wasStarting = this.#state === 'starting';
     if (wasStarting) this.#startFailures += 1;
@@ -238,7 +288,7 @@ export class ChildSupervisor extends EventEmitter<SupervisorEvents> {
     }
     const delay = this.#backoffMs;
     this.#backoffMs = Math.min(this.#backoffMs * 2, this.#o.backoffMaxMs);
-    this.#log.warn({ pid, code, signal, ranMs, restartInMs: delay }, 'MCP child exited unexpectedly; restarting');
+    this.#log.warn({ pid, code, signal, ranMs, restartInMs: delay }, spawnError ? 'restarting after a failed spawn' : 'MCP child exited unexpectedly; restarting');
     this.#setState('backoff');
     this.#timer = setTimeout(() => {
       if (this.#state !== 'backoff') return;

@@ -4,12 +4,14 @@
  * them in reverse order.
  */
 import { access } from 'node:fs/promises';
-import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
+import type { Logger } from 'pino';
+import { allowedHostNames, isLoopbackHost } from '../shared/host-check.js';
 import { createLogger } from '../shared/logger.js';
 import { ensureStateDir } from '../shared/state-dir.js';
 import { SETTINGS, UsageError, parseCommand, settingsHelp, type SettingKey, type Settings } from '../shared/settings.js';
+import { createApiServer } from './api-server.js';
 import { createApp } from './app.js';
 import { ChildSupervisor } from './child-supervisor.js';
 import { Metrics } from './metrics.js';
@@ -44,6 +46,17 @@ export function childArgs(s: Pick<Settings, (typeof CHILD_SETTINGS)[number]>): s
   return args;
 }
 
+/** Warns (contract §5) when the API can be reached from elsewhere without a token, or reads any Host. */
+function warnExposure(log: Logger, s: Settings, allowedHosts: ReadonlySet<string> | null): void {
+  if (!isLoopbackHost(s.host) && !s.token) {
+    log.warn({ host: s.host }, `API bound to ${s.host}, not a loopback address, without a token: anyone who reaches it reads every client's IP and session id (set MCP_MONITOR_TOKEN)`);
+  }
+  if (allowedHosts === null) {
+    log.warn({ host: s.host }, `Host header not checked: bound to every interface (${s.host}) with no --allowed-hosts, so DNS rebinding is possible (list the names clients use with --allowed-hosts)`);
+  }
+}
+
+/** `mcp-monitor start` with `argv` (flags after the command). */
 export async function main(argv: string[]): Promise<void> {
   const cwd = process.cwd();
   let parsed;
@@ -62,6 +75,7 @@ export async function main(argv: string[]): Promise<void> {
   }
   const s = parsed.settings as Settings;
   const log = createLogger('api', process.env.MCP_MONITOR_LOG_LEVEL);
+  const allowedHosts = allowedHostNames(s.host, s.allowedHosts);
 
   const watcher = new SnapshotWatcher({ stateDir: s.stateDir, logger: log.child({ component: 'snapshot-watcher' }), rescanMs: Math.min(s.heartbeatMs, 1000) });
   const supervisor = new ChildSupervisor({ serverId: s.serverId, args: childArgs(s), logger: log.child({ component: 'supervisor', serverId: s.serverId }) });
@@ -69,9 +83,9 @@ export async function main(argv: string[]): Promise<void> {
   const catalog = new ServerCatalog({ watcher, supervisors, defaultServerId: s.serverId });
   const sse = new SseHub({ jsonOf: (snap) => watcher.jsonOf(snap) });
   const metrics = new Metrics({ catalog });
-  const app = createApp({ catalog, sse, logger: log.child({ component: 'http' }), token: s.token, extra: [metricsRoutes(metrics)], publicRouters: [dashboardRoutes()] });
-  const server = http.createServer(app);
-  const monitoring = new MonitoringNamespace({ server, catalog, token: s.token, logger: log.child({ component: 'socket.io' }) });
+  const app = createApp({ catalog, sse, allowedHosts, logger: log.child({ component: 'http' }), token: s.token, extra: [metricsRoutes(metrics)], publicRouters: [dashboardRoutes()] });
+  const server = createApiServer(app);
+  const monitoring = new MonitoringNamespace({ server, catalog, allowedHosts, token: s.token, logger: log.child({ component: 'socket.io' }) });
 
   watcher.on('snapshot', (snap) => {
     supervisors.get(snap.serverId)?.observe(snap);
@@ -80,6 +94,13 @@ export async function main(argv: string[]): Promise<void> {
   });
   watcher.on('error', (err) => log.error({ err: err.message }, 'snapshot watcher error'));
   supervisor.on('state', (state, previous) => log.info({ serverId: s.serverId, state, previous }, 'MCP child state'));
+  supervisor.on('exit', ({ pid, code, signal, expected, spawnError }) => {
+    // A spawn that failed has no exit to tell: the supervisor logs why it failed.
+    if (spawnError) return;
+    const fields = { serverId: s.serverId, pid, code, signal, expected };
+    if (expected) log.info(fields, 'MCP child exited');
+    else log.warn(fields, 'MCP child exited');
+  });
 
   let stopping: Promise<void> | undefined;
   const shutdown = (why: string, exitCode = 0): Promise<void> => {
@@ -124,6 +145,7 @@ export async function main(argv: string[]): Promise<void> {
   const { port } = server.address() as AddressInfo;
   const host = s.host.includes(':') ? `[${s.host}]` : s.host;
   log.info({ url: `http://${host}:${port}/`, port, stateDir: s.stateDir, auth: Boolean(s.token) }, 'API listening');
+  warnExposure(log, s, allowedHosts);
   await supervisor.start();
   supervisor.waitUntilRunning(30_000).then(
     () => log.info({ serverId: s.serverId }, 'ready'),

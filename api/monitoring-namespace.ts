@@ -23,6 +23,7 @@ import type { Logger } from 'pino';
 import { Server, type Namespace, type Socket } from 'socket.io';
 import { SERVER_ID_RE } from '../shared/paths.js';
 import { bearerMatches } from './auth.js';
+import { forbiddenHostMessage, requestHostAllowed } from './host-check.js';
 import { connectionStats, type ServerCatalog, type ServerView } from './server-catalog.js';
 
 /** The namespace of the users' snippet: `io('http://localhost:3001/monitoring')`. */
@@ -34,6 +35,11 @@ export const UNSUBSCRIBE_EVENT = 'unsubscribe_mcp_connections';
 export const DATA_EVENT = 'mcp_connections_data';
 /** Sent instead of an ack when a subscribe without an ack callback fails. */
 export const ERROR_EVENT = 'mcp_connections_error';
+/**
+ * Default cap on sockets connected to `/monitoring` at once (review L9): each one is sent the
+ * full state of its servers on every change, so their number bounds the API's fan-out work.
+ */
+export const MAX_MONITORING_CLIENTS = 1000;
 
 export interface MonitoringNamespaceOptions {
   /** The API's HTTP server; socket.io attaches to it (path `/socket.io/`). */
@@ -42,6 +48,13 @@ export interface MonitoringNamespaceOptions {
   logger: Logger;
   /** When set, a socket must present it (`auth: {token}` or `Authorization: Bearer`). */
   token?: string | undefined;
+  /**
+   * Host names accepted in the handshake's `Host` header (as for the Express app, see
+   * `api/host-check.ts`); `null` checks nothing.
+   */
+  allowedHosts: ReadonlySet<string> | null;
+  /** Sockets on `/monitoring` at once; past it a connection is refused (`too_many_clients`). Default {@link MAX_MONITORING_CLIENTS}. */
+  maxClients?: number;
   /** How often subscribed servers are checked for turning stale or fresh. Default 1000. */
   checkMs?: number;
   /** How often a client that was busy is retried with the latest state. Default 100. */
@@ -60,8 +73,8 @@ function errorAck(code: string, message: string): Ack {
 }
 
 /** An error a namespace middleware refuses a socket with; the client sees it in `connect_error`. */
-function unauthorized(message: string): Error {
-  return Object.assign(new Error('unauthorized'), { data: { code: 'unauthorized', message } });
+function refusal(code: string, message: string): Error {
+  return Object.assign(new Error(code), { data: { code, message } });
 }
 
 /**
@@ -82,7 +95,7 @@ export class MonitoringNamespace {
   #closePromise: Promise<void> | undefined;
 
   constructor(options: MonitoringNamespaceOptions) {
-    this.#o = { checkMs: 1000, retryMs: 100, ...options, token: options.token };
+    this.#o = { checkMs: 1000, retryMs: 100, ...options, maxClients: options.maxClients ?? MAX_MONITORING_CLIENTS, token: options.token };
     this.#log = options.logger;
   }
 
@@ -95,14 +108,20 @@ export class MonitoringNamespace {
   async start(): Promise<void> {
     if (this.#io) throw new Error('MonitoringNamespace already started');
     if (this.#closePromise) throw new Error('MonitoringNamespace is closed');
-    const { token } = this.#o;
+    const { token, allowedHosts } = this.#o;
     const io = new Server(this.#o.server, {
       // Clients only ever send small subscribe messages.
       maxHttpBufferSize: 64 * 1024,
       // With a token, the token is the protection and any page may use it (it is no cookie).
-      // Without one, refuse other origins: browsers do not apply CORS to WebSockets, so any
-      // website could otherwise read the client IPs of this API on localhost.
-      ...(token ? { cors: { origin: true } } : { allowRequest: sameOriginOnly }),
+      ...(token ? { cors: { origin: true } } : {}),
+      // Every handshake (polling and WebSocket) passes the Host check first: a page that rebinds
+      // its own name to this address sends `Origin` and `Host` both of its own name, so the
+      // origin check alone does not stop it (review H3).
+      allowRequest: (req, callback) => {
+        if (!requestHostAllowed(req, allowedHosts)) return callback(forbiddenHostMessage(req.headers.host), false);
+        if (token) return callback(null, true);
+        sameOriginOnly(req, callback);
+      },
     });
     const nsp = io.of(MONITORING_NAMESPACE);
     if (token) {
@@ -110,6 +129,12 @@ export class MonitoringNamespace {
       io.use(check);
       nsp.use(check);
     }
+    nsp.use((_socket, next) => {
+      // Counted after the token check, so that a stranger learns nothing of the load.
+      if (nsp.sockets.size < this.#o.maxClients) return next();
+      this.#log.warn({ maxClients: this.#o.maxClients }, 'socket.io client refused: too many clients');
+      next(refusal('too_many_clients', `Too many monitoring clients (at most ${this.#o.maxClients}); try again later`));
+    });
     nsp.on('connection', (socket) => this.#onConnection(socket));
     this.#io = io;
     this.#nsp = nsp;
@@ -160,7 +185,7 @@ export class MonitoringNamespace {
     if (bearerMatches(fromAuth, token) || bearerMatches(socket.handshake.headers.authorization, token)) return next();
     const presented = fromAuth !== undefined || socket.handshake.headers.authorization !== undefined;
     this.#log.debug({ nsp: socket.nsp.name, presented }, 'socket.io client refused: token');
-    next(unauthorized(presented ? 'Wrong token' : 'Missing token: connect with auth: {token}'));
+    next(refusal('unauthorized', presented ? 'Wrong token' : 'Missing token: connect with auth: {token}'));
   }
 
   #onConnection(socket: Socket): void {
@@ -261,7 +286,11 @@ function freshness(view: ServerView): string {
   return `${view.stale}|${view.supervisor?.state ?? 'external'}|${view.snapshotError ?? ''}`;
 }
 
-/** engine.io `allowRequest`: a browser request from a page of another origin is refused. */
+/**
+ * Without a token, a browser page of another origin is refused: browsers apply no CORS to
+ * WebSockets. This stops cross-origin pages only; a page that rebinds its name to this address
+ * is same-origin by then, and only the Host check before this one stops it.
+ */
 function sameOriginOnly(req: http.IncomingMessage, callback: (err: string | null | undefined, success: boolean) => void): void {
   const origin = req.headers.origin;
   if (origin === undefined) return callback(null, true);
@@ -271,6 +300,7 @@ function sameOriginOnly(req: http.IncomingMessage, callback: (err: string | null
   } catch {
     // `Origin: null` (a file:// page, a sandboxed frame) names no host: not this origin.
   }
-  const same = host !== undefined && host === req.headers.host;
+  // Host names are case-insensitive; the URL parser lower-cases the origin's.
+  const same = host !== undefined && host === req.headers.host?.toLowerCase();
   callback(same ? null : 'Cross-origin request refused (set --token to allow other origins)', same);
 }

@@ -11,12 +11,21 @@
  */
 import type { Request, Response } from 'express';
 import type { Snapshot } from '../shared/snapshot.js';
+import { sendError } from './http-errors.js';
+
+/**
+ * Default cap on SSE subscribers at once (review L9): each one is sent every snapshot, so their
+ * number bounds the API's fan-out work. Past it a new subscriber gets 503 `too_many_subscribers`.
+ */
+export const MAX_SSE_CLIENTS = 1000;
 
 export interface SseHubOptions {
   /** Comment line interval. Default 15000. */
   keepAliveMs?: number;
   /** A client whose socket stays backed up this long is dropped. Default 60000. */
   stuckMs?: number;
+  /** Subscribers at once; past it 503. Default {@link MAX_SSE_CLIENTS}. */
+  maxClients?: number;
   /** The JSON text a snapshot was read from, when known: sent as is instead of serializing it again. */
   jsonOf?: (snapshot: Snapshot) => string | undefined;
 }
@@ -35,10 +44,12 @@ export function snapshotEvent(snapshot: Snapshot, json: string = JSON.stringify(
   return `event: snapshot\nid: ${snapshot.serverId}:${snapshot.pid}:${snapshot.seq}\ndata: ${json}\n\n`;
 }
 
+/** The SSE subscribers of the API: `add()` a request, `broadcast()` every new snapshot, `close()` at shutdown. */
 export class SseHub {
   readonly #clients = new Set<Client>();
   readonly #keepAliveMs: number;
   readonly #stuckMs: number;
+  readonly #maxClients: number;
   readonly #jsonOf: (snapshot: Snapshot) => string | undefined;
   /** Frames are built once per snapshot, whatever the number of clients. */
   readonly #frames = new WeakMap<Snapshot, string>();
@@ -48,9 +59,11 @@ export class SseHub {
   constructor(options: SseHubOptions = {}) {
     this.#keepAliveMs = options.keepAliveMs ?? 15_000;
     this.#stuckMs = options.stuckMs ?? 60_000;
+    this.#maxClients = options.maxClients ?? MAX_SSE_CLIENTS;
     this.#jsonOf = options.jsonOf ?? (() => undefined);
   }
 
+  /** Subscribers now. */
   get size(): number {
     return this.#clients.size;
   }
@@ -58,8 +71,13 @@ export class SseHub {
   /** Takes over a request: sends headers and the current snapshots (already filtered by the caller). */
   add(req: Request, res: Response, serverId: string | undefined, initial: Snapshot[]): void {
     if (this.#closed) {
-      res.status(503).end();
-      return;
+      res.set('Connection', 'close');
+      return sendError(res, 503, 'shutting_down', 'The API is shutting down');
+    }
+    if (this.#clients.size >= this.#maxClients) {
+      // A browser's EventSource gives up on a 503 (no retry); Retry-After tells other clients when to come back.
+      res.set('Retry-After', '10');
+      return sendError(res, 503, 'too_many_subscribers', `Too many SSE subscribers (at most ${this.#maxClients}); try again later`);
     }
     res.writeHead(200, {
       'Content-Type': 'text/event-stream; charset=utf-8',
@@ -78,6 +96,7 @@ export class SseHub {
     this.#timer ??= setInterval(() => this.#keepAlive(), this.#keepAliveMs).unref();
   }
 
+  /** Sends `snapshot` to every subscriber of its server (call on every new snapshot). */
   broadcast(snapshot: Snapshot): void {
     for (const c of this.#clients) {
       if (c.serverId === undefined || c.serverId === snapshot.serverId) this.#send(c, snapshot);

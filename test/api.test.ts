@@ -91,6 +91,14 @@ describe('REST', () => {
     expect(unknown.body.error.code).toBe('unknown_server');
     const bad = await api.json('/api/mcp/servers/bad%20id/connections');
     expect(bad.status).toBe(400);
+    // The server itself answers as its connections do: 400 malformed, 404 unknown.
+    const badServer = await api.json('/api/mcp/servers/bad%20id');
+    expect(badServer.status).toBe(400);
+    expect(badServer.body.error.code).toBe('bad_server_id');
+    const unknownServer = await api.json('/api/mcp/servers/nope');
+    expect(unknownServer.status).toBe(404);
+    expect(unknownServer.body.error.code).toBe('unknown_server');
+    expect((await api.json('/api/mcp/servers/default')).body).toMatchObject({ serverId: 'default', status: 'running' });
     const noRoute = await api.json('/api/nothing');
     expect(noRoute.status).toBe(404);
     expect(noRoute.body.error).toBeDefined();
@@ -124,6 +132,19 @@ describe('REST', () => {
     expect((await api.fetch('/api/mcp/health')).status).toBe(401);
     expect((await api.fetch('/livez')).status).toBe(200);
     expect((await api.fetch('/readyz')).status).toBe(200);
+  });
+
+  it('never hands MCP_MONITOR_TOKEN to the child (nor so to --entry code)', async () => {
+    const api = await startApi({ env: { MCP_MONITOR_TOKEN: 's3cret-env' }, waitReady: false });
+    // After exec: before it, /proc/<pid>/environ would still show the API's own environment.
+    const line = await api.proc.waitForLog((l) => l.msg === 'MCP server listening', 20_000);
+    const environ = (await readFile(`/proc/${line.childPid as number}/environ`, 'utf8')).split('\0');
+    expect(environ.some((v) => v.startsWith('MCP_MONITOR_LOG_LEVEL='))).toBe(true);
+    expect(environ.filter((v) => v.startsWith('MCP_MONITOR_TOKEN='))).toEqual([]);
+    expect(environ.join('\n')).not.toContain('s3cret-env');
+    // The API itself does use it.
+    expect((await api.fetch('/api/mcp/servers')).status).toBe(401);
+    expect((await api.fetch('/api/mcp/servers', { headers: { Authorization: 'Bearer s3cret-env' } })).status).toBe(200);
   });
 });
 
@@ -229,6 +250,8 @@ describe('supervision and faults', () => {
       return s.status === 'running' && s.pid !== pid && !s.stale ? s : undefined;
     }, { what: 'a new child', timeout: 20_000 });
     expect(back.restarts).toBe(1);
+    // The supervisor's 'exit' event reaches the API's log, with how the child ended.
+    await api.proc.waitForLog((l) => l.msg === 'MCP child exited' && l.pid === pid && l.signal === 'SIGKILL' && l.expected === false);
     const health = await api.json('/api/mcp/health');
     expect(health.status).toBe(200);
     expect(health.body.checks.child.pid).toBe(back.pid);

@@ -6,10 +6,15 @@ import { sendError } from '../http-errors.js';
 import { connectionStats, type ServerCatalog, type ServerView } from '../server-catalog.js';
 import type { SseHub } from '../sse-hub.js';
 
+/** The message of a malformed server id (400 `bad_server_id`). */
+function badServerId(id: unknown): string {
+  return `Invalid server id ${JSON.stringify(id)} (expected [A-Za-z0-9_-]{1,64})`;
+}
+
 /** The view of `serverId` with a snapshot, or an error response sent (404 unknown, 503 none yet). */
 function withSnapshot(catalog: ServerCatalog, serverId: string, res: Response): (ServerView & { snapshot: NonNullable<ServerView['snapshot']> }) | undefined {
   if (!SERVER_ID_RE.test(serverId)) {
-    sendError(res, 400, 'bad_server_id', `Invalid server id ${JSON.stringify(serverId)} (expected [A-Za-z0-9_-]{1,64})`);
+    sendError(res, 400, 'bad_server_id', badServerId(serverId));
     return undefined;
   }
   const view = catalog.view(serverId);
@@ -46,6 +51,7 @@ function connectionRoutes(catalog: ServerCatalog, serverIdOf: (req: Request) => 
   return router;
 }
 
+/** The `/api/mcp` router. */
 export function mcpRoutes(catalog: ServerCatalog, sse: SseHub): Router {
   const router = Router();
   const defaultId = () => catalog.defaultServerId;
@@ -57,8 +63,9 @@ export function mcpRoutes(catalog: ServerCatalog, sse: SseHub): Router {
   });
   router.get('/servers/:serverId', (req, res) => {
     const id = req.params.serverId;
-    const v = SERVER_ID_RE.test(id) ? catalog.view(id) : undefined;
-    if (!v) return sendError(res, 404, 'unknown_server', `No server ${JSON.stringify(id)}`);
+    if (!SERVER_ID_RE.test(id)) return sendError(res, 400, 'bad_server_id', badServerId(id));
+    const v = catalog.view(id);
+    if (!v) return sendError(res, 404, 'unknown_server', `No server "${id}" (not spawned by this API, not in the state directory)`);
     res.json(catalog.summary(v));
   });
 
@@ -97,7 +104,7 @@ export function mcpRoutes(catalog: ServerCatalog, sse: SseHub): Router {
   router.get('/events', (req, res) => {
     const q = req.query.serverId;
     if (q !== undefined && (typeof q !== 'string' || !SERVER_ID_RE.test(q))) {
-      return sendError(res, 400, 'bad_server_id', `Invalid serverId ${JSON.stringify(q)} (expected [A-Za-z0-9_-]{1,64})`);
+      return sendError(res, 400, 'bad_server_id', badServerId(q));
     }
     const ids = q === undefined ? catalog.ids() : [q];
     const initial = ids.flatMap((id) => catalog.view(id)?.snapshot ?? []);

@@ -1,0 +1,132 @@
+/**
+ * `ChildSupervisor` in process, with children that cannot be spawned (review M5): a missing
+ * binary (ENOENT, as after an upgrade of a versioned node path), a file that is not executable
+ * (EACCES), and an argument too long for execve (E2BIG, which Node throws synchronously, in
+ * the backoff timer on a restart). Each is a failed start: backoff, then `fatal`; `close()`
+ * resolves. And the API's token never reaches the child (review L4).
+ */
+import { chmod, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { Writable } from 'node:stream';
+import pino from 'pino';
+import { afterEach, describe, expect, it } from 'vitest';
+import { ChildSupervisor, type ChildExit, type ChildState } from '../api/child-supervisor.js';
+import type { Snapshot } from '../shared/snapshot.js';
+import { waitFor } from './helpers/wait-for.js';
+
+const supervisors: ChildSupervisor[] = [];
+const dirs: string[] = [];
+
+afterEach(async () => {
+  await Promise.all(supervisors.splice(0).map((s) => s.close()));
+  await Promise.all(dirs.splice(0).map((d) => rm(d, { recursive: true, force: true })));
+});
+
+/** A supervisor with small backoff and the records of what it did. */
+function supervise(command: string, args: string[], extra: { env?: NodeJS.ProcessEnv } = {}) {
+  const lines: { msg: string; [k: string]: unknown }[] = [];
+  const sink = new Writable({
+    write(chunk: Buffer, _enc, done) {
+      for (const l of chunk.toString('utf8').split('\n')) if (l) lines.push(JSON.parse(l));
+      done();
+    },
+  });
+  const sup = new ChildSupervisor({ serverId: 'test', command, args, logger: pino({ level: 'debug' }, sink), backoffInitialMs: 5, backoffMaxMs: 20, maxStartFailures: 3, stopTimeoutMs: 2000, ...extra });
+  supervisors.push(sup);
+  const states: ChildState[] = [];
+  const exits: ChildExit[] = [];
+  sup.on('state', (s) => states.push(s));
+  sup.on('exit', (e) => exits.push(e));
+  return { sup, lines, states, exits };
+}
+
+async function tempDir(): Promise<string> {
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'mcp-monitor-sup-'));
+  dirs.push(dir);
+  return dir;
+}
+
+describe('ChildSupervisor spawn failures', () => {
+  it('ends fatal after the allowed failures when the binary is missing (ENOENT), and close() resolves', async () => {
+    const t = supervise('/nonexistent/node', ['server']);
+    await t.sup.start();
+    await waitFor(() => t.sup.state === 'fatal', { what: `fatal (states ${t.states.join(',')})` });
+    expect(t.sup.restarts).toBe(2);
+    expect(t.exits).toHaveLength(3);
+    expect(t.exits.every((e) => e.pid === undefined && (e.spawnError as NodeJS.ErrnoException | undefined)?.code === 'ENOENT' && !e.expected)).toBe(true);
+    expect(t.lines.find((l) => l.msg === 'could not spawn the MCP child')).toMatchObject({ command: '/nonexistent/node', err: 'no such file or directory' });
+    expect(t.states).toEqual(['starting', 'backoff', 'starting', 'backoff', 'starting', 'fatal']);
+    await t.sup.close();
+    expect(t.sup.state).toBe('stopped');
+  });
+
+  it('treats a file that is not executable (EACCES) as a failed start', async () => {
+    const file = path.join(await tempDir(), 'not-executable');
+    await writeFile(file, '#!/bin/sh\nexit 0\n');
+    await chmod(file, 0o644);
+    const t = supervise(file, []);
+    await t.sup.start();
+    await waitFor(() => t.sup.state === 'fatal', { what: `fatal (states ${t.states.join(',')})` });
+    expect(t.exits.map((e) => (e.spawnError as NodeJS.ErrnoException | undefined)?.code)).toEqual(['EACCES', 'EACCES', 'EACCES']);
+    await t.sup.close();
+  });
+
+  it('survives spawn throwing synchronously (E2BIG), at start and in the backoff timer', async () => {
+    // One argument longer than Linux's MAX_ARG_STRLEN (128 KiB): execve fails, Node throws.
+    const t = supervise(process.execPath, ['-e', '0', 'x'.repeat(200_000)]);
+    await t.sup.start();
+    await waitFor(() => t.sup.state === 'fatal', { what: `fatal (states ${t.states.join(',')})` });
+    expect(t.sup.restarts).toBe(2);
+    expect(t.exits.map((e) => (e.spawnError as NodeJS.ErrnoException | undefined)?.code)).toEqual(['E2BIG', 'E2BIG', 'E2BIG']);
+    await t.sup.close();
+  });
+
+  it('close() resolves while a failed spawn is still being reported', async () => {
+    const t = supervise('/nonexistent/node', ['server']);
+    await t.sup.start();
+    await t.sup.close();
+    expect(t.sup.state).toBe('stopped');
+    // The stop was asked for: no restart, no fatal.
+    expect(t.states.at(-1)).toBe('stopped');
+  });
+});
+
+describe('ChildSupervisor readiness (review H4)', () => {
+  it("follows its own child's snapshot whatever its startedAt, and ignores another pid's", async () => {
+    const t = supervise(process.execPath, ['-e', 'setInterval(() => {}, 1000)']);
+    await t.sup.start();
+    const pid = t.sup.pid!;
+    expect(pid).toBeGreaterThan(0);
+    const snap = (over: Partial<Snapshot>): Snapshot => ({
+      schema: 'mcp-monitor/snapshot@1', serverId: 'test', pid, seq: 1, status: 'running', reason: 'startup',
+      // A clock stepped back a year before this child started.
+      startedAt: '2025-01-01T00:00:00.000Z', writtenAt: '2025-01-01T00:00:00.000Z', heartbeatMs: 2000,
+      mcp: { url: 'http://127.0.0.1:1/mcp', endpoint: '/mcp', port: 1 }, activeConnections: 0, totalConnections: 0,
+      lastUpdated: '2025-01-01T00:00:00.000Z', connections: [], ...over,
+    }) as Snapshot;
+    t.sup.observe(snap({ pid: pid + 1, startedAt: '2030-01-01T00:00:00.000Z' }));
+    expect(t.sup.state).toBe('starting');
+    t.sup.observe(snap({ status: 'starting', mcp: null }));
+    expect(t.sup.state).toBe('starting');
+    t.sup.observe(snap({}));
+    expect(t.sup.state).toBe('running');
+    await t.sup.close();
+  });
+});
+
+describe('ChildSupervisor environment', () => {
+  it('never passes MCP_MONITOR_TOKEN to the child', async () => {
+    const dir = await tempDir();
+    const out = path.join(dir, 'env.json');
+    // The child writes its environment, then waits to be stopped.
+    const script = `require('node:fs').writeFileSync(${JSON.stringify(out)}, JSON.stringify(process.env)); setInterval(() => {}, 1000);`;
+    const t = supervise(process.execPath, ['-e', script], { env: { ...process.env, MCP_MONITOR_TOKEN: 's3cret', KEEP_ME: 'yes' } });
+    await t.sup.start();
+    const env = await waitFor(async () => JSON.parse(await readFile(out, 'utf8')) as Record<string, string>, { what: 'the child to write its env' });
+    expect(env.KEEP_ME).toBe('yes');
+    expect(env.MCP_MONITOR_TOKEN).toBeUndefined();
+    await t.sup.close();
+    expect(t.exits.at(-1)).toMatchObject({ expected: true, signal: 'SIGTERM' });
+  });
+});
