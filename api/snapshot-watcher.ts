@@ -53,8 +53,9 @@ interface Entry extends ServerSnapshotState {
   fileKey: string | undefined;
 }
 
-/** The key of a missing file. */
+/** The key of a missing file, and of a server "directory" that is a file (ENOTDIR). */
 const ABSENT = 'absent';
+const NOT_A_DIR = 'not-a-directory';
 
 export class SnapshotWatcher extends EventEmitter<WatcherEvents> {
   readonly stateDir: string;
@@ -103,8 +104,6 @@ export class SnapshotWatcher extends EventEmitter<WatcherEvents> {
     const watcher = watch(this.stateDir, {
       depth: 1,
       ignoreInitial: true,
-      // A link planted in the state directory is not followed (a loop would stall the watch).
-      followSymlinks: false,
       // Only the state dir, server dirs and their snapshot.json; never temp files or the lock.
       ignored: stateDirWatchIgnored(this.stateDir, [SNAPSHOT_FILE]),
     });
@@ -183,14 +182,15 @@ export class SnapshotWatcher extends EventEmitter<WatcherEvents> {
   }
 
   /**
-   * {@link fileKey} of a server's snapshot, `absent` when there is none. Any other stat error
-   * (EACCES, ELOOP, …) gives a key of its own: the read then records and logs that error once,
-   * and a file that keeps failing the same way is not read again on every rescan (D5).
+   * {@link fileKey} of a server's snapshot, {@link ABSENT} when there is none, {@link NOT_A_DIR}
+   * when the server "directory" is a file. Any other stat error (EACCES, ELOOP, …) gives a key of its
+   * own: the read then records the error in `error` and logs it once, and a file that keeps
+   * failing the same way is not read again on every rescan (D5).
    */
   #keyOf(serverId: string): Promise<string> {
     return fileKey(snapshotPath(this.stateDir, serverId)).then(
       (key) => key ?? ABSENT,
-      (err: NodeJS.ErrnoException) => `error:${err.code ?? err.message}`,
+      (err: NodeJS.ErrnoException) => (err.code === 'ENOTDIR' ? NOT_A_DIR : `error:${err.code ?? err.message}`),
     );
   }
 
@@ -209,7 +209,8 @@ export class SnapshotWatcher extends EventEmitter<WatcherEvents> {
     await Promise.all(
       [...ids].map(async (id) => {
         const key = await this.#keyOf(id);
-        if (key === ABSENT && !this.#servers.has(id)) return; // a directory without a snapshot (yet)
+        // A directory without a snapshot (yet), or a file named like a server id: not a server.
+        if ((key === ABSENT || key === NOT_A_DIR) && !this.#servers.has(id)) return;
         const e = this.#entry(id);
         if (key !== e.fileKey) await e.task.run();
       }),

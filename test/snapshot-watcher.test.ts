@@ -4,7 +4,7 @@
  * and keeps the last good snapshot while the file is invalid.
  */
 import { spawn } from 'node:child_process';
-import { mkdir, symlink, writeFile } from 'node:fs/promises';
+import { mkdir, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 import pino from 'pino';
@@ -91,14 +91,22 @@ describe('SnapshotWatcher', () => {
     expect(seen.at(-1)?.startedAt).toBe(new Date(now - 7_200_000).toISOString());
   });
 
-  it('reports a file it cannot stat and does not read it again on every rescan (D5)', async () => {
+  it('records a file it cannot stat once and does not read it again on every rescan (D5)', async () => {
     const stateDir = await makeStateDir();
     await mkdir(path.join(stateDir, 'w'));
-    // A symbolic link to itself: stat and read fail with ELOOP (EACCES cannot be made as root).
-    await symlink('snapshot.json', path.join(stateDir, 'w', 'snapshot.json'));
+    await writeFile(path.join(stateDir, 'w', 'snapshot.json'), snap({ serverId: 'w', seq: 1 }));
     const w = await watcherOn(stateDir);
-    await w.refresh('w');
-    expect(w.get('w')?.error).toMatchObject({ code: 'ELOOP', message: expect.stringMatching(/snapshot\.json: is a symbolic link/) });
+    expect(w.get('w')?.snapshot?.seq).toBe(1);
+    // The server directory becomes a file: stat and read fail with ENOTDIR (EACCES cannot be
+    // made as root; a link loop hangs chokidar itself).
+    await rm(path.join(stateDir, 'w'), { recursive: true });
+    await writeFile(path.join(stateDir, 'w'), 'not a directory');
+    await waitFor(async () => {
+      await w.rescan();
+      return w.get('w')?.error?.code === 'ENOTDIR';
+    }, { what: 'the ENOTDIR error' });
+    expect(w.get('w')?.error?.message).toMatch(/snapshot\.json: not a directory/);
+    expect(w.get('w')?.snapshot?.seq).toBe(1);
     const readAt = w.get('w')!.readAt!;
     for (let i = 0; i < 3; i += 1) {
       const t = Date.now();
