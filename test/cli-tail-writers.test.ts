@@ -3,7 +3,7 @@
  * that gets the same pid is a restart, a pid that an earlier writer had is followed again, and a
  * pid that looks dead does not end a writer whose lock and heartbeat are fresh.
  */
-import { appendFile, mkdir, rename, writeFile } from 'node:fs/promises';
+import { appendFile, mkdir, rename, utimes, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { serializeJournalLine, type JournalLine } from '../shared/journal.js';
@@ -35,7 +35,7 @@ async function stateDirFor() {
     })}\n`);
     await rename(tmp, path.join(dir, 'snapshot.json'));
   };
-  return { stateDir, journal, snapshot };
+  return { stateDir, dir, journal, snapshot };
 }
 
 const conn = (sessionId: string): Connection => {
@@ -91,6 +91,22 @@ describe('tail: writers are (pid, startedAt)', () => {
     // B's pid runs nowhere, but its lock and heartbeat were fresh: never called stale or dead.
     expect(events.filter((e) => e.event === 'stale')).toEqual([]);
     expect(events.filter((e) => e.event === 'disconnect').map((e) => [e.sessionId, e.reason])).toEqual([['b-1', 'writer-died']]);
+    expect((await tail.stop('SIGINT')).code).toBe(0);
+  });
+
+  it('ends a writer whose lock is no longer refreshed, though its pid runs (the pid is only a hint)', async () => {
+    const { stateDir, dir, journal, snapshot } = await stateDirFor();
+    const startedAt = new Date().toISOString();
+    await journal([start(process.pid, startedAt), connect(process.pid, conn('held'))]);
+    await snapshot(process.pid, startedAt, 2, [conn('held')]);
+    const tail = new Proc(['tail', '--json', '--state-dir', stateDir]);
+    await waitEvent(tail, (e) => e.event === 'state' && e.verdict === 'running', 'the state');
+    // The lock was last refreshed a minute ago: its holder is gone (its pid, ours, runs on).
+    const old = new Date(Date.now() - 60_000);
+    await utimes(path.join(dir, 'snapshot.json.lock'), old, old);
+    const stale = await waitEvent(tail, (e) => e.event === 'stale', 'the stale writer');
+    expect(stale.why.join('; ')).toMatch(/the lock was last refreshed/);
+    expect(await waitEvent(tail, (e) => e.event === 'disconnect', 'its session lost')).toMatchObject({ sessionId: 'held', reason: 'writer-died' });
     expect((await tail.stop('SIGINT')).code).toBe(0);
   });
 });
