@@ -5,17 +5,21 @@
  * file itself goes deaf after quick atomic renames. chokidar throttles `change` on the leading
  * edge and emits no trailing event (chokidar #1455), so every event is followed by one more
  * read `settleMs` later, and every server is re-read on a slow timer as a safety net: the
- * watcher always ends on the final state. Reads of one server never overlap, so they cannot
- * land out of order, and a lower `seq` of the same writer is never accepted.
+ * watcher always ends on the final state. Reads of one server never overlap ({@link SerialTask}),
+ * so they cannot land out of order. A lower `seq` of the same writer is never accepted; a
+ * snapshot of another writer always is, whatever its clock says (H4).
  */
 import { EventEmitter } from 'node:events';
-import { readdir, stat } from 'node:fs/promises';
+import { readdir } from 'node:fs/promises';
 import path from 'node:path';
 import { watch, type FSWatcher } from 'chokidar';
 import type { Logger } from 'pino';
 import { SERVER_ID_RE, SNAPSHOT_FILE, serverIdOfSnapshotPath, snapshotPath, stateDirWatchIgnored } from '../shared/paths.js';
-import { SnapshotReadError, readSnapshotFileText } from '../shared/read-snapshot.js';
+import { fileKey } from '../shared/file-key.js';
+import { readSnapshotFileText } from '../shared/read-snapshot.js';
+import { SerialTask } from '../shared/serial-task.js';
 import { isNewer, type Snapshot } from '../shared/snapshot.js';
+import { StateFileError } from '../shared/state-file-error.js';
 
 export interface SnapshotWatcherOptions {
   stateDir: string;
@@ -32,26 +36,26 @@ export interface ServerSnapshotState {
   /** The latest valid snapshot, kept while the file is invalid or missing. */
   snapshot: Snapshot | undefined;
   /** Why the current file is not usable (invalid, missing, unreadable), if it is not. */
-  error: SnapshotReadError | undefined;
+  error: StateFileError | undefined;
   /** When the file was last read (ms). */
   readAt: number | undefined;
 }
 
 interface WatcherEvents {
-  /** A newer snapshot of a server was accepted. */
+  /** A newer snapshot of a server was accepted. (An unusable file is in `get(id).error`, and logged.) */
   snapshot: [snapshot: Snapshot];
-  /** The file of a server became unusable (the last good snapshot is kept). */
-  invalid: [serverId: string, error: SnapshotReadError];
   error: [err: Error];
 }
 
 interface Entry extends ServerSnapshotState {
-  reading: Promise<void> | null;
-  again: boolean;
-  settleTimer: NodeJS.Timeout | undefined;
-  /** Identity of the file last read: skip the safety re-read when it did not change. */
+  task: SerialTask;
+  /** Identity of the file last read (see {@link keyOf}): skip the safety re-read when it did not change. */
   fileKey: string | undefined;
 }
+
+/** The key of a missing file, and of a server "directory" that is a file (ENOTDIR). */
+const ABSENT = 'absent';
+const NOT_A_DIR = 'not-a-directory';
 
 export class SnapshotWatcher extends EventEmitter<WatcherEvents> {
   readonly stateDir: string;
@@ -136,13 +140,17 @@ export class SnapshotWatcher extends EventEmitter<WatcherEvents> {
     return this.#onEvent(serverId);
   }
 
+  /** Looks for new servers and re-reads every snapshot that changed, now; resolves when done. */
+  rescan(): Promise<void> {
+    return this.#rescan();
+  }
+
   close(): Promise<void> {
     this.#closePromise ??= (async () => {
       this.#closed = true;
       clearInterval(this.#rescanTimer);
-      for (const e of this.#servers.values()) clearTimeout(e.settleTimer);
       await this.#watcher?.close();
-      await Promise.all([...this.#servers.values()].map((e) => e.reading));
+      await Promise.all([...this.#servers.values()].map((e) => e.task.close()));
     })();
     return this.#closePromise;
   }
@@ -150,7 +158,19 @@ export class SnapshotWatcher extends EventEmitter<WatcherEvents> {
   #entry(serverId: string): Entry {
     let e = this.#servers.get(serverId);
     if (!e) {
-      e = { serverId, snapshot: undefined, error: undefined, readAt: undefined, reading: null, again: false, settleTimer: undefined, fileKey: undefined };
+      const entry: Entry = {
+        serverId, snapshot: undefined, error: undefined, readAt: undefined, fileKey: undefined,
+        task: new SerialTask(() => this.#readOnce(entry), {
+          settleMs: this.#settleMs,
+          // The settle re-read: skipped when the file is still the one read last (the usual case).
+          onSettle: async () => {
+            if (!entry.task.busy && (await this.#keyOf(serverId)) === entry.fileKey) return;
+            await entry.task.run();
+          },
+          onError: (err) => this.emit('error', err instanceof Error ? err : new Error(String(err))),
+        }),
+      };
+      e = entry;
       this.#servers.set(serverId, e);
     }
     return e;
@@ -158,27 +178,19 @@ export class SnapshotWatcher extends EventEmitter<WatcherEvents> {
 
   #onEvent(serverId: string): Promise<void> {
     if (this.#closed) return Promise.resolve();
-    const e = this.#entry(serverId);
-    clearTimeout(e.settleTimer);
-    e.settleTimer = setTimeout(() => void this.#settle(e), this.#settleMs).unref();
-    return this.#read(e);
-  }
-
-  /** The settle re-read: skipped when the file is still the one read last (the usual case). */
-  async #settle(e: Entry): Promise<void> {
-    const key = await this.#fileKey(e.serverId);
-    if (key !== undefined && key === e.fileKey && !e.reading && !this.#closed) return;
-    await this.#read(e);
+    return this.#entry(serverId).task.poke();
   }
 
   /**
-   * Identity of a snapshot file version: every atomic replacement makes a new inode, and
-   * ext4 may reuse inodes, so size and nanosecond times go with it.
+   * {@link fileKey} of a server's snapshot, {@link ABSENT} when there is none, {@link NOT_A_DIR}
+   * when the server "directory" is a file. Any other stat error (EACCES, ELOOP, …) gives a key of its
+   * own: the read then records the error in `error` and logs it once, and a file that keeps
+   * failing the same way is not read again on every rescan (D5).
    */
-  #fileKey(serverId: string): Promise<string | undefined> {
-    return stat(snapshotPath(this.stateDir, serverId), { bigint: true }).then(
-      (st) => `${st.ino}:${st.size}:${st.mtimeNs}:${st.ctimeNs}`,
-      () => undefined,
+  #keyOf(serverId: string): Promise<string> {
+    return fileKey(snapshotPath(this.stateDir, serverId)).then(
+      (key) => key ?? ABSENT,
+      (err: NodeJS.ErrnoException) => (err.code === 'ENOTDIR' ? NOT_A_DIR : `error:${err.code ?? err.message}`),
     );
   }
 
@@ -196,51 +208,32 @@ export class SnapshotWatcher extends EventEmitter<WatcherEvents> {
     for (const id of this.#servers.keys()) ids.add(id);
     await Promise.all(
       [...ids].map(async (id) => {
-        const key = await this.#fileKey(id);
-        if (key === undefined && !this.#servers.has(id)) return; // a directory without a snapshot (yet)
+        const key = await this.#keyOf(id);
+        // A directory without a snapshot (yet), or a file named like a server id: not a server.
+        if ((key === ABSENT || key === NOT_A_DIR) && !this.#servers.has(id)) return;
         const e = this.#entry(id);
-        if (key === undefined || key !== e.fileKey) await this.#read(e);
+        if (key !== e.fileKey) await e.task.run();
       }),
     );
   }
 
-  /** Reads the file of a server; if a read is under way, one more follows it. */
-  #read(e: Entry): Promise<void> {
-    if (e.reading) {
-      e.again = true;
-      return e.reading;
-    }
-    e.reading = (async () => {
-      do {
-        e.again = false;
-        await this.#readOnce(e);
-      } while (e.again && !this.#closed);
-    })().finally(() => {
-      e.reading = null;
-    });
-    return e.reading;
-  }
-
   async #readOnce(e: Entry): Promise<void> {
     const file = snapshotPath(this.stateDir, e.serverId);
-    const key = await this.#fileKey(e.serverId);
+    const key = await this.#keyOf(e.serverId);
     let snapshot: Snapshot;
     let json: string;
     try {
       ({ snapshot, json } = await readSnapshotFileText(file));
       if (snapshot.serverId !== e.serverId) {
-        throw new SnapshotReadError(file, 'EINVALID', `invalid snapshot: serverId is ${JSON.stringify(snapshot.serverId)} but the file is in the directory of ${JSON.stringify(e.serverId)}`);
+        throw new StateFileError(file, 'EINVALID', `invalid snapshot: serverId is ${JSON.stringify(snapshot.serverId)} but the file is in the directory of ${JSON.stringify(e.serverId)}`);
       }
     } catch (err) {
-      if (!(err instanceof SnapshotReadError)) throw err;
+      if (!(err instanceof StateFileError)) throw err;
       e.readAt = Date.now();
       e.fileKey = key;
       const changed = e.error?.message !== err.message;
       e.error = err;
-      if (changed) {
-        if (err.code !== 'ENOENT' || e.snapshot) this.#log.warn({ serverId: e.serverId, err: err.message }, 'snapshot not usable; keeping the last good one');
-        this.emit('invalid', e.serverId, err);
-      }
+      if (changed && (err.code !== 'ENOENT' || e.snapshot)) this.#log.warn({ serverId: e.serverId, err: err.message }, 'snapshot not usable; keeping the last good one');
       return;
     }
     e.readAt = Date.now();

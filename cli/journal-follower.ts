@@ -1,12 +1,15 @@
 /**
  * Follows one journal file like `tail -F`: keeps its handle open, reads what was appended since
  * the last call, and when the file was rotated (a new inode under the name) finishes the old
- * file before it goes on with the new one from its start. Only whole lines come out; a torn line
- * (a killed writer's) turns into a warning when the next writer ends it.
+ * file, then reads the rotated files written since (`events.<n>.jsonl` whose inodes it has not
+ * read, oldest first: several rotations may land between two calls, L1), then the new current
+ * file from its start. Only whole lines come out; a torn line (a killed writer's) turns into a
+ * warning when the next writer ends it.
  */
-import { open, stat, type FileHandle } from 'node:fs/promises';
+import { open, readdir, stat, type FileHandle } from 'node:fs/promises';
+import path from 'node:path';
 import { StringDecoder } from 'node:string_decoder';
-import { parseJournalLine, type JournalLine } from '../shared/journal.js';
+import { journalFileName, parseJournalLine, tornLineWarning, type JournalLine } from '../shared/journal.js';
 
 export interface JournalFollowerOptions {
   /** Skip what the file holds when `init()` runs (follow from now on). Default false. */
@@ -15,13 +18,27 @@ export interface JournalFollowerOptions {
 }
 
 const CHUNK = 64 * 1024;
+/** Identities of files read to their end that are remembered (rotation keeps a handful). */
+const DONE_KEPT = 256;
+/** At most this many files are finished in one `read()` (rotations by the dozen between two polls are not). */
+const MAX_FILES_PER_READ = 64;
+const ROTATED_RE = /^events\.(\d+)\.jsonl$/;
+
+/** A file's identity across renames: its inode, and its birth time against inode reuse. */
+function identityOf(st: { ino: bigint; birthtimeNs: bigint }): string {
+  return `${st.ino}:${st.birthtimeNs}`;
+}
 
 export class JournalFollower {
   readonly file: string;
   readonly #onWarning: (message: string) => void;
   #fromEnd: boolean;
   #fh: FileHandle | undefined;
-  #ino: number | undefined;
+  /** The file being read: its identity and name when opened (for warnings), and whether it is a rotated file. */
+  #cur: { id: string; name: string; rotated: boolean } | undefined;
+  /** The identity of the last file read (kept after it is closed): where the next one starts. */
+  #last: string | undefined;
+  readonly #done = new Set<string>();
   #offset = 0;
   #buf = '';
   #decoder = new StringDecoder('utf8');
@@ -34,32 +51,36 @@ export class JournalFollower {
 
   /** Positions at the end of the file when `fromEnd` (a file made later is read from its start). */
   async init(): Promise<void> {
-    if (this.#fromEnd) await this.#open(true);
+    if (this.#fromEnd) await this.#openAt(this.file, false, true);
     this.#fromEnd = false;
   }
 
   /** The whole lines appended since the last call. */
   async read(): Promise<JournalLine[]> {
     const out: JournalLine[] = [];
-    // At most: the rest of the rotated file, then the new one.
-    for (let round = 0; round < 3; round += 1) {
-      if (!this.#fh && !(await this.#open(false))) return out;
+    for (let round = 0; round < MAX_FILES_PER_READ; round += 1) {
+      if (!this.#fh && !(await this.#openNext())) return out;
       await this.#drain(out);
-      const st = await stat(this.file).catch((err: NodeJS.ErrnoException) => {
+      if (this.#cur!.rotated) {
+        // A rotated file gets no more lines: done with it.
+        await this.#closeFile();
+        continue;
+      }
+      const st = await stat(this.file, { bigint: true }).catch((err: NodeJS.ErrnoException) => {
         // ENOENT: rotated away and the new file not made yet.
         if (err.code === 'ENOENT') return undefined;
         throw err;
       });
-      if (st && st.ino === this.#ino) {
-        if (st.size >= this.#offset) return out;
+      if (st && identityOf(st) === this.#cur!.id) {
+        if (st.size >= BigInt(this.#offset)) return out;
         // Truncated in place (by hand): start over.
         this.#onWarning(`${this.file}: the file shrank; reading it again from its start`);
         this.#offset = 0;
         this.#reset();
         continue;
       }
+      // Rotated: what it held up to now is read; what came after is in the files to come.
       await this.#closeFile();
-      if (!st) return out;
     }
     return out;
   }
@@ -68,27 +89,85 @@ export class JournalFollower {
     await this.#closeFile();
   }
 
-  async #open(atEnd: boolean): Promise<boolean> {
+  /**
+   * Opens the file that follows the last one read: a rotated file not read yet, newer than the
+   * last one (oldest first), else the current file. False when there is nothing to open.
+   */
+  async #openNext(): Promise<boolean> {
+    if (this.#last !== undefined) {
+      const rotated = await this.#rotatedFiles();
+      const at = rotated.findIndex((r) => r.id === this.#last);
+      // Not found: the last file read was rotated away for good; every rotated file is newer.
+      for (const r of rotated.slice(at + 1)) {
+        if (this.#done.has(r.id)) continue;
+        // The name may hold another file by now (one more rotation): only the expected one will do.
+        if (await this.#openAt(r.file, true, false, r.id)) return true;
+      }
+    }
+    return this.#openAt(this.file, false, false);
+  }
+
+  /** The rotated files beside the journal, oldest first, with their identities. */
+  async #rotatedFiles(): Promise<{ file: string; id: string }[]> {
+    const dir = path.dirname(this.file);
+    const names = await readdir(dir).catch((err: NodeJS.ErrnoException) => {
+      // ENOENT: the server directory is gone; nothing rotated to read.
+      if (err.code === 'ENOENT') return [];
+      throw err;
+    });
+    const numbers = names.flatMap((n) => {
+      const m = ROTATED_RE.exec(n);
+      return m && Number(m[1]) > 0 ? [Number(m[1])] : [];
+    });
+    numbers.sort((a, b) => b - a);
+    const files: { file: string; id: string }[] = [];
+    for (const n of numbers) {
+      const file = path.join(dir, journalFileName(n));
+      try {
+        files.push({ file, id: identityOf(await stat(file, { bigint: true })) });
+      } catch (err) {
+        // ENOENT: rotated on (or away) since the listing; the next file in line is still there.
+        if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+      }
+    }
+    return files;
+  }
+
+  /** Opens `file` (at its end when `atEnd`); with `expected`, only if it is still that file. */
+  async #openAt(file: string, rotated: boolean, atEnd: boolean, expected?: string): Promise<boolean> {
     let fh: FileHandle;
     try {
-      fh = await open(this.file, 'r');
+      fh = await open(file, 'r');
     } catch (err) {
-      // ENOENT: no journal (yet).
+      // ENOENT: no journal (yet), or a rotated file gone since it was listed.
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') return false;
       throw err;
     }
-    const st = await fh.stat();
+    const st = await fh.stat({ bigint: true });
+    const id = identityOf(st);
+    if ((expected !== undefined && id !== expected) || (!rotated && this.#done.has(id))) {
+      // Not the file expected, or the current file already read to its end (no new file yet).
+      await fh.close();
+      return false;
+    }
     this.#fh = fh;
-    this.#ino = st.ino;
-    this.#offset = atEnd ? st.size : 0;
+    this.#cur = { id, name: file, rotated };
+    this.#last = id;
+    this.#offset = atEnd ? Number(st.size) : 0;
     this.#reset();
     return true;
   }
 
   async #closeFile(): Promise<void> {
     const fh = this.#fh;
+    const cur = this.#cur;
     this.#fh = undefined;
-    if (this.#buf !== '') this.#onWarning(`${this.file}: the last line is incomplete (a writer was killed mid-append); skipped`);
+    this.#cur = undefined;
+    if (cur) {
+      if (this.#buf !== '') this.#onWarning(tornLineWarning(cur.name));
+      this.#done.add(cur.id);
+      if (this.#done.size > DONE_KEPT) this.#done.delete(this.#done.values().next().value!);
+    }
     this.#reset();
     await fh?.close();
   }
@@ -112,7 +191,7 @@ export class JournalFollower {
         try {
           out.push(parseJournalLine(part));
         } catch (err) {
-          this.#onWarning(`${this.file}: not a journal line (${(err as Error).message}); skipped`);
+          this.#onWarning(`${this.#cur!.name}: not a journal line (${(err as Error).message}); skipped`);
         }
       }
     }

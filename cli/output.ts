@@ -19,10 +19,24 @@ export function processOutput(name: string, env: Record<string, string | undefin
   const tty = process.stdout.isTTY === true;
   return {
     out: (text) => void process.stdout.write(text.endsWith('\n') ? text : `${text}\n`),
-    warn: (text) => void process.stderr.write(`mcp-monitor ${name}: ${text}\n`),
+    // Diagnostics quote file contents (a client's strings among them): never raw control bytes.
+    warn: (text) => void process.stderr.write(`mcp-monitor ${name}: ${printable(text)}\n`),
     columns: tty ? process.stdout.columns || 80 : undefined,
     color: tty && !env.NO_COLOR && env.TERM !== 'dumb',
   };
+}
+
+const SHORT: Record<string, string> = { '\b': '\\b', '\t': '\\t', '\n': '\\n', '\f': '\\f', '\r': '\\r' };
+
+/**
+ * `text` safe for a terminal: C0 controls, DEL and C1 controls escaped as JSON.stringify
+ * escapes C0 (`\n`, `\u001b`, `\u009b`), everything else as is. Every string a client could
+ * have chosen (clientInfo, User-Agent, session id, anything read from a state file) goes through
+ * it before it is printed (M3): a raw ESC could set the title, clear the screen or write the
+ * clipboard (OSC 52).
+ */
+export function printable(text: string): string {
+  return text.replace(/[\u0000-\u001f\u007f-\u009f]/g, (c) => SHORT[c] ?? `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
 }
 
 const CODES = { green: 32, yellow: 33, red: 31, dim: 2, bold: 1 } as const;

@@ -7,11 +7,16 @@
  * or behind: a session that leaves the snapshot without a journal line within `graceMs` is
  * reported with reason `unknown` (or `shutdown` when the writer was stopping). A writer that
  * died takes its sessions with it: reason `writer-died`.
+ *
+ * A writer is its `(pid, startedAt)` (M7): a restart that gets the same pid (a container's child
+ * is always pid 7) is a restart, and a pid that an earlier writer had is not muted for good.
+ * Journal lines other than `start` carry only the pid: they belong to the current writer when
+ * the pid is its own, and are news of a gone writer when the pid is a replaced writer's.
  */
 import type { JournalLine } from '../shared/journal.js';
 import type { ServerState } from '../shared/server-state.js';
 import { isNewer, type ClientInfo, type CloseReason, type Connection, type Snapshot } from '../shared/snapshot.js';
-import type { VerdictState } from '../shared/verdict.js';
+import { writerLiveness, type VerdictState } from '../shared/verdict.js';
 
 /** Why a session ended, as `tail` reports it: the journal's reasons, or what tail inferred. */
 export type TailCloseReason = CloseReason | 'writer-died' | 'unknown';
@@ -54,10 +59,14 @@ export class ServerTracker {
   readonly #emit: (event: TailEvent) => void;
   readonly #graceMs: number;
   readonly #now: () => number;
-  #pid: number | undefined;
+  /** The current writer; `startedAt` null while only lines without it were seen. */
+  #writer: { pid: number; startedAt: string | null } | undefined;
   #stopped = false;
   #announcedRunning = false;
+  /** Pids of replaced writers (until a new writer gets one of them again). */
   readonly #pastPids = new Set<number>();
+  /** `pid@startedAt` of replaced writers: their snapshots and start lines are old news. */
+  readonly #pastWriters = new Set<string>();
   readonly #open = new Map<string, Session>();
   readonly #closed = new Set<string>();
   readonly #pending = new Map<string, { deadline: number; reason: TailCloseReason }>();
@@ -84,12 +93,13 @@ export class ServerTracker {
     if (snap) {
       this.#snapshot = snap;
       this.#invalid = undefined;
-      if (this.#pid !== undefined && this.#pid !== snap.pid) this.#pastPids.add(this.#pid);
-      this.#pid = snap.pid;
+      if (this.#writer && !this.#isCurrent(snap.pid, snap.startedAt)) this.#retire(this.#writer);
+      this.#pastPids.delete(snap.pid);
+      this.#writer = { pid: snap.pid, startedAt: snap.startedAt };
       this.#stopped = snap.status === 'stopped';
       this.#announcedRunning = snap.status !== 'starting';
-      this.#stale = state.verdict.state === 'stale';
-      this.#dead = this.#stale && state.probe?.pidAlive === false;
+      this.#stale = this.#suspect(state);
+      this.#dead = this.#stale && this.#gone(state);
       this.#open.clear();
       this.#pending.clear();
       for (const c of snap.connections) this.#open.set(c.sessionId, sessionOf(c, snap.pid));
@@ -107,8 +117,13 @@ export class ServerTracker {
   /** Lines appended to the journal, in order. */
   journal(lines: JournalLine[]): void {
     for (const line of lines) {
-      if (this.#pastPids.has(line.pid)) continue; // news of a writer that is gone
-      this.#writer(line.pid, line.ts, line.event === 'start' ? (line.startedAt ?? null) : null);
+      const startedAt = line.event === 'start' ? (line.startedAt ?? null) : null;
+      if (line.event === 'start' && startedAt !== null) {
+        if (this.#pastWriters.has(writerKey(line.pid, startedAt))) continue; // a replaced writer's
+      } else if (this.#pastPids.has(line.pid) && this.#writer?.pid !== line.pid) {
+        continue; // news of a writer that is gone
+      }
+      this.#become(line.pid, line.ts, startedAt);
       switch (line.event) {
         case 'connect':
           this.#connect({ pid: line.pid, sessionId: line.sessionId, clientIP: line.clientIP ?? null, userAgent: line.userAgent ?? null, clientInfo: line.clientInfo ?? null, protocolVersion: line.protocolVersion ?? null, connectedAt: line.connectedAt ?? line.ts, requestCount: line.requestCount ?? null }, line.ts);
@@ -149,12 +164,12 @@ export class ServerTracker {
       return;
     }
     this.#invalid = undefined;
-    if (this.#pastPids.has(snap.pid) || !isNewer(snap, this.#snapshot)) {
+    if (this.#pastWriters.has(writerKey(snap.pid, snap.startedAt)) || !isNewer(snap, this.#snapshot)) {
       this.#judge(state);
       return;
     }
     this.#snapshot = snap;
-    this.#writer(snap.pid, snap.writtenAt, snap.startedAt);
+    this.#become(snap.pid, snap.writtenAt, snap.startedAt);
     const inSnapshot = new Set<string>();
     for (const c of snap.connections) {
       inSnapshot.add(c.sessionId);
@@ -187,9 +202,9 @@ export class ServerTracker {
 
   #judge(state: ServerState): void {
     const snap = state.snapshot;
-    if (!snap || snap.pid !== this.#pid || state.verdict.state === 'invalid') return;
-    const stale = state.verdict.state === 'stale';
-    const dead = stale && state.probe?.pidAlive === false;
+    if (!snap || !this.#isCurrent(snap.pid, snap.startedAt) || state.verdict.state === 'invalid') return;
+    const stale = this.#suspect(state);
+    const dead = stale && this.#gone(state);
     // Once when it goes stale, and once more if a writer that was only late then dies.
     if (stale && (!this.#stale || (dead && !this.#dead))) {
       this.#stale = true;
@@ -205,22 +220,53 @@ export class ServerTracker {
     }
   }
 
-  /** Makes `pid` the current writer; a new one is a (re)start. */
-  #writer(pid: number, ts: string, startedAt: string | null): void {
-    if (pid === this.#pid) return;
-    const previous = this.#pid;
+  /**
+   * Stale for tail: the verdict says so, and not only because the pid looks dead while the lock
+   * and heartbeat are fresh (the pid is a hint: see {@link writerLiveness}).
+   */
+  #suspect(state: ServerState): boolean {
+    if (state.verdict.state !== 'stale') return false;
+    return !state.snapshot || !state.probe || writerLiveness(state.snapshot, state.probe, this.#now()) !== 'alive';
+  }
+
+  /** Gone for good (its sessions with it): lock not held or not refreshed, or late with its pid gone. */
+  #gone(state: ServerState): boolean {
+    return !!state.snapshot && !!state.probe && writerLiveness(state.snapshot, state.probe, this.#now()) === 'gone';
+  }
+
+  /** Whether `(pid, startedAt)` is the current writer; a start not known on either side leaves it to the pid. */
+  #isCurrent(pid: number, startedAt: string | null): boolean {
+    const w = this.#writer;
+    if (!w || w.pid !== pid) return false;
+    return startedAt === null || w.startedAt === null || w.startedAt === startedAt;
+  }
+
+  #retire(w: { pid: number; startedAt: string | null }): void {
+    this.#pastPids.add(w.pid);
+    if (w.startedAt !== null) this.#pastWriters.add(writerKey(w.pid, w.startedAt));
+  }
+
+  /** Makes `(pid, startedAt)` the current writer; a new one is a (re)start. */
+  #become(pid: number, ts: string, startedAt: string | null): void {
+    if (this.#isCurrent(pid, startedAt)) {
+      this.#writer!.startedAt ??= startedAt;
+      return;
+    }
+    const previous = this.#writer;
     const clean = this.#stopped;
     if (previous !== undefined) {
-      this.#pastPids.add(previous);
+      this.#retire(previous);
       for (const [id, s] of [...this.#open]) this.#close(id, clean ? 'shutdown' : 'writer-died', ts, s, null);
     }
-    this.#pid = pid;
+    // A pid seen before is this writer's now (A:7, B:25, C:7).
+    this.#pastPids.delete(pid);
+    this.#writer = { pid, startedAt };
     this.#stopped = false;
     this.#stale = false;
     this.#dead = false;
     this.#announcedRunning = false;
     this.#pending.clear();
-    this.#emit({ event: 'start', ts, serverId: this.serverId, pid, startedAt, restart: previous !== undefined, previousPid: previous ?? null, previousStoppedCleanly: previous === undefined ? null : clean });
+    this.#emit({ event: 'start', ts, serverId: this.serverId, pid, startedAt, restart: previous !== undefined, previousPid: previous?.pid ?? null, previousStoppedCleanly: previous === undefined ? null : clean });
   }
 
   #connect(s: Session, ts: string): void {
@@ -239,12 +285,16 @@ export class ServerTracker {
   }
 
   #stop(pid: number, ts: string): void {
-    if (this.#stopped || pid !== this.#pid) return;
+    if (this.#stopped || pid !== this.#writer?.pid) return;
     for (const [id, s] of [...this.#open]) this.#close(id, 'shutdown', ts, s, null);
     this.#stopped = true;
     this.#stale = false;
     this.#emit({ event: 'stop', ts, serverId: this.serverId, pid });
   }
+}
+
+function writerKey(pid: number, startedAt: string): string {
+  return `${pid}@${startedAt}`;
 }
 
 function sessionOf(c: Connection, pid: number): Session {

@@ -6,13 +6,17 @@
  * atomic renames), re-reads a server once more `settleMs` after each event (chokidar emits no
  * trailing event for a burst, chokidar #1455), and re-reads everything every `pollMs`: that
  * also finds a state directory or server that appears later and notices a heartbeat that stops.
- * Reads of one server never overlap, so events come out in order.
+ * A snapshot file that did not change since it was read (same inode, size and times) is not
+ * read again: only its writer is judged again (L9). Reads of one server never overlap
+ * ({@link SerialTask}), so events come out in order.
  */
 import { stat } from 'node:fs/promises';
 import path from 'node:path';
 import { watch, type FSWatcher } from 'chokidar';
+import { fileKey } from '../shared/file-key.js';
 import { JOURNAL_FILE, SERVER_ID_RE, SNAPSHOT_FILE, journalPath, snapshotPath, stateDirWatchIgnored } from '../shared/paths.js';
-import { listServerIds, readServerState } from '../shared/server-state.js';
+import { SerialTask } from '../shared/serial-task.js';
+import { judgeServerState, listServerIds, readServerState, type ServerState } from '../shared/server-state.js';
 import { JournalFollower } from './journal-follower.js';
 import { ServerTracker, type TailEvent } from './server-tracker.js';
 
@@ -32,9 +36,9 @@ export interface StateDirFollowerOptions {
 interface Followed {
   tracker: ServerTracker;
   journal: JournalFollower;
-  reading: Promise<void> | null;
-  again: boolean;
-  settle: NodeJS.Timeout | undefined;
+  task: SerialTask;
+  /** The valid snapshot last read and the {@link fileKey} of its file. */
+  last: { key: string; state: ServerState } | undefined;
 }
 
 export class StateDirFollower {
@@ -78,11 +82,10 @@ export class StateDirFollower {
     this.#closePromise ??= (async () => {
       this.#closed = true;
       clearInterval(this.#timer);
-      for (const f of this.#servers.values()) clearTimeout(f.settle);
       await this.#watcher?.close();
       await this.#scanning;
       await Promise.all([...this.#servers.values()].map(async (f) => {
-        await f.reading;
+        await f.task.close();
         await f.journal.close();
       }));
     })();
@@ -107,9 +110,11 @@ export class StateDirFollower {
       tracker: new ServerTracker({ serverId: id, emit: this.#o.emit }),
       // At start, follow from the end (the state says the rest); a server found later is new: all of it.
       journal: new JournalFollower(journalPath(this.stateDir, id), { fromEnd: atStart, onWarning: this.#o.warn }),
-      reading: null,
-      again: false,
-      settle: undefined,
+      task: new SerialTask(() => this.#readOnce(f), {
+        settleMs: this.#o.settleMs ?? 75,
+        onError: (err) => this.#o.warn(`${id}: ${(err as Error).message}`),
+      }),
+      last: undefined,
     };
     this.#servers.set(id, f);
     return f;
@@ -131,20 +136,12 @@ export class StateDirFollower {
       const id = path.relative(this.stateDir, p).split(path.sep)[0]!;
       if (!SERVER_ID_RE.test(id) || (this.#o.serverId !== undefined && id !== this.#o.serverId)) return;
       const f = this.#servers.get(id);
-      if (f) this.#poke(f);
+      if (f) void f.task.poke();
       else void this.#scan();
     };
     watcher.on('all', (_event, p) => onPath(p));
     watcher.on('error', (err) => this.#o.warn(`watching ${this.stateDir}: ${(err as Error).message}`));
     await new Promise<void>((resolve) => watcher.once('ready', () => resolve()));
-  }
-
-  /** Reads a server now and once more `settleMs` later. */
-  #poke(f: Followed): void {
-    if (this.#closed) return;
-    clearTimeout(f.settle);
-    f.settle = setTimeout(() => void this.#read(f), this.#o.settleMs ?? 75);
-    void this.#read(f);
   }
 
   #scan(): Promise<void> {
@@ -155,7 +152,7 @@ export class StateDirFollower {
           if (this.#closed) return;
           if (!this.#servers.has(id)) this.#add(id, false);
         }
-        await Promise.all([...this.#servers.values()].map((f) => this.#read(f)));
+        await Promise.all([...this.#servers.values()].map((f) => f.task.run()));
       } catch (err) {
         this.#o.warn((err as Error).message);
       }
@@ -165,27 +162,22 @@ export class StateDirFollower {
     return this.#scanning;
   }
 
-  #read(f: Followed): Promise<void> {
-    if (f.reading) {
-      f.again = true;
-      return f.reading;
-    }
-    f.reading = (async () => {
-      do {
-        f.again = false;
-        if (this.#closed) return;
-        try {
-          // The journal first: its lines are written before the snapshot that shows them.
-          f.tracker.journal(await f.journal.read());
-          f.tracker.snapshot(await readServerState(snapshotPath(this.stateDir, f.tracker.serverId), f.tracker.serverId));
-          f.tracker.tick();
-        } catch (err) {
-          this.#o.warn(`${f.tracker.serverId}: ${(err as Error).message}`);
-        }
-      } while (f.again && !this.#closed);
-    })().finally(() => {
-      f.reading = null;
-    });
-    return f.reading;
+  async #readOnce(f: Followed): Promise<void> {
+    if (this.#closed) return;
+    // The journal first: its lines are written before the snapshot that shows them.
+    f.tracker.journal(await f.journal.read());
+    f.tracker.snapshot(await this.#state(f));
+    f.tracker.tick();
+  }
+
+  /** The state of a server: its snapshot read again only when the file changed; its writer judged anew. */
+  async #state(f: Followed): Promise<ServerState> {
+    const file = snapshotPath(this.stateDir, f.tracker.serverId);
+    // A file that cannot be looked at (ENOENT, or EACCES…) is read: the read says why.
+    const key = await fileKey(file).catch(() => undefined);
+    if (key !== undefined && f.last?.key === key) return judgeServerState(file, f.last.state.snapshot!);
+    const state = await readServerState(file, f.tracker.serverId);
+    f.last = key !== undefined && state.snapshot ? { key, state } : undefined;
+    return state;
   }
 }

@@ -6,10 +6,12 @@
  * Parsing and reading for every reader. A line is never split across files; a last line
  * without its newline is the torn write of a killed writer and is skipped with a warning.
  */
-import { readFile, readdir } from 'node:fs/promises';
+import { open, readdir, stat, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import { JOURNAL_FILE } from './paths.js';
 import { CLOSE_REASONS, type ClientInfo, type CloseReason } from './snapshot.js';
+import { StateFileError } from './state-file-error.js';
+import { isCount, isIsoTime, isObject } from './validate.js';
 
 export const JOURNAL_EVENTS = ['start', 'connect', 'disconnect', 'stop'] as const;
 export type JournalEvent = (typeof JOURNAL_EVENTS)[number];
@@ -74,26 +76,16 @@ export class JournalLineError extends Error {
   }
 }
 
-/** The journal could not be read at all (`code`: the fs error code, e.g. `ENOENT`). */
-export class JournalReadError extends Error {
-  readonly code: string;
-  readonly file: string;
-  constructor(file: string, code: string, detail: string, options?: { cause?: unknown }) {
-    super(`${file}: ${detail}`, options);
-    this.name = 'JournalReadError';
-    this.code = code;
-    this.file = file;
-  }
-}
+/**
+ * The journal could not be read at all (`code`: the fs error code, e.g. `ENOENT`): a
+ * {@link StateFileError} (kept under this name for the callers that know it).
+ */
+export const JournalReadError = StateFileError;
+export type JournalReadError = StateFileError;
 
-const ISO_UTC = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?Z$/;
-
-function isObject(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
-
-function isCount(v: unknown): v is number {
-  return Number.isSafeInteger(v) && (v as number) >= 0;
+/** The warning for a last line without its newline: the torn append of a killed writer. */
+export function tornLineWarning(file: string): string {
+  return `${file}: the last line is incomplete (a writer was killed mid-append); skipped`;
 }
 
 /** Parses one line of a journal (without its newline); throws {@link JournalLineError}. */
@@ -106,7 +98,7 @@ export function parseJournalLine(text: string): JournalLine {
   }
   if (!isObject(v)) throw new JournalLineError('not a JSON object');
   if (!(JOURNAL_EVENTS as readonly unknown[]).includes(v.event)) throw new JournalLineError(`event is ${JSON.stringify(v.event)}, expected one of ${JOURNAL_EVENTS.join('|')}`);
-  if (typeof v.ts !== 'string' || !ISO_UTC.test(v.ts) || Number.isNaN(Date.parse(v.ts))) throw new JournalLineError(`ts is not an ISO-8601 UTC time: ${JSON.stringify(v.ts)}`);
+  if (!isIsoTime(v.ts)) throw new JournalLineError(`ts is not an ISO-8601 UTC time: ${JSON.stringify(v.ts)}`);
   if (!isCount(v.pid) || v.pid === 0) throw new JournalLineError('pid must be a positive integer');
   if (!isCount(v.seq)) throw new JournalLineError('seq must be a non-negative integer');
   if (v.event === 'connect' || v.event === 'disconnect') {
@@ -152,7 +144,7 @@ export async function journalFiles(dir: string): Promise<string[]> {
 export function parseJournalText(text: string, file: string, onWarning: (message: string) => void): JournalLine[] {
   const parts = text.split('\n');
   const last = parts.pop()!;
-  if (last !== '') onWarning(`${file}: the last line is incomplete (a writer was killed mid-append); skipped`);
+  if (last !== '') onWarning(tornLineWarning(file));
   const lines: JournalLine[] = [];
   parts.forEach((part, i) => {
     if (part === '') return;
@@ -172,33 +164,72 @@ export interface JournalContents {
   lines: JournalLine[];
 }
 
+export interface ReadJournalOptions {
+  /** Called after the files are listed, before they are opened (tests put a rotation here). */
+  onListed?: () => Promise<void> | void;
+}
+
+/** How often {@link readJournal} starts over when a rotation keeps landing while it opens the files. */
+const READ_ATTEMPTS = 10;
+
 /**
  * Reads the whole journal of a server directory, rotated files first. Torn and bad lines are
- * skipped and reported through `onWarning`. Throws {@link JournalReadError} when there is no
+ * skipped and reported through `onWarning`. Throws {@link StateFileError} when there is no
  * journal or it cannot be read.
+ *
+ * A rotation renames every file while we read (L2): so all files are opened first (an open file
+ * keeps its inode whatever its name becomes), and if `events.jsonl` is not the same inode after
+ * the opens as before the listing, a rotation came in between and it starts over.
  */
-export async function readJournal(dir: string, onWarning: (message: string) => void): Promise<JournalContents> {
+export async function readJournal(dir: string, onWarning: (message: string) => void, options: ReadJournalOptions = {}): Promise<JournalContents> {
   const main = path.join(dir, JOURNAL_FILE);
-  let files: string[];
-  try {
-    files = await journalFiles(dir);
-  } catch (err) {
-    const e = err as NodeJS.ErrnoException;
-    throw new JournalReadError(main, e.code ?? 'EIO', e.code === 'ENOENT' ? 'no such file (no server directory)' : e.message, { cause: err });
-  }
-  if (files.length === 0) throw new JournalReadError(main, 'ENOENT', 'no such file (no journal)');
-  const lines: JournalLine[] = [];
-  for (const file of files) {
-    let text: string;
+  for (let attempt = 1; ; attempt += 1) {
+    const before = await inodeOf(main);
+    let files: string[];
     try {
-      text = await readFile(file, 'utf8');
+      files = await journalFiles(dir);
     } catch (err) {
-      const e = err as NodeJS.ErrnoException;
-      // ENOENT: rotated away between the listing and the read; what it held is gone.
-      if (e.code === 'ENOENT') continue;
-      throw new JournalReadError(file, e.code ?? 'EIO', e.code === 'EACCES' || e.code === 'EPERM' ? 'permission denied' : e.message, { cause: err });
+      throw StateFileError.fromErrno(main, err, 'file (no server directory)');
     }
-    lines.push(...parseJournalText(text, file, onWarning));
+    if (files.length === 0) throw new StateFileError(main, 'ENOENT', 'no such file (no journal)');
+    await options.onListed?.();
+    const opened: { file: string; fh: FileHandle }[] = [];
+    try {
+      let complete = true;
+      for (const file of files) {
+        try {
+          opened.push({ file, fh: await open(file, 'r') });
+        } catch (err) {
+          // ENOENT: rotated away since the listing; the check below starts over.
+          if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw StateFileError.fromErrno(file, err);
+          complete = false;
+        }
+      }
+      const after = await inodeOf(main);
+      if ((!complete || before !== after) && attempt < READ_ATTEMPTS) continue;
+      const lines: JournalLine[] = [];
+      for (const { file, fh } of opened) {
+        let text: string;
+        try {
+          text = await fh.readFile('utf8');
+        } catch (err) {
+          throw StateFileError.fromErrno(file, err);
+        }
+        lines.push(...parseJournalText(text, file, onWarning));
+      }
+      return { files: opened.map((o) => o.file), lines };
+    } finally {
+      await Promise.all(opened.map((o) => o.fh.close()));
+    }
   }
-  return { files, lines };
+}
+
+/** The inode of `file`, or undefined when there is none (ENOENT: between a rotation's rename and the new file). */
+async function inodeOf(file: string): Promise<bigint | undefined> {
+  try {
+    return (await stat(file, { bigint: true })).ino;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw StateFileError.fromErrno(file, err);
+  }
 }

@@ -4,37 +4,16 @@
  */
 import { readFile } from 'node:fs/promises';
 import { parseSnapshot, type Snapshot } from './snapshot.js';
+import { StateFileError } from './state-file-error.js';
 
 /**
- * A snapshot file that could not be read or is not a valid snapshot. `code` is the fs error
- * code (`ENOENT`, `EACCES`, …) or `EINVALID`; the message names the file and what is wrong.
+ * The error of a snapshot file that could not be read or is not a valid snapshot: a
+ * {@link StateFileError} (kept under this name for the callers that know it).
  */
-export class SnapshotReadError extends Error {
-  readonly code: string;
-  readonly file: string;
-  constructor(file: string, code: string, detail: string, options?: { cause?: unknown }) {
-    super(`${file}: ${detail}`, options);
-    this.name = 'SnapshotReadError';
-    this.code = code;
-    this.file = file;
-  }
-}
+export const SnapshotReadError = StateFileError;
+export type SnapshotReadError = StateFileError;
 
-function describeFsError(err: NodeJS.ErrnoException): string {
-  switch (err.code) {
-    case 'ENOENT':
-      return 'no such file';
-    case 'EACCES':
-    case 'EPERM':
-      return 'permission denied';
-    case 'EISDIR':
-      return 'is a directory, not a snapshot file';
-    default:
-      return err.message;
-  }
-}
-
-/** Reads and validates one snapshot file; throws {@link SnapshotReadError}. */
+/** Reads and validates one snapshot file; throws {@link StateFileError}. */
 export async function readSnapshotFile(file: string): Promise<Snapshot> {
   return (await readSnapshotFileText(file)).snapshot;
 }
@@ -48,12 +27,12 @@ export async function readSnapshotFileText(file: string): Promise<{ snapshot: Sn
   try {
     text = await readFile(file, 'utf8');
   } catch (err) {
-    const e = err as NodeJS.ErrnoException;
-    throw new SnapshotReadError(file, e.code ?? 'EIO', describeFsError(e), { cause: err });
+    if ((err as NodeJS.ErrnoException).code === 'EISDIR') throw new StateFileError(file, 'EISDIR', 'is a directory, not a snapshot file', { cause: err });
+    throw StateFileError.fromErrno(file, err, 'file');
   }
   try {
     return { snapshot: parseSnapshot(text), json: text.trimEnd() };
   } catch (err) {
-    throw new SnapshotReadError(file, 'EINVALID', `invalid snapshot: ${(err as Error).message}`, { cause: err });
+    throw new StateFileError(file, 'EINVALID', `invalid snapshot: ${(err as Error).message}`, { cause: err });
   }
 }

@@ -3,7 +3,9 @@
  *
  * The lines are taken in the order they were written. A `start` ends whatever the previous
  * writer still held (if it stopped cleanly there is nothing left; if it died, its sessions died
- * with it), and so does a `stop`.
+ * with it), and so does a `stop` of the current writer. A writer that lost its lock may still
+ * append its `disconnect` and `stop` lines after the next writer's `start` (M1): lines of a
+ * writer that an other one has replaced are news of the past and change nothing.
  */
 import type { ConnectLine, JournalLine } from './journal.js';
 import type { Connection } from './snapshot.js';
@@ -39,16 +41,24 @@ export function connectionsAt(lines: readonly JournalLine[], at: number): Replay
   const open = new Map<string, Connection>();
   let pid: number | null = null;
   let writerUp: boolean | null = null;
+  /** Writers replaced by a later `start`: whatever they still append is ignored. */
+  const replaced = new Set<number>();
   const first = lines[0];
   for (const line of lines) {
     if (Date.parse(line.ts) > at) continue;
+    if (line.event === 'start') {
+      if (pid !== null && pid !== line.pid) replaced.add(pid);
+      // A pid used again by a later writer (containers: always the same pid) is that writer's.
+      replaced.delete(line.pid);
+      open.clear();
+      pid = line.pid;
+      writerUp = true;
+      continue;
+    }
+    if (replaced.has(line.pid)) continue;
     switch (line.event) {
-      case 'start':
-        open.clear();
-        pid = line.pid;
-        writerUp = true;
-        break;
       case 'stop':
+        if (pid !== null && pid !== line.pid) break; // not the current writer (its start line is missing)
         open.clear();
         pid = line.pid;
         writerUp = false;
@@ -56,14 +66,17 @@ export function connectionsAt(lines: readonly JournalLine[], at: number): Replay
       case 'connect':
         if (pid !== line.pid) {
           // A writer whose start line was rotated away (or is missing): its sessions replace the last one's.
-          if (pid !== null) open.clear();
+          if (pid !== null) {
+            replaced.add(pid);
+            open.clear();
+          }
           pid = line.pid;
           writerUp = true;
         }
         open.set(line.sessionId, connectionOf(line));
         break;
       case 'disconnect':
-        open.delete(line.sessionId);
+        if (pid === line.pid) open.delete(line.sessionId);
         break;
     }
   }

@@ -6,8 +6,9 @@ import { readdir, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { isPidAlive } from './pid.js';
 import { JOURNAL_FILE, LOCK_SUFFIX, SERVER_ID_RE, SNAPSHOT_FILE } from './paths.js';
-import { SnapshotReadError, readSnapshotFile } from './read-snapshot.js';
+import { readSnapshotFile } from './read-snapshot.js';
 import type { Snapshot } from './snapshot.js';
+import { StateFileError } from './state-file-error.js';
 import { verdictOf, type Verdict, type WriterProbe } from './verdict.js';
 
 export interface ServerState {
@@ -44,12 +45,20 @@ export async function readServerState(file: string, serverId?: string, now: () =
   try {
     snapshot = await readSnapshotFile(file);
     if (serverId !== undefined && snapshot.serverId !== serverId) {
-      throw new SnapshotReadError(file, 'EINVALID', `invalid snapshot: serverId is ${JSON.stringify(snapshot.serverId)} but the file is in the directory of ${JSON.stringify(serverId)}`);
+      throw new StateFileError(file, 'EINVALID', `invalid snapshot: serverId is ${JSON.stringify(snapshot.serverId)} but the file is in the directory of ${JSON.stringify(serverId)}`);
     }
   } catch (err) {
-    if (!(err instanceof SnapshotReadError)) throw err;
+    if (!(err instanceof StateFileError)) throw err;
     return { serverId: id, file, snapshot: null, error: err.message, verdict: { state: 'invalid', since: null, why: [err.message] }, probe: null };
   }
+  return judgeServerState(file, snapshot, now);
+}
+
+/**
+ * Judges the writer of a snapshot already read from `file` (a reader that knows the file did
+ * not change since: `tail`). Never throws for a lock it cannot look at: that is the verdict.
+ */
+export async function judgeServerState(file: string, snapshot: Snapshot, now: () => number = Date.now): Promise<ServerState> {
   let probe: WriterProbe;
   try {
     probe = await probeWriter(file, snapshot);

@@ -3,6 +3,7 @@
  * `state/<serverId>/snapshot.json` and every reader (API, CLI) validates.
  * Pure data and functions: no I/O here.
  */
+import { ISO_UTC, isCount, isObject } from './validate.js';
 
 export const SNAPSHOT_SCHEMA = 'mcp-monitor/snapshot@1';
 
@@ -77,13 +78,6 @@ export class SnapshotValidationError extends Error {
 
 type Obj = Record<string, unknown>;
 
-function isObject(v: unknown): v is Obj {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
-
-// ISO-8601 UTC as Date#toISOString writes it (milliseconds optional for hand-made files).
-const ISO_UTC = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?Z$/;
-
 function fail(path: string, what: string): never {
   throw new SnapshotValidationError(`${path} ${what}`);
 }
@@ -106,10 +100,8 @@ function time(o: Obj, key: string, path: string, checkDate = true): string {
 
 function count(o: Obj, key: string, path: string): number {
   const v = o[key];
-  if (!Number.isSafeInteger(v) || (v as number) < 0) {
-    fail(`${path}${key}`, v === undefined ? 'is missing' : 'must be a non-negative integer');
-  }
-  return v as number;
+  if (!isCount(v)) fail(`${path}${key}`, v === undefined ? 'is missing' : 'must be a non-negative integer');
+  return v;
 }
 
 function nullableStr(o: Obj, key: string, path: string): string | null {
@@ -223,11 +215,17 @@ export function isStale(snapshot: Snapshot, now: number = Date.now()): boolean {
 }
 
 /**
- * True when `next` may replace `current` for a reader: a higher seq of the same writer, or
- * a writer that started no earlier (writers of one server id follow each other under the lock).
+ * True when `next` may replace `current` for a reader. Within one writer (same pid and
+ * `startedAt`) only a higher seq does. A snapshot of another writer always does: writers of one
+ * server id follow each other under the lock, so the file's order is the order of writers, and
+ * their clocks say nothing about it (a clock stepped back must not hide a new writer, H4).
  */
 export function isNewer(next: Snapshot, current: Snapshot | undefined): boolean {
-  if (!current) return true;
-  if (next.pid === current.pid && next.startedAt === current.startedAt) return next.seq > current.seq;
-  return Date.parse(next.startedAt) >= Date.parse(current.startedAt);
+  if (!current || !sameWriter(next, current)) return true;
+  return next.seq > current.seq;
+}
+
+/** Whether two snapshots come from the same writer process: same pid and same `startedAt`. */
+export function sameWriter(a: Pick<Snapshot, 'pid' | 'startedAt'>, b: Pick<Snapshot, 'pid' | 'startedAt'>): boolean {
+  return a.pid === b.pid && a.startedAt === b.startedAt;
 }

@@ -48,6 +48,21 @@ export function verdictOf(snapshot: Snapshot, probe: WriterProbe, now: number = 
   return { state: 'running', since: snapshot.startedAt, why: [] };
 }
 
+/**
+ * Whether the writer of a `running` snapshot lives, judged by its lock first (M7):
+ * - `alive`: lock refreshed within {@link LOCK_STALE_MS} and heartbeat fresh, whatever its pid
+ *   says: the pid is only a hint (pids are reused, and a container's pid means nothing in the
+ *   host's pid namespace);
+ * - `late`: lock fresh but heartbeat late, pid not known dead (hung, or a busy event loop);
+ * - `gone`: the lock is not held or no longer refreshed, or it is late and its pid is gone.
+ */
+export function writerLiveness(snapshot: Snapshot, probe: WriterProbe, now: number = Date.now()): 'alive' | 'late' | 'gone' {
+  const lockFresh = probe.lockMtimeMs !== undefined && now - probe.lockMtimeMs <= LOCK_STALE_MS;
+  if (!lockFresh) return 'gone';
+  if (snapshotAgeMs(snapshot, now) <= STALE_HEARTBEATS * snapshot.heartbeatMs) return 'alive';
+  return probe.pidAlive === false ? 'gone' : 'late';
+}
+
 /** Exit code of the contract for a set of verdicts: 0 all running, 3 one stopped, 4 one stale or invalid (or none). */
 export function exitCodeOf(states: readonly VerdictState[]): 0 | 3 | 4 {
   if (states.length === 0 || states.some((s) => s === 'stale' || s === 'invalid')) return 4;

@@ -4,7 +4,7 @@
  * and keeps the last good snapshot while the file is invalid.
  */
 import { spawn } from 'node:child_process';
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 import pino from 'pino';
@@ -71,6 +71,51 @@ describe('SnapshotWatcher', () => {
     expect(w.get('w')?.snapshot?.seq).toBe(1);
   });
 
+  it('follows a new writer whose clock is an hour behind the last one (H4)', async () => {
+    const stateDir = await makeStateDir();
+    await mkdir(path.join(stateDir, 'w'));
+    const file = path.join(stateDir, 'w', 'snapshot.json');
+    const now = Date.now();
+    await writeFile(file, snap({ pid: 100, seq: 40, startedAt: new Date(now).toISOString() }));
+    const w = await watcherOn(stateDir);
+    const seen: Snapshot[] = [];
+    w.on('snapshot', (s) => seen.push(s));
+    expect(w.get('w')?.snapshot?.pid).toBe(100);
+    // The next child started after the wall clock stepped back an hour.
+    await writeFile(file, snap({ pid: 200, seq: 1, startedAt: new Date(now - 3_600_000).toISOString() }));
+    await waitFor(() => seen.some((s) => s.pid === 200), { what: 'the second writer emitted' });
+    expect(w.get('w')?.snapshot).toMatchObject({ pid: 200, seq: 1 });
+    // The same pid with another start (a container's child is always pid 7) is a new writer too.
+    await writeFile(file, snap({ pid: 200, seq: 1, activeConnections: 0, startedAt: new Date(now - 7_200_000).toISOString() }));
+    await w.refresh('w');
+    expect(seen.at(-1)?.startedAt).toBe(new Date(now - 7_200_000).toISOString());
+  });
+
+  it('records a file it cannot stat once and does not read it again on every rescan (D5)', async () => {
+    const stateDir = await makeStateDir();
+    await mkdir(path.join(stateDir, 'w'));
+    await writeFile(path.join(stateDir, 'w', 'snapshot.json'), snap({ serverId: 'w', seq: 1 }));
+    const w = await watcherOn(stateDir);
+    expect(w.get('w')?.snapshot?.seq).toBe(1);
+    // The server directory becomes a file: stat and read fail with ENOTDIR (EACCES cannot be
+    // made as root; a link loop hangs chokidar itself).
+    await rm(path.join(stateDir, 'w'), { recursive: true });
+    await writeFile(path.join(stateDir, 'w'), 'not a directory');
+    await waitFor(async () => {
+      await w.rescan();
+      return w.get('w')?.error?.code === 'ENOTDIR';
+    }, { what: 'the ENOTDIR error' });
+    expect(w.get('w')?.error?.message).toMatch(/snapshot\.json: not a directory/);
+    expect(w.get('w')?.snapshot?.seq).toBe(1);
+    const readAt = w.get('w')!.readAt!;
+    for (let i = 0; i < 3; i += 1) {
+      const t = Date.now();
+      await waitFor(() => Date.now() > t, { what: 'the clock to move' });
+      await w.rescan();
+    }
+    expect(w.get('w')?.readAt).toBe(readAt);
+  });
+
   it('keeps the last good snapshot while the file is invalid, and reports why', async () => {
     const stateDir = await makeStateDir();
     await mkdir(path.join(stateDir, 'w'));
@@ -78,12 +123,12 @@ describe('SnapshotWatcher', () => {
     await writeFile(file, snap({ seq: 3 }));
     const w = await watcherOn(stateDir);
     const invalid: string[] = [];
-    w.on('invalid', (_id, err) => invalid.push(err.message));
     for (const bad of ['', 'not json', '{"schema":"other@1"}', snap({ seq: 4 }).replace('"serverId":"w"', '"serverId":"elsewhere"'), snap({ seq: 4, activeConnections: 2 })]) {
       await writeFile(file, bad);
       await w.refresh('w');
       expect(w.get('w')?.snapshot?.seq).toBe(3);
       expect(w.get('w')?.error?.code).toBe('EINVALID');
+      invalid.push(w.get('w')!.error!.message);
     }
     expect(invalid.join('\n')).toMatch(/is empty/);
     expect(invalid.join('\n')).toMatch(/not JSON/);

@@ -52,11 +52,16 @@ describe('isStale and isNewer', () => {
     expect(isStale(s, t + 6001)).toBe(true);
     expect(isStale({ ...s, status: 'stopped' }, t + 60_000)).toBe(false);
   });
-  it('orders by seq within a writer and by start across writers', () => {
+  it('orders by seq within a writer only', () => {
     expect(isNewer({ ...s, seq: 18 }, s)).toBe(true);
     expect(isNewer({ ...s, seq: 17 }, s)).toBe(false);
     expect(isNewer({ ...s, seq: 3 }, s)).toBe(false);
+  });
+  it('follows a new writer whatever its clock (H4)', () => {
     expect(isNewer({ ...s, pid: 5, seq: 1, startedAt: '2026-11-24T11:00:00.000Z' }, s)).toBe(true);
-    expect(isNewer({ ...s, pid: 5, seq: 99, startedAt: '2026-11-24T09:00:00.000Z' }, s)).toBe(false);
+    // Started after the wall clock stepped back an hour: still the new writer.
+    expect(isNewer({ ...s, pid: 5, seq: 1, startedAt: '2026-11-24T09:00:00.000Z' }, s)).toBe(true);
+    // The same pid again (a container's child is always pid 7), another start: a new writer too.
+    expect(isNewer({ ...s, seq: 1, startedAt: '2026-11-24T09:00:00.000Z' }, s)).toBe(true);
   });
 });

@@ -13,7 +13,8 @@ import { listServerIds, readServerState, type ServerState } from '../../shared/s
 import { parseCommand, settingsHelp } from '../../shared/settings.js';
 import { snapshotAgeMs, type Connection } from '../../shared/snapshot.js';
 import { exitCodeOf, formatDuration, type Verdict } from '../../shared/verdict.js';
-import { paint, processOutput, shortTime, verdictColor, type Output } from '../output.js';
+import { errnoPhrase } from '../../shared/errno.js';
+import { paint, printable, processOutput, shortTime, verdictColor, type Output } from '../output.js';
 import { parseTime } from '../parse-time.js';
 import { SERVER_ID_FLAG, SERVER_ID_HELP, serverIdFilter } from '../server-id-flag.js';
 import { renderTable } from '../table.js';
@@ -56,17 +57,13 @@ export interface InspectEntry {
   connections?: Connection[];
 }
 
-function fsWhy(err: NodeJS.ErrnoException): string {
-  return err.code === 'ENOENT' ? 'no such file or directory' : err.code === 'EACCES' || err.code === 'EPERM' ? 'permission denied' : err.code === 'ENOTDIR' ? 'not a directory' : err.message;
-}
-
 /** What to inspect; undefined after a diagnostic when there is nothing. */
 async function targets(where: string, explicit: boolean, only: string | undefined, output: Output): Promise<Target[] | undefined> {
   let st;
   try {
     st = await stat(where);
   } catch (err) {
-    output.warn(`${where}: ${explicit ? '' : 'state directory: '}${fsWhy(err as NodeJS.ErrnoException)}`);
+    output.warn(`${where}: ${explicit ? '' : 'state directory: '}${errnoPhrase(err)}`);
     return undefined;
   }
   if (!st.isDirectory()) return [{ file: where, serverId: undefined }];
@@ -77,7 +74,7 @@ async function targets(where: string, explicit: boolean, only: string | undefine
   try {
     ids = await listServerIds(where);
   } catch (err) {
-    output.warn(`${where}: ${fsWhy(err as NodeJS.ErrnoException)}`);
+    output.warn(`${where}: ${errnoPhrase(err)}`);
     return undefined;
   }
   if (only !== undefined) ids = [only];
@@ -105,6 +102,7 @@ function verdictLine(s: ServerState, now: number): string {
 
 function connectionsTable(connections: Connection[], output: Output): string[] {
   if (connections.length === 0) return ['  (no connections)'];
+  // Escaped before the table cuts them (M3): a cut never splits an escape sequence.
   const rows = connections.map((c) => [
     c.sessionId,
     c.clientIP,
@@ -113,7 +111,7 @@ function connectionsTable(connections: Connection[], output: Output): string[] {
     shortTime(c.connectedAt),
     shortTime(c.lastActivity),
     String(c.requestCount),
-  ]);
+  ].map(printable));
   const width = output.columns === undefined ? undefined : output.columns - 2;
   return renderTable(['SESSION', 'IP', 'CLIENT', 'USER AGENT', 'CONNECTED', 'LAST ACTIVITY', 'REQUESTS'], rows, { width, shrinkable: [3, 2, 5, 4, 1, 0] }).map((l) => `  ${l}`);
 }
@@ -150,12 +148,13 @@ export default async function inspect(argv: string[]): Promise<number> {
     if (s.verdict.state === 'invalid') output.warn(s.error ?? `${s.file}: invalid`);
     const snap = s.snapshot;
     if (human.length > 0) human.push('');
-    human.push(`${s.serverId}: ${paint(output, verdictLine(s, now), verdictColor(s.verdict.state))}`);
-    human.push(`  file       ${s.file}`);
+    // Every text from a file is escaped (M3); only the colour codes are ours.
+    human.push(`${s.serverId}: ${paint(output, printable(verdictLine(s, now)), verdictColor(s.verdict.state))}`);
+    human.push(printable(`  file       ${s.file}`));
     if (snap) {
       human.push(`  snapshot   seq ${snap.seq}, status ${snap.status}, reason ${snap.reason}, written ${snap.writtenAt} (${formatDuration(snapshotAgeMs(snap, now))} ago, heartbeat ${formatDuration(snap.heartbeatMs)})`);
       human.push(`  started    ${snap.startedAt}`);
-      human.push(`  mcp        ${snap.mcp?.url ?? '-'}`);
+      human.push(printable(`  mcp        ${snap.mcp?.url ?? '-'}`));
       const closed = snap.sessionsClosed ? `; closed: ${Object.entries(snap.sessionsClosed).map(([k, v]) => `${k} ${v}`).join(', ')}` : '';
       human.push(`  sessions   ${snap.activeConnections} active, ${snap.totalConnections} total${closed}`);
     }

@@ -8,7 +8,8 @@ import { listServerIds, readServerState, type ServerState } from '../../shared/s
 import { parseCommand, settingsHelp } from '../../shared/settings.js';
 import { snapshotAgeMs } from '../../shared/snapshot.js';
 import { exitCodeOf, formatDuration } from '../../shared/verdict.js';
-import { paint, processOutput, shortTime, verdictColor, type Output } from '../output.js';
+import { errnoPhrase } from '../../shared/errno.js';
+import { paint, printable, processOutput, shortTime, verdictColor, type Output } from '../output.js';
 import { SERVER_ID_FLAG, SERVER_ID_HELP, serverIdFilter } from '../server-id-flag.js';
 import { renderTable } from '../table.js';
 
@@ -74,8 +75,7 @@ export async function serverStates(stateDir: string, only: string | undefined, o
   try {
     ids = await listServerIds(stateDir);
   } catch (err) {
-    const e = err as NodeJS.ErrnoException;
-    output.warn(`${stateDir}: ${e.code === 'ENOENT' ? 'no such state directory' : e.code === 'ENOTDIR' ? 'not a directory' : e.code === 'EACCES' ? 'permission denied' : e.message}`);
+    output.warn(`${stateDir}: ${errnoPhrase(err, 'state directory')}`);
     return undefined;
   }
   if (only !== undefined) ids = [only];
@@ -111,7 +111,7 @@ export default async function status(argv: string[]): Promise<number> {
       String(e.totalConnections),
       e.heartbeatAgeMs === null ? '-' : formatDuration(e.heartbeatAgeMs),
       e.mcpUrl ?? '-',
-    ]);
+    ].map(printable));
     if (rows.length > 0) {
       const lines = renderTable(['SERVER', 'STATUS', 'PID', 'STARTED', 'UPTIME', 'ACTIVE', 'TOTAL', 'HEARTBEAT', 'MCP URL'], rows, {
         width: output.columns,

@@ -5,7 +5,7 @@
  */
 import { parseCommand, settingsHelp } from '../../shared/settings.js';
 import { formatDuration } from '../../shared/verdict.js';
-import { paint, processOutput, verdictColor, type Color, type Output } from '../output.js';
+import { paint, printable, processOutput, verdictColor, type Color, type Output } from '../output.js';
 import { SERVER_ID_FLAG, SERVER_ID_HELP, serverIdFilter } from '../server-id-flag.js';
 import type { TailEvent } from '../server-tracker.js';
 import { StateDirFollower } from '../state-dir-follower.js';
@@ -33,36 +33,44 @@ function client(info: { name: string; version?: string } | null): string {
   return info ? `${info.name}${info.version ? ` ${info.version}` : ''}` : 'unknown client';
 }
 
-/** One human line (or a few, for `state`) of an event. */
+/**
+ * One human line (or a few, for `state`) of an event. What follows the head of each line comes
+ * from the state files, a client's strings among them: it is made {@link printable} (M3).
+ */
 export function formatEvent(e: TailEvent, output: Pick<Output, 'color'>): string {
   const head = `${e.ts} ${e.serverId} ${paint(output, e.event.padEnd(10), EVENT_COLOR[e.event] ?? (e.event === 'state' ? verdictColor(e.verdict) : undefined))}`;
+  if (e.event === 'state') {
+    if (e.pid === null) return `${head} ${printable(`${e.verdict}: ${e.error ?? 'no snapshot'}`)}`;
+    const why = e.why.length > 0 ? ` (${e.why.join('; ')})` : '';
+    const lines = [`${head} ${printable(`${e.verdict}${why}, pid ${e.pid}, ${e.activeConnections} active, ${e.totalConnections} total${e.mcpUrl ? `, ${e.mcpUrl}` : ''}`)}`];
+    for (const c of e.connections) lines.push(`${e.ts} ${e.serverId}   open     ${printable(`${c.sessionId} from ${c.clientIP}, ${client(c.clientInfo)}, user agent ${JSON.stringify(c.userAgent ?? '-')}, since ${c.connectedAt}`)}`);
+    return lines.join('\n');
+  }
+  return `${head} ${printable(body(e))}`;
+}
+
+/** The text after the head of a one-line event, raw. */
+function body(e: Exclude<TailEvent, { event: 'state' }>): string {
   switch (e.event) {
-    case 'state': {
-      if (e.pid === null) return `${head} ${e.verdict}: ${e.error ?? 'no snapshot'}`;
-      const why = e.why.length > 0 ? ` (${e.why.join('; ')})` : '';
-      const lines = [`${head} ${e.verdict}${why}, pid ${e.pid}, ${e.activeConnections} active, ${e.totalConnections} total${e.mcpUrl ? `, ${e.mcpUrl}` : ''}`];
-      for (const c of e.connections) lines.push(`${e.ts} ${e.serverId}   open     ${c.sessionId} from ${c.clientIP}, ${client(c.clientInfo)}, user agent ${JSON.stringify(c.userAgent ?? '-')}, since ${c.connectedAt}`);
-      return lines.join('\n');
-    }
     case 'start':
-      return `${head} writer pid ${e.pid} started${e.restart ? ` (restart: previous pid ${e.previousPid} ${e.previousStoppedCleanly ? 'stopped cleanly' : 'died'})` : ''}`;
+      return `writer pid ${e.pid} started${e.restart ? ` (restart: previous pid ${e.previousPid} ${e.previousStoppedCleanly ? 'stopped cleanly' : 'died'})` : ''}`;
     case 'running':
-      return `${head} pid ${e.pid} serving ${e.mcpUrl ?? '-'}`;
+      return `pid ${e.pid} serving ${e.mcpUrl ?? '-'}`;
     case 'connect':
-      return `${head} ${e.sessionId} from ${e.clientIP ?? '?'}, ${client(e.clientInfo)}, user agent ${JSON.stringify(e.userAgent ?? '-')}`;
+      return `${e.sessionId} from ${e.clientIP ?? '?'}, ${client(e.clientInfo)}, user agent ${JSON.stringify(e.userAgent ?? '-')}`;
     case 'disconnect': {
       const after = e.durationMs === null ? '' : ` after ${formatDuration(e.durationMs)}`;
       const reqs = e.requestCount === null ? '' : `, ${e.requestCount} request${e.requestCount === 1 ? '' : 's'}`;
-      return `${head} ${e.sessionId} (${e.clientIP ?? '?'}, ${client(e.clientInfo)}) reason ${e.reason}${after}${reqs}`;
+      return `${e.sessionId} (${e.clientIP ?? '?'}, ${client(e.clientInfo)}) reason ${e.reason}${after}${reqs}`;
     }
     case 'stop':
-      return `${head} writer pid ${e.pid} stopped cleanly`;
+      return `writer pid ${e.pid} stopped cleanly`;
     case 'stale':
-      return `${head} writer pid ${e.pid}: ${e.why.join('; ')} (last heartbeat ${e.since})`;
+      return `writer pid ${e.pid}: ${e.why.join('; ')} (last heartbeat ${e.since})`;
     case 'fresh':
-      return `${head} writer pid ${e.pid}: heartbeat fresh again`;
+      return `writer pid ${e.pid}: heartbeat fresh again`;
     case 'invalid':
-      return `${head} ${e.error}`;
+      return `${e.error}`;
   }
 }
 
