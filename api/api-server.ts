@@ -4,7 +4,8 @@
  * The timeouts cover *receiving* a request only (Node's `requestTimeout`/`headersTimeout`), so
  * responses that stay open on purpose (SSE, socket.io long-polling) are not affected.
  */
-import http from 'node:http';
+import type http from 'node:http';
+import { createLimitedHttpServer, type HttpServerLimits } from '../shared/limited-http-server.js';
 
 /** All request headers must arrive within this long (Node's default is 60 s). */
 export const HEADERS_TIMEOUT_MS = 10_000;
@@ -22,32 +23,17 @@ export const MAX_CONNECTIONS = 2500;
 export const CONNECTIONS_CHECKING_INTERVAL_MS = 1000;
 
 /** Limits of {@link createApiServer}, each defaulting to the constant of its name. */
-export interface ApiServerLimits {
-  /** Default {@link HEADERS_TIMEOUT_MS}. */
-  headersTimeoutMs?: number;
-  /** Default {@link REQUEST_TIMEOUT_MS}. */
-  requestTimeoutMs?: number;
-  /** Default {@link KEEP_ALIVE_TIMEOUT_MS}. */
-  keepAliveTimeoutMs?: number;
-  /** Default {@link MAX_CONNECTIONS}. */
-  maxConnections?: number;
-  /** Default {@link CONNECTIONS_CHECKING_INTERVAL_MS}. */
-  connectionsCheckingIntervalMs?: number;
-}
+export type ApiServerLimits = Partial<HttpServerLimits>;
 
 /** An HTTP server for `handler` (the Express app) with the limits above; the caller listens. */
 export function createApiServer(handler: http.RequestListener, limits: ApiServerLimits = {}): http.Server {
-  const requestTimeout = limits.requestTimeoutMs ?? REQUEST_TIMEOUT_MS;
-  const server = http.createServer(
-    {
-      // Node requires headersTimeout <= requestTimeout.
-      headersTimeout: Math.min(limits.headersTimeoutMs ?? HEADERS_TIMEOUT_MS, requestTimeout),
-      requestTimeout,
-      keepAliveTimeout: limits.keepAliveTimeoutMs ?? KEEP_ALIVE_TIMEOUT_MS,
-      connectionsCheckingInterval: limits.connectionsCheckingIntervalMs ?? CONNECTIONS_CHECKING_INTERVAL_MS,
-    },
-    handler,
-  );
-  server.maxConnections = limits.maxConnections ?? MAX_CONNECTIONS;
-  return server;
+  const requestTimeoutMs = limits.requestTimeoutMs ?? REQUEST_TIMEOUT_MS;
+  return createLimitedHttpServer(handler, {
+    // Node requires headersTimeout <= requestTimeout.
+    headersTimeoutMs: Math.min(limits.headersTimeoutMs ?? HEADERS_TIMEOUT_MS, requestTimeoutMs),
+    requestTimeoutMs,
+    keepAliveTimeoutMs: limits.keepAliveTimeoutMs ?? KEEP_ALIVE_TIMEOUT_MS,
+    checkIntervalMs: limits.checkIntervalMs ?? CONNECTIONS_CHECKING_INTERVAL_MS,
+    maxConnections: limits.maxConnections ?? MAX_CONNECTIONS,
+  });
 }

@@ -4,7 +4,7 @@
  * session (issue 8, review H2). A response is never timed: SSE streams stay open as long as
  * their session does.
  */
-import http from 'node:http';
+import type { HttpServerLimits } from '../shared/limited-http-server.js';
 
 /** Largest body of a POST without `Mcp-Session-Id` (an `initialize`): 64 KiB. Larger: 413. */
 export const INITIALIZE_BODY_LIMIT = 64 * 1024;
@@ -28,21 +28,11 @@ export const CONNECTIONS_PER_SESSION = 4;
 export const MIN_MAX_CONNECTIONS = 256;
 
 /** The limits of one server; each defaults to the constant of the same name above. */
-export interface HttpLimits {
+export interface HttpLimits extends HttpServerLimits {
   /** Default {@link INITIALIZE_BODY_LIMIT}. */
   initializeBodyBytes: number;
   /** Default {@link SESSION_BODY_LIMIT}. */
   sessionBodyBytes: number;
-  /** Default {@link HEADERS_TIMEOUT_MS}. */
-  headersTimeoutMs: number;
-  /** Default {@link REQUEST_TIMEOUT_MS}; at least `headersTimeoutMs`. */
-  requestTimeoutMs: number;
-  /** Default {@link KEEP_ALIVE_TIMEOUT_MS}. */
-  keepAliveTimeoutMs: number;
-  /** Default {@link CONNECTIONS_CHECK_MS}. */
-  checkIntervalMs: number;
-  /** Sockets open at once; past it new ones are closed. Default from {@link maxConnectionsFor}. */
-  maxConnections: number;
 }
 
 /** `maxConnections` for a child holding up to `maxSessions` sessions. */
@@ -62,18 +52,4 @@ export function httpLimits(maxSessions: number, overrides: Partial<HttpLimits> =
     maxConnections: maxConnectionsFor(maxSessions),
     ...overrides,
   };
-}
-
-/** An HTTP server for `handler` with `limits` applied. */
-export function createLimitedServer(handler: http.RequestListener, limits: HttpLimits): http.Server {
-  if (limits.headersTimeoutMs > limits.requestTimeoutMs) {
-    throw new RangeError(`headersTimeoutMs (${limits.headersTimeoutMs}) must not exceed requestTimeoutMs (${limits.requestTimeoutMs})`);
-  }
-  const server = http.createServer(
-    { headersTimeout: limits.headersTimeoutMs, requestTimeout: limits.requestTimeoutMs, connectionsCheckingInterval: limits.checkIntervalMs },
-    handler,
-  );
-  server.keepAliveTimeout = limits.keepAliveTimeoutMs;
-  server.maxConnections = limits.maxConnections;
-  return server;
 }

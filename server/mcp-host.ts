@@ -17,7 +17,8 @@ import { allowedHostNames, isAnyAddress, isHostAllowed, urlHostName } from '../s
 import type { TrustProxy } from '../shared/settings.js';
 import type { CloseReason, McpEndpoint } from '../shared/snapshot.js';
 import { boundClientInfo, boundProtocolVersion, boundUserAgent, clientAddress } from './client-fields.js';
-import { createLimitedServer, httpLimits, type HttpLimits } from './http-limits.js';
+import { createLimitedHttpServer } from '../shared/limited-http-server.js';
+import { httpLimits, type HttpLimits } from './http-limits.js';
 import { jsonRpcError, jsonRpcErrorHandler } from './json-rpc-error.js';
 import type { HostableServer, ServerFactory } from './load-entry.js';
 import type { SessionRegistry } from './session-registry.js';
@@ -118,7 +119,7 @@ export class McpHost {
   async start(): Promise<McpEndpoint> {
     if (this.#started) throw new Error('McpHost already started');
     this.#started = true;
-    const server = createLimitedServer(this.#app(), this.#limits);
+    const server = createLimitedHttpServer(this.#app(), this.#limits);
     this.#http = server;
     let dropped = 0;
     server.on('drop', () => {

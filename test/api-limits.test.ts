@@ -92,7 +92,7 @@ async function bodyOf(res: http.IncomingMessage): Promise<any> {
 }
 
 describe('HTTP server limits', () => {
-  const small: ApiServerLimits = { headersTimeoutMs: 200, requestTimeoutMs: 400, connectionsCheckingIntervalMs: 50 };
+  const small: ApiServerLimits = { headersTimeoutMs: 200, requestTimeoutMs: 400, checkIntervalMs: 50 };
 
   it('cuts off a request whose headers never end', async () => {
     const api = await startApp({ limits: small });

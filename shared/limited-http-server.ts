@@ -1,0 +1,34 @@
+/**
+ * An HTTP server that a slow or half-sent request cannot hold for ever (review H2): the API and
+ * the MCP child both make theirs here, each with its own numbers. The timeouts cover *receiving*
+ * a request only (Node's `headersTimeout`/`requestTimeout`): responses that stay open on purpose
+ * (SSE, socket.io long-polling, MCP streams) are never timed.
+ */
+import http from 'node:http';
+
+/** What {@link createLimitedHttpServer} enforces. */
+export interface HttpServerLimits {
+  /** All request headers must arrive within this long; then 408 and the socket is closed. */
+  headersTimeoutMs: number;
+  /** The whole request, headers and body, within this long (at least `headersTimeoutMs`). */
+  requestTimeoutMs: number;
+  /** An idle keep-alive socket is closed after this long. */
+  keepAliveTimeoutMs: number;
+  /** How often Node checks the two request timeouts (its default, 30 s, lets a slow request live that much longer). */
+  checkIntervalMs: number;
+  /** Sockets open at once; past it Node closes new ones at once (the server emits `drop`). */
+  maxConnections: number;
+}
+
+/** An HTTP server for `handler` with `limits` applied; the caller listens. */
+export function createLimitedHttpServer(handler: http.RequestListener, limits: HttpServerLimits): http.Server {
+  if (limits.headersTimeoutMs > limits.requestTimeoutMs) {
+    throw new RangeError(`headersTimeoutMs (${limits.headersTimeoutMs}) must not exceed requestTimeoutMs (${limits.requestTimeoutMs})`);
+  }
+  const server = http.createServer(
+    { headersTimeout: limits.headersTimeoutMs, requestTimeout: limits.requestTimeoutMs, keepAliveTimeout: limits.keepAliveTimeoutMs, connectionsCheckingInterval: limits.checkIntervalMs },
+    handler,
+  );
+  server.maxConnections = limits.maxConnections;
+  return server;
+}
