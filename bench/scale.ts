@@ -1,13 +1,13 @@
 /**
  * (5) Scale: the product holding 100, 1,000 and 10,000 sessions (bare `initialize` POSTs, no
  * GET stream). At each size: the snapshot's bytes, the cost of one full write as the writer does
- * it (serialize + write-file-atomic with fsync, of that very snapshot, beside it), the API's
+ * it (serialize + writeFileNoFollow with fsync, of that very snapshot, beside it), the API's
  * read + validate (the shared readSnapshotFile it uses), RSS of both processes, the latency of
  * (1) at that size, and whether the API ends on exactly the sessions that are open.
  */
 import { stat } from 'node:fs/promises';
 import path from 'node:path';
-import writeFileAtomic from 'write-file-atomic';
+import { writeFileNoFollow } from '../server/write-file-no-follow.js';
 import { FILE_MODE, snapshotPath } from '../shared/paths.js';
 import { readSnapshotFile } from '../shared/read-snapshot.js';
 import { serializeSnapshot } from '../shared/snapshot.js';
@@ -70,8 +70,8 @@ export async function scaleRow(api: Api, sse: SseStream, sids: string[], growth:
   try {
     for (let i = 0; i < reps; i++) {
       const t0 = nowMs();
-      // What SnapshotWriter#drain does per write: serialize, then write-file-atomic (fsync on).
-      await writeFileAtomic(path.join(scratch, 'snapshot.json'), serializeSnapshot({ ...snap, seq: snap.seq + 1 + i, writtenAt: new Date().toISOString() }), { mode: FILE_MODE });
+      // What SnapshotWriter#drain does per write: serialize, then temp file (O_EXCL|O_NOFOLLOW), fsync, rename.
+      await writeFileNoFollow(path.join(scratch, 'snapshot.json'), serializeSnapshot({ ...snap, seq: snap.seq + 1 + i, writtenAt: new Date().toISOString() }), { mode: FILE_MODE });
       writes.push(nowMs() - t0);
       const t1 = nowMs();
       await readSnapshotFile(file);
