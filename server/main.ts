@@ -19,7 +19,7 @@ import { WriterLock, WriterLockedError } from './writer-lock.js';
 
 export const SERVER_SETTINGS = [
   'mcpPort', 'mcpHost', 'stateDir', 'serverId', 'heartbeatMs', 'maxSessions', 'sessionIdleMs', 'entry', 'trustProxy',
-  'allowedHosts', 'journalMaxBytes', 'journalFiles',
+  'allowedHosts', 'clientWindowMs', 'journalMaxBytes', 'journalFiles',
 ] as const satisfies readonly SettingKey[];
 
 /**

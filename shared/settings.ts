@@ -47,6 +47,8 @@ export interface Settings {
   trustProxy: TrustProxy;
   /** More host names (no port) accepted in the `Host` header by the API and the MCP endpoint. Default none. */
   allowedHosts: string[];
+  /** A sessionless (2026-07-28) client counts as connected this long after its last request, and while one is open. Default 60000. */
+  clientWindowMs: number;
   /** The event journal `events.jsonl` is rotated before it would grow past this. Default 10 MiB. */
   journalMaxBytes: number;
   /** Rotated journal files kept (`events.1.jsonl` … `events.N.jsonl`). Default 5. */
@@ -162,6 +164,11 @@ export const SETTINGS: Record<SettingKey, Spec> = {
   allowedHosts: {
     flag: 'allowed-hosts', env: 'MCP_MONITOR_ALLOWED_HOSTS', type: 'string', help: 'more Host header names the API and the MCP endpoint accept, comma-separated',
     parse: hostList, default: () => [],
+  },
+  clientWindowMs: {
+    flag: 'client-window-ms', env: 'MCP_MONITOR_CLIENT_WINDOW_MS', type: 'string',
+    help: 'a sessionless (2026-07-28) client counts as connected this long after its last request, ms',
+    parse: integer(100, 86_400_000, 'milliseconds'), default: () => 60_000,
   },
   journalMaxBytes: {
     flag: 'journal-max-bytes', env: 'MCP_MONITOR_JOURNAL_MAX_BYTES', type: 'string', help: 'rotate events.jsonl before it grows past this, bytes',

@@ -3,6 +3,7 @@
  * `state/<serverId>/snapshot.json` and every reader (API, CLI) validates.
  * Pure data and functions: no I/O here.
  */
+import { SESSION_DURATION_BOUNDS, validateHistogram, validateOperations, type Histogram, type Operation } from './operations.js';
 import { ISO_UTC, isCount, isObject } from './validate.js';
 
 export const SNAPSHOT_SCHEMA = 'mcp-monitor/snapshot@1';
@@ -17,16 +18,37 @@ export type WriteReason = (typeof WRITE_REASONS)[number];
 export const CLOSE_REASONS = ['delete', 'close', 'idle', 'shutdown'] as const;
 export type CloseReason = (typeof CLOSE_REASONS)[number];
 
+/**
+ * Protocol eras (contract §7): `legacy` (2024-11-05 … 2025-11-25: `initialize`, a session id)
+ * and `modern` (2026-07-28 on: no sessions; identity on every request).
+ */
+export const ERAS = ['legacy', 'modern'] as const;
+export type Era = (typeof ERAS)[number];
+
+/** Where the child's MCP server comes from (contract §7). */
+export const BACKEND_KINDS = ['builtin', 'entry', 'upstream', 'command'] as const;
+export type BackendKind = (typeof BACKEND_KINDS)[number];
+
 /** A snapshot of a `running` writer older than this many heartbeats is stale. */
 export const STALE_HEARTBEATS = 3;
 
 export interface ClientInfo {
   name: string;
   version: string;
+  title?: string;
   [key: string]: unknown;
 }
 
-/** One MCP session as the child records it. */
+/** The stdio process of a `--command` session. */
+export interface ConnectionProcess {
+  pid: number;
+  rssBytes: number | null;
+}
+
+/**
+ * One connection as the child records it: a legacy session, or a modern (sessionless) client,
+ * whose `sessionId` is `m-` and 16 hex digits (contract §7).
+ */
 export interface Connection {
   sessionId: string;
   clientIP: string;
@@ -36,6 +58,18 @@ export interface Connection {
   requestCount: number;
   clientInfo: ClientInfo | null;
   protocolVersion: string | null;
+  /** Added to schema @1: readers accept a connection without it (then `legacy`). */
+  era?: Era;
+  /** JSON-RPC method of its last request; added to schema @1. */
+  lastMethod?: string | null;
+  /** Its stdio process (`--command`), else null; added to schema @1. */
+  process?: ConnectionProcess | null;
+}
+
+/** The backend of the child (contract §4 `backend`): `target` is the module, URL (no credentials) or command line. */
+export interface Backend {
+  kind: BackendKind;
+  target: string | null;
 }
 
 export interface McpEndpoint {
@@ -65,6 +99,12 @@ export interface Snapshot {
    * restarts like totalConnections). Optional: an extension of schema @1 that readers may lack.
    */
   sessionsClosed?: Record<CloseReason, number>;
+  /** Added to schema @1 (readers accept a snapshot without it). */
+  backend?: Backend;
+  /** What clients asked for since the first start of this server id (contract §4); added to schema @1. */
+  operations?: Operation[];
+  /** Durations of ended connections of both eras, seconds, since the first start; added to schema @1. */
+  sessionDurations?: Histogram;
 }
 
 /** A snapshot that does not follow the schema; `code` is always `EINVALID`. */
@@ -111,9 +151,9 @@ function nullableStr(o: Obj, key: string, path: string): string | null {
   return v;
 }
 
-function oneOf<T extends string>(o: Obj, key: string, allowed: readonly T[]): T {
-  const v = str(o, key, '');
-  if (!(allowed as readonly string[]).includes(v)) fail(key, `must be one of ${allowed.join('|')}, got ${JSON.stringify(v)}`);
+function oneOf<T extends string>(o: Obj, key: string, allowed: readonly T[], path = ''): T {
+  const v = str(o, key, path);
+  if (!(allowed as readonly string[]).includes(v)) fail(`${path}${key}`, `must be one of ${allowed.join('|')}, got ${JSON.stringify(v)}`);
   return v as T;
 }
 
@@ -126,7 +166,7 @@ function validateConnection(v: unknown, i: number): Connection {
     str(v.clientInfo, 'name', `${p}clientInfo.`);
     clientInfo = v.clientInfo as ClientInfo;
   }
-  return {
+  const c: Connection = {
     sessionId: str(v, 'sessionId', p),
     clientIP: str(v, 'clientIP', p),
     userAgent: nullableStr(v, 'userAgent', p),
@@ -136,6 +176,29 @@ function validateConnection(v: unknown, i: number): Connection {
     clientInfo,
     protocolVersion: nullableStr(v, 'protocolVersion', p),
   };
+  // Fields added to schema @1: absent in older files, checked when present.
+  if (v.era !== undefined) {
+    if (!(ERAS as readonly unknown[]).includes(v.era)) fail(`${p}era`, `must be one of ${ERAS.join('|')}`);
+    c.era = v.era as Era;
+  }
+  if (v.lastMethod !== undefined) c.lastMethod = nullableStr(v, 'lastMethod', p);
+  if (v.process !== undefined && v.process !== null) {
+    if (!isObject(v.process)) fail(`${p}process`, 'must be an object or null');
+    const pid = count(v.process, 'pid', `${p}process.`);
+    const rss = v.process.rssBytes;
+    if (rss !== null && !isCount(rss)) fail(`${p}process.rssBytes`, 'must be a non-negative integer or null');
+    c.process = { pid, rssBytes: rss as number | null };
+  } else if (v.process === null) c.process = null;
+  return c;
+}
+
+/** Runs a validator of operations.ts, turning its TypeError into a {@link SnapshotValidationError}. */
+function checked<T>(check: () => T): T {
+  try {
+    return check();
+  } catch (err) {
+    throw new SnapshotValidationError((err as Error).message, { cause: err });
+  }
 }
 
 /**
@@ -179,6 +242,13 @@ export function validateSnapshot(value: unknown): Snapshot {
     for (const r of CLOSE_REASONS) closed[r] = value.sessionsClosed[r] === undefined ? 0 : count(value.sessionsClosed, r, 'sessionsClosed.');
     value.sessionsClosed = closed;
   }
+  if (value.backend !== undefined) {
+    if (!isObject(value.backend)) fail('backend', 'must be an object');
+    oneOf(value.backend, 'kind', BACKEND_KINDS, 'backend.');
+    nullableStr(value.backend, 'target', 'backend.');
+  }
+  if (value.operations !== undefined) checked(() => validateOperations(value.operations));
+  if (value.sessionDurations !== undefined) checked(() => validateHistogram(value.sessionDurations, SESSION_DURATION_BOUNDS, 'sessionDurations'));
   return value as unknown as Snapshot;
 }
 

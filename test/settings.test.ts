@@ -29,6 +29,7 @@ describe('parseCommand', () => {
       entry: undefined,
       trustProxy: false,
       allowedHosts: [],
+      clientWindowMs: 60_000,
       journalMaxBytes: 10 * 1024 * 1024,
       journalFiles: 5,
     });
@@ -49,13 +50,14 @@ describe('parseCommand', () => {
       MCP_MONITOR_ENTRY: 'my-server.js',
       MCP_MONITOR_TRUST_PROXY: 'loopback',
       MCP_MONITOR_ALLOWED_HOSTS: 'Monitor.example, fd00::5',
+      MCP_MONITOR_CLIENT_WINDOW_MS: '5000',
       MCP_MONITOR_JOURNAL_MAX_BYTES: '65536',
       MCP_MONITOR_JOURNAL_FILES: '3',
     };
     const fromEnv = parseCommand('start', [], env, ALL, { cwd: '/w' }).settings;
     expect(fromEnv).toEqual({
       port: 4000, host: '0.0.0.0', mcpPort: 0, mcpHost: '::1', stateDir: '/w/var/state', serverId: 'edge-1', heartbeatMs: 500,
-      token: 'tok', maxSessions: 10, sessionIdleMs: 0, entry: '/w/my-server.js', trustProxy: 'loopback', allowedHosts: ['monitor.example', '[fd00::5]'], journalMaxBytes: 65536, journalFiles: 3,
+      token: 'tok', maxSessions: 10, sessionIdleMs: 0, entry: '/w/my-server.js', trustProxy: 'loopback', allowedHosts: ['monitor.example', '[fd00::5]'], clientWindowMs: 5000, journalMaxBytes: 65536, journalFiles: 3,
     });
     const flagged = parseCommand('start', ['--port', '5000', '--server-id', 'flag-id', '--state-dir', '/abs'], env, ALL, { cwd: '/w' }).settings;
     expect(flagged).toMatchObject({ port: 5000, serverId: 'flag-id', stateDir: '/abs', host: '0.0.0.0' });
@@ -78,6 +80,7 @@ describe('parseCommand', () => {
     [['--allowed-hosts', 'example.com:8080'], /Invalid --allowed-hosts: .*bad: "example.com:8080"/],
     [['--allowed-hosts', 'http://x'], /Invalid --allowed-hosts/],
     [['--allowed-hosts', ' , '], /Invalid --allowed-hosts/],
+    [['--client-window-ms', '10'], /Invalid --client-window-ms: "10" \(expected milliseconds, 100-86400000\)/],
     [['--bogus'], /Unknown option '--bogus'/],
     [['extra-arg'], /unexpected argument "extra-arg"/],
   ])('rejects %j', (argv, message) => {

@@ -1,0 +1,126 @@
+/**
+ * What clients asked for, as the snapshot publishes it (contract §4 `operations`,
+ * `sessionDurations`): cumulative histograms with fixed bounds, so that the API can turn them into
+ * Prometheus histograms and the dashboard can estimate quantiles. Pure data and functions.
+ */
+import { isCount, isObject } from './validate.js';
+
+/** Bounds (seconds) of an operation's duration histogram; `count` is the +Inf bucket. */
+export const OPERATION_BOUNDS: readonly number[] = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
+
+/** Bounds (seconds) of the session-duration histogram. */
+export const SESSION_DURATION_BOUNDS: readonly number[] = [1, 10, 60, 300, 1800, 3600, 21600, 86400];
+
+/** At most this many operation entries; further names of a method are counted under {@link OTHER_NAME}. */
+export const MAX_OPERATIONS = 100;
+
+/** The `name` under which names past {@link MAX_OPERATIONS} are counted. */
+export const OTHER_NAME = '_other';
+
+/** Methods whose entries are kept per name (the tool or prompt). */
+export const NAMED_METHODS: readonly string[] = ['tools/call', 'prompts/get'];
+
+/**
+ * JSON-RPC error codes that are the caller's fault (parse error, invalid request, method not
+ * found, invalid params, resource not found): not counted as errors of the server.
+ */
+export const CALLER_FAULT_CODES: ReadonlySet<number> = new Set([-32700, -32600, -32601, -32602, -32002]);
+
+/** Cumulative histogram: `buckets[i]` counts observations <= `bounds[i]`. */
+export interface Histogram {
+  sum: number;
+  count: number;
+  buckets: number[];
+}
+
+/** One method (and, for `tools/call` and `prompts/get`, one name). */
+export interface Operation {
+  method: string;
+  /** Tool or prompt name for `tools/call` / `prompts/get` ({@link OTHER_NAME} past the cap); null otherwise. */
+  name: string | null;
+  count: number;
+  errors: number;
+  /** `sum` in seconds and cumulative `buckets` for {@link OPERATION_BOUNDS}; the +Inf bucket is `count`. */
+  durationSeconds: { sum: number; buckets: number[] };
+}
+
+/** An empty histogram for `bounds`. */
+export function emptyHistogram(bounds: readonly number[]): Histogram {
+  return { sum: 0, count: 0, buckets: bounds.map(() => 0) };
+}
+
+/** Adds one observation `v` to a cumulative histogram in place. */
+export function observe(h: { sum: number; buckets: number[] }, bounds: readonly number[], v: number): void {
+  h.sum += v;
+  for (let i = bounds.length - 1; i >= 0 && v <= bounds[i]!; i -= 1) h.buckets[i]! += 1;
+}
+
+/**
+ * Estimates the `q` quantile (0..1) from a cumulative histogram by linear interpolation inside
+ * the bucket, as Prometheus `histogram_quantile` does; `null` with no observations. Past the
+ * last bound it answers the last bound.
+ */
+export function quantile(bounds: readonly number[], buckets: readonly number[], count: number, q: number): number | null {
+  if (count === 0) return null;
+  const rank = q * count;
+  let prevBound = 0;
+  let prevCount = 0;
+  for (let i = 0; i < bounds.length; i += 1) {
+    const c = buckets[i]!;
+    if (c >= rank) {
+      const inBucket = c - prevCount;
+      return inBucket === 0 ? bounds[i]! : prevBound + ((bounds[i]! - prevBound) * (rank - prevCount)) / inBucket;
+    }
+    prevBound = bounds[i]!;
+    prevCount = c;
+  }
+  return bounds[bounds.length - 1]!;
+}
+
+function fail(path: string, what: string): never {
+  // The snapshot validator wraps this into its own error type.
+  throw new TypeError(`${path} ${what}`);
+}
+
+function num(v: unknown, path: string): number {
+  if (typeof v !== 'number' || !Number.isFinite(v) || v < 0) fail(path, 'must be a non-negative number');
+  return v;
+}
+
+function buckets(v: unknown, n: number, path: string, max: number): number[] {
+  if (!Array.isArray(v) || v.length !== n) fail(path, `must be an array of ${n} counts`);
+  let prev = 0;
+  for (let i = 0; i < n; i += 1) {
+    const c = v[i];
+    if (!isCount(c) || c < prev || c > max) fail(`${path}[${i}]`, 'must be a cumulative count');
+    prev = c;
+  }
+  return v as number[];
+}
+
+/** Checks a `sessionDurations` value; throws a TypeError naming the field. */
+export function validateHistogram(v: unknown, bounds: readonly number[], path: string): Histogram {
+  if (!isObject(v)) fail(path, 'must be an object');
+  if (!isCount(v.count)) fail(`${path}.count`, 'must be a non-negative integer');
+  num(v.sum, `${path}.sum`);
+  buckets(v.buckets, bounds.length, `${path}.buckets`, v.count);
+  return v as unknown as Histogram;
+}
+
+/** Checks an `operations` value; throws a TypeError naming the field. */
+export function validateOperations(v: unknown): Operation[] {
+  if (!Array.isArray(v)) fail('operations', 'must be an array');
+  if (v.length > MAX_OPERATIONS) fail('operations', `has ${v.length} entries, more than ${MAX_OPERATIONS}`);
+  v.forEach((op: unknown, i) => {
+    const p = `operations[${i}]`;
+    if (!isObject(op)) fail(p, 'must be an object');
+    if (typeof op.method !== 'string') fail(`${p}.method`, 'must be a string');
+    if (op.name !== null && typeof op.name !== 'string') fail(`${p}.name`, 'must be a string or null');
+    if (!isCount(op.count)) fail(`${p}.count`, 'must be a non-negative integer');
+    if (!isCount(op.errors) || op.errors > op.count) fail(`${p}.errors`, 'must be a count no larger than count');
+    if (!isObject(op.durationSeconds)) fail(`${p}.durationSeconds`, 'must be an object');
+    num(op.durationSeconds.sum, `${p}.durationSeconds.sum`);
+    buckets(op.durationSeconds.buckets, OPERATION_BOUNDS.length, `${p}.durationSeconds.buckets`, op.count);
+  });
+  return v as Operation[];
+}
