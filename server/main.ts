@@ -12,6 +12,7 @@ import { builtinServerFactory } from './builtin-server.js';
 import { EntryError, loadEntry, type ServerFactory } from './load-entry.js';
 import { JournalWriter } from './journal-writer.js';
 import { McpHost } from './mcp-host.js';
+import { OperationRecorder } from './operation-recorder.js';
 import { SessionJournal } from './session-journal.js';
 import { SessionRegistry } from './session-registry.js';
 import { SnapshotWriter } from './snapshot-writer.js';
@@ -81,12 +82,17 @@ export async function main(argv: string[]): Promise<void> {
     logger: log.child({ component: 'writer-lock' }),
     reclaimPid: internalMs(RECLAIM_PID_ENV),
   });
+  // What clients ask for: the host records requests, the registry ended connections.
+  const recorder = new OperationRecorder();
+  registry.on('disconnect', (end) => recorder.sessionEnded(end.durationMs / 1000));
   const writer = new SnapshotWriter({
     stateDir: s.stateDir,
     serverId: s.serverId,
     heartbeatMs: s.heartbeatMs,
     registry,
     lock,
+    recorder,
+    backend: s.entry ? { kind: 'entry', target: s.entry } : { kind: 'builtin', target: null },
     logger: log.child({ component: 'snapshot-writer' }),
     activityDelayMs: internalMs(ACTIVITY_DELAY_MS_ENV),
   });

@@ -4,6 +4,7 @@
  */
 import { lstat } from 'node:fs/promises';
 import type { Logger } from 'pino';
+import type { Histogram, Operation } from '../shared/operations.js';
 import { readSnapshotFile } from '../shared/read-snapshot.js';
 import { CLOSE_REASONS, type CloseReason } from '../shared/snapshot.js';
 
@@ -15,6 +16,10 @@ export interface PreviousState {
   sessionsClosed: Record<CloseReason, number>;
   /** The seq to continue from: the previous one when it was this very process, else 0. */
   seq: number;
+  /** `operations` of the previous snapshot (what clients asked for since the first start). */
+  operations?: Operation[];
+  /** `sessionDurations` of the previous snapshot. */
+  sessionDurations?: Histogram;
 }
 
 /**
@@ -39,6 +44,8 @@ export async function loadPreviousState(file: string, log: Logger): Promise<Prev
     state.totalConnections = prev.totalConnections;
     for (const r of CLOSE_REASONS) state.sessionsClosed[r] += prev.sessionsClosed?.[r] ?? 0;
     state.seq = prev.pid === process.pid ? prev.seq : 0;
+    state.operations = prev.operations;
+    state.sessionDurations = prev.sessionDurations;
     if (prev.status !== 'stopped') {
       state.sessionsClosed.shutdown += prev.activeConnections;
       log.warn({ previousPid: prev.pid, status: prev.status, writtenAt: prev.writtenAt, lostSessions: prev.activeConnections }, 'the previous writer did not stop cleanly; its sessions count as closed (shutdown)');

@@ -15,11 +15,13 @@ import {
   SNAPSHOT_SCHEMA,
   type CloseReason,
   serializeSnapshot,
+  type Backend,
   type McpEndpoint,
   type Snapshot,
   type WriteReason,
   type WriterStatus,
 } from '../shared/snapshot.js';
+import { OperationRecorder } from './operation-recorder.js';
 import { loadPreviousState } from './previous-state.js';
 import type { SessionRegistry } from './session-registry.js';
 import { removeSnapshotTempFiles } from './temp-files.js';
@@ -39,6 +41,10 @@ export interface SnapshotWriterOptions {
   activityDelayMs?: number;
   /** Delay before retrying a failed write. Default 250, doubling up to the heartbeat. */
   retryMs?: number;
+  /** What clients asked for (`operations`, `sessionDurations`); carried over at start. Default: a fresh one. */
+  recorder?: OperationRecorder;
+  /** The backend published as `backend`. Default `{kind: 'builtin', target: null}`. */
+  backend?: Backend;
 }
 
 interface WriterEvents {
@@ -83,9 +89,11 @@ export class SnapshotWriter extends EventEmitter<WriterEvents> {
   constructor(options: SnapshotWriterOptions) {
     super();
     this.#o = {
+      ...options,
       activityDelayMs: options.activityDelayMs ?? 100,
       retryMs: options.retryMs ?? 250,
-      ...options,
+      recorder: options.recorder ?? new OperationRecorder(),
+      backend: options.backend ?? { kind: 'builtin', target: null },
     };
     this.#log = options.logger;
     this.file = snapshotPath(options.stateDir, options.serverId);
@@ -127,6 +135,7 @@ export class SnapshotWriter extends EventEmitter<WriterEvents> {
     if (!this.#o.lock.held) throw new Error('SnapshotWriter needs its WriterLock held');
     await removeSnapshotTempFiles(serverDir(this.#o.stateDir, this.#o.serverId), this.#log);
     const prev = await loadPreviousState(this.file, this.#log);
+    this.#o.recorder.carryOver(prev);
     this.#previousTotal = prev.totalConnections;
     for (const [r, n] of Object.entries(prev.sessionsClosed)) this.#closed[r as CloseReason] += n;
     this.#seq = prev.seq;
@@ -286,6 +295,9 @@ export class SnapshotWriter extends EventEmitter<WriterEvents> {
       lastUpdated: registry.lastUpdated.toISOString(),
       connections,
       sessionsClosed: { ...this.#closed },
+      backend: this.#o.backend,
+      operations: this.#o.recorder.operations(),
+      sessionDurations: this.#o.recorder.sessionDurations(),
     };
   }
 

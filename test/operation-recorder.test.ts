@@ -1,0 +1,79 @@
+/** OperationRecorder: counts, errors, buckets, the cap of 100 entries, carry-over, and outcomes. */
+import { describe, expect, it } from 'vitest';
+import { MAX_OPERATIONS, OPERATION_BOUNDS } from '../shared/operations.js';
+import { OperationRecorder, outcomeOf, outcomeOfStatus } from '../server/operation-recorder.js';
+
+describe('OperationRecorder', () => {
+  it('counts and times by method, and by name for tools/call and prompts/get only', () => {
+    const r = new OperationRecorder();
+    r.record('tools/call', 'echo', 0.004, 'ok');
+    r.record('tools/call', 'echo', 0.3, 'error');
+    r.record('tools/call', 'echo', 0.02, 'caller-fault');
+    r.record('tools/list', 'ignored', 0.001, 'ok');
+    r.record('prompts/get', 'p', 12, 'ok');
+    const ops = r.operations();
+    const echo = ops.find((o) => o.name === 'echo')!;
+    expect(echo).toMatchObject({ method: 'tools/call', count: 3, errors: 1 });
+    expect(echo.durationSeconds.sum).toBeCloseTo(0.324);
+    expect(echo.durationSeconds.buckets).toEqual([1, 1, 2, 2, 2, 2, 3, 3, 3, 3, 3]);
+    expect(ops.find((o) => o.method === 'tools/list')).toMatchObject({ name: null, count: 1, errors: 0 });
+    expect(ops.find((o) => o.method === 'prompts/get')!.durationSeconds.buckets).toEqual(OPERATION_BOUNDS.map(() => 0));
+  });
+
+  it('never holds more than 100 entries, whatever names and methods clients invent', () => {
+    const r = new OperationRecorder();
+    for (let i = 0; i < 500; i += 1) r.record('tools/call', `tool-${i}`, 0.001, 'ok');
+    for (let i = 0; i < 500; i += 1) r.record(`x/${i}`, null, 0.001, 'ok');
+    for (let i = 0; i < 50; i += 1) r.record('prompts/get', `p-${i}`, 0.001, 'ok');
+    const ops = r.operations();
+    expect(ops.length).toBeLessThanOrEqual(MAX_OPERATIONS);
+    const total = ops.reduce((n, o) => n + o.count, 0);
+    expect(total).toBe(1050);
+    expect(ops.find((o) => o.method === 'tools/call' && o.name === '_other')!.count).toBeGreaterThan(400);
+    expect(ops.find((o) => o.method === '_other' && o.name === null)!.count).toBe(500);
+    expect(ops.find((o) => o.method === 'prompts/get' && o.name === '_other')!.count).toBe(50);
+  });
+
+  it('bounds what a client wrote: no control characters, no megabyte names', () => {
+    const r = new OperationRecorder();
+    r.record(`tools/call`, `evil\u001b[2J${'n'.repeat(10_000)}`, 0.001, 'ok');
+    r.record(`m\u0007${'x'.repeat(1000)}`, null, 0.001, 'ok');
+    const [a, b] = r.operations();
+    expect(a!.name).toMatch(/^evil\[2Jn+$/);
+    expect(a!.name!.length).toBe(128);
+    expect(b!.method.length).toBe(64);
+    expect(b!.method).not.toMatch(/\u0007/);
+  });
+
+  it('carries counts over from a previous writer and goes on from them', () => {
+    const a = new OperationRecorder();
+    a.record('tools/call', 'echo', 0.01, 'error');
+    a.sessionEnded(5);
+    const b = new OperationRecorder();
+    b.carryOver({ operations: a.operations(), sessionDurations: a.sessionDurations() });
+    b.record('tools/call', 'echo', 0.01, 'ok');
+    b.sessionEnded(100);
+    expect(b.operations()[0]).toMatchObject({ count: 2, errors: 1 });
+    expect(b.sessionDurations()).toMatchObject({ count: 2, sum: 105, buckets: [0, 1, 1, 2, 2, 2, 2, 2] });
+    // Copies: changing what was handed out changes nothing inside.
+    b.operations()[0]!.count = 99;
+    expect(b.operations()[0]!.count).toBe(2);
+  });
+});
+
+describe('outcomes', () => {
+  it.each<[unknown, string]>([
+    [{ jsonrpc: '2.0', id: 1, result: { content: [] } }, 'ok'],
+    [{ jsonrpc: '2.0', id: 1, error: { code: -32603, message: 'x' } }, 'error'],
+    [{ jsonrpc: '2.0', id: 1, error: { code: -32000, message: 'x' } }, 'error'],
+    ...[-32700, -32600, -32601, -32602, -32002].map((code): [unknown, string] => [{ jsonrpc: '2.0', id: 1, error: { code, message: 'x' } }, 'caller-fault']),
+    [{ jsonrpc: '2.0', id: 1, result: { isError: true, content: [{ type: 'text', text: 'boom' }] } }, 'error'],
+    [{ jsonrpc: '2.0', id: 1, result: { isError: true, content: [{ type: 'text', text: 'Input validation error: Invalid arguments for tool echo' }] } }, 'caller-fault'],
+  ])('%j is %s', (message, outcome) => {
+    expect(outcomeOf(message)).toBe(outcome);
+  });
+
+  it('judges our own answers by their status', () => {
+    expect([outcomeOfStatus(200), outcomeOfStatus(404), outcomeOfStatus(503)]).toEqual(['ok', 'caller-fault', 'error']);
+  });
+});
