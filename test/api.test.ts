@@ -7,6 +7,7 @@ import http from 'node:http';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { connectClient, closeClients } from './helpers/mcp-client.js';
+import { rawSession } from './helpers/raw-mcp.js';
 import { cleanup, isAlive, startApi } from './helpers/processes.js';
 import { waitFor } from './helpers/wait-for.js';
 
@@ -204,14 +205,16 @@ describe('SSE with a slow reader', () => {
     const frames: { seq: number; active: number }[] = [];
     const res = await new Promise<http.IncomingMessage>((resolve, reject) => http.get(`${api.url}/api/mcp/events`, resolve).on('error', reject));
     res.pause();
-    // Big snapshots (long user agents), one per connect: far more than the socket buffers hold.
-    const ua = 'x'.repeat(16_000);
-    const clients = [];
-    for (let i = 0; i < 40; i++) clients.push(await connectClient(mcpUrl, { name: `slow-${i}`, userAgent: `${ua}-${i}` }));
+    // Big snapshots, one per connect: far more than the socket buffers hold. Client fields are
+    // bounded (a 256-character name, a 512-character user agent), so it takes many sessions:
+    // 150 of about 1 KB each make ~11 MB of frames in all.
+    const ua = 'x'.repeat(512);
+    const sessions = 150;
+    for (let i = 0; i < sessions; i++) await rawSession(mcpUrl, `slow-${i}-${'n'.repeat(240)}`, { 'user-agent': ua });
     const final = await waitFor(async () => {
       const b = (await api.json('/api/mcp/connections')).body;
-      return b.activeConnections === 40 ? b : undefined;
-    }, { what: '40 sessions in the API' });
+      return b.activeConnections === sessions ? b : undefined;
+    }, { what: `${sessions} sessions in the API` });
     // The API still answers while the reader is stuck.
     expect((await api.fetch('/livez')).status).toBe(200);
     let buf = '';
@@ -231,7 +234,7 @@ describe('SSE with a slow reader', () => {
     });
     res.resume();
     await waitFor(() => frames.at(-1)?.seq === final.seq, { what: `the latest frame (seq ${final.seq})` });
-    expect(frames.at(-1)!.active).toBe(40);
+    expect(frames.at(-1)!.active).toBe(sessions);
     // Seqs only grow, and the ones written while it was stuck were skipped, not queued.
     expect(frames.map((f) => f.seq)).toEqual([...frames.map((f) => f.seq)].sort((a, b) => a - b));
     expect(frames.length).toBeLessThan(final.seq - frames[0]!.seq + 1);
