@@ -16,7 +16,8 @@
  */
 import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
 import { OPERATION_BOUNDS, SESSION_DURATION_BOUNDS, type Operation } from '../shared/operations.js';
-import { CLOSE_REASONS, ERAS, snapshotAgeMs, type Era, type Snapshot } from '../shared/snapshot.js';
+import { countByEra } from '../shared/eras.js';
+import { CLOSE_REASONS, ERAS, snapshotAgeMs, type Snapshot } from '../shared/snapshot.js';
 import type { ServerCatalog, ServerView } from './server-catalog.js';
 import { SnapshotHistogram, type HistogramSeries } from './snapshot-histogram.js';
 
@@ -63,7 +64,7 @@ export class Metrics {
         this.reset();
         for (const v of views()) {
           if (!v.snapshot) continue;
-          const n = countByEra(v.snapshot);
+          const n = countByEra(v.snapshot.connections);
           for (const era of ERAS) this.set({ server_id: v.serverId, era }, n[era]);
         }
       },
@@ -175,13 +176,6 @@ export class Metrics {
     const now = Date.now();
     return this.#catalog.ids().flatMap((id) => this.#catalog.view(id, now) ?? []);
   }
-}
-
-/** Connections of each era; one without `era` (a writer older than issue 9) is legacy. */
-export function countByEra(snapshot: Pick<Snapshot, 'connections'>): Record<Era, number> {
-  const n: Record<Era, number> = { legacy: 0, modern: 0 };
-  for (const c of snapshot.connections) n[c.era === 'modern' ? 'modern' : 'legacy'] += 1;
-  return n;
 }
 
 type OperationLabels = Record<'server_id' | 'mcp_method_name' | 'gen_ai_tool_name' | 'gen_ai_prompt_name', string>;

@@ -5,7 +5,7 @@
  * written as the child writes them: snapshot replaced by rename, journal appended a line at a
  * time, modes 0700/0600, every snapshot valid per shared/snapshot.ts.
  */
-import { appendFile, mkdir, rename, writeFile } from 'node:fs/promises';
+import { appendFile, mkdir, rename, utimes, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { OPERATION_BOUNDS, SESSION_DURATION_BOUNDS, emptyHistogram, observe, type Histogram, type Operation } from '../../shared/operations.js';
 import { SNAPSHOT_SCHEMA, serializeSnapshot, validateSnapshot, type Connection, type Snapshot } from '../../shared/snapshot.js';
@@ -41,7 +41,7 @@ let seq = 0;
 
 /**
  * Writes a `running` snapshot of `serverId` (pid: this test process, which is alive; a long
- * heartbeat so that it stays fresh for the test) and returns it.
+ * heartbeat so that it stays fresh for the test) and refreshes its lock; returns it.
  */
 export async function writeSnapshot(stateDir: string, serverId: string, fields: Partial<Snapshot> & { connections: Connection[] }): Promise<Snapshot> {
   const now = new Date().toISOString();
@@ -57,6 +57,11 @@ export async function writeSnapshot(stateDir: string, serverId: string, fields: 
   const tmp = path.join(dir, `snapshot.json.${process.pid}${seq}`);
   await writeFile(tmp, serializeSnapshot(snap), { mode: 0o600 });
   await rename(tmp, path.join(dir, 'snapshot.json'));
+  // The writer's lock, just refreshed: a live writer as far as the lock says (the CLI's verdict).
+  const lock = path.join(dir, 'snapshot.json.lock');
+  await mkdir(lock, { recursive: true, mode: 0o700 });
+  const t = new Date();
+  await utimes(lock, t, t);
   return snap;
 }
 
