@@ -3,6 +3,7 @@
  * the watcher's latest snapshot joined with the supervisor's view of the child.
  */
 import { countByEra } from '../shared/eras.js';
+import type { Operation } from '../shared/operations.js';
 import { isStale, snapshotAgeMs, type Era, type Snapshot } from '../shared/snapshot.js';
 import type { ChildState, ChildSupervisor } from './child-supervisor.js';
 import type { SnapshotWatcher } from './snapshot-watcher.js';
@@ -118,6 +119,8 @@ export interface ConnectionStats {
   writtenAt: string;
   stale: boolean;
   snapshotError: string | null;
+  /** What clients asked for (the snapshot's `operations`, issue 9), null from an older writer: the dashboard's operations table. */
+  operations: Operation[] | null;
 }
 
 /** The stats of a view, or undefined when it has no valid snapshot yet (REST answers 503). */
@@ -136,5 +139,6 @@ export function connectionStats(view: ServerView): ConnectionStats | undefined {
     writtenAt: s.writtenAt,
     stale: view.stale,
     snapshotError: view.snapshotError ?? null,
+    operations: s.operations ?? null,
   };
 }
