@@ -6,6 +6,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { closeClients, connectClient } from './helpers/mcp-client.js';
 import { cleanup, startApi, type Api } from './helpers/processes.js';
+import { readSnap } from './helpers/server-process.js';
 import { connectionOf, operationOf, sessionDurationsOf, writeSnapshot } from './helpers/snapshot-files.js';
 import { OPERATION_BOUNDS, SESSION_DURATION_BOUNDS } from '../shared/operations.js';
 import { waitFor } from './helpers/wait-for.js';
@@ -172,6 +173,18 @@ describe('GET /metrics', () => {
     expect(rest).toMatchObject({ activeConnections: 1, totalConnections: 3 });
     expect(rest.connections[0].sessionId).toBe(c.sessionId);
 
+    // The child timed the two ended sessions: the histogram is the snapshot's, as the file has it.
+    const durations = await waitFor(async () => {
+      const d = (await readSnap(api.stateDir)).sessionDurations;
+      return d?.count === 2 ? d : undefined;
+    }, { what: 'two session durations in the snapshot' });
+    const timed = await waitFor(async () => {
+      const f = (await scrape(api)).families;
+      return value(f, 'mcp_server_session_duration_seconds_count', id) === 2 ? f : undefined;
+    }, { what: 'two session durations in /metrics' });
+    SESSION_DURATION_BOUNDS.forEach((le, i) => expect(value(timed, 'mcp_server_session_duration_seconds_bucket', { ...id, le: String(le) }), `le ${le}`).toBe(durations.buckets[i]));
+    expect(value(timed, 'mcp_server_session_duration_seconds_bucket', { ...id, le: '+Inf' })).toBe(2);
+    expect(value(timed, 'mcp_server_session_duration_seconds_sum', id)).toBeCloseTo(durations.sum, 9);
     // Legacy sessions (the v1 SDK client) count in both views.
     expect(value(families, 'mcp_clients_active', { ...id, era: 'legacy' })).toBe(1);
     expect(value(families, 'mcp_clients_active', { ...id, era: 'modern' })).toBe(0);
