@@ -2,7 +2,9 @@
  * Every server the API knows, spawned or found in the state directory, as the routes show it:
  * the watcher's latest snapshot joined with the supervisor's view of the child.
  */
-import { isStale, snapshotAgeMs, type Snapshot } from '../shared/snapshot.js';
+import { countByEra } from '../shared/eras.js';
+import type { Operation } from '../shared/operations.js';
+import { isStale, snapshotAgeMs, type Era, type Snapshot } from '../shared/snapshot.js';
 import type { ChildState, ChildSupervisor } from './child-supervisor.js';
 import type { SnapshotWatcher } from './snapshot-watcher.js';
 
@@ -18,6 +20,8 @@ export interface ServerSummary {
   startedAt: string | null;
   heartbeatAgeMs: number | null;
   activeConnections: number;
+  /** `activeConnections` by protocol era (contract §7); a connection without `era` is legacy. */
+  activeByEra: Record<Era, number>;
   totalConnections: number;
   mcpUrl: string | null;
   /** What the latest snapshot says of its writer. */
@@ -85,6 +89,7 @@ export class ServerCatalog {
       startedAt: snapshot?.startedAt ?? null,
       heartbeatAgeMs: snapshot ? snapshotAgeMs(snapshot, now) : null,
       activeConnections: snapshot?.activeConnections ?? 0,
+      activeByEra: countByEra(snapshot?.connections ?? []),
       totalConnections: snapshot?.totalConnections ?? 0,
       mcpUrl: snapshot?.mcp?.url ?? null,
       snapshotStatus: snapshot?.status ?? null,
@@ -114,6 +119,8 @@ export interface ConnectionStats {
   writtenAt: string;
   stale: boolean;
   snapshotError: string | null;
+  /** What clients asked for (the snapshot's `operations`, issue 9), null from an older writer: the dashboard's operations table. */
+  operations: Operation[] | null;
 }
 
 /** The stats of a view, or undefined when it has no valid snapshot yet (REST answers 503). */
@@ -132,5 +139,6 @@ export function connectionStats(view: ServerView): ConnectionStats | undefined {
     writtenAt: s.writtenAt,
     stale: view.stale,
     snapshotError: view.snapshotError ?? null,
+    operations: s.operations ?? null,
   };
 }

@@ -13,9 +13,10 @@
  * Journal lines other than `start` carry only the pid: they belong to the current writer when
  * the pid is its own, and are news of a gone writer when the pid is a replaced writer's.
  */
+import { eraOf } from '../shared/eras.js';
 import type { JournalLine } from '../shared/journal.js';
 import type { ServerState } from '../shared/server-state.js';
-import { isNewer, type ClientInfo, type CloseReason, type Connection, type Snapshot } from '../shared/snapshot.js';
+import { isNewer, type ClientInfo, type CloseReason, type Connection, type Era, type Snapshot } from '../shared/snapshot.js';
 import { writerLiveness, type VerdictState } from '../shared/verdict.js';
 
 /** Why a session ended, as `tail` reports it: the journal's reasons, or what tail inferred. */
@@ -25,8 +26,8 @@ export type TailEvent =
   | { event: 'state'; ts: string; serverId: string; verdict: VerdictState; why: string[]; status: Snapshot['status'] | null; pid: number | null; seq: number | null; startedAt: string | null; activeConnections: number; totalConnections: number; mcpUrl: string | null; connections: Connection[]; error: string | null }
   | { event: 'start'; ts: string; serverId: string; pid: number; startedAt: string | null; restart: boolean; previousPid: number | null; previousStoppedCleanly: boolean | null }
   | { event: 'running'; ts: string; serverId: string; pid: number; mcpUrl: string | null }
-  | { event: 'connect'; ts: string; serverId: string; pid: number; sessionId: string; clientIP: string | null; userAgent: string | null; clientInfo: ClientInfo | null; protocolVersion: string | null; connectedAt: string | null }
-  | { event: 'disconnect'; ts: string; serverId: string; pid: number; sessionId: string; reason: TailCloseReason; durationMs: number | null; requestCount: number | null; clientIP: string | null; clientInfo: ClientInfo | null }
+  | { event: 'connect'; ts: string; serverId: string; pid: number; sessionId: string; era: Era; clientIP: string | null; userAgent: string | null; clientInfo: ClientInfo | null; protocolVersion: string | null; connectedAt: string | null }
+  | { event: 'disconnect'; ts: string; serverId: string; pid: number; sessionId: string; era: Era; reason: TailCloseReason; durationMs: number | null; requestCount: number | null; clientIP: string | null; clientInfo: ClientInfo | null }
   | { event: 'stop'; ts: string; serverId: string; pid: number }
   | { event: 'stale'; ts: string; serverId: string; pid: number; since: string; why: string[] }
   | { event: 'fresh'; ts: string; serverId: string; pid: number }
@@ -35,6 +36,8 @@ export type TailEvent =
 interface Session {
   pid: number;
   sessionId: string;
+  /** A journal line or connection without it is of a writer older than issue 9: legacy. */
+  era: Era;
   clientIP: string | null;
   userAgent: string | null;
   clientInfo: ClientInfo | null;
@@ -126,13 +129,13 @@ export class ServerTracker {
       this.#become(line.pid, line.ts, startedAt);
       switch (line.event) {
         case 'connect':
-          this.#connect({ pid: line.pid, sessionId: line.sessionId, clientIP: line.clientIP ?? null, userAgent: line.userAgent ?? null, clientInfo: line.clientInfo ?? null, protocolVersion: line.protocolVersion ?? null, connectedAt: line.connectedAt ?? line.ts, requestCount: line.requestCount ?? null }, line.ts);
+          this.#connect({ pid: line.pid, sessionId: line.sessionId, era: eraOf(line.era), clientIP: line.clientIP ?? null, userAgent: line.userAgent ?? null, clientInfo: line.clientInfo ?? null, protocolVersion: line.protocolVersion ?? null, connectedAt: line.connectedAt ?? line.ts, requestCount: line.requestCount ?? null }, line.ts);
           break;
         case 'disconnect': {
           if (this.#closed.has(line.sessionId)) break;
           const known = this.#open.get(line.sessionId);
           this.#close(line.sessionId, line.reason, line.ts, {
-            pid: line.pid, sessionId: line.sessionId, clientIP: line.clientIP ?? known?.clientIP ?? null, userAgent: line.userAgent ?? known?.userAgent ?? null,
+            pid: line.pid, sessionId: line.sessionId, era: line.era === undefined && known ? known.era : eraOf(line.era), clientIP: line.clientIP ?? known?.clientIP ?? null, userAgent: line.userAgent ?? known?.userAgent ?? null,
             clientInfo: line.clientInfo ?? known?.clientInfo ?? null, protocolVersion: known?.protocolVersion ?? null, connectedAt: known?.connectedAt ?? null, requestCount: line.requestCount,
           }, line.durationMs);
           break;
@@ -272,7 +275,7 @@ export class ServerTracker {
   #connect(s: Session, ts: string): void {
     if (this.#open.has(s.sessionId) || this.#closed.has(s.sessionId)) return;
     this.#open.set(s.sessionId, s);
-    this.#emit({ event: 'connect', ts, serverId: this.serverId, pid: s.pid, sessionId: s.sessionId, clientIP: s.clientIP, userAgent: s.userAgent, clientInfo: s.clientInfo, protocolVersion: s.protocolVersion, connectedAt: s.connectedAt });
+    this.#emit({ event: 'connect', ts, serverId: this.serverId, pid: s.pid, sessionId: s.sessionId, era: s.era, clientIP: s.clientIP, userAgent: s.userAgent, clientInfo: s.clientInfo, protocolVersion: s.protocolVersion, connectedAt: s.connectedAt });
   }
 
   #close(id: string, reason: TailCloseReason, ts: string, s: Session, durationMs: number | null): void {
@@ -281,7 +284,7 @@ export class ServerTracker {
     this.#closed.add(id);
     if (this.#closed.size > CLOSED_KEPT) this.#closed.delete(this.#closed.values().next().value!);
     const duration = durationMs ?? (s.connectedAt ? Math.max(0, Date.parse(ts) - Date.parse(s.connectedAt)) : null);
-    this.#emit({ event: 'disconnect', ts, serverId: this.serverId, pid: s.pid, sessionId: id, reason, durationMs: duration, requestCount: s.requestCount, clientIP: s.clientIP, clientInfo: s.clientInfo });
+    this.#emit({ event: 'disconnect', ts, serverId: this.serverId, pid: s.pid, sessionId: id, era: s.era, reason, durationMs: duration, requestCount: s.requestCount, clientIP: s.clientIP, clientInfo: s.clientInfo });
   }
 
   #stop(pid: number, ts: string): void {
@@ -298,5 +301,6 @@ function writerKey(pid: number, startedAt: string): string {
 }
 
 function sessionOf(c: Connection, pid: number): Session {
-  return { pid, sessionId: c.sessionId, clientIP: c.clientIP, userAgent: c.userAgent, clientInfo: c.clientInfo, protocolVersion: c.protocolVersion, connectedAt: c.connectedAt, requestCount: c.requestCount };
+  return { pid, sessionId: c.sessionId, era: eraOf(c.era), clientIP: c.clientIP, userAgent: c.userAgent, clientInfo: c.clientInfo, protocolVersion: c.protocolVersion, connectedAt: c.connectedAt, requestCount: c.requestCount };
 }
+

@@ -9,7 +9,7 @@
 import { open, readdir, stat, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import { JOURNAL_FILE } from './paths.js';
-import { CLOSE_REASONS, type ClientInfo, type CloseReason } from './snapshot.js';
+import { CLOSE_REASONS, type ClientInfo, type CloseReason, type Era } from './snapshot.js';
 import { StateFileError } from './state-file-error.js';
 import { isCount, isIsoTime, isObject } from './validate.js';
 
@@ -46,6 +46,9 @@ export interface ConnectLine extends JournalLineBase {
   requestCount?: number;
   clientInfo?: ClientInfo | null;
   protocolVersion?: string | null;
+  /** Contract §4 (issue 9); a line without it is of an older writer: legacy. Not checked: readers treat anything but `modern` as legacy. */
+  era?: Era;
+  lastMethod?: string | null;
 }
 
 /** A session ended. */
@@ -58,6 +61,8 @@ export interface DisconnectLine extends JournalLineBase {
   clientIP?: string;
   userAgent?: string | null;
   clientInfo?: ClientInfo | null;
+  /** As on {@link ConnectLine}. */
+  era?: Era;
 }
 
 /** The writer stopped cleanly (the `stopped` snapshot follows). */

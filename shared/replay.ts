@@ -7,6 +7,7 @@
  * append its `disconnect` and `stop` lines after the next writer's `start` (M1): lines of a
  * writer that an other one has replaced are news of the past and change nothing.
  */
+import { eraOf } from './eras.js';
 import type { ConnectLine, JournalLine } from './journal.js';
 import type { Connection } from './snapshot.js';
 
@@ -33,6 +34,9 @@ function connectionOf(line: ConnectLine): Connection {
     requestCount: line.requestCount ?? 0,
     clientInfo: line.clientInfo ?? null,
     protocolVersion: line.protocolVersion ?? null,
+    // A line of a writer older than issue 9 has no era: its sessions were legacy ones.
+    era: eraOf(line.era),
+    lastMethod: typeof line.lastMethod === 'string' ? line.lastMethod : null,
   };
 }
 

@@ -9,6 +9,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { connectClient, closeClients } from './helpers/mcp-client.js';
 import { rawSession } from './helpers/raw-mcp.js';
 import { cleanup, isAlive, startApi } from './helpers/processes.js';
+import { connectionOf, operationOf, writeSnapshot } from './helpers/snapshot-files.js';
 import { waitFor } from './helpers/wait-for.js';
 
 afterEach(async () => {
@@ -71,6 +72,29 @@ describe('REST', () => {
     const gone = await api.json(`/api/mcp/connections/${c.sessionId}`);
     expect(gone.status).toBe(404);
     expect(gone.body.error.code).toBe('unknown_session');
+  });
+
+  it('passes era, lastMethod and operations through, and counts active connections by era', async () => {
+    const api = await startApi();
+    const modern = connectionOf('m-00000000000000aa', { era: 'modern', protocolVersion: '2026-07-28', lastMethod: 'tools/call', clientInfo: { name: 'v2-auto', version: '2.0.0' } });
+    const legacy = connectionOf('5b1d1f0e-0000-4000-8000-000000000001', { era: 'legacy', lastMethod: 'initialize' });
+    const old = connectionOf('0c2e5a77-0000-4000-8000-000000000002');
+    const operations = [operationOf('tools/call', 'echo', [0.01, 0.2], 1)];
+    await writeSnapshot(api.stateDir, 'ext', { connections: [modern, legacy, old], operations });
+    const conns = await waitFor(async () => {
+      const r = await api.json('/api/mcp/servers/ext/connections');
+      return r.status === 200 ? r.body : undefined;
+    }, { what: 'the external server' });
+    expect(conns.connections.map((c: { sessionId: string; era?: string; lastMethod?: string }) => [c.sessionId, c.era, c.lastMethod])).toEqual([
+      [modern.sessionId, 'modern', 'tools/call'],
+      [legacy.sessionId, 'legacy', 'initialize'],
+      [old.sessionId, undefined, undefined],
+    ]);
+    expect(conns.operations).toEqual(operations);
+    expect((await api.json(`/api/mcp/servers/ext/connections/${modern.sessionId}`)).body).toMatchObject({ era: 'modern', protocolVersion: '2026-07-28', lastMethod: 'tools/call' });
+    const servers = (await api.json('/api/mcp/servers')).body.servers;
+    expect(servers.find((s: { serverId: string }) => s.serverId === 'ext')).toMatchObject({ status: 'external', activeConnections: 3, activeByEra: { legacy: 2, modern: 1 } });
+    expect(servers.find((s: { serverId: string }) => s.serverId === 'default')).toMatchObject({ activeByEra: { legacy: 0, modern: 0 } });
   });
 
   it('lists servers, reports health and readiness, and answers JSON errors', async () => {

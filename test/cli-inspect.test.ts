@@ -41,7 +41,9 @@ describe('inspect: the verdict of a real writer', () => {
     expect(r.code).toBe(0);
     expect(r.stderr).toBe('');
     expect(r.stdout).toMatch(new RegExp(`^default: running \\(pid ${proc.pid},`));
-    expect(r.stdout).toMatch(/SESSION\s+IP\s+CLIENT\s+USER AGENT/);
+    expect(r.stdout).toMatch(/SESSION\s+ERA\s+IP\s+CLIENT\s+USER AGENT/);
+    expect(r.stdout).toMatch(new RegExp(`${c.sessionId}\\s+legacy\\s+127\\.0\\.0\\.1`));
+    expect(r.stdout).toMatch(/sessions {3}1 active \(0 modern\), 1 total/);
     expect(r.stdout).toContain(c.sessionId);
     expect(r.stdout).toMatch(/127\.0\.0\.1\s+table-client 9\.9\s+table-agent\/2/);
     // Not a terminal: no colour codes, nothing cut.
@@ -191,7 +193,7 @@ describe('inspect --at: who was connected, from the journal of a real run', () =
     const mid = await at(new Date(t2).toISOString());
     expect(mid.ids).toEqual([b.sessionId]);
     expect(mid.s.at).toBe(new Date(t2).toISOString());
-    expect(mid.s.connections[0]).toMatchObject({ clientIP: '127.0.0.1', userAgent: 'beta-agent', clientInfo: { name: 'beta' } });
+    expect(mid.s.connections[0]).toMatchObject({ clientIP: '127.0.0.1', userAgent: 'beta-agent', clientInfo: { name: 'beta' }, era: 'legacy' });
     expect((await at(Date.now())).ids).toEqual([]);
     expect((await at(t0 - 1)).ids).toEqual([]);
     // Before the first line: nothing is known, and stderr says so.

@@ -71,7 +71,7 @@ describe('client strings in the terminal', () => {
     clean(out);
     clean(tail.stderr.join('\n'));
     expect(out).toContain(`${printable(EVIL)} ${printable(EVIL)}`);
-    expect(out).toContain(`s-${printable(EVIL)} (10.0.0.1${printable(EVIL)}, ${printable(EVIL)} 1) reason delete`);
+    expect(out).toContain(`s-${printable(EVIL)} (legacy, 10.0.0.1${printable(EVIL)}, ${printable(EVIL)} 1) reason delete`);
   });
 
   it('printable escapes C0, DEL and C1 as JSON does, and nothing else', () => {

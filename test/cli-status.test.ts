@@ -14,7 +14,7 @@ afterEach(async () => {
   await cleanup();
 });
 
-const ENTRY_KEYS = ['serverId', 'status', 'pid', 'restarts', 'startedAt', 'heartbeatAgeMs', 'activeConnections', 'totalConnections', 'mcpUrl', 'snapshotStatus', 'stale', 'snapshotError'];
+const ENTRY_KEYS = ['serverId', 'status', 'pid', 'restarts', 'startedAt', 'heartbeatAgeMs', 'activeConnections', 'activeByEra', 'totalConnections', 'mcpUrl', 'snapshotStatus', 'stale', 'snapshotError'];
 
 describe('status', () => {
   it('lists every server: running ones exit 0, a stopped one makes it 3', async () => {
@@ -28,20 +28,20 @@ describe('status', () => {
     expect(r.code).toBe(0);
     expect(r.stderr).toBe('');
     const lines = r.stdout.split('\n');
-    expect(lines[0]).toMatch(/^SERVER\s+STATUS\s+PID\s+STARTED\s+UPTIME\s+ACTIVE\s+TOTAL\s+HEARTBEAT\s+MCP URL$/);
-    expect(lines[1]).toMatch(new RegExp(`^alpha\\s+running\\s+${a.proc.pid}\\s+\\S+Z\\s+\\S+\\s+0\\s+0\\s+\\S+\\s+${a.url}$`));
-    expect(lines[2]).toMatch(new RegExp(`^beta\\s+running\\s+${b.proc.pid}\\s+\\S+Z\\s+\\S+\\s+2\\s+2\\s+`));
+    expect(lines[0]).toMatch(/^SERVER\s+STATUS\s+PID\s+STARTED\s+UPTIME\s+ACTIVE\s+MODERN\s+TOTAL\s+HEARTBEAT\s+MCP URL$/);
+    expect(lines[1]).toMatch(new RegExp(`^alpha\\s+running\\s+${a.proc.pid}\\s+\\S+Z\\s+\\S+\\s+0\\s+0\\s+0\\s+\\S+\\s+${a.url}$`));
+    expect(lines[2]).toMatch(new RegExp(`^beta\\s+running\\s+${b.proc.pid}\\s+\\S+Z\\s+\\S+\\s+2\\s+0\\s+2\\s+`));
     expect(lines).toHaveLength(3);
 
     const j = JSON.parse((await run(['status', '--state-dir', a.stateDir, '--json'])).stdout);
     expect(j.servers.map((s: { serverId: string }) => s.serverId)).toEqual(['alpha', 'beta']);
     for (const s of j.servers) for (const k of ENTRY_KEYS) expect(s).toHaveProperty(k);
-    expect(j.servers[1]).toMatchObject({ status: 'running', pid: b.proc.pid, restarts: null, activeConnections: 2, totalConnections: 2, mcpUrl: b.url, snapshotStatus: 'running', stale: false, snapshotError: null });
+    expect(j.servers[1]).toMatchObject({ status: 'running', pid: b.proc.pid, restarts: null, activeConnections: 2, activeByEra: { legacy: 2, modern: 0 }, totalConnections: 2, mcpUrl: b.url, snapshotStatus: 'running', stale: false, snapshotError: null });
 
     await a.proc.stop('SIGTERM');
     const stopped = await run(['status', '--state-dir', a.stateDir]);
     expect(stopped.code).toBe(3);
-    expect(stopped.stdout).toMatch(new RegExp(`alpha\\s+stopped\\s+${a.proc.pid}\\s+\\S+\\s+-\\s+0\\s+0`));
+    expect(stopped.stdout).toMatch(new RegExp(`alpha\\s+stopped\\s+${a.proc.pid}\\s+\\S+\\s+-\\s+0\\s+0\\s+0`));
     expect((await run(['status', '--state-dir', a.stateDir, '--server-id', 'beta'])).code).toBe(0);
   });
 

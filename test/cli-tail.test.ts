@@ -40,11 +40,11 @@ describe('tail --json', () => {
 
     const a = await connectClient(first.url, { name: 'tail-client', version: '3.1', userAgent: 'tail-agent/1' });
     const connect = await waitEvent(tail, (e) => e.event === 'connect' && e.sessionId === a.sessionId, 'the connect');
-    expect(connect).toMatchObject({ serverId: 'default', pid: first.proc.pid, clientIP: '127.0.0.1', userAgent: 'tail-agent/1', clientInfo: { name: 'tail-client', version: '3.1' } });
+    expect(connect).toMatchObject({ serverId: 'default', pid: first.proc.pid, clientIP: '127.0.0.1', userAgent: 'tail-agent/1', clientInfo: { name: 'tail-client', version: '3.1' }, era: 'legacy' });
     await a.client.listTools();
     await a.terminate();
     const left = await waitEvent(tail, (e) => e.event === 'disconnect' && e.sessionId === a.sessionId, 'the disconnect');
-    expect(left).toMatchObject({ reason: 'delete', clientIP: '127.0.0.1', clientInfo: { name: 'tail-client' } });
+    expect(left).toMatchObject({ reason: 'delete', clientIP: '127.0.0.1', clientInfo: { name: 'tail-client' }, era: 'legacy' });
     expect(left.requestCount).toBeGreaterThanOrEqual(2);
     expect(left.durationMs).toBeGreaterThanOrEqual(0);
 
@@ -124,10 +124,10 @@ describe('tail (human lines)', () => {
     const tail = new Proc(['tail', '--state-dir', stateDir, '--server-id', 'default']);
     await waitFor(() => tail.stdout.some((l) => l.includes(' open ')), { what: 'the open session' });
     expect(tail.stdout[0]).toMatch(new RegExp(`^\\S+Z default state\\s+running, pid ${proc.pid}, 1 active, 1 total, ${url}$`));
-    expect(tail.stdout[1]).toMatch(new RegExp(`default\\s+open\\s+${c.sessionId} from 127\\.0\\.0\\.1, already-here 1\\.0, user agent "here-agent", since \\S+Z$`));
+    expect(tail.stdout[1]).toMatch(new RegExp(`default\\s+open\\s+${c.sessionId} \\(legacy\\) from 127\\.0\\.0\\.1, already-here 1\\.0, user agent "here-agent", since \\S+Z$`));
     await c.terminate();
     await waitFor(() => tail.stdout.some((l) => / disconnect /.test(l)), { what: 'the disconnect line' });
-    expect(tail.stdout.find((l) => / disconnect /.test(l))).toMatch(new RegExp(`default disconnect ${c.sessionId} \\(127\\.0\\.0\\.1, already-here 1\\.0\\) reason delete after \\S+, \\d+ requests?$`));
+    expect(tail.stdout.find((l) => / disconnect /.test(l))).toMatch(new RegExp(`default disconnect ${c.sessionId} \\(legacy, 127\\.0\\.0\\.1, already-here 1\\.0\\) reason delete after \\S+, \\d+ requests?$`));
     await proc.stop('SIGTERM');
     await waitFor(() => tail.stdout.some((l) => / stop /.test(l)), { what: 'the stop line' });
     expect(tail.stdout.join('\n')).not.toContain('\u001b[');

@@ -10,6 +10,8 @@ import { chromium, type Browser, type BrowserContext, type Page } from 'playwrig
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { closeClients, connectClient } from './helpers/mcp-client.js';
 import { ROOT, cleanup, startApi } from './helpers/processes.js';
+import { connectionOf, operationOf, writeSnapshot } from './helpers/snapshot-files.js';
+import { OPERATION_BOUNDS, quantile } from '../shared/operations.js';
 
 const CHROMIUM = '/usr/bin/chromium';
 const FLAGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'];
@@ -79,7 +81,7 @@ describe('dashboard', () => {
     const row = page.locator(`tr[data-session="${c.sessionId}"]`);
     await row.waitFor();
     const cells = await row.locator('td').allTextContents();
-    expect(cells).toEqual(expect.arrayContaining(['browser-seen 4.2.0', '127.0.0.1', 'dash-agent/9', c.sessionId.slice(0, 8)]));
+    expect(cells).toEqual(expect.arrayContaining(['browser-seen 4.2.0', 'legacy', '127.0.0.1', 'dash-agent/9', c.sessionId.slice(0, 8)]));
     await expect.poll(() => page.locator('#conns-count').textContent(), { timeout: UI_TIMEOUT }).toBe('1');
     await expect.poll(() => card.locator('.big').textContent(), { timeout: UI_TIMEOUT }).toMatch(/^1 active connection$/);
     // The chart draws the default server's line, and says what it shows.
@@ -170,7 +172,7 @@ describe('dashboard', () => {
     expect(await row.locator('td.ua').textContent()).toContain('<script>window.__pwned=2</script>');
 
     // The layout holds: no sideways scroll in the table, and the long row stays a few lines high.
-    const wrap = await page.locator('.table-wrap').evaluate((e: { scrollWidth: number; clientWidth: number }) => ({ scroll: e.scrollWidth, width: e.clientWidth }));
+    const wrap = await page.locator('.table-wrap:has(#connections)').evaluate((e: { scrollWidth: number; clientWidth: number }) => ({ scroll: e.scrollWidth, width: e.clientWidth }));
     expect(wrap.scroll).toBeLessThanOrEqual(wrap.width);
     const evilHeight = (await row.boundingBox())!.height;
     const plainHeight = (await page.locator(`tr[data-session="${plain.sessionId}"]`).boundingBox())!.height;
@@ -185,7 +187,7 @@ describe('dashboard', () => {
     const api = await startApi({ args: ['--token', 'dash-s3cret'] });
     // The data stays behind the token; the page's files hold none.
     expect((await api.fetch('/api/mcp/servers')).status).toBe(401);
-    for (const file of ['/', '/dashboard.js', '/data.js', '/dom.js', '/render.js', '/socket.js', '/dashboard.css']) expect((await api.fetch(file)).status, file).toBe(200);
+    for (const file of ['/', '/dashboard.js', '/data.js', '/dom.js', '/operations.js', '/render.js', '/socket.js', '/dashboard.css']) expect((await api.fetch(file)).status, file).toBe(200);
 
     const { page } = await openPage();
     await page.goto(`${api.url}/`);
@@ -213,5 +215,80 @@ describe('dashboard', () => {
     await page.reload();
     await page.locator(`tr[data-session="${c.sessionId}"]`).waitFor();
     expect(await form.isHidden()).toBe(true);
+  });
+
+  it('shows the era of each connection, both counts on the server card, and an operations table with p50 and p95, live', async () => {
+    const api = await startApi();
+    const modern = connectionOf('m-00000000000000aa', { era: 'modern', protocolVersion: '2026-07-28', lastMethod: 'tools/call', clientInfo: { name: 'v2-auto', version: '2.0.0' } });
+    const legacy = connectionOf('5b1d1f0e-0000-4000-8000-000000000001', { era: 'legacy', lastMethod: 'tools/list', clientInfo: { name: 'v1-client', version: '1.0.0' } });
+    const hostile = '<img src=x onerror=window.__pwned=1>';
+    const operations = [
+      operationOf('tools/call', 'echo', [0.003, 0.02, 0.2, 0.2, 3], 2),
+      operationOf('tools/list', null, [...Array(10).fill(0.02), ...Array(10).fill(0.2)]),
+      operationOf('tools/call', hostile, [60]),
+    ];
+    await writeSnapshot(api.stateDir, 'ext', { connections: [modern, legacy], operations });
+    const { page, errors } = await openPage();
+    await page.goto(`${api.url}/`);
+    await mark(page);
+    await page.locator('#stream[data-state="live"]').waitFor();
+
+    const modernRow = page.locator(`tr[data-session="${modern.sessionId}"]`);
+    await modernRow.waitFor();
+    expect(await modernRow.locator('td.era-cell').textContent()).toBe('modern');
+    expect(await page.locator(`tr[data-session="${legacy.sessionId}"] td.era-cell`).textContent()).toBe('legacy');
+    expect(await modernRow.textContent()).toContain('tools/call');
+    const card = page.locator('article[data-server="ext"]');
+    await expect.poll(() => card.locator('[data-eras]').textContent(), { timeout: UI_TIMEOUT }).toBe('1 legacy · 1 modern');
+    // The server the API spawned has no client: both counts are there, at zero.
+    await expect.poll(() => page.locator('article[data-server="default"] [data-eras]').textContent(), { timeout: UI_TIMEOUT }).toBe('0 legacy · 0 modern');
+
+    const echo = page.locator('#operations tr[data-server="ext"][data-method="tools/call"][data-name="echo"]');
+    await echo.waitFor();
+    const cellsOf = async (row: typeof echo) => Object.fromEntries(await Promise.all(['calls', 'errors', 'p50', 'p95'].map(async (k) => [k, await row.locator(`td.${k}`).textContent()])));
+    // Worked out by hand: 5 calls, p50 rank 2.5 in (0.1, 0.25] holding 2 -> 0.1375 s; p95 rank 4.75 in (2.5, 5] holding 1 -> 4.375 s.
+    expect(await cellsOf(echo)).toEqual({ calls: '5', errors: '2', p50: '137.5 ms', p95: '4.38 s' });
+    const list = page.locator('#operations tr[data-server="ext"][data-method="tools/list"]');
+    expect(await list.locator('td.name').textContent()).toBe('—');
+    expect(await cellsOf(list)).toEqual({ calls: '20', errors: '0', p50: '25.0 ms', p95: '235.0 ms' });
+    // A tool name from a client is text; past the last bound the estimate says so.
+    const evil = page.locator('#operations tr[data-method="tools/call"]').filter({ hasText: 'onerror' });
+    expect(await evil.locator('td.name').textContent()).toBe(hostile);
+    expect(await evil.locator('td.p95').textContent()).toBe('≥ 10 s');
+    expect(await page.locator('#operations img').count()).toBe(0);
+    await expect.poll(() => page.locator('#ops-count').textContent(), { timeout: UI_TIMEOUT }).toBe('26');
+    await page.screenshot({ path: path.join(ARTIFACTS, 'dashboard-eras-operations.png'), fullPage: true });
+
+    // More calls arrive and the modern client leaves: the page follows without a reload.
+    await writeSnapshot(api.stateDir, 'ext', { connections: [legacy], operations: [operationOf('tools/call', 'echo', [0.003, 0.02, 0.2, 0.2, 3, 0.001, 0.001, 0.001], 3), ...operations.slice(1)] });
+    await expect.poll(() => echo.locator('td.calls').textContent(), { timeout: UI_TIMEOUT }).toBe('8');
+    expect(await echo.locator('td.errors').textContent()).toBe('3');
+    await modernRow.waitFor({ state: 'detached' });
+    await expect.poll(() => card.locator('[data-eras]').textContent(), { timeout: UI_TIMEOUT }).toBe('1 legacy · 0 modern');
+    expect(await marked(page)).toBe(true);
+    expect(await page.evaluate(() => (globalThis as unknown as { __pwned?: unknown }).__pwned)).toBeUndefined();
+    expect(errors).toEqual([]);
+  });
+
+  it('estimates quantiles in the page exactly as shared/operations.ts does', async () => {
+    const api = await startApi();
+    const { page } = await openPage();
+    await page.goto(`${api.url}/`);
+    // Histograms of random durations (a fixed seed: the same cases every run), counts 0 to 40.
+    let seed = 42;
+    const random = () => ((seed = (seed * 1_103_515_245 + 12_345) % 2 ** 31) / 2 ** 31);
+    const cases = Array.from({ length: 200 }, () => {
+      const n = Math.floor(random() * 41);
+      const op = operationOf('tools/call', 'x', Array.from({ length: n }, () => 10 ** (random() * 5 - 3.5)));
+      return { buckets: op.durationSeconds.buckets, count: op.count, q: [0.5, 0.95, 0.99, random()][Math.floor(random() * 4)]! };
+    });
+    // A string, not a function: vitest would rewrite an import() in a function's source.
+    const inPage = (await page.evaluate(`(async (cases) => {
+      const m = await import(new URL('operations.js', location.href).href);
+      return { bounds: m.OPERATION_BOUNDS, values: cases.map((c) => m.quantile(m.OPERATION_BOUNDS, c.buckets, c.count, c.q)) };
+    })(${JSON.stringify(cases)})`)) as { bounds: number[]; values: (number | null)[] };
+    expect(inPage.bounds).toEqual(OPERATION_BOUNDS);
+    expect(inPage.values).toEqual(cases.map((c) => quantile(OPERATION_BOUNDS, c.buckets, c.count, c.q)));
+    expect(inPage.values.filter((v) => v !== null).length).toBeGreaterThan(150);
   });
 });

@@ -6,6 +6,9 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { closeClients, connectClient } from './helpers/mcp-client.js';
 import { cleanup, startApi, type Api } from './helpers/processes.js';
+import { readSnap } from './helpers/server-process.js';
+import { connectionOf, operationOf, sessionDurationsOf, writeSnapshot } from './helpers/snapshot-files.js';
+import { OPERATION_BOUNDS, SESSION_DURATION_BOUNDS } from '../shared/operations.js';
 import { waitFor } from './helpers/wait-for.js';
 
 afterEach(async () => {
@@ -105,6 +108,21 @@ const MCP_METRICS = {
   mcp_snapshot_age_seconds: 'gauge',
   mcp_child_up: 'gauge',
   mcp_child_restarts_total: 'counter',
+  mcp_clients_active: 'gauge',
+  mcp_server_operation_duration_seconds: 'histogram',
+  mcp_server_operation_errors_total: 'counter',
+  mcp_server_session_duration_seconds: 'histogram',
+};
+
+/** The labels each mcp_* series may carry (never a session id or an IP). */
+const ALLOWED_LABELS: Record<string, string[]> = {
+  mcp_sessions_closed_total: ['reason', 'server_id'],
+  mcp_clients_active: ['era', 'server_id'],
+  mcp_server_operation_duration_seconds_bucket: ['gen_ai_prompt_name', 'gen_ai_tool_name', 'le', 'mcp_method_name', 'server_id'],
+  mcp_server_operation_duration_seconds_sum: ['gen_ai_prompt_name', 'gen_ai_tool_name', 'mcp_method_name', 'server_id'],
+  mcp_server_operation_duration_seconds_count: ['gen_ai_prompt_name', 'gen_ai_tool_name', 'mcp_method_name', 'server_id'],
+  mcp_server_operation_errors_total: ['gen_ai_prompt_name', 'gen_ai_tool_name', 'mcp_method_name', 'server_id'],
+  mcp_server_session_duration_seconds_bucket: ['le', 'server_id'],
 };
 
 describe('GET /metrics', () => {
@@ -155,12 +173,24 @@ describe('GET /metrics', () => {
     expect(rest).toMatchObject({ activeConnections: 1, totalConnections: 3 });
     expect(rest.connections[0].sessionId).toBe(c.sessionId);
 
+    // The child timed the two ended sessions: the histogram is the snapshot's, as the file has it.
+    const durations = await waitFor(async () => {
+      const d = (await readSnap(api.stateDir)).sessionDurations;
+      return d?.count === 2 ? d : undefined;
+    }, { what: 'two session durations in the snapshot' });
+    const timed = await waitFor(async () => {
+      const f = (await scrape(api)).families;
+      return value(f, 'mcp_server_session_duration_seconds_count', id) === 2 ? f : undefined;
+    }, { what: 'two session durations in /metrics' });
+    SESSION_DURATION_BOUNDS.forEach((le, i) => expect(value(timed, 'mcp_server_session_duration_seconds_bucket', { ...id, le: String(le) }), `le ${le}`).toBe(durations.buckets[i]));
+    expect(value(timed, 'mcp_server_session_duration_seconds_bucket', { ...id, le: '+Inf' })).toBe(2);
+    expect(value(timed, 'mcp_server_session_duration_seconds_sum', id)).toBeCloseTo(durations.sum, 9);
+    // Legacy sessions (the v1 SDK client) count in both views.
+    expect(value(families, 'mcp_clients_active', { ...id, era: 'legacy' })).toBe(1);
+    expect(value(families, 'mcp_clients_active', { ...id, era: 'modern' })).toBe(0);
     for (const f of families.values()) {
       if (!f.name.startsWith('mcp_')) continue;
-      for (const s of f.samples) {
-        const allowed = f.name === 'mcp_sessions_closed_total' ? ['reason', 'server_id'] : ['server_id'];
-        expect(Object.keys(s.labels).sort(), s.name).toEqual(allowed);
-      }
+      for (const s of f.samples) expect(Object.keys(s.labels).sort(), s.name).toEqual(ALLOWED_LABELS[s.name] ?? ['server_id']);
     }
     for (const session of [a, b, c]) expect(text).not.toContain(session.sessionId);
     expect(text).not.toContain('127.0.0.1');
@@ -214,6 +244,99 @@ describe('GET /metrics', () => {
     expect(res.headers.get('www-authenticate')).toMatch(/^Bearer/);
     const { families } = await scrape(api, { headers: { Authorization: 'Bearer m3trics' } });
     expect(value(families, 'mcp_child_up', { server_id: 'default' })).toBe(1);
+  });
+});
+
+describe('GET /metrics: eras and operations, from the snapshot', () => {
+  it('shows clients by era, and the operations and session durations as histograms equal to the snapshot', async () => {
+    const api = await startApi();
+    const hostile = 'a"b\nc\\d';
+    const snap = await writeSnapshot(api.stateDir, 'ext', {
+      connections: [
+        connectionOf('m-0123456789abcdef', { era: 'modern', protocolVersion: '2026-07-28', lastMethod: 'tools/call', clientIP: '10.9.8.7' }),
+        connectionOf('5b1d1f0e-legacy-one', { era: 'legacy', lastMethod: 'tools/list' }),
+        // A writer older than issue 9 writes no era: legacy.
+        connectionOf('0c2e5a77-no-era-at-all'),
+      ],
+      totalConnections: 7,
+      operations: [
+        operationOf('tools/call', 'echo', [0.003, 0.02, 0.2, 0.2, 3], 2),
+        operationOf('tools/call', hostile, [0.7]),
+        operationOf('prompts/get', 'greet', [0.04], 1),
+        operationOf('tools/list', null, [0.001, 0.002]),
+        operationOf('server/discover', null, []),
+      ],
+      sessionDurations: sessionDurationsOf([0.5, 42, 4000]),
+    });
+    const ext = { server_id: 'ext' };
+    const { text, families } = await waitFor(async () => {
+      const s = await scrape(api);
+      return value(s.families, 'mcp_clients_active', { ...ext, era: 'modern' }) === 1 ? s : undefined;
+    }, { what: 'the external server in /metrics' });
+    expect(value(families, 'mcp_clients_active', { ...ext, era: 'legacy' })).toBe(2);
+    expect(value(families, 'mcp_sessions_active', ext)).toBe(3);
+    for (const [name, type] of Object.entries(MCP_METRICS)) expect(families.get(name)?.type, name).toBe(type);
+
+    for (const op of snap.operations!) {
+      const labels = {
+        ...ext,
+        mcp_method_name: op.method,
+        gen_ai_tool_name: op.method === 'tools/call' ? op.name! : '',
+        gen_ai_prompt_name: op.method === 'prompts/get' ? op.name! : '',
+      };
+      const what = JSON.stringify(labels);
+      OPERATION_BOUNDS.forEach((le, i) => expect(value(families, 'mcp_server_operation_duration_seconds_bucket', { ...labels, le: String(le) }), `${what} le ${le}`).toBe(op.durationSeconds.buckets[i]));
+      expect(value(families, 'mcp_server_operation_duration_seconds_bucket', { ...labels, le: '+Inf' }), what).toBe(op.count);
+      expect(value(families, 'mcp_server_operation_duration_seconds_count', labels), what).toBe(op.count);
+      expect(value(families, 'mcp_server_operation_duration_seconds_sum', labels), what).toBeCloseTo(op.durationSeconds.sum, 9);
+      expect(value(families, 'mcp_server_operation_errors_total', labels), what).toBe(op.errors);
+    }
+    // Spot checks against numbers worked out by hand, not only against the snapshot.
+    const echo = { ...ext, mcp_method_name: 'tools/call', gen_ai_tool_name: 'echo', gen_ai_prompt_name: '' };
+    expect(value(families, 'mcp_server_operation_duration_seconds_bucket', { ...echo, le: '0.005' })).toBe(1);
+    expect(value(families, 'mcp_server_operation_duration_seconds_bucket', { ...echo, le: '0.25' })).toBe(4);
+    expect(value(families, 'mcp_server_operation_duration_seconds_bucket', { ...echo, le: '2.5' })).toBe(4);
+    expect(value(families, 'mcp_server_operation_duration_seconds_bucket', { ...echo, le: '5' })).toBe(5);
+    expect(value(families, 'mcp_server_operation_duration_seconds_sum', echo)).toBeCloseTo(3.423, 9);
+    expect(value(families, 'mcp_server_operation_errors_total', echo)).toBe(2);
+    expect(value(families, 'mcp_server_operation_errors_total', { ...ext, mcp_method_name: 'prompts/get', gen_ai_tool_name: '', gen_ai_prompt_name: 'greet' })).toBe(1);
+    // A client's tool name is escaped in the text, and reads back as it was.
+    expect(text).toContain('gen_ai_tool_name="a\\"b\\nc\\\\d"');
+    expect(value(families, 'mcp_server_operation_duration_seconds_count', { ...ext, mcp_method_name: 'tools/call', gen_ai_tool_name: hostile, gen_ai_prompt_name: '' })).toBe(1);
+
+    const durations = snap.sessionDurations!;
+    SESSION_DURATION_BOUNDS.forEach((le, i) => expect(value(families, 'mcp_server_session_duration_seconds_bucket', { ...ext, le: String(le) }), `le ${le}`).toBe(durations.buckets[i]));
+    expect(value(families, 'mcp_server_session_duration_seconds_bucket', { ...ext, le: '1' })).toBe(1);
+    expect(value(families, 'mcp_server_session_duration_seconds_bucket', { ...ext, le: '3600' })).toBe(2);
+    expect(value(families, 'mcp_server_session_duration_seconds_bucket', { ...ext, le: '+Inf' })).toBe(3);
+    expect(value(families, 'mcp_server_session_duration_seconds_count', ext)).toBe(3);
+    expect(value(families, 'mcp_server_session_duration_seconds_sum', ext)).toBeCloseTo(4042.5, 9);
+
+    for (const f of families.values()) {
+      if (!f.name.startsWith('mcp_')) continue;
+      for (const s of f.samples) expect(Object.keys(s.labels).sort(), s.name).toEqual(ALLOWED_LABELS[s.name] ?? ['server_id']);
+    }
+    for (const c of snap.connections) expect(text).not.toContain(c.sessionId);
+    expect(text).not.toContain('10.9.8.7');
+  });
+
+  it('sums a method and name listed twice into one series (Prometheus rejects a duplicate)', async () => {
+    const api = await startApi();
+    await writeSnapshot(api.stateDir, 'twice', {
+      connections: [],
+      operations: [operationOf('tools/call', 'x', [0.001], 1), operationOf('tools/call', 'x', [0.3, 0.4])],
+    });
+    const labels = { server_id: 'twice', mcp_method_name: 'tools/call', gen_ai_tool_name: 'x', gen_ai_prompt_name: '' };
+    const { families } = await waitFor(async () => {
+      const s = await scrape(api);
+      return value(s.families, 'mcp_server_operation_duration_seconds_count', labels) !== undefined ? s : undefined;
+    }, { what: 'the operations of "twice"' });
+    expect(value(families, 'mcp_server_operation_duration_seconds_count', labels)).toBe(3);
+    expect(value(families, 'mcp_server_operation_duration_seconds_bucket', { ...labels, le: '0.005' })).toBe(1);
+    expect(value(families, 'mcp_server_operation_duration_seconds_bucket', { ...labels, le: '0.5' })).toBe(3);
+    expect(value(families, 'mcp_server_operation_errors_total', labels)).toBe(1);
+    // No sessionDurations in that snapshot: no series, rather than a false zero.
+    expect(value(families, 'mcp_server_session_duration_seconds_count', { server_id: 'twice' })).toBeUndefined();
   });
 });
 

@@ -8,6 +8,7 @@ import { io, type ManagerOptions, type Socket, type SocketOptions } from 'socket
 import { afterEach, describe, expect, it } from 'vitest';
 import { closeClients, connectClient } from './helpers/mcp-client.js';
 import { Proc, cleanup, isAlive, startApi, type Api } from './helpers/processes.js';
+import { connectionOf, operationOf, writeSnapshot } from './helpers/snapshot-files.js';
 import { waitFor } from './helpers/wait-for.js';
 
 const sockets = new Set<Socket>();
@@ -145,6 +146,24 @@ describe('socket.io /monitoring', () => {
     expect(new Set(onOther.data.map((d) => d.serverId))).toEqual(new Set(['other']));
     expect(new Set(onBoth.data.map((d) => d.serverId))).toEqual(new Set(['default', 'other']));
     await other.stop();
+  });
+
+  it('pushes each connection with its era and last method, and the operations', async () => {
+    const api = await startApi();
+    const modern = connectionOf('m-00000000000000aa', { era: 'modern', protocolVersion: '2026-07-28', lastMethod: 'tools/call' });
+    const legacy = connectionOf('5b1d1f0e-0000-4000-8000-000000000001', { era: 'legacy', lastMethod: 'tools/list' });
+    await writeSnapshot(api.stateDir, 'ext', { connections: [modern, legacy], operations: [operationOf('tools/call', 'echo', [0.01])] });
+    await waitFor(async () => (await api.json('/api/mcp/servers/ext/connections')).status === 200, { what: 'the external server' });
+    const w = monitor(api);
+    expect(await subscribe(w.socket, { serverId: 'ext' })).toMatchObject({ status: 'subscribed', room: 'ext' });
+    const first = await waitFor(() => w.data[0], { what: 'the data of ext' });
+    expect(first.connections.map((c: { era: string; lastMethod: string }) => [c.era, c.lastMethod])).toEqual([['modern', 'tools/call'], ['legacy', 'tools/list']]);
+    expect(first.operations).toEqual([expect.objectContaining({ method: 'tools/call', name: 'echo', count: 1, errors: 0 })]);
+    // A new snapshot: the modern client went quiet and left.
+    await writeSnapshot(api.stateDir, 'ext', { connections: [legacy], operations: [operationOf('tools/call', 'echo', [0.01, 0.02])] });
+    const next = await waitFor(() => w.data.find((d) => d.activeConnections === 1), { what: 'the next snapshot pushed' });
+    expect(next.connections).toEqual([expect.objectContaining({ sessionId: legacy.sessionId, era: 'legacy' })]);
+    expect(next.operations[0].count).toBe(2);
   });
 
   it('answers a subscribe to an unknown or invalid server with an error', async () => {

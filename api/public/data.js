@@ -86,11 +86,25 @@ export function serverInfo(st, id) {
     heartbeatAt: s ? s.at : null,
     writtenAt: d ? d.data.writtenAt : null,
     active: live ? live.activeConnections : sum.activeConnections ?? 0,
+    // Connections by protocol era; one without `era` (an older writer) is a legacy session.
+    byEra: live ? countByEra(live.connections) : sum.activeByEra || { legacy: sum.activeConnections ?? 0, modern: 0 },
     total: live ? live.totalConnections : sum.totalConnections ?? 0,
     stale: live ? live.stale : Boolean(sum.stale),
     snapshotError: (live ? live.snapshotError : sum.snapshotError) || null,
     hasSnapshot: Boolean(d) || Boolean(sum.snapshotStatus),
   };
+}
+
+/** Connections of each era: `modern` only when a connection says so (shared/eras.ts). */
+export function countByEra(connections) {
+  const n = { legacy: 0, modern: 0 };
+  for (const c of connections) n[eraOf(c)] += 1;
+  return n;
+}
+
+/** The era of a connection: `modern` or `legacy`. */
+export function eraOf(c) {
+  return c.era === 'modern' ? 'modern' : 'legacy';
 }
 
 /** Adds a point to a server's history of active connections (only when the value changes). */

@@ -1,7 +1,8 @@
 // Draws the page from the state: the stream pill, the alerts, the server cards, the connections
 // table and the active-connections chart. Text from clients goes in through dom.js only.
 import { $, el, setText, svg } from './dom.js';
-import { WINDOW_MS, ago, clock, colorOf, duration, serverIds, serverInfo } from './data.js';
+import { WINDOW_MS, ago, clock, colorOf, duration, eraOf, serverIds, serverInfo } from './data.js';
+import { renderOperations } from './operations.js';
 import { renderStream } from './socket.js';
 
 /** Draws everything from `st`, as of now. */
@@ -11,6 +12,7 @@ export function render(st) {
   renderAlerts(st);
   renderServers(st, now);
   renderTable(st, now);
+  renderOperations(st, serverIds(st));
   renderChart(st, now);
 }
 
@@ -57,6 +59,13 @@ function renderServers(st, now) {
       { class: `card server${s.stale ? ' is-stale' : ''}${down ? ' is-down' : ''}`, 'data-server': id, 'aria-label': `Server ${id}` },
       el('div', { class: 'server-head' }, el('h3', null, id), badges),
       el('div', { class: 'big' }, String(s.active), ' ', el('small', null, s.active === 1 ? 'active connection' : 'active connections')),
+      el(
+        'p',
+        { class: 'eras', 'data-eras': '', title: 'Legacy: sessions (protocol 2025 and before). Modern: sessionless clients (2026-07-28 on) seen within the client window.' },
+        el('span', { class: 'era era-legacy', 'data-era': 'legacy' }, `${s.byEra.legacy} legacy`),
+        ' · ',
+        el('span', { class: 'era era-modern', 'data-era': 'modern' }, `${s.byEra.modern} modern`),
+      ),
       facts,
       s.mcpUrl ? el('p', { class: 'endpoint', title: 'MCP endpoint' }, el('code', null, s.mcpUrl)) : null,
     );
@@ -86,14 +95,15 @@ function renderTable(st, now) {
     let row = st.rows.get(key);
     if (!row) {
       row = el('tr', { 'data-session': c.sessionId, 'data-server': id });
-      for (let i = 0; i < 8; i++) row.append(el('td'));
-      row.cells[6].className = 'num';
-      row.cells[3].className = 'ua';
+      for (let i = 0; i < 9; i++) row.append(el('td'));
+      row.cells[7].className = 'num';
+      row.cells[4].className = 'ua';
+      row.cells[2].className = 'era-cell';
       row.cells[1].className = 'client';
       row.cells[0].className = 'col-server';
       // What a client sent can be long: clipped by CSS, the whole value in the title.
-      row.cells[2].append(el('div', { class: 'clip' }));
-      row.cells[3].append(el('div', { class: 'clamp' }));
+      row.cells[3].append(el('div', { class: 'clip' }));
+      row.cells[4].append(el('div', { class: 'clamp' }));
       // Rows that arrive after the first data flash once; those there at load do not.
       if (now - st.openedAt > 3000) row.classList.add('is-new');
       st.rows.set(key, row);
@@ -106,12 +116,17 @@ function renderTable(st, now) {
       client.replaceChildren(el('div', { class: 'clip', title: name + version }, el('strong', null, name), el('span', { class: 'muted' }, version)));
     }
     setText(row.cells[0], id);
-    setClipped(row.cells[2].firstChild, c.clientIP);
-    setClipped(row.cells[3].firstChild, c.userAgent || '—');
-    setText(row.cells[4], duration(now - Date.parse(c.connectedAt)));
-    setText(row.cells[5], ago(c.lastActivity, now));
-    setText(row.cells[6], String(c.requestCount));
-    const sess = row.cells[7];
+    const era = eraOf(c);
+    if (row.cells[2].dataset.era !== era) {
+      row.cells[2].dataset.era = era;
+      row.cells[2].replaceChildren(el('span', { class: `badge era-badge era-${era}`, title: era === 'modern' ? 'Sessionless client (protocol 2026-07-28 on): connected while it sends requests' : 'Session (initialize, Mcp-Session-Id)' }, era));
+    }
+    setClipped(row.cells[3].firstChild, c.clientIP);
+    setClipped(row.cells[4].firstChild, c.userAgent || '—');
+    setText(row.cells[5], duration(now - Date.parse(c.connectedAt)));
+    setText(row.cells[6], ago(c.lastActivity, now) + (c.lastMethod ? ` · ${String(c.lastMethod).slice(0, 64)}` : ''));
+    setText(row.cells[7], String(c.requestCount));
+    const sess = row.cells[8];
     if (!sess.firstChild) sess.append(el('code', { title: c.sessionId }, c.sessionId.slice(0, 8)));
     return row;
   });
@@ -126,7 +141,7 @@ function renderTable(st, now) {
     const text = st.stats.size === 0 ? 'Waiting for data…' : 'No active connections.';
     const empty = tbody.querySelector('td.empty');
     if (empty) setText(empty, text);
-    else tbody.replaceChildren(el('tr', null, el('td', { class: 'empty', colspan: 8 }, text)));
+    else tbody.replaceChildren(el('tr', null, el('td', { class: 'empty', colspan: 9 }, text)));
   }
   setText($('conns-count'), String(total));
   const latest = [...st.stats.values()].reduce((a, b) => (!a || b.data.timestamp > a.data.timestamp ? b : a), null);

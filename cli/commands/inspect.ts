@@ -6,6 +6,7 @@
  */
 import { stat } from 'node:fs/promises';
 import path from 'node:path';
+import { countByEra, eraOf } from '../../shared/eras.js';
 import { readJournal } from '../../shared/journal.js';
 import { JOURNAL_FILE, SNAPSHOT_FILE, snapshotPath } from '../../shared/paths.js';
 import { connectionsAt } from '../../shared/replay.js';
@@ -26,7 +27,8 @@ const HELP = (cwd: string) => `Usage: mcp-monitor inspect [FILE or DIR] [options
 Validates persisted snapshots offline and shows who is (or was) connected, and whether the
 writer is running, stopped cleanly, or stale (hung or died). FILE is a snapshot.json; DIR is
 a server directory (state/<serverId>) or a state directory (every server in it); default the
-state directory.
+state directory. ERA is legacy (a session: protocol 2025 and before) or modern (a sessionless
+client, 2026-07-28 on, id m-…); an older file or journal line without it is legacy.
 
   --json                    print {"servers":[{serverId, verdict, snapshot, …}]} alone
   --at TIME                 rebuild from the journal (events.jsonl) who was connected at TIME:
@@ -105,6 +107,7 @@ function connectionsTable(connections: Connection[], output: Output): string[] {
   // Escaped before the table cuts them (M3): a cut never splits an escape sequence.
   const rows = connections.map((c) => [
     c.sessionId,
+    eraOf(c.era),
     c.clientIP,
     c.clientInfo ? `${c.clientInfo.name} ${c.clientInfo.version ?? ''}`.trim() : '-',
     c.userAgent ?? '-',
@@ -113,7 +116,7 @@ function connectionsTable(connections: Connection[], output: Output): string[] {
     String(c.requestCount),
   ].map(printable));
   const width = output.columns === undefined ? undefined : output.columns - 2;
-  return renderTable(['SESSION', 'IP', 'CLIENT', 'USER AGENT', 'CONNECTED', 'LAST ACTIVITY', 'REQUESTS'], rows, { width, shrinkable: [3, 2, 5, 4, 1, 0] }).map((l) => `  ${l}`);
+  return renderTable(['SESSION', 'ERA', 'IP', 'CLIENT', 'USER AGENT', 'CONNECTED', 'LAST ACTIVITY', 'REQUESTS'], rows, { width, shrinkable: [4, 3, 6, 5, 2, 0] }).map((l) => `  ${l}`);
 }
 
 export default async function inspect(argv: string[]): Promise<number> {
@@ -156,7 +159,8 @@ export default async function inspect(argv: string[]): Promise<number> {
       human.push(`  started    ${snap.startedAt}`);
       human.push(printable(`  mcp        ${snap.mcp?.url ?? '-'}`));
       const closed = snap.sessionsClosed ? `; closed: ${Object.entries(snap.sessionsClosed).map(([k, v]) => `${k} ${v}`).join(', ')}` : '';
-      human.push(`  sessions   ${snap.activeConnections} active, ${snap.totalConnections} total${closed}`);
+      const modern = countByEra(snap.connections).modern;
+      human.push(`  sessions   ${snap.activeConnections} active (${modern} modern), ${snap.totalConnections} total${closed}`);
     }
     if (at !== undefined) {
       const iso = new Date(at).toISOString();

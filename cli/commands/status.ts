@@ -6,7 +6,8 @@
 import { snapshotPath } from '../../shared/paths.js';
 import { listServerIds, readServerState, type ServerState } from '../../shared/server-state.js';
 import { parseCommand, settingsHelp } from '../../shared/settings.js';
-import { snapshotAgeMs } from '../../shared/snapshot.js';
+import { countByEra } from '../../shared/eras.js';
+import { snapshotAgeMs, type Era } from '../../shared/snapshot.js';
 import { exitCodeOf, formatDuration } from '../../shared/verdict.js';
 import { errnoPhrase } from '../../shared/errno.js';
 import { paint, printable, processOutput, shortTime, verdictColor, type Output } from '../output.js';
@@ -18,7 +19,9 @@ const KEYS = ['stateDir'] as const;
 const HELP = (cwd: string) => `Usage: mcp-monitor status [options]
 
 One line per server in the state directory: status, pid, start, uptime, sessions, heartbeat age.
-Works from the files alone, whether or not the API runs.
+ACTIVE counts every connection open now; MODERN, those of them that are sessionless clients
+(protocol 2026-07-28 on); the rest are legacy sessions. Works from the files alone, whether
+or not the API runs.
 
   --json                    print {"servers":[…]} (the entries of GET /api/mcp/servers)
 ${SERVER_ID_HELP}
@@ -38,6 +41,8 @@ export interface StatusEntry {
   startedAt: string | null;
   heartbeatAgeMs: number | null;
   activeConnections: number;
+  /** `activeConnections` by protocol era (as in `GET /api/mcp/servers`). */
+  activeByEra: Record<Era, number>;
   totalConnections: number;
   mcpUrl: string | null;
   snapshotStatus: string | null;
@@ -59,6 +64,7 @@ export function statusEntry(s: ServerState, now: number): StatusEntry {
     startedAt: snap?.startedAt ?? null,
     heartbeatAgeMs: snap ? snapshotAgeMs(snap, now) : null,
     activeConnections: snap?.activeConnections ?? 0,
+    activeByEra: countByEra(snap?.connections ?? []),
     totalConnections: snap?.totalConnections ?? 0,
     mcpUrl: snap?.mcp?.url ?? null,
     snapshotStatus: snap?.status ?? null,
@@ -108,15 +114,16 @@ export default async function status(argv: string[]): Promise<number> {
       shortTime(e.startedAt),
       e.uptimeMs === null ? '-' : formatDuration(e.uptimeMs),
       String(e.activeConnections),
+      String(e.activeByEra.modern),
       String(e.totalConnections),
       e.heartbeatAgeMs === null ? '-' : formatDuration(e.heartbeatAgeMs),
       e.mcpUrl ?? '-',
     ].map(printable));
     if (rows.length > 0) {
-      const lines = renderTable(['SERVER', 'STATUS', 'PID', 'STARTED', 'UPTIME', 'ACTIVE', 'TOTAL', 'HEARTBEAT', 'MCP URL'], rows, {
+      const lines = renderTable(['SERVER', 'STATUS', 'PID', 'STARTED', 'UPTIME', 'ACTIVE', 'MODERN', 'TOTAL', 'HEARTBEAT', 'MCP URL'], rows, {
         width: output.columns,
         // The URL first, then the start time; never the id, status or numbers.
-        shrinkable: [8, 3],
+        shrinkable: [9, 3],
         paint: (text, row, col) => (col === 1 ? paint(output, text, verdictColor(entries[row]!.status)) : text),
       });
       output.out(lines.join('\n'));

@@ -15,7 +15,7 @@ const KEYS = ['stateDir'] as const;
 const HELP = (cwd: string) => `Usage: mcp-monitor tail [options]
 
 Follows the state directory and prints connection events as they happen: the current state
-first, then who connected (session id, IP, client, user agent), who left and why, writer
+first, then who connected (session id, protocol era, IP, client, user agent), who left and why, writer
 starts, restarts and stops, and heartbeats that go stale. Works with or without the API.
 Ends on Ctrl-C (exit 0).
 
@@ -24,7 +24,9 @@ ${SERVER_ID_HELP}
 ${settingsHelp(KEYS, cwd)}
 
 Events: state, start, running, connect, disconnect (reason delete | close | idle | shutdown |
-writer-died | unknown), stop, stale, fresh, invalid.
+writer-died | unknown), stop, stale, fresh, invalid. Connections are of the legacy era
+(sessions, protocol 2025 and before) or the modern one (sessionless clients, 2026-07-28 on,
+ids m-…): connect and disconnect say which ("era" in --json).
 `;
 
 const EVENT_COLOR: Partial<Record<TailEvent['event'], Color>> = { connect: 'green', disconnect: 'yellow', start: 'bold', stop: 'yellow', stale: 'red', invalid: 'red', fresh: 'green' };
@@ -43,7 +45,7 @@ export function formatEvent(e: TailEvent, output: Pick<Output, 'color'>): string
     if (e.pid === null) return `${head} ${printable(`${e.verdict}: ${e.error ?? 'no snapshot'}`)}`;
     const why = e.why.length > 0 ? ` (${e.why.join('; ')})` : '';
     const lines = [`${head} ${printable(`${e.verdict}${why}, pid ${e.pid}, ${e.activeConnections} active, ${e.totalConnections} total${e.mcpUrl ? `, ${e.mcpUrl}` : ''}`)}`];
-    for (const c of e.connections) lines.push(`${e.ts} ${e.serverId}   open     ${printable(`${c.sessionId} from ${c.clientIP}, ${client(c.clientInfo)}, user agent ${JSON.stringify(c.userAgent ?? '-')}, since ${c.connectedAt}`)}`);
+    for (const c of e.connections) lines.push(`${e.ts} ${e.serverId}   open     ${printable(`${c.sessionId} (${c.era === 'modern' ? 'modern' : 'legacy'}) from ${c.clientIP}, ${client(c.clientInfo)}, user agent ${JSON.stringify(c.userAgent ?? '-')}, since ${c.connectedAt}`)}`);
     return lines.join('\n');
   }
   return `${head} ${printable(body(e))}`;
@@ -57,11 +59,11 @@ function body(e: Exclude<TailEvent, { event: 'state' }>): string {
     case 'running':
       return `pid ${e.pid} serving ${e.mcpUrl ?? '-'}`;
     case 'connect':
-      return `${e.sessionId} from ${e.clientIP ?? '?'}, ${client(e.clientInfo)}, user agent ${JSON.stringify(e.userAgent ?? '-')}`;
+      return `${e.sessionId} (${e.era}) from ${e.clientIP ?? '?'}, ${client(e.clientInfo)}, user agent ${JSON.stringify(e.userAgent ?? '-')}`;
     case 'disconnect': {
       const after = e.durationMs === null ? '' : ` after ${formatDuration(e.durationMs)}`;
       const reqs = e.requestCount === null ? '' : `, ${e.requestCount} request${e.requestCount === 1 ? '' : 's'}`;
-      return `${e.sessionId} (${e.clientIP ?? '?'}, ${client(e.clientInfo)}) reason ${e.reason}${after}${reqs}`;
+      return `${e.sessionId} (${e.era}, ${e.clientIP ?? '?'}, ${client(e.clientInfo)}) reason ${e.reason}${after}${reqs}`;
     }
     case 'stop':
       return `writer pid ${e.pid} stopped cleanly`;

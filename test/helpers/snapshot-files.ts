@@ -1,0 +1,73 @@
+/**
+ * Real snapshot and journal files of a server that no test process runs: the API and the CLI
+ * follow any server found in the state directory ("external"), so a test can show them
+ * connections of both eras and operations before the child produces them. The files are
+ * written as the child writes them: snapshot replaced by rename, journal appended a line at a
+ * time, modes 0700/0600, every snapshot valid per shared/snapshot.ts.
+ */
+import { appendFile, mkdir, rename, utimes, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { OPERATION_BOUNDS, SESSION_DURATION_BOUNDS, emptyHistogram, observe, type Histogram, type Operation } from '../../shared/operations.js';
+import { SNAPSHOT_SCHEMA, serializeSnapshot, validateSnapshot, type Connection, type Snapshot } from '../../shared/snapshot.js';
+
+/** A cumulative histogram of `values` for `bounds`. */
+export function histogramOf(values: number[], bounds: readonly number[]): Histogram {
+  const h = emptyHistogram(bounds);
+  for (const v of values) {
+    observe(h, bounds, v);
+    h.count += 1;
+  }
+  return h;
+}
+
+/** An operation entry of `durations` (seconds), `errors` of them failed. */
+export function operationOf(method: string, name: string | null, durations: number[], errors = 0): Operation {
+  const h = histogramOf(durations, OPERATION_BOUNDS);
+  return { method, name, count: h.count, errors, durationSeconds: { sum: h.sum, buckets: h.buckets } };
+}
+
+/** Session durations (seconds) as the snapshot's `sessionDurations`. */
+export function sessionDurationsOf(seconds: number[]): Histogram {
+  return histogramOf(seconds, SESSION_DURATION_BOUNDS);
+}
+
+/** A connection; `era` and the rest as given. */
+export function connectionOf(sessionId: string, fields: Partial<Connection> = {}): Connection {
+  const t = new Date().toISOString();
+  return { sessionId, clientIP: '127.0.0.1', userAgent: 'node', connectedAt: t, lastActivity: t, requestCount: 1, clientInfo: { name: 'c', version: '1.0.0' }, protocolVersion: '2025-11-25', ...fields };
+}
+
+let seq = 0;
+
+/**
+ * Writes a `running` snapshot of `serverId` (pid: this test process, which is alive; a long
+ * heartbeat so that it stays fresh for the test) and refreshes its lock; returns it.
+ */
+export async function writeSnapshot(stateDir: string, serverId: string, fields: Partial<Snapshot> & { connections: Connection[] }): Promise<Snapshot> {
+  const now = new Date().toISOString();
+  seq += 1;
+  const snap = validateSnapshot({
+    schema: SNAPSHOT_SCHEMA, serverId, pid: process.pid, seq, status: 'running', reason: 'activity',
+    startedAt: now, writtenAt: now, heartbeatMs: 60_000, mcp: { url: 'http://127.0.0.1:9/mcp', endpoint: '/mcp', port: 9 },
+    activeConnections: fields.connections.length, totalConnections: fields.connections.length, lastUpdated: now,
+    ...fields,
+  });
+  const dir = path.join(stateDir, serverId);
+  await mkdir(dir, { recursive: true, mode: 0o700 });
+  const tmp = path.join(dir, `snapshot.json.${process.pid}${seq}`);
+  await writeFile(tmp, serializeSnapshot(snap), { mode: 0o600 });
+  await rename(tmp, path.join(dir, 'snapshot.json'));
+  // The writer's lock, just refreshed: a live writer as far as the lock says (the CLI's verdict).
+  const lock = path.join(dir, 'snapshot.json.lock');
+  await mkdir(lock, { recursive: true, mode: 0o700 });
+  const t = new Date();
+  await utimes(lock, t, t);
+  return snap;
+}
+
+/** Appends journal lines to `<stateDir>/<serverId>/events.jsonl`. */
+export async function appendJournal(stateDir: string, serverId: string, lines: Record<string, unknown>[]): Promise<void> {
+  const dir = path.join(stateDir, serverId);
+  await mkdir(dir, { recursive: true, mode: 0o700 });
+  for (const l of lines) await appendFile(path.join(dir, 'events.jsonl'), `${JSON.stringify(l)}\n`, { mode: 0o600 });
+}
