@@ -1,6 +1,7 @@
 /**
  * `npm run bench`: measures the product against the floor and the polling design in one run,
- * prints a table and writes bench/results.json. See docs/bench.md.
+ * prints a table and writes bench/results.json. See the README's Performance section, and
+ * bench/PROFILE.md for where the throughput overhead goes (bench/profile.ts, bench/watch-cost.ts).
  *
  * Environment: BENCH_QUICK=1 for a short smoke run (fewer samples, 1,000 sessions at most);
  * BENCH_OUT=<file> to write the results elsewhere.

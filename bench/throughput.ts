@@ -39,6 +39,7 @@ export interface ModernThroughput extends ThroughputPair {
   era: 'legacy' | 'modern' | 'mixed' | 'unseen';
 }
 
+/** `results.json` `throughput`: the v1 client's pair at the top level (the fields of the first bench), the v2 client's under `modern`. */
 export interface Throughput {
   /** The v1 (legacy) client's pair, under the field names of the first bench. */
   onRps: number;
@@ -89,6 +90,10 @@ function p50Ms(bounds: readonly number[], buckets: readonly number[], count: num
   return i < 0 ? null : bounds[i]! * 1000;
 }
 
+/**
+ * `rounds` rounds of off/on pairs with each client kind, `clients` clients calling for `seconds`
+ * per run, against one product and one bare server kept for the whole measurement.
+ */
 export async function measureThroughput(rounds: number, clients: number, seconds: number): Promise<Throughput> {
   const api = await startApi();
   const file = snapshotPath(api.stateDir, 'default');
