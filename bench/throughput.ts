@@ -7,7 +7,7 @@
  * off/on; the medians are reported.
  */
 import path from 'node:path';
-import { OPERATION_BOUNDS } from '../shared/operations.js';
+import { OPERATION_BOUNDS, quantile } from '../shared/operations.js';
 import { readSnapshotFile } from '../shared/read-snapshot.js';
 import { snapshotPath } from '../shared/paths.js';
 import type { Snapshot } from '../shared/snapshot.js';
@@ -56,6 +56,7 @@ export interface Throughput {
    * sent to it (warm-ups included). `counted` is null when the snapshot has no such entry (a
    * child that does not count operations).
    */
+  /** `p50Ms`: estimated from the buckets as the dashboard does ({@link quantile}). */
   operations: { callsSent: number; counted: number | null; errors: number | null; p50Ms: number | null };
 }
 
@@ -81,13 +82,6 @@ function pair(a: Acc): ThroughputPair {
 /** The eras of the snapshot's connections opened by clients of `kind` (absent = legacy). */
 function erasOf(s: Snapshot, kind: ClientKind): Set<string> {
   return new Set(s.connections.filter((c) => c.clientInfo?.name === CLIENT_NAME[kind]).map((c) => c.era ?? 'legacy'));
-}
-
-/** The median from cumulative buckets, in ms, as the dashboard estimates it: the bound reached. */
-function p50Ms(bounds: readonly number[], buckets: readonly number[], count: number): number | null {
-  if (count === 0) return null;
-  const i = buckets.findIndex((b) => b >= count / 2);
-  return i < 0 ? null : bounds[i]! * 1000;
 }
 
 /**
@@ -168,6 +162,10 @@ export async function measureThroughput(rounds: number, clients: number, seconds
   }
 }
 
+function msOrNull(seconds: number | null): number | null {
+  return seconds === null ? null : round(seconds * 1000, 2);
+}
+
 /**
  * `tools/call` `echo` as the snapshot counts it, once the writes of the last calls are in: it
  * rides on activity writes (100 ms batches) and heartbeats, so it is read until it reaches
@@ -177,7 +175,7 @@ async function countedCalls(file: string, callsSent: number): Promise<Throughput
   let last: Throughput['operations'] = { callsSent, counted: null, errors: null, p50Ms: null };
   for (let i = 0; i < 20; i++) {
     const op = (await readSnapshotFile(file)).operations?.find((o) => o.method === 'tools/call' && o.name === 'echo');
-    const next = op ? { callsSent, counted: op.count, errors: op.errors, p50Ms: p50Ms(OPERATION_BOUNDS, op.durationSeconds.buckets, op.count) } : last;
+    const next = op ? { callsSent, counted: op.count, errors: op.errors, p50Ms: msOrNull(quantile(OPERATION_BOUNDS, op.durationSeconds.buckets, op.count, 0.5)) } : last;
     if (next.counted === callsSent || (i > 0 && next.counted === last.counted)) return next;
     last = next;
     await sleep(250);
