@@ -1,6 +1,7 @@
 /**
  * `npm run bench`: measures the product against the floor and the polling design in one run,
- * prints a table and writes bench/results.json. See docs/bench.md.
+ * prints a table and writes bench/results.json. See the README's Performance section, and
+ * bench/PROFILE.md for where the throughput overhead goes (bench/profile.ts, bench/watch-cost.ts).
  *
  * Environment: BENCH_QUICK=1 for a short smoke run (fewer samples, 1,000 sessions at most);
  * BENCH_OUT=<file> to write the results elsewhere.
@@ -79,7 +80,7 @@ async function main(): Promise<void> {
   log('polling reference (2000 ms)');
   const polling = dist(await measurePolling(QUICK ? 10 : 30, 2000, 3));
 
-  log('throughput, monitoring on vs off');
+  log('throughput, monitoring on vs off, v1 and v2 auto clients');
   const throughput = await measureThroughput(QUICK ? 2 : 6, 8, 2);
 
   log('churn');
@@ -103,6 +104,7 @@ async function main(): Promise<void> {
       pollingMeanOverRestP50: round(polling.mean / latencyRest.p50, 1),
       pollingP50OverSseP50: round(polling.p50 / latencySse.p50, 1),
       throughputOnOverOff: throughput.ratio,
+      throughputModernOnOverOff: throughput.modern.ratio,
     },
     throughput,
     scale,
@@ -121,7 +123,9 @@ function printTable(r: any): void {
     ['ours / floor (p50)', `REST ${r.ratios.restP50OverFloorP50}x, SSE ${r.ratios.sseP50OverFloorP50}x`, 'target <= 3x'],
     ['polling every 2000 ms p50 / mean', `${r.pollingMs.p50} / ${r.pollingMs.mean} ms`, `n=${r.pollingMs.n}`],
     ['polling mean / ours (p50)', `SSE ${r.ratios.pollingMeanOverSseP50}x, REST ${r.ratios.pollingMeanOverRestP50}x`, 'target >= 100x'],
-    ['tools/call rps on / off', `${r.throughput.onRps} / ${r.throughput.offRps}`, `ratio ${r.throughput.ratio} (target >= 0.95); CPU on: child ${r.throughput.cpuPct.onChild}% + API ${r.throughput.cpuPct.onApi}%, off: ${r.throughput.cpuPct.off}%`],
+    ['tools/call rps on / off, v1 client', `${r.throughput.onRps} / ${r.throughput.offRps}`, `ratio ${r.throughput.ratio} (target >= 0.95); CPU on: child ${r.throughput.cpuPct.onChild}% + API ${r.throughput.cpuPct.onApi}%, off: ${r.throughput.cpuPct.off}%`],
+    ['tools/call rps on / off, v2 auto client', `${r.throughput.modern.rpsOn} / ${r.throughput.modern.rpsOff}`, `ratio ${r.throughput.modern.ratio}, era ${r.throughput.modern.era}; CPU on: child ${r.throughput.modern.cpuPct.onChild}% + API ${r.throughput.modern.cpuPct.onApi}%, off: ${r.throughput.modern.cpuPct.off}%`],
+    ['tools/call counted in operations', `${r.throughput.operations.counted ?? 'none'} of ${r.throughput.operations.callsSent}`, `errors ${r.throughput.operations.errors ?? '-'}, p50 ~${r.throughput.operations.p50Ms ?? '-'} ms (from the buckets)`],
     ...r.scale.map((s: ScaleRow) => [
       `${s.sessions} sessions`,
       `${(s.snapshotBytes / 1024).toFixed(0)} KiB, write ${s.writeMs} ms, read ${s.readMs} ms`,

@@ -2,109 +2,183 @@
  * (4) Overhead on the MCP server: tools/call (`echo`) per second through the child, with
  * monitoring on (the real `mcp-monitor start`: API + child writing snapshots and the journal)
  * versus off (the same MCP host with no writer), under the same load: `clients` SDK clients,
- * each calling in a loop for `seconds`. Runs alternate off/on; the medians are reported.
+ * each calling in a loop for `seconds`. Measured with both client SDKs (see lib/load.ts): v1
+ * (legacy era) and v2 in `auto` mode (the modern era where the child offers it). Runs alternate
+ * off/on; the medians are reported.
  */
 import path from 'node:path';
-import { Client } from '@modelcontextprotocol/sdk/client/index.js';
-import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
-import { nowMs, waitUntil } from './lib/clock.js';
+import { OPERATION_BOUNDS, quantile } from '../shared/operations.js';
+import { readSnapshotFile } from '../shared/read-snapshot.js';
+import { snapshotPath } from '../shared/paths.js';
+import type { Snapshot } from '../shared/snapshot.js';
+import { nowMs, sleep, waitUntil } from './lib/clock.js';
+import { CLIENT_NAME, load, type ClientKind } from './lib/load.js';
 import { median, round } from './lib/stats.js';
 import { BENCH_DIST, cpuSeconds, spawnNode, startApi, stop } from './lib/procs.js';
 
-async function load(url: string, clients: number, seconds: number): Promise<number> {
-  const cs = await Promise.all(
-    Array.from({ length: clients }, async () => {
-      const transport = new StreamableHTTPClientTransport(new URL(url));
-      const client = new Client({ name: 'bench-throughput', version: '1.0.0' });
-      await client.connect(transport);
-      return { client, transport };
-    }),
-  );
-  const call = (c: Client) => c.callTool({ name: 'echo', arguments: { text: 'hello' } });
-  // Warm up (JIT, sockets), then count.
-  const warmEnd = nowMs() + 300;
-  await Promise.all(cs.map(async ({ client }) => { while (nowMs() < warmEnd) await call(client); }));
-  let calls = 0;
-  const start = nowMs();
-  const end = start + seconds * 1000;
-  await Promise.all(
-    cs.map(async ({ client }) => {
-      while (nowMs() < end) {
-        await call(client);
-        calls += 1;
-      }
-    }),
-  );
-  const elapsed = (nowMs() - start) / 1000;
-  await Promise.all(cs.map(async ({ client, transport }) => {
-    await transport.terminateSession();
-    await client.close();
-  }));
-  return calls / elapsed;
-}
-
-export interface Throughput {
-  onRps: number;
-  offRps: number;
+/** On vs off with one kind of client. */
+export interface ThroughputPair {
+  rpsOn: number;
+  rpsOff: number;
   /** Median over the rounds of on/off of one back-to-back pair. */
   ratio: number;
   runs: { on: number[]; off: number[] };
   /** CPU of the processes serving, in % of one core, during the timed runs (client included in neither). */
   cpuPct: { onChild: number; onApi: number; off: number };
-  clients: number;
-  seconds: number;
 }
 
+/** The v2 `auto` client's pair, and what the child made of it. */
+export interface ModernThroughput extends ThroughputPair {
+  /** The client, and how it negotiates. */
+  client: string;
+  /**
+   * The era its connections had in the snapshot (connection `era`, absent = legacy): `modern`
+   * once the child serves 2026-07-28, `legacy` while it falls back to `initialize`; `mixed`
+   * if they differed; `unseen` if none showed up in time.
+   */
+  era: 'legacy' | 'modern' | 'mixed' | 'unseen';
+}
+
+/** `results.json` `throughput`: the v1 client's pair at the top level (the fields of the first bench), the v2 client's under `modern`. */
+export interface Throughput {
+  /** The v1 (legacy) client's pair, under the field names of the first bench. */
+  onRps: number;
+  offRps: number;
+  ratio: number;
+  runs: { on: number[]; off: number[] };
+  cpuPct: { onChild: number; onApi: number; off: number };
+  clients: number;
+  seconds: number;
+  /** The v2 `auto` client's pair. */
+  modern: ModernThroughput;
+  /**
+   * `tools/call` `echo` in the snapshot's `operations` after all the "on" runs, against the calls
+   * sent to it (warm-ups included). `counted` is null when the snapshot has no such entry (a
+   * child that does not count operations).
+   */
+  /** `p50Ms`: estimated from the buckets as the dashboard does ({@link quantile}). */
+  operations: { callsSent: number; counted: number | null; errors: number | null; p50Ms: number | null };
+}
+
+interface Acc {
+  on: number[];
+  off: number[];
+  cpu: { onChild: number; onApi: number; off: number; onS: number; offS: number };
+}
+
+function pair(a: Acc): ThroughputPair {
+  // The ratio is the median of the ratios of back-to-back pairs: the load other programs put
+  // on the machine drifts by more than the overhead measured, and a pair shares most of it.
+  const ratio = median(a.on.map((v, i) => v / a.off[i]!));
+  return {
+    rpsOn: round(median(a.on), 1),
+    rpsOff: round(median(a.off), 1),
+    ratio: round(ratio, 3),
+    runs: { on: a.on.map((v) => round(v, 1)), off: a.off.map((v) => round(v, 1)) },
+    cpuPct: { onChild: round((a.cpu.onChild / a.cpu.onS) * 100, 1), onApi: round((a.cpu.onApi / a.cpu.onS) * 100, 1), off: round((a.cpu.off / a.cpu.offS) * 100, 1) },
+  };
+}
+
+/** The eras of the snapshot's connections opened by clients of `kind` (absent = legacy). */
+function erasOf(s: Snapshot, kind: ClientKind): Set<string> {
+  return new Set(s.connections.filter((c) => c.clientInfo?.name === CLIENT_NAME[kind]).map((c) => c.era ?? 'legacy'));
+}
+
+/**
+ * `rounds` rounds of off/on pairs with each client kind, `clients` clients calling for `seconds`
+ * per run, against one product and one bare server kept for the whole measurement.
+ */
 export async function measureThroughput(rounds: number, clients: number, seconds: number): Promise<Throughput> {
   const api = await startApi();
+  const file = snapshotPath(api.stateDir, 'default');
   const off = spawnNode([path.join(BENCH_DIST, 'mcp-only-server.js')], {
     stdio: ['ignore', 'ignore', 'ignore', 'ipc'],
     env: { ...process.env, MCP_MONITOR_LOG_LEVEL: 'info' },
   });
   let offUrl: string | undefined;
   off.on('message', (m: { url?: string }) => (offUrl = m.url));
+  const acc: Record<ClientKind, Acc> = {
+    v1: { on: [], off: [], cpu: { onChild: 0, onApi: 0, off: 0, onS: 0, offS: 0 } },
+    v2: { on: [], off: [], cpu: { onChild: 0, onApi: 0, off: 0, onS: 0, offS: 0 } },
+  };
+  let callsSent = 0;
+  let era: ModernThroughput['era'] = 'unseen';
+  // While the v2 clients of the first "on" run are still connected: which era the child gave them.
+  const lookAtEra = async () => {
+    const eras = await waitUntil(async () => {
+      const e = erasOf(await readSnapshotFile(file), 'v2');
+      return e.size > 0 ? e : undefined;
+    }, 5000, 'the v2 clients in the snapshot', 20).catch(() => new Set<string>());
+    era = eras.size === 0 ? 'unseen' : eras.size > 1 ? 'mixed' : ([...eras][0] as 'legacy' | 'modern');
+  };
   try {
     await waitUntil(() => offUrl, 10_000, 'the monitoring-off server');
-    // An untimed run first: the bench's own client code is cold on the first load.
-    await load(offUrl!, clients, 1);
-    const on: number[] = [];
-    const offs: number[] = [];
-    // CPU seconds per run: where the "on" side spends more than the bare server.
-    const cpu = { onChild: 0, onApi: 0, off: 0, onS: 0, offS: 0 };
-    const runOn = async () => {
+    // Untimed runs first: the bench's own client code is cold on the first load.
+    await load(offUrl!, 'v1', clients, 1);
+    await load(offUrl!, 'v2', clients, 1);
+    const runOn = async (kind: ClientKind) => {
+      const a = acc[kind];
       const c0 = cpuSeconds(api.childPid);
       const a0 = cpuSeconds(api.apiPid);
       const t0 = nowMs();
-      on.push(await load(api.mcpUrl, clients, seconds));
-      cpu.onS += (nowMs() - t0) / 1000;
-      cpu.onChild += cpuSeconds(api.childPid) - c0;
-      cpu.onApi += cpuSeconds(api.apiPid) - a0;
+      // The era check runs after the timed part, so it costs the measurement nothing.
+      const r = await load(api.mcpUrl, kind, clients, seconds, kind === 'v2' && era === 'unseen' ? lookAtEra : undefined);
+      a.on.push(r.rps);
+      callsSent += r.totalCalls;
+      a.cpu.onS += (nowMs() - t0) / 1000;
+      a.cpu.onChild += cpuSeconds(api.childPid) - c0;
+      a.cpu.onApi += cpuSeconds(api.apiPid) - a0;
     };
-    const runOff = async () => {
+    const runOff = async (kind: ClientKind) => {
+      const a = acc[kind];
       const c0 = cpuSeconds(off.pid!);
       const t0 = nowMs();
-      offs.push(await load(offUrl!, clients, seconds));
-      cpu.offS += (nowMs() - t0) / 1000;
-      cpu.off += cpuSeconds(off.pid!) - c0;
+      a.off.push((await load(offUrl!, kind, clients, seconds)).rps);
+      a.cpu.offS += (nowMs() - t0) / 1000;
+      a.cpu.off += cpuSeconds(off.pid!) - c0;
     };
     for (let r = 0; r < rounds; r++) {
-      // Alternate which goes first, so that a drift in the machine's load hits both alike.
-      if (r % 2 === 0) {
-        await runOff();
-        await runOn();
-      } else {
-        await runOn();
-        await runOff();
+      for (const kind of ['v1', 'v2'] as const) {
+        // Alternate which goes first, so that a drift in the machine's load hits both alike.
+        if (r % 2 === 0) {
+          await runOff(kind);
+          await runOn(kind);
+        } else {
+          await runOn(kind);
+          await runOff(kind);
+        }
       }
     }
-    // The ratio is the median of the ratios of back-to-back pairs: the load other programs put
-    // on the machine drifts by more than the overhead measured, and a pair shares most of it.
-    const ratio = median(on.map((v, i) => v / offs[i]!));
-    return { onRps: round(median(on), 1), offRps: round(median(offs), 1), ratio: round(ratio, 3), runs: { on: on.map((v) => round(v, 1)), off: offs.map((v) => round(v, 1)) },
-      cpuPct: { onChild: round((cpu.onChild / cpu.onS) * 100, 1), onApi: round((cpu.onApi / cpu.onS) * 100, 1), off: round((cpu.off / cpu.offS) * 100, 1) },
-      clients, seconds };
+    const operations = await countedCalls(file, callsSent);
+    const v1 = pair(acc.v1);
+    return {
+      onRps: v1.rpsOn, offRps: v1.rpsOff, ratio: v1.ratio, runs: v1.runs, cpuPct: v1.cpuPct, clients, seconds,
+      modern: { ...pair(acc.v2), client: '@modelcontextprotocol/client 2.4.0, versionNegotiation auto', era },
+      operations,
+    };
   } finally {
     await stop(off);
     await api.close();
   }
+}
+
+function msOrNull(seconds: number | null): number | null {
+  return seconds === null ? null : round(seconds * 1000, 2);
+}
+
+/**
+ * `tools/call` `echo` as the snapshot counts it, once the writes of the last calls are in: it
+ * rides on activity writes (100 ms batches) and heartbeats, so it is read until it reaches
+ * `callsSent` or stops changing.
+ */
+async function countedCalls(file: string, callsSent: number): Promise<Throughput['operations']> {
+  let last: Throughput['operations'] = { callsSent, counted: null, errors: null, p50Ms: null };
+  for (let i = 0; i < 20; i++) {
+    const op = (await readSnapshotFile(file)).operations?.find((o) => o.method === 'tools/call' && o.name === 'echo');
+    const next = op ? { callsSent, counted: op.count, errors: op.errors, p50Ms: msOrNull(quantile(OPERATION_BOUNDS, op.durationSeconds.buckets, op.count, 0.5)) } : last;
+    if (next.counted === callsSent || (i > 0 && next.counted === last.counted)) return next;
+    last = next;
+    await sleep(250);
+  }
+  return last;
 }

@@ -82,15 +82,17 @@ export interface Api {
 /**
  * Starts the real product: `mcp-monitor start` on port 0 with its child on port 0 and a fresh
  * state directory, at the default log level. Resolves when the child is running.
+ * `env`: more environment for the API, which passes it on to its child (the profiler sets
+ * `NODE_OPTIONS=--cpu-prof …` this way to profile both).
  */
-export async function startApi(extraArgs: string[] = []): Promise<Api> {
+export async function startApi(extraArgs: string[] = [], env: NodeJS.ProcessEnv = {}): Promise<Api> {
   const stateDir = await tempDir('state');
   // BENCH_CPU_PROF=<dir>: the API writes a V8 CPU profile there when it exits (open it in
   // Chrome DevTools). The child, spawned by the API, is not profiled.
   const prof = process.env.BENCH_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}`] : [];
   const child = spawnNode([...prof, BIN, 'start', '--port', '0', '--mcp-port', '0', '--state-dir', stateDir, ...extraArgs], {
     stdio: ['ignore', 'ignore', 'pipe'],
-    env: { ...process.env, MCP_MONITOR_LOG_LEVEL: 'info' },
+    env: { ...process.env, MCP_MONITOR_LOG_LEVEL: 'info', ...env },
   });
   let port: number | undefined;
   let buf = '';
