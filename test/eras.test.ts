@@ -10,7 +10,9 @@ import { readJournal, type ConnectLine, type DisconnectLine } from '../shared/jo
 import type { Connection } from '../shared/snapshot.js';
 import { closeClients, connectClient } from './helpers/mcp-client.js';
 import { closeV2Clients, connectV2 } from './helpers/mcp-client-v2.js';
-import { cleanup } from './helpers/processes.js';
+import { cleanup, isAlive } from './helpers/processes.js';
+import { rawSession } from './helpers/raw-mcp.js';
+import { readSnap } from './helpers/server-process.js';
 import { startServer, waitSnap } from './helpers/server-process.js';
 import { waitFor } from './helpers/wait-for.js';
 
@@ -107,6 +109,23 @@ describe('--entry backends', () => {
     expect(row.sessionId).not.toMatch(/^m-/);
     expect(row.protocolVersion).not.toBe('2026-07-28');
   });
+
+  it('a full v1 backend answers a modern probe 400 (the client falls back), not 503 (it would fail)', async () => {
+    const { url } = await startServer({ args: ['--entry', path.join(FIXTURES, 'entry-server.mjs'), '--max-sessions', '1'] });
+    await rawSession(url, 'holds-the-only-slot');
+    const res = await fetch(url, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream', 'mcp-protocol-version': '2026-07-28', 'mcp-method': 'server/discover' },
+      body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'server/discover', params: { _meta: { 'io.modelcontextprotocol/clientInfo': { name: 'probe', version: '1' } } } }),
+    });
+    const body = (await res.json()) as { error: { code: number } };
+    expect(res.status).toBe(400);
+    expect(body.error.code).not.toBe(-32022);
+    // An initialize still meets the cap.
+    const init = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream', 'mcp-protocol-version': '2026-07-28' }, body: JSON.stringify({ jsonrpc: '2.0', id: 2, method: 'initialize', params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 'x', version: '1' } } }) });
+    await init.text();
+    expect(init.status).toBe(503);
+  });
 });
 
 describe('a modern client comes and goes', () => {
@@ -132,6 +151,22 @@ describe('a modern client comes and goes', () => {
     await sub.close();
     const left = await waitFor(async () => (await journal(stateDir)).find((x): x is DisconnectLine => x.event === 'disconnect' && x.clientInfo?.name === 'listener'), { timeout: 15_000, what: 'the listener leaving' });
     expect(left.reason).toBe('idle');
+  });
+
+  it('a shutdown ends an open listen stream and the modern client (reason shutdown) promptly', async () => {
+    const { url, stateDir, proc } = await startServer();
+    const listener = await connectV2(url, { name: 'still-listening' });
+    const sub = await listener.client.listen({ toolsListChanged: true });
+    await waitSnap(stateDir, (s) => s.connections.some(byName('still-listening')), 'listed');
+    const { code } = await proc.stop();
+    expect(code).toBe(0);
+    expect(isAlive(proc.pid)).toBe(false);
+    await sub.closed.catch(() => undefined);
+    const last = await readSnap(stateDir);
+    expect(last).toMatchObject({ status: 'stopped', activeConnections: 0 });
+    const end = (await journal(stateDir)).find((x): x is DisconnectLine => x.event === 'disconnect' && x.clientInfo?.name === 'still-listening');
+    expect(end).toMatchObject({ reason: 'shutdown', era: 'modern' });
+    expect(last.operations!.find((o) => o.method === 'subscriptions/listen')).toMatchObject({ count: 1, errors: 0 });
   });
 
   it('a flood of invented modern identities is served but the listed ones stay bounded', async () => {
