@@ -251,19 +251,22 @@ export class McpHost {
         mcpMethodHeader: req.get('mcp-method'),
         mcpNameHeader: req.get('mcp-name'),
       });
-      if (route.kind !== 'legacy') return this.#serveModern(this.#modern, req, res, call);
+      // A ladder rejection (`reject`: no clientInfo, a header mismatch, an unsupported version)
+      // is answered by the modern handler too, but lists no client: a client that falls back
+      // to initialize after it would otherwise show twice.
+      if (route.kind !== 'legacy') return this.#serveModern(this.#modern, req, res, call, route.kind === 'modern');
     }
     return this.#legacy.post(req, res, call);
   }
 
-  async #serveModern(leg: ModernLeg, req: Request, res: Response, call: HttpCall): Promise<void> {
-    const client = this.#clients.arrive({
+  async #serveModern(leg: ModernLeg, req: Request, res: Response, call: HttpCall, listed: boolean): Promise<void> {
+    const client = listed && this.#clients.arrive({
       body: req.body,
       clientIP: this.#clientIp(req),
       userAgent: req.headers['user-agent'],
       protocolVersion: req.get('mcp-protocol-version'),
       method: call.method,
-    });
+    }) || undefined;
     if (client) res.once('close', () => this.#clients.leave(client));
     // A modern POST carries one message (a batch is legacy): its operation, if it is a request.
     const op = call.ops?.[0];

@@ -21,6 +21,14 @@ import type { SessionRegistry } from './session-registry.js';
 /** Where a modern request carries its client's `clientInfo` (`params._meta`; spec 2026-07-28). */
 export const CLIENT_INFO_META_KEY = 'io.modelcontextprotocol/clientInfo';
 
+/**
+ * The modern protocol versions the v2 handler serves (SDK 2.4.0's SUPPORTED_MODERN_PROTOCOL_VERSIONS,
+ * which it does not export; update with the SDK). A request with another version is refused
+ * (-32022) and its client, which then retries with one of these or falls back to
+ * `initialize`, is not listed for it.
+ */
+export const MODERN_PROTOCOL_VERSIONS: ReadonlySet<string> = new Set(['2026-07-28']);
+
 /** Options of {@link ModernClients}. */
 export interface ModernClientsOptions {
   registry: SessionRegistry;
@@ -94,11 +102,11 @@ export class ModernClients {
 
   /**
    * A modern request arrived: lists its client (or counts one more request of it) and holds it
-   * open until {@link leave}. Undefined when the request names no client (the SDK refuses it)
-   * or the client is past the cap.
+   * open until {@link leave}. Undefined when the request names no client or a protocol version
+   * not served (the SDK refuses both), or the client is past the cap.
    */
   arrive(a: ModernArrival): ModernClient | undefined {
-    if (this.#closed) return undefined;
+    if (this.#closed || a.protocolVersion === undefined || !MODERN_PROTOCOL_VERSIONS.has(a.protocolVersion)) return undefined;
     const meta = (a.body as { params?: { _meta?: Record<string, unknown> } } | null)?.params?._meta;
     const info = typeof meta === 'object' && meta !== null ? boundClientInfo(meta[CLIENT_INFO_META_KEY]) : null;
     if (!info) return undefined;

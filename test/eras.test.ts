@@ -170,6 +170,32 @@ describe('a modern client comes and goes', () => {
     expect(last.operations!.find((o) => o.method === 'subscriptions/listen')).toMatchObject({ count: 1, errors: 0 });
   });
 
+  it('bounds what a modern client says about itself, and lists no client for a request the SDK refuses', async () => {
+    const { url, stateDir } = await startServer();
+    const meta = (clientInfo: unknown) => ({ 'io.modelcontextprotocol/protocolVersion': '2026-07-28', 'io.modelcontextprotocol/clientInfo': clientInfo, 'io.modelcontextprotocol/clientCapabilities': {} });
+    const post = async (version: string, clientInfo: unknown, ua: string) => {
+      const res = await fetch(url, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream', 'mcp-protocol-version': version, 'mcp-method': 'tools/list', 'user-agent': ua },
+        body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/list', params: { _meta: { ...meta(clientInfo), 'io.modelcontextprotocol/protocolVersion': version } } }),
+      });
+      await res.text();
+      return res.status;
+    };
+    // A version the server does not speak: refused (-32022), and no client listed for it.
+    expect(await post('2099-01-01', { name: 'from-the-future', version: '1' }, 'ua')).toBe(400);
+    const evil = `\u001b]0;pwned\u0007${'n'.repeat(2000)}`;
+    expect(await post('2026-07-28', { name: evil, version: '1\u001b[2J', extra: 'x'.repeat(1000) }, `agent\t${'u'.repeat(2000)}`)).toBe(200);
+    const s = await waitSnap(stateDir, (x) => x.activeConnections >= 1, 'the client listed');
+    expect(s.activeConnections).toBe(1);
+    const row = s.connections[0]!;
+    expect(row.era).toBe('modern');
+    expect(row.clientInfo!.name).toHaveLength(256);
+    expect(row.clientInfo).toEqual({ name: row.clientInfo!.name, version: '1[2J' });
+    expect(row.userAgent).toBe(`agent${'u'.repeat(507)}`);
+    expect(row.clientInfo!.name).toBe(`]0;pwned${'n'.repeat(248)}`);
+  });
+
   it('a flood of invented modern identities is served but the listed ones stay bounded', async () => {
     const { url, stateDir, proc } = await startServer({ args: ['--max-sessions', '5'] });
     const statuses: number[] = [];
