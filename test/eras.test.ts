@@ -100,14 +100,21 @@ describe('--entry backends', () => {
   });
 
   it('a v1 factory serves a v2 auto client after it falls back to initialize (listed legacy)', async () => {
-    const { url, stateDir } = await startServer({ args: ['--entry', path.join(FIXTURES, 'entry-server.mjs')] });
+    const { url, stateDir } = await startServer({ args: ['--entry', path.join(FIXTURES, 'entry-server-v1.mjs')] });
     const c = await connectV2(url, { name: 'falls-back' });
     expect((await c.client.callTool({ name: 'add', arguments: { a: 20, b: 22 } })).content).toEqual([{ type: 'text', text: '42' }]);
+    expect((await c.client.callTool({ name: 'fail', arguments: {} })).isError).toBe(true);
     const s = await waitSnap(stateDir, (x) => x.connections.some(byName('falls-back')), 'the client listed');
     const row = s.connections.find(byName('falls-back'))!;
     expect(row.era).toBe('legacy');
     expect(row.sessionId).not.toMatch(/^m-/);
     expect(row.protocolVersion).not.toBe('2026-07-28');
+    // Operations through the v1 transport: the refused probe (the caller's fault), initialize, the call.
+    const ops = (await waitSnap(stateDir, (x) => x.operations?.some((o) => o.name === 'fail') ?? false, 'the calls counted')).operations!;
+    expect(ops.find((o) => o.method === 'server/discover')).toMatchObject({ count: 1, errors: 0 });
+    expect(ops.find((o) => o.method === 'initialize')).toMatchObject({ count: 1, errors: 0 });
+    expect(ops.find((o) => o.name === 'add')).toMatchObject({ method: 'tools/call', count: 1, errors: 0 });
+    expect(ops.find((o) => o.name === 'fail')).toMatchObject({ method: 'tools/call', count: 1, errors: 1 });
   });
 
   it('a full v1 backend answers a modern probe 400 (the client falls back), not 503 (it would fail)', async () => {
