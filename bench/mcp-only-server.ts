@@ -3,25 +3,30 @@
  * server`, with no snapshot writer and no journal. It tells its parent its URL over IPC.
  */
 import { createLogger } from '../shared/logger.js';
-import { builtinServerFactory } from '../server/builtin-server.js';
+import { builtinBackend } from '../server/builtin-server.js';
 import { McpHost } from '../server/mcp-host.js';
+import { ModernCallers } from '../server/modern-callers.js';
 import { SessionRegistry } from '../server/session-registry.js';
 
-const log = createLogger('bench-off', process.env.MCP_MONITOR_LOG_LEVEL);
+// As the real child logs: never blocking on stderr.
+const log = createLogger('bench-off', process.env.MCP_MONITOR_LOG_LEVEL, { async: true });
 const registry = new SessionRegistry();
 const startedAt = new Date();
+const callers = new ModernCallers();
+// No recorder: monitoring off counts no operations, so the ratio includes their cost.
 const host = new McpHost({
   host: '127.0.0.1',
   port: 0,
   registry,
-  createServer: builtinServerFactory({ serverId: 'default', registry, startedAt, totalConnections: () => registry.created }),
+  backend: builtinBackend({ serverId: 'default', registry, startedAt, totalConnections: () => registry.created, callers }),
+  callers,
   logger: log.child({ component: 'mcp-host' }),
   maxSessions: 1000,
   sessionIdleMs: 1_800_000,
   trustProxy: false,
 });
 // The same per-session log line as the real child, so that only the monitoring differs.
-registry.on('connect', (c) => log.info({ sessionId: c.sessionId, clientIP: c.clientIP, client: c.clientInfo?.name, userAgent: c.userAgent }, 'session started'));
+registry.on('connect', (c) => log.debug({ sessionId: c.sessionId, clientIP: c.clientIP, client: c.clientInfo?.name, userAgent: c.userAgent }, 'session started'));
 const endpoint = await host.start();
 process.send!({ url: endpoint.url });
 const stopHost = () => void host.close();

@@ -1,14 +1,34 @@
-/** Loads the user's `--entry` module: its default export is a factory `() => McpServer` (or a promise of one). */
+/**
+ * Loads the user's `--entry` module: its default export is a factory `() => McpServer` (or a
+ * promise of one), of SDK v1 (`@modelcontextprotocol/sdk`: the legacy era only) or v2
+ * (`@modelcontextprotocol/server`: both eras; contract §7).
+ */
 import { pathToFileURL } from 'node:url';
 import { access } from 'node:fs/promises';
 
-/** Something the child can host per session: the SDK's McpServer (or low-level Server). */
+/** Something the child can host per session or request: an McpServer (or low-level Server) of either SDK. */
 export interface HostableServer {
-  connect(transport: unknown): Promise<void>;
+  connect(transport: never): Promise<void>;
   close(): Promise<void>;
 }
 
-export type ServerFactory = () => HostableServer | Promise<HostableServer>;
+/** Which SDK built a server: `v1` serves the legacy era only, `v2` both. */
+export type SdkGeneration = 'v1' | 'v2';
+
+/** What a v2 factory is told (the SDK's `McpRequestContext`); v1 factories ignore it. */
+export interface FactoryContext {
+  era: 'legacy' | 'modern';
+  requestInfo?: unknown;
+}
+
+/** Builds a fresh server for each legacy session or modern request. */
+export type ServerFactory = (ctx: FactoryContext) => HostableServer | Promise<HostableServer>;
+
+/** The MCP server the child hosts: its SDK generation and its factory. */
+export interface Backend {
+  generation: SdkGeneration;
+  create: ServerFactory;
+}
 
 /** The `--entry` module cannot be loaded or does not export a factory. */
 export class EntryError extends Error {
@@ -19,15 +39,26 @@ export class EntryError extends Error {
   }
 }
 
-function isHostable(v: unknown): v is HostableServer {
-  return typeof v === 'object' && v !== null && typeof (v as HostableServer).connect === 'function' && typeof (v as HostableServer).close === 'function';
+/**
+ * The SDK generation of `x` by duck typing: `instanceof` fails when the user's module resolves
+ * its own copy of a package (design memo §5). Only v2's low-level Server has
+ * `getNegotiatedProtocolVersion` and `projectCallToolResult`; both have `setRequestHandler`.
+ */
+export function sdkGeneration(x: unknown): SdkGeneration | undefined {
+  if (typeof x !== 'object' || x === null) return undefined;
+  const o = x as Record<string, unknown>;
+  if (typeof o.connect !== 'function' || typeof o.close !== 'function') return undefined;
+  const low = (typeof o.server === 'object' && o.server !== null ? o.server : o) as Record<string, unknown>;
+  if (typeof low.getNegotiatedProtocolVersion === 'function' && typeof low.projectCallToolResult === 'function') return 'v2';
+  if (typeof low.setRequestHandler === 'function') return 'v1';
+  return undefined;
 }
 
 /**
- * Imports `file` and returns a factory that checks what it builds. The factory is called
- * once here, so a broken module fails at start rather than on the first client.
+ * Imports `file` and returns its backend. The factory is called once here, so a broken module
+ * fails at start rather than on the first client, and its generation is known from then on.
  */
-export async function loadEntry(file: string): Promise<ServerFactory> {
+export async function loadEntry(file: string): Promise<Backend> {
   try {
     await access(file);
   } catch (err) {
@@ -43,12 +74,13 @@ export async function loadEntry(file: string): Promise<ServerFactory> {
   if (typeof factory !== 'function') {
     throw new EntryError(`Invalid --entry: ${file}: the default export must be a function returning an McpServer, got ${typeof factory}`);
   }
-  const make: ServerFactory = async () => {
-    const server = await (factory as () => unknown)();
-    if (!isHostable(server)) throw new EntryError(`Invalid --entry: ${file}: the factory did not return an McpServer`);
-    return server;
+  const build = async (ctx: FactoryContext): Promise<{ server: HostableServer; generation: SdkGeneration }> => {
+    const server: unknown = await (factory as (ctx: FactoryContext) => unknown)(ctx);
+    const generation = sdkGeneration(server);
+    if (!generation) throw new EntryError(`Invalid --entry: ${file}: the factory did not return an McpServer`);
+    return { server: server as HostableServer, generation };
   };
-  const probe = await make();
-  await probe.close();
-  return make;
+  const probe = await build({ era: 'legacy' });
+  await probe.server.close();
+  return { generation: probe.generation, create: async (ctx) => (await build(ctx)).server };
 }

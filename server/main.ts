@@ -8,10 +8,11 @@ import type { Logger } from 'pino';
 import { createLogger } from '../shared/logger.js';
 import { ensureServerDir, ensureStateDir } from '../shared/state-dir.js';
 import { RECLAIM_PID_ENV, UsageError, parseCommand, settingsHelp, type SettingKey } from '../shared/settings.js';
-import { builtinServerFactory } from './builtin-server.js';
-import { EntryError, loadEntry, type ServerFactory } from './load-entry.js';
+import { builtinBackend } from './builtin-server.js';
+import { EntryError, loadEntry, type Backend } from './load-entry.js';
 import { JournalWriter } from './journal-writer.js';
 import { McpHost } from './mcp-host.js';
+import { ModernCallers } from './modern-callers.js';
 import { OperationRecorder } from './operation-recorder.js';
 import { SessionJournal } from './session-journal.js';
 import { SessionRegistry } from './session-registry.js';
@@ -69,9 +70,10 @@ export async function main(argv: string[]): Promise<void> {
 
   const registry = new SessionRegistry();
   const startedAt = new Date();
-  let factory: ServerFactory;
+  const callers = new ModernCallers();
+  let backend: Backend;
   try {
-    factory = s.entry ? await loadEntry(s.entry) : builtinServerFactory({ serverId: s.serverId, registry, startedAt, totalConnections: () => writer.totalConnections });
+    backend = s.entry ? await loadEntry(s.entry) : builtinBackend({ serverId: s.serverId, registry, startedAt, totalConnections: () => writer.totalConnections, callers });
   } catch (err) {
     if (err instanceof EntryError) return fail(err.message, EXIT_USAGE);
     throw err;
@@ -100,10 +102,13 @@ export async function main(argv: string[]): Promise<void> {
     host: s.mcpHost,
     port: s.mcpPort,
     registry,
-    createServer: factory,
+    backend,
+    recorder,
+    callers,
     logger: log.child({ component: 'mcp-host' }),
     maxSessions: s.maxSessions,
     sessionIdleMs: s.sessionIdleMs,
+    clientWindowMs: s.clientWindowMs,
     trustProxy: s.trustProxy,
     allowedHosts: s.allowedHosts,
     goneGraceMs: internalMs(GONE_GRACE_MS_ENV),

@@ -1,31 +1,40 @@
 /**
- * The MCP endpoint of the child: Streamable HTTP at `/mcp` on the official SDK, one transport
- * and one McpServer per session. It feeds the {@link SessionRegistry}: a session starts with
- * `initialize`, is counted on every request, and ends on DELETE, transport close, idle timeout
- * or shutdown. A request naming an unknown or ended session gets 404, so clients start anew
- * (MCP spec, Streamable HTTP, "Session Management").
+ * The MCP endpoint of the child: `/mcp` on one HTTP server, serving both protocol eras
+ * (contract §7). Legacy requests (sessions) go to {@link LegacySessions}; modern ones
+ * (2026-07-28, sessionless) to {@link ModernLeg} when the backend is on SDK v2, their clients
+ * listed by {@link ModernClients}. A backend on SDK v1 is legacy only: a modern request gets the
+ * legacy 400 and a negotiating client falls back to `initialize`. Every JSON-RPC request is
+ * timed and judged for the {@link OperationRecorder} (see operation-tap.ts). The Host check and
+ * the body limits stand in front of both eras.
  */
-import { randomUUID } from 'node:crypto';
 import type http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { performance } from 'node:perf_hooks';
 import express, { type NextFunction, type Request, type RequestHandler, type Response } from 'express';
-import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
-import { isInitializeRequest, type InitializeRequest } from '@modelcontextprotocol/sdk/types.js';
+import { classifyInboundRequest, SUPPORTED_PROTOCOL_VERSIONS } from '@modelcontextprotocol/server';
 import type { Logger } from 'pino';
 import { allowedHostNames, isAnyAddress, isHostAllowed, urlHostName } from '../shared/host-check.js';
 import type { TrustProxy } from '../shared/settings.js';
-import type { CloseReason, McpEndpoint } from '../shared/snapshot.js';
-import { boundClientInfo, boundProtocolVersion, boundUserAgent, clientAddress } from './client-fields.js';
+import type { McpEndpoint } from '../shared/snapshot.js';
+import { clientAddress } from './client-fields.js';
 import { createLimitedHttpServer } from '../shared/limited-http-server.js';
 import { httpLimits, type HttpLimits } from './http-limits.js';
 import { jsonRpcError, jsonRpcErrorHandler } from './json-rpc-error.js';
-import type { HostableServer, ServerFactory } from './load-entry.js';
+import { LegacySessions } from './legacy-sessions.js';
+import type { Backend } from './load-entry.js';
+import { ModernCallers, type ModernRequest } from './modern-callers.js';
+import { ModernClients } from './modern-clients.js';
+import { ModernLeg } from './modern-leg.js';
+import { outcomeOf, type OperationRecorder } from './operation-recorder.js';
+import { arrive, finish, readBody, type HttpCall } from './operation-tap.js';
 import type { SessionRegistry } from './session-registry.js';
-import { SessionSlots, type ReleaseSlot } from './session-slots.js';
+
+export { GONE_GRACE_MS } from './legacy-sessions.js';
 
 /** The path of the MCP endpoint. */
 export const MCP_ENDPOINT = '/mcp';
+
+/** Default `--client-window-ms`. */
+const CLIENT_WINDOW_MS = 60_000;
 
 /** Options of an {@link McpHost}. */
 export interface McpHostOptions {
@@ -34,12 +43,19 @@ export interface McpHostOptions {
   /** Port; 0 = any free port. */
   port: number;
   registry: SessionRegistry;
-  createServer: ServerFactory;
+  /** The MCP server hosted: its SDK generation decides the eras served. */
+  backend: Backend;
   logger: Logger;
-  /** Sessions held at once; past it `initialize` gets 503 with Retry-After. */
+  /** Counts and times every JSON-RPC request. Default none (nothing recorded). */
+  recorder?: OperationRecorder;
+  /** Links modern requests to their clients, for the built-in tools. Default a private one. */
+  callers?: ModernCallers;
+  /** Sessions held at once; past it `initialize` gets 503 with Retry-After. Also the cap of modern clients listed. */
   maxSessions: number;
   /** Close a session with no request for this long and none in flight; 0 = never. */
   sessionIdleMs: number;
+  /** A modern client is listed this long after its last request (`--client-window-ms`). Default 60000. */
+  clientWindowMs?: number;
   /**
    * Which X-Forwarded-For entries to believe for the client IP, given to Express `trust proxy`
    * as is: false = the socket's address; N = the address N hops from the socket (the one the
@@ -56,29 +72,9 @@ export interface McpHostOptions {
   sweepIntervalMs?: number;
   /** Seconds a refused `initialize` is told to wait. Default 5. */
   retryAfterSeconds?: number;
-  /** How long after its GET stream closed a silent session ends (reason `close`). Default {@link GONE_GRACE_MS}. */
+  /** How long after its GET stream closed a silent session ends (reason `close`). Default GONE_GRACE_MS. */
   goneGraceMs?: number;
 }
-
-interface Session {
-  id: string;
-  transport: StreamableHTTPServerTransport;
-  server: HostableServer;
-  /** HTTP requests of this session not answered yet (an open GET stream counts). */
-  inFlight: number;
-  /** Last time a request of this session started or ended (ms of the monotonic clock). */
-  lastSeen: number;
-  /** Armed when the client's GET stream went away and nothing else is open (see GONE_GRACE_MS). */
-  goneTimer: NodeJS.Timeout | undefined;
-}
-
-/**
- * A client that leaves without DELETE (the SDK client's close() sends none) shows it only by
- * dropping its GET stream. A client whose stream merely broke reconnects within a few seconds
- * (the SDK retries after 1 s, then 1.5 s); one that does not, and sends nothing else, is gone:
- * its session ends with reason `close` this long after the stream did.
- */
-export const GONE_GRACE_MS = 5000;
 
 /** The host of the published URL: a wildcard bind address is reached through loopback. */
 function urlHost(host: string): string {
@@ -86,28 +82,51 @@ function urlHost(host: string): string {
   return urlHostName(host);
 }
 
-/** The child's MCP endpoint: owns its HTTP server and its sessions (`start()`/`close()`). */
+const LEGACY_VERSIONS: ReadonlySet<string> = new Set(SUPPORTED_PROTOCOL_VERSIONS);
+
+/**
+ * A POST without a session id that announces a protocol version newer than the legacy ones is
+ * a modern request (spec 2026-07-28: every request carries `MCP-Protocol-Version`): it takes
+ * no session slot and may have a session-sized body. Only a hint: the body decides the era.
+ */
+function looksModern(req: Request): boolean {
+  const v = req.headers['mcp-protocol-version'];
+  return typeof v === 'string' && !LEGACY_VERSIONS.has(v) && typeof req.headers['mcp-session-id'] !== 'string';
+}
+
+/** The child's MCP endpoint: owns its HTTP server, its sessions and modern clients (`start()`/`close()`). */
 export class McpHost {
   readonly #o: McpHostOptions;
   readonly #log: Logger;
   readonly #limits: HttpLimits;
-  readonly #now: () => number;
-  readonly #sessions = new Map<string, Session>();
-  /** Open sessions and `initialize` requests under way, against maxSessions. */
-  readonly #slots: SessionSlots;
+  readonly #legacy: LegacySessions;
+  readonly #modern: ModernLeg | undefined;
+  readonly #clients: ModernClients;
+  readonly #callers: ModernCallers;
   #http: http.Server | undefined;
-  #sweepTimer: NodeJS.Timeout | undefined;
   #endpoint: McpEndpoint | undefined;
   #started = false;
-  #closing = false;
   #closePromise: Promise<void> | undefined;
 
   constructor(options: McpHostOptions) {
     this.#o = options;
     this.#log = options.logger;
     this.#limits = httpLimits(options.maxSessions, options.limits);
-    this.#now = options.clock ?? (() => performance.now());
-    this.#slots = new SessionSlots(options.maxSessions, () => this.#sessions.size);
+    this.#callers = options.callers ?? new ModernCallers();
+    this.#legacy = new LegacySessions({
+      registry: options.registry,
+      backend: options.backend,
+      logger: options.logger,
+      maxSessions: options.maxSessions,
+      sessionIdleMs: options.sessionIdleMs,
+      clientIp: (req) => this.#clientIp(req),
+      clock: options.clock,
+      sweepIntervalMs: options.sweepIntervalMs,
+      retryAfterSeconds: options.retryAfterSeconds,
+      goneGraceMs: options.goneGraceMs,
+    });
+    this.#modern = options.backend.generation === 'v2' ? new ModernLeg({ backend: options.backend, callers: this.#callers, logger: options.logger }) : undefined;
+    this.#clients = new ModernClients({ registry: options.registry, windowMs: options.clientWindowMs ?? CLIENT_WINDOW_MS, max: options.maxSessions, logger: options.logger, clock: options.clock });
   }
 
   /** Where clients reach the server, once started. */
@@ -136,25 +155,23 @@ export class McpHost {
     });
     const { port } = server.address() as AddressInfo;
     this.#endpoint = { url: `http://${urlHost(this.#o.host)}:${port}${MCP_ENDPOINT}`, endpoint: MCP_ENDPOINT, port };
-    if (this.#o.sessionIdleMs > 0) {
-      const every = this.#o.sweepIntervalMs ?? Math.min(Math.max(Math.floor(this.#o.sessionIdleMs / 4), 50), 30_000);
-      this.#sweepTimer = setInterval(() => this.#sweepIdle(), every).unref();
-    }
+    this.#legacy.start();
+    this.#clients.start();
     return this.#endpoint;
   }
 
-  /** Ends every session (reason `shutdown`) and closes the port. Safe to call many times. */
+  /** Ends every session and modern client (reason `shutdown`) and closes the port. Safe to call many times. */
   close(): Promise<void> {
     this.#closePromise ??= this.#close();
     return this.#closePromise;
   }
 
   async #close(): Promise<void> {
-    this.#closing = true;
-    clearInterval(this.#sweepTimer);
     const server = this.#http;
     const closed = server ? new Promise<void>((resolve) => server.close(() => resolve())) : Promise.resolve();
-    await Promise.all([...this.#sessions.keys()].map((id) => this.#end(id, 'shutdown')));
+    // The modern handler ends its open exchanges and listen streams gracefully.
+    await Promise.all([this.#legacy.close(), this.#modern?.close()]);
+    this.#clients.close();
     // Sockets go idle as their last responses end: close them as they do. Every session is
     // ended by now, so what is left (a half-sent initialize, a stream a vanished client never
     // read to its end) gets a short grace, then its socket is cut.
@@ -180,18 +197,24 @@ export class McpHost {
     }
     // An initialize comes before any session: it gets a small body, and holds a session slot
     // while its body is read (a slow body must not slip past --max-sessions). Only a session
-    // that exists may send a large one: an unknown id gets 404 before its body is read.
+    // that exists may send a large one: an unknown id gets 404 before its body is read. A
+    // modern request has no session: it may send a large one (the legacy leg checks its slot
+    // after the body, in case it turns out to be an initialize).
     const initJson = express.json({ limit: this.#limits.initializeBodyBytes });
     const sessionJson = express.json({ limit: this.#limits.sessionBodyBytes });
     const json: RequestHandler = (req, res, next) => {
       const sid = req.headers['mcp-session-id'];
-      if (typeof sid !== 'string') return initJson(req, res, next);
-      if (!this.#sessions.has(sid)) return jsonRpcError(res, 404, -32001, 'Session not found');
+      if (typeof sid !== 'string') return looksModern(req) ? sessionJson(req, res, next) : initJson(req, res, next);
+      if (!this.#legacy.has(sid)) return jsonRpcError(res, 404, -32001, 'Session not found');
       return sessionJson(req, res, next);
     };
-    app.post(MCP_ENDPOINT, (req, res, next) => this.#admit(req, res, next), json, (req, res) => this.#post(req, res));
-    app.get(MCP_ENDPOINT, json, (req, res) => this.#existing(req, res));
-    app.delete(MCP_ENDPOINT, json, (req, res) => this.#existing(req, res));
+    const admit: RequestHandler = (req, res, next) => {
+      if (typeof req.headers['mcp-session-id'] === 'string' || looksModern(req)) return next();
+      this.#legacy.admit(req, res, next);
+    };
+    app.post(MCP_ENDPOINT, (req, res, next) => this.#arrive(res, next), admit, json, (req, res) => this.#post(req, res));
+    app.get(MCP_ENDPOINT, json, (req, res) => this.#legacy.existing(req, res));
+    app.delete(MCP_ENDPOINT, json, (req, res) => this.#legacy.existing(req, res));
     app.all(MCP_ENDPOINT, (_req, res) => {
       res.set('Allow', 'GET, POST, DELETE');
       jsonRpcError(res, 405, -32000, 'Method not allowed');
@@ -204,136 +227,61 @@ export class McpHost {
     return clientAddress(this.#o.trustProxy !== false ? req.ip : req.socket.remoteAddress);
   }
 
-  /**
-   * Before the body of a POST without a session id is read: refuses it when the server is
-   * closing or full, else reserves a session slot until it becomes a session or its response ends.
-   */
-  #admit(req: Request, res: Response, next: NextFunction): void {
-    if (typeof req.headers['mcp-session-id'] === 'string') return next();
-    if (this.#closing) return jsonRpcError(res, 503, -32000, 'Server is shutting down');
-    const release = this.#slots.reserve();
-    if (!release) {
-      res.set('Retry-After', String(this.#o.retryAfterSeconds ?? 5));
-      this.#log.warn({ maxSessions: this.#o.maxSessions }, 'session limit reached; initialize refused');
-      return jsonRpcError(res, 503, -32000, `Too many sessions (limit ${this.#o.maxSessions}); retry later`);
+  /** A POST came: its operations are timed from now to the close of its response. */
+  #arrive(res: Response, next: NextFunction): void {
+    const recorder = this.#o.recorder;
+    if (recorder) {
+      const call = arrive();
+      res.locals.call = call;
+      res.once('close', () => finish(call, res.statusCode, recorder));
     }
-    res.on('close', release);
-    res.locals.release = release;
     next();
   }
 
   async #post(req: Request, res: Response): Promise<void> {
-    const sid = req.headers['mcp-session-id'];
-    if (typeof sid === 'string') return this.#existing(req, res);
-    if (!isInitializeRequest(req.body)) {
-      return jsonRpcError(res, 400, -32000, 'Bad Request: no valid session id; start with an initialize request');
-    }
-    await this.#initialize(req, res, req.body as InitializeRequest, res.locals.release as ReleaseSlot);
-  }
-
-  /** `slot`: the session slot {@link #admit} reserved; released once the session holds its own. */
-  async #initialize(req: Request, res: Response, body: InitializeRequest, slot: ReleaseSlot): Promise<void> {
-    let session: Session | undefined;
-    let server: HostableServer | undefined;
-    try {
-      server = await this.#o.createServer();
-      const transport: StreamableHTTPServerTransport = new StreamableHTTPServerTransport({
-        sessionIdGenerator: () => randomUUID(),
-        onsessioninitialized: (id) => {
-          // Runs before the SDK processes initialize: clientInfo comes from the request body.
-          slot();
-          session = { id, transport, server: server!, inFlight: 1, lastSeen: this.#now(), goneTimer: undefined };
-          this.#sessions.set(id, session);
-          const now = new Date().toISOString();
-          // Only bounded fields are kept: they are rewritten into every snapshot (review H2, M3).
-          this.#o.registry.add({
-            sessionId: id,
-            clientIP: this.#clientIp(req),
-            userAgent: boundUserAgent(req.headers['user-agent']),
-            connectedAt: now,
-            lastActivity: now,
-            requestCount: 1,
-            clientInfo: boundClientInfo(body.params.clientInfo),
-            protocolVersion: boundProtocolVersion(body.params.protocolVersion),
-          });
-        },
-        // DELETE: the transport closes itself right after this.
-        onsessionclosed: (id) => void this.#end(id, 'delete', false),
+    const call: HttpCall = (res.locals.call as HttpCall | undefined) ?? arrive();
+    readBody(call, req.body);
+    // A request of a session is legacy whatever it says; else the SDK's own classifier decides
+    // (synchronous, on the parsed body). A POST without a JSON body is legacy: today's 400.
+    if (this.#modern && typeof req.headers['mcp-session-id'] !== 'string' && req.body !== undefined) {
+      const route = classifyInboundRequest({
+        httpMethod: 'POST',
+        body: req.body,
+        protocolVersionHeader: req.get('mcp-protocol-version'),
+        mcpMethodHeader: req.get('mcp-method'),
+        mcpNameHeader: req.get('mcp-name'),
       });
-      // Set before connect(): the SDK chains its own handler after ours.
-      transport.onclose = () => {
-        if (transport.sessionId) void this.#end(transport.sessionId, 'close', false);
-      };
-      transport.onerror = (err) => this.#log.debug({ err: err.message }, 'MCP transport error');
-      await server.connect(transport);
-      res.on('close', () => this.#settle(session));
-      await transport.handleRequest(req, res, body);
-    } catch (err) {
-      this.#log.error({ err }, 'initialize failed');
-      jsonRpcError(res, 500, -32603, 'Internal error');
-    } finally {
-      if (!session) {
-        // Not initialized (an error, or the SDK refused it): nothing to keep.
-        slot();
-        await server?.close().catch((err: Error) => this.#log.warn({ err: err.message }, 'closing the server of a failed initialize failed'));
-      }
+      // A ladder rejection (`reject`: no clientInfo, a header mismatch, an unsupported version)
+      // is answered by the modern handler too, but lists no client: a client that falls back
+      // to initialize after it would otherwise show twice.
+      if (route.kind !== 'legacy') return this.#serveModern(this.#modern, req, res, call, route.kind === 'modern');
     }
+    return this.#legacy.post(req, res, call);
   }
 
-  /** A request of an existing session: POST with a session id, GET stream, DELETE. */
-  async #existing(req: Request, res: Response): Promise<void> {
-    const sid = req.headers['mcp-session-id'];
-    if (typeof sid !== 'string') return jsonRpcError(res, 400, -32000, 'Bad Request: Mcp-Session-Id header is required');
-    const session = this.#sessions.get(sid);
-    if (!session) return jsonRpcError(res, 404, -32001, 'Session not found');
-    session.inFlight += 1;
-    session.lastSeen = this.#now();
-    clearTimeout(session.goneTimer);
-    session.goneTimer = undefined;
-    this.#o.registry.touch(sid);
-    res.on('close', () => this.#settle(session, req.method === 'GET'));
+  async #serveModern(leg: ModernLeg, req: Request, res: Response, call: HttpCall, listed: boolean): Promise<void> {
+    const client = listed && this.#clients.arrive({
+      body: req.body,
+      clientIP: this.#clientIp(req),
+      userAgent: req.headers['user-agent'],
+      protocolVersion: req.get('mcp-protocol-version'),
+      method: call.method,
+    }) || undefined;
+    if (client) res.once('close', () => this.#clients.leave(client));
+    // A modern POST carries one message (a batch is legacy): its operation, if it is a request.
+    const op = call.ops?.[0];
+    const request: ModernRequest = {
+      connectionId: client?.id ?? null,
+      onResponse: (m) => {
+        if (op) op.outcome = outcomeOf(m);
+      },
+    };
+    if (typeof req.body === 'object' && req.body !== null) this.#callers.arrive(req.body as object, request);
     try {
-      await session.transport.handleRequest(req, res, req.body);
+      await leg.serve(req, res);
     } catch (err) {
-      this.#log.error({ err, sessionId: sid }, 'MCP request failed');
+      this.#log.error({ err }, 'modern MCP request failed');
       jsonRpcError(res, 500, -32603, 'Internal error');
-    }
-  }
-
-  #settle(session: Session | undefined, wasStream = false): void {
-    if (!session) return;
-    session.inFlight -= 1;
-    session.lastSeen = this.#now();
-    if (wasStream && session.inFlight === 0 && !this.#closing && this.#sessions.get(session.id) === session) {
-      clearTimeout(session.goneTimer);
-      const grace = this.#o.goneGraceMs ?? GONE_GRACE_MS;
-      session.goneTimer = setTimeout(() => {
-        if (session.inFlight === 0) void this.#end(session.id, 'close');
-      }, grace).unref();
-    }
-  }
-
-  #sweepIdle(): void {
-    const cutoff = this.#now() - this.#o.sessionIdleMs;
-    for (const s of [...this.#sessions.values()]) {
-      if (s.inFlight === 0 && s.lastSeen <= cutoff) void this.#end(s.id, 'idle');
-    }
-  }
-
-  /**
-   * Ends a session once: out of the map first (so a late request gets 404 and the transport's
-   * onclose finds nothing), then out of the registry, then the server and transport are closed.
-   */
-  async #end(id: string, reason: CloseReason, closeServer = true): Promise<void> {
-    const s = this.#sessions.get(id);
-    if (!s) return;
-    clearTimeout(s.goneTimer);
-    this.#sessions.delete(id);
-    this.#o.registry.remove(id, reason);
-    // debug: per-session lines at info would flood a busy child's log (review M6).
-    this.#log.debug({ sessionId: id, reason }, 'session ended');
-    if (closeServer) {
-      await s.server.close().catch((err: Error) => this.#log.warn({ err: err.message, sessionId: id }, 'closing a session failed'));
     }
   }
 }

@@ -45,7 +45,7 @@ export class SessionJournal {
   }
 
   readonly #onConnect = (c: Connection): void => {
-    this.#o.journal.append({ event: 'connect', ...this.#base(), ...c });
+    this.#o.journal.append({ event: 'connect', ...this.#base(), ...c, era: c.era ?? 'legacy' });
   };
 
   readonly #onDisconnect = (end: SessionEnd): void => {
@@ -60,6 +60,7 @@ export class SessionJournal {
       clientIP: c.clientIP,
       userAgent: c.userAgent,
       clientInfo: c.clientInfo,
+      era: c.era ?? 'legacy',
     });
   };
 

@@ -73,26 +73,34 @@ export class SessionRegistry extends EventEmitter<RegistryEvents> {
     this.emit('connect', connection);
   }
 
-  /** Counts one request of a session and moves its lastActivity; emits `activity`. */
-  touch(sessionId: string, now: Date = new Date()): void {
+  /**
+   * Counts one request of a connection and moves its lastActivity (and its lastMethod, when
+   * `method` is given: already bounded by the caller); emits `activity`.
+   */
+  touch(sessionId: string, method?: string, now: Date = new Date()): void {
     const c = this.#sessions.get(sessionId);
     if (!c) return;
     c.requestCount += 1;
     c.lastActivity = now.toISOString();
+    if (method !== undefined) c.lastMethod = method;
     this.#lastUpdated = now;
     this.emit('activity', c);
   }
 
-  /** Removes a session; emits `disconnect` once. Returns false when it was not open. */
-  remove(sessionId: string, reason: CloseReason, now: Date = new Date()): boolean {
+  /**
+   * Removes a session; emits `disconnect` once. Returns false when it was not open.
+   * `durationMs`: how long it was connected, when the caller knows better than "since add()"
+   * (a modern client leaves a window after its last request, but was connected until it).
+   */
+  remove(sessionId: string, reason: CloseReason, now: Date = new Date(), durationMs?: number): boolean {
     const c = this.#sessions.get(sessionId);
     if (!c) return false;
     const startedAt = this.#startedAt.get(sessionId)!;
     this.#sessions.delete(sessionId);
     this.#startedAt.delete(sessionId);
     this.#lastUpdated = now;
-    const durationMs = Math.max(0, Math.round(this.#now() - startedAt));
-    this.emit('disconnect', { connection: c, reason, durationMs });
+    const ms = Math.max(0, Math.round(durationMs ?? this.#now() - startedAt));
+    this.emit('disconnect', { connection: c, reason, durationMs: ms });
     return true;
   }
 }

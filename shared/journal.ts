@@ -9,7 +9,7 @@
 import { open, readdir, stat, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import { JOURNAL_FILE } from './paths.js';
-import { CLOSE_REASONS, type ClientInfo, type CloseReason, type Era } from './snapshot.js';
+import { CLOSE_REASONS, ERAS, type ClientInfo, type CloseReason, type Era } from './snapshot.js';
 import { StateFileError } from './state-file-error.js';
 import { isCount, isIsoTime, isObject } from './validate.js';
 
@@ -46,7 +46,7 @@ export interface ConnectLine extends JournalLineBase {
   requestCount?: number;
   clientInfo?: ClientInfo | null;
   protocolVersion?: string | null;
-  /** Contract §4 (issue 9); a line without it is of an older writer: legacy. Not checked: readers treat anything but `modern` as legacy. */
+  /** The connection's protocol era (contract §4, §7); lines written before issue 9 have none (then legacy). */
   era?: Era;
   lastMethod?: string | null;
 }
@@ -61,7 +61,7 @@ export interface DisconnectLine extends JournalLineBase {
   clientIP?: string;
   userAgent?: string | null;
   clientInfo?: ClientInfo | null;
-  /** As on {@link ConnectLine}. */
+  /** The connection's protocol era; lines written before issue 9 have none (then legacy). */
   era?: Era;
 }
 
@@ -108,6 +108,7 @@ export function parseJournalLine(text: string): JournalLine {
   if (!isCount(v.seq)) throw new JournalLineError('seq must be a non-negative integer');
   if (v.event === 'connect' || v.event === 'disconnect') {
     if (typeof v.sessionId !== 'string' || v.sessionId === '') throw new JournalLineError(`${v.event} line without a sessionId`);
+    if (v.era !== undefined && !(ERAS as readonly unknown[]).includes(v.era)) throw new JournalLineError(`era is ${JSON.stringify(v.era)}, expected one of ${ERAS.join('|')}`);
   }
   if (v.event === 'disconnect') {
     if (!(CLOSE_REASONS as readonly unknown[]).includes(v.reason)) throw new JournalLineError(`reason is ${JSON.stringify(v.reason)}, expected one of ${CLOSE_REASONS.join('|')}`);

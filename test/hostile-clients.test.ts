@@ -59,7 +59,7 @@ describe('connection_stats (H1)', () => {
       expect(JSON.parse(r.content[0]!.text)).toEqual(r.structuredContent);
     }
     const tool = (await alice.client.listTools()).tools.find((t) => t.name === 'connection_stats')!;
-    expect(tool.description).toMatch(/your own session/i);
+    expect(tool.description).toMatch(/your own connection/i);
   });
 });
 

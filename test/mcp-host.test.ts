@@ -9,7 +9,8 @@ import os from 'node:os';
 import pino from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
 import { allowedHostNames, isHostAllowed } from '../shared/host-check.js';
-import { builtinServerFactory } from '../server/builtin-server.js';
+import { builtinBackend } from '../server/builtin-server.js';
+import { ModernCallers } from '../server/modern-callers.js';
 import { McpHost, type McpHostOptions } from '../server/mcp-host.js';
 import { SessionRegistry, type SessionEnd } from '../server/session-registry.js';
 import { INITIALIZE, rawCall, rawSession } from './helpers/raw-mcp.js';
@@ -23,7 +24,7 @@ afterEach(async () => {
   await Promise.all(hosts.splice(0).map((h) => h.close()));
 });
 
-type Options = Partial<Omit<McpHostOptions, 'registry' | 'createServer' | 'logger'>> & { registry?: SessionRegistry };
+type Options = Partial<Omit<McpHostOptions, 'registry' | 'backend' | 'logger'>> & { registry?: SessionRegistry };
 
 async function startHost(options: Options = {}) {
   const registry = options.registry ?? new SessionRegistry();
@@ -37,7 +38,7 @@ async function startHost(options: Options = {}) {
     trustProxy: false,
     ...options,
     registry,
-    createServer: builtinServerFactory({ serverId: 'unit', registry, totalConnections: () => registry.created, startedAt: new Date() }),
+    backend: builtinBackend({ serverId: 'unit', registry, totalConnections: () => registry.created, startedAt: new Date(), callers: new ModernCallers() }),
     logger,
   });
   hosts.push(host);

@@ -1,10 +1,10 @@
 /**
- * Tool `connection_stats`: the caller's own session as the monitor sees it, and how many other
- * sessions there are. Never another client's session id or IP: on Streamable HTTP the session
- * id is the only credential of a session, and IPs are personal data (issue 8, review H1;
- * contract §7).
+ * Tool `connection_stats`: the caller's own connection as the monitor sees it (a legacy session,
+ * or a modern client), and how many other connections there are. Never another client's id or
+ * IP: on Streamable HTTP the session id is the only credential of a session, and IPs are
+ * personal data (issue 8, review H1; contract §7).
  */
-import type { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
+import type { McpServer } from '@modelcontextprotocol/server';
 import type { ToolContext } from './tool-context.js';
 
 /** Registers `connection_stats` on `server`. */
@@ -14,12 +14,14 @@ export function registerConnectionStats(server: McpServer, ctx: ToolContext): vo
     {
       title: 'Connection stats',
       description:
-        'Your own session as this MCP server records it (session id, IP, user agent, client info, request count, times), ' +
-        'and the number of sessions connected now and since the server first started. Nothing about other clients but counts.',
+        'Your own connection as this MCP server records it (id, era, IP, user agent, client info, request count, times), ' +
+        'and the number of connections now and since the server first started. Nothing about other clients but counts.',
       annotations: { readOnlyHint: true, idempotentHint: false, openWorldHint: false },
     },
     async (extra) => {
-      const own = extra.sessionId ? ctx.registry.get(extra.sessionId) : undefined;
+      // Legacy: the transport's session id. Modern: the host's record of this very request.
+      const ownId = extra.sessionId ?? ctx.callers.get(extra.http?.req)?.connectionId ?? undefined;
+      const own = ownId ? ctx.registry.get(ownId) : undefined;
       const activeConnections = ctx.registry.size;
       const stats = {
         serverId: ctx.serverId,
@@ -29,6 +31,7 @@ export function registerConnectionStats(server: McpServer, ctx: ToolContext): vo
         you: own
           ? {
               sessionId: own.sessionId,
+              era: own.era ?? 'legacy',
               clientIP: own.clientIP,
               userAgent: own.userAgent,
               clientInfo: own.clientInfo,
@@ -36,6 +39,7 @@ export function registerConnectionStats(server: McpServer, ctx: ToolContext): vo
               connectedAt: own.connectedAt,
               lastActivity: own.lastActivity,
               requestCount: own.requestCount,
+              lastMethod: own.lastMethod ?? null,
             }
           : null,
       };

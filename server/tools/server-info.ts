@@ -1,7 +1,8 @@
 /** Tool `server_info`: identity and health of this MCP child (pid, uptime, memory, versions). */
-import type { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
+import type { McpServer } from '@modelcontextprotocol/server';
 import type { ToolContext } from './tool-context.js';
 
+/** Registers `server_info` on `server`. */
 export function registerServerInfo(server: McpServer, ctx: ToolContext): void {
   server.registerTool(
     'server_info',

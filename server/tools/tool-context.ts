@@ -1,5 +1,6 @@
 /** What the built-in tools may see of the child hosting them. */
 import type { SessionRegistry } from '../session-registry.js';
+import type { ModernCallers } from '../modern-callers.js';
 
 export interface ToolContext {
   serverId: string;
@@ -8,4 +9,6 @@ export interface ToolContext {
   totalConnections: () => number;
   /** When this process started serving. */
   startedAt: Date;
+  /** The connection id of a modern request's caller (sessionless requests carry no session id). */
+  callers: ModernCallers;
 }
