@@ -81,7 +81,7 @@ async function main(): Promise<void> {
   const polling = dist(await measurePolling(QUICK ? 10 : 30, 2000, 3));
 
   log('throughput, monitoring on vs off, v1 and v2 auto clients');
-  const throughput = await measureThroughput(QUICK ? 2 : 6, 8, 2);
+  const throughput = await measureThroughput(QUICK ? 2 : 12, 8, 2);
 
   log('churn');
   const churn = await measureChurn(QUICK ? 3 : 10, 4);

@@ -31,7 +31,7 @@ export const SERVER_SETTINGS = [
 export const GONE_GRACE_MS_ENV = 'MCP_MONITOR_GONE_GRACE_MS';
 /**
  * Internal, for tests only (users never set it): how long writes caused only by activity wait
- * to batch, in ms (SnapshotWriter `activityDelayMs`, default 100).
+ * to batch, in ms (SnapshotWriter `activityDelayMs`, default 250).
  */
 export const ACTIVITY_DELAY_MS_ENV = 'MCP_MONITOR_ACTIVITY_DELAY_MS';
 
