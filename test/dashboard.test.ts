@@ -256,7 +256,7 @@ describe('dashboard', () => {
     expect(await evil.locator('td.name').textContent()).toBe(hostile);
     expect(await evil.locator('td.p95').textContent()).toBe('≥ 10 s');
     expect(await page.locator('#operations img').count()).toBe(0);
-    await expect.poll(() => page.locator('#ops-count').textContent(), { timeout: UI_TIMEOUT }).toBe('26');
+    await expect.poll(() => page.locator('#ops-count').textContent(), { timeout: UI_TIMEOUT }).toBe('26 requests');
     await page.screenshot({ path: path.join(ARTIFACTS, 'dashboard-eras-operations.png'), fullPage: true });
 
     // More calls arrive and the modern client leaves: the page follows without a reload.

@@ -59,7 +59,7 @@ export function renderOperations(st, ids) {
     const empty = tbody.querySelector('td.empty');
     if (empty && tbody.rows.length === 1) setText(empty, text);
     else tbody.replaceChildren(el('tr', null, el('td', { class: 'empty', colspan: 7 }, text)));
-    setText($('ops-count'), '0');
+    setText($('ops-count'), '0 requests');
     table.dataset.key = '';
     return;
   }
@@ -88,5 +88,5 @@ export function renderOperations(st, ids) {
     table.dataset.key = key;
     tbody.replaceChildren(...trs);
   }
-  setText($('ops-count'), String(calls));
+  setText($('ops-count'), `${calls} ${calls === 1 ? 'request' : 'requests'}`);
 }
