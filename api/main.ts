@@ -25,7 +25,7 @@ import { SseHub } from './sse-hub.js';
 export const START_SETTINGS = Object.keys(SETTINGS) as SettingKey[];
 
 /** The settings the child takes, passed on as flags (the child never guesses from env). */
-const CHILD_SETTINGS = ['mcpPort', 'mcpHost', 'stateDir', 'serverId', 'heartbeatMs', 'maxSessions', 'sessionIdleMs', 'entry', 'trustProxy', 'allowedHosts', 'clientWindowMs', 'journalMaxBytes', 'journalFiles'] as const;
+const CHILD_SETTINGS = ['mcpPort', 'mcpHost', 'stateDir', 'serverId', 'heartbeatMs', 'maxSessions', 'sessionIdleMs', 'entry', 'upstream', 'command', 'trustProxy', 'allowedHosts', 'clientWindowMs', 'journalMaxBytes', 'journalFiles'] as const;
 
 const BIN = fileURLToPath(new URL('../../bin/mcp-monitor.js', import.meta.url));
 

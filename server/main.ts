@@ -7,7 +7,7 @@
 import type { Logger } from 'pino';
 import { createLogger } from '../shared/logger.js';
 import { ensureServerDir, ensureStateDir } from '../shared/state-dir.js';
-import { RECLAIM_PID_ENV, UsageError, parseCommand, settingsHelp, type SettingKey } from '../shared/settings.js';
+import { RECLAIM_PID_ENV, UsageError, backendTarget, parseCommand, settingsHelp, type SettingKey } from '../shared/settings.js';
 import { builtinBackend } from './builtin-server.js';
 import { EntryError, loadEntry, type Backend } from './load-entry.js';
 import { JournalWriter } from './journal-writer.js';
@@ -20,7 +20,7 @@ import { SnapshotWriter } from './snapshot-writer.js';
 import { WriterLock, WriterLockedError } from './writer-lock.js';
 
 export const SERVER_SETTINGS = [
-  'mcpPort', 'mcpHost', 'stateDir', 'serverId', 'heartbeatMs', 'maxSessions', 'sessionIdleMs', 'entry', 'trustProxy',
+  'mcpPort', 'mcpHost', 'stateDir', 'serverId', 'heartbeatMs', 'maxSessions', 'sessionIdleMs', 'entry', 'upstream', 'command', 'trustProxy',
   'allowedHosts', 'clientWindowMs', 'journalMaxBytes', 'journalFiles',
 ] as const satisfies readonly SettingKey[];
 
@@ -94,7 +94,7 @@ export async function main(argv: string[]): Promise<void> {
     registry,
     lock,
     recorder,
-    backend: s.entry ? { kind: 'entry', target: s.entry } : { kind: 'builtin', target: null },
+    backend: backendTarget(s),
     logger: log.child({ component: 'snapshot-writer' }),
     activityDelayMs: internalMs(ACTIVITY_DELAY_MS_ENV),
   });

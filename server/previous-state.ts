@@ -6,7 +6,7 @@ import { lstat } from 'node:fs/promises';
 import type { Logger } from 'pino';
 import type { Histogram, Operation } from '../shared/operations.js';
 import { readSnapshotFile } from '../shared/read-snapshot.js';
-import { CLOSE_REASONS, type CloseReason } from '../shared/snapshot.js';
+import { CLOSE_REASONS, noneClosed, type CloseReason } from '../shared/snapshot.js';
 
 /** The counters a writer starts from. */
 export interface PreviousState {
@@ -34,7 +34,7 @@ export interface PreviousState {
  * or invalid: zeros and a warning (the counters restart; nothing is read through a link).
  */
 export async function loadPreviousState(file: string, log: Logger): Promise<PreviousState> {
-  const state: PreviousState = { totalConnections: 0, sessionsClosed: { delete: 0, close: 0, idle: 0, shutdown: 0 }, seq: 0 };
+  const state: PreviousState = { totalConnections: 0, sessionsClosed: noneClosed(), seq: 0 };
   try {
     if ((await lstat(file)).isSymbolicLink()) {
       log.warn({ file }, 'the previous snapshot is a symbolic link (not ours; it will be replaced); totalConnections starts at 0');

@@ -13,6 +13,7 @@ import type { Logger } from 'pino';
 import { FILE_MODE, serverDir, snapshotPath } from '../shared/paths.js';
 import {
   SNAPSHOT_SCHEMA,
+  noneClosed,
   type CloseReason,
   serializeSnapshot,
   type Backend,
@@ -78,7 +79,7 @@ export class SnapshotWriter extends EventEmitter<WriterEvents> {
   #startedAt = new Date();
   #seq = 0;
   #previousTotal = 0;
-  readonly #closed: Record<CloseReason, number> = { delete: 0, close: 0, idle: 0, shutdown: 0 };
+  readonly #closed: Record<CloseReason, number> = noneClosed();
   #pending: WriteReason | null = null;
   #draining: Promise<void> | null = null;
   #activityTimer: NodeJS.Timeout | undefined;

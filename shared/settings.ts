@@ -4,7 +4,9 @@
  */
 import path from 'node:path';
 import { parseArgs } from 'node:util';
+import { CommandLineError, splitCommandLine } from './command-line.js';
 import { SERVER_ID_RE } from './paths.js';
+import { parseUpstreamUrl, shownUrl, UpstreamUrlError } from './upstream-url.js';
 
 /** Bad usage: an unknown flag, a bad value, a missing argument. The CLI exits 2 with its message. */
 export class UsageError extends Error {
@@ -38,6 +40,10 @@ export interface Settings {
   sessionIdleMs: number;
   /** Module whose default export is a factory `() => McpServer`; undefined = built-in tools. */
   entry: string | undefined;
+  /** Proxy mode: the Streamable HTTP MCP endpoint every request is forwarded to (may hold credentials: show it with `shownUrl`). */
+  upstream: string | undefined;
+  /** Stdio mode: the command line of the MCP server run once per session (split with `splitCommandLine`). */
+  command: string | undefined;
   /**
    * Which `X-Forwarded-For` entries to believe for the client IP (Express `trust proxy`):
    * `false` (default) uses the socket's address; a hop count N takes the Nth address from the
@@ -146,6 +152,31 @@ export const SETTINGS: Record<SettingKey, Spec> = {
     parse: (raw, cwd) => (raw.trim() === '' ? new BadValue('a module path, not blank') : path.resolve(cwd, raw)),
     default: () => undefined,
   },
+  upstream: {
+    flag: 'upstream', env: 'MCP_MONITOR_UPSTREAM', type: 'string', help: 'proxy mode: forward every MCP request to this Streamable HTTP endpoint',
+    parse: (raw) => {
+      try {
+        return parseUpstreamUrl(raw).href;
+      } catch (err) {
+        if (err instanceof UpstreamUrlError) return new BadValue(err.message);
+        throw err;
+      }
+    },
+    default: () => undefined,
+  },
+  command: {
+    flag: 'command', env: 'MCP_MONITOR_COMMAND', type: 'string', help: 'stdio mode: run this MCP server program, one process per session (no shell)',
+    parse: (raw) => {
+      try {
+        splitCommandLine(raw);
+        return raw.trim();
+      } catch (err) {
+        if (err instanceof CommandLineError) return new BadValue(`a command line (${err.message})`);
+        throw err;
+      }
+    },
+    default: () => undefined,
+  },
   trustProxy: {
     flag: 'trust-proxy', env: 'MCP_MONITOR_TRUST_PROXY', type: 'string',
     help: 'client IP from X-Forwarded-For: proxy hops to trust (1-10), loopback, or off',
@@ -240,10 +271,30 @@ export function parseCommand<K extends SettingKey>(
     }
     settings[k] = value;
   }
+  checkOneBackend(settings as Partial<Settings>);
   const flags: Record<string, string | boolean | undefined> = {};
   for (const name of Object.keys(options.extra ?? {})) flags[name] = values[name] as string | boolean | undefined;
   flags.help = values.help as boolean | undefined;
   return { settings: settings as Pick<Settings, K>, flags, positionals };
+}
+
+/** The settings that choose the child's backend; at most one may be set (contract §3). */
+const BACKEND_SETTINGS = ['entry', 'upstream', 'command'] as const satisfies readonly SettingKey[];
+
+function checkOneBackend(s: Partial<Settings>): void {
+  const set = BACKEND_SETTINGS.filter((k) => s[k] !== undefined);
+  if (set.length > 1) {
+    const [a, b] = set.map((k) => `--${SETTINGS[k].flag}`);
+    throw new UsageError(`${a} and ${b} exclude each other: the child serves one backend (its own factory, a proxied URL or a stdio command)`);
+  }
+}
+
+/** The snapshot's `backend` for these settings (contract §4); the target never shows credentials. */
+export function backendTarget(s: Pick<Settings, 'entry' | 'upstream' | 'command'>): { kind: 'builtin' | 'entry' | 'upstream' | 'command'; target: string | null } {
+  if (s.entry) return { kind: 'entry', target: s.entry };
+  if (s.upstream) return { kind: 'upstream', target: shownUrl(s.upstream) };
+  if (s.command) return { kind: 'command', target: s.command };
+  return { kind: 'builtin', target: null };
 }
 
 /** Help lines for the settings a command takes: `  --port N  MCP_MONITOR_PORT  API port (default 3001)`. */

@@ -14,9 +14,18 @@ export type WriterStatus = (typeof WRITER_STATUSES)[number];
 export const WRITE_REASONS = ['startup', 'connect', 'disconnect', 'activity', 'heartbeat', 'shutdown'] as const;
 export type WriteReason = (typeof WRITE_REASONS)[number];
 
-/** Why a session ended (journal `disconnect` lines, metrics). */
-export const CLOSE_REASONS = ['delete', 'close', 'idle', 'shutdown'] as const;
+/**
+ * Why a connection ended (contract §4): the first four since the beginning; `terminated` (ended
+ * on request, §9), `process-exit` (its stdio process exited, `--command`) and `upstream` (the
+ * upstream server ended it, `--upstream`) added to schema @1.
+ */
+export const CLOSE_REASONS = ['delete', 'close', 'idle', 'shutdown', 'terminated', 'process-exit', 'upstream'] as const;
 export type CloseReason = (typeof CLOSE_REASONS)[number];
+
+/** A zero for every close reason. */
+export function noneClosed(): Record<CloseReason, number> {
+  return Object.fromEntries(CLOSE_REASONS.map((r) => [r, 0])) as Record<CloseReason, number>;
+}
 
 /**
  * Protocol eras (contract §7): `legacy` (2024-11-05 … 2025-11-25: `initialize`, a session id)
@@ -70,6 +79,21 @@ export interface Connection {
 export interface Backend {
   kind: BackendKind;
   target: string | null;
+  /**
+   * `upstream` only (our addition, contract §7 asks health to name an unreachable upstream):
+   * whether the last request forwarded to it got an HTTP answer, and if not, why, in one line
+   * without credentials. Absent for other kinds; null before the first request.
+   */
+  upstream?: UpstreamState | null;
+}
+
+/** What the proxy last saw of its upstream. */
+export interface UpstreamState {
+  reachable: boolean;
+  /** Why it was not (`connect ECONNREFUSED 127.0.0.1:9`), else null. */
+  error: string | null;
+  /** When `reachable` last changed (ISO-8601). */
+  since: string;
 }
 
 export interface McpEndpoint {
@@ -246,6 +270,13 @@ export function validateSnapshot(value: unknown): Snapshot {
     if (!isObject(value.backend)) fail('backend', 'must be an object');
     oneOf(value.backend, 'kind', BACKEND_KINDS, 'backend.');
     nullableStr(value.backend, 'target', 'backend.');
+    const up = value.backend.upstream;
+    if (up !== undefined && up !== null) {
+      if (!isObject(up)) fail('backend.upstream', 'must be an object or null');
+      if (typeof up.reachable !== 'boolean') fail('backend.upstream.reachable', 'must be a boolean');
+      nullableStr(up, 'error', 'backend.upstream.');
+      time(up, 'since', 'backend.upstream.');
+    }
   }
   if (value.operations !== undefined) checked(() => validateOperations(value.operations));
   if (value.sessionDurations !== undefined) checked(() => validateHistogram(value.sessionDurations, SESSION_DURATION_BOUNDS, 'sessionDurations'));
