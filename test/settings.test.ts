@@ -5,7 +5,7 @@
 import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { SETTINGS, UsageError, parseCommand, type SettingKey } from '../shared/settings.js';
+import { SETTINGS, UsageError, backendTarget, parseCommand, type SettingKey, type Settings } from '../shared/settings.js';
 import { cleanup, makeStateDir, run } from './helpers/processes.js';
 
 afterEach(cleanup);
@@ -97,6 +97,15 @@ describe('parseCommand', () => {
     expect(tp('true')).toBe(1);
   });
 
+  it('keeps --upstream as a URL (credentials and all: they are sent upstream) and --command as written', () => {
+    const { settings } = parseCommand('server', ['--upstream', 'https://me:s3cret@mcp.example.com:8443/mcp'], { MCP_MONITOR_COMMAND: '' }, ['upstream', 'command'], { cwd: '/' });
+    expect(settings).toEqual({ upstream: 'https://me:s3cret@mcp.example.com:8443/mcp', command: undefined });
+    expect(backendTarget(settings as Settings)).toEqual({ kind: 'upstream', target: 'https://mcp.example.com:8443/mcp' });
+    const cmd = parseCommand('server', ['--command', ' npx -y "@scope/server x" '], {}, ['command'], { cwd: '/' }).settings;
+    expect(backendTarget(cmd as Settings)).toEqual({ kind: 'command', target: 'npx -y "@scope/server x"' });
+    expect(backendTarget({ entry: undefined, upstream: undefined, command: undefined })).toEqual({ kind: 'builtin', target: null });
+  });
+
   it('names the environment variable when the bad value came from it', () => {
     expect(() => parseCommand('start', [], { MCP_MONITOR_TRUST_PROXY: 'maybe' }, ALL, { cwd: '/' })).toThrow(/Invalid MCP_MONITOR_TRUST_PROXY: "maybe"/);
     expect(() => parseCommand('start', [], { MCP_MONITOR_PORT: '99999' }, ALL, { cwd: '/' })).toThrow(/Invalid MCP_MONITOR_PORT: "99999"/);
@@ -116,6 +125,12 @@ describe('bad settings stop the programs with exit 2 and one line', () => {
     ['server', ['--max-sessions', '-5'], {}, /^mcp-monitor server: .*--max-sessions/],
     ['server', ['--port', '3001'], {}, /^mcp-monitor server: .*Unknown option '--port'/],
     ['server', ['--entry', path.join(import.meta.dirname, 'fixtures', 'entry-not-a-factory.mjs')], {}, /^mcp-monitor server: Invalid --entry: .*default export must be a function/],
+    ['start', ['--upstream', 'ftp://example.com/mcp'], {}, /^mcp-monitor start: Invalid --upstream: "ftp:\/\/example.com\/mcp" \(expected an http:\/\/ or https:\/\/ URL, not ftp:\)$/],
+    ['server', ['--upstream', 'not a url'], {}, /^mcp-monitor server: Invalid --upstream: "not a url"/],
+    ['server', ['--command', 'node "server.js'], {}, /^mcp-monitor server: Invalid --command: .*an unclosed " quote/],
+    ['server', [], { MCP_MONITOR_COMMAND: '   ' }, /^mcp-monitor server: Invalid MCP_MONITOR_COMMAND: .*no program to run/],
+    ['start', ['--upstream', 'http://127.0.0.1:9/mcp', '--command', 'cat'], {}, /^mcp-monitor start: --upstream and --command exclude each other/],
+    ['server', ['--command', 'cat'], { MCP_MONITOR_ENTRY: '/x.mjs' }, /^mcp-monitor server: --entry and --command exclude each other/],
   ];
   it.each(cases)('%s %j', async (command, argv, env, message) => {
     const stateDir = await makeStateDir();

@@ -20,6 +20,9 @@ import { parseTime } from '../parse-time.js';
 import { SERVER_ID_FLAG, SERVER_ID_HELP, serverIdFilter } from '../server-id-flag.js';
 import { renderTable } from '../table.js';
 
+/** Close reasons shown even at 0: the ones every backend has. */
+const ALWAYS_SHOWN_REASONS: ReadonlySet<string> = new Set(['delete', 'close', 'idle', 'shutdown']);
+
 const KEYS = ['stateDir'] as const;
 
 const HELP = (cwd: string) => `Usage: mcp-monitor inspect [FILE or DIR] [options]
@@ -158,7 +161,8 @@ export default async function inspect(argv: string[]): Promise<number> {
       human.push(`  snapshot   seq ${snap.seq}, status ${snap.status}, reason ${snap.reason}, written ${snap.writtenAt} (${formatDuration(snapshotAgeMs(snap, now))} ago, heartbeat ${formatDuration(snap.heartbeatMs)})`);
       human.push(`  started    ${snap.startedAt}`);
       human.push(printable(`  mcp        ${snap.mcp?.url ?? '-'}`));
-      const closed = snap.sessionsClosed ? `; closed: ${Object.entries(snap.sessionsClosed).map(([k, v]) => `${k} ${v}`).join(', ')}` : '';
+      // The four reasons of every backend always; terminated, process-exit, upstream when they happened.
+      const closed = snap.sessionsClosed ? `; closed: ${Object.entries(snap.sessionsClosed).filter(([k, v]) => v > 0 || ALWAYS_SHOWN_REASONS.has(k)).map(([k, v]) => `${k} ${v}`).join(', ')}` : '';
       const modern = countByEra(snap.connections).modern;
       human.push(`  sessions   ${snap.activeConnections} active (${modern} modern), ${snap.totalConnections} total${closed}`);
     }
