@@ -10,6 +10,7 @@ import { stat, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { snapshotPath } from '../shared/paths.js';
+import { measureBackends } from './backends.js';
 import { measureChurn } from './churn.js';
 import { measureFloor } from './floor.js';
 import { measureLatency, type LatencySample } from './latency.js';
@@ -86,6 +87,9 @@ async function main(): Promise<void> {
   log('churn');
   const churn = await measureChurn(QUICK ? 3 : 10, 4);
 
+  log('backends: server-everything direct, through --upstream, through --command');
+  const backends = await measureBackends(QUICK ? 2 : 6, 8, 2, QUICK ? 100 : 300);
+
   const results = {
     machine,
     quick: QUICK,
@@ -105,10 +109,12 @@ async function main(): Promise<void> {
       pollingP50OverSseP50: round(polling.p50 / latencySse.p50, 1),
       throughputOnOverOff: throughput.ratio,
       throughputModernOnOverOff: throughput.modern.ratio,
+      upstreamRpsRatio: backends.upstreamRpsRatio,
     },
     throughput,
     scale,
     churn,
+    backends,
   };
   await writeFile(OUT, `${JSON.stringify(results, null, 2)}\n`);
   printTable(results);
@@ -131,6 +137,9 @@ function printTable(r: any): void {
       `${(s.snapshotBytes / 1024).toFixed(0)} KiB, write ${s.writeMs} ms, read ${s.readMs} ms`,
       `RSS api ${s.apiRssMb} / child ${s.childRssMb} MiB, latency p50 SSE ${s.latencyP50Ms} REST ${s.latencyRestP50Ms} ms, all seen ${s.allSeen}`,
     ] as [string, string, string]),
+    ['server-everything direct', `${r.backends.direct.rps} rps, p50 / p99 ${r.backends.direct.p50Ms} / ${r.backends.direct.p99Ms} ms`, `${r.backends.clients} clients for the rps, 1 for the latency`],
+    ['  through --upstream', `${r.backends.upstream.rps} rps, p50 / p99 ${r.backends.upstream.p50Ms} / ${r.backends.upstream.p99Ms} ms`, `ratio ${r.backends.upstreamRpsRatio} (target >= 0.85), added p50 ${r.backends.upstreamAddedP50Ms} ms (target < 1 ms)`],
+    ['  through --command (stdio)', `${r.backends.command.rps} rps, p50 / p99 ${r.backends.command.p50Ms} / ${r.backends.command.p99Ms} ms`, `initialize to first result p50 ${r.backends.command.firstResultP50Ms} ms, p99 ${r.backends.command.firstResultP99Ms} ms`],
     ['churn', `${r.churn.changesPerSec} changes/s, ${r.churn.writesPerSec} writes/s`, `max lag ${r.churn.maxLagMs} ms, final ${r.churn.finalLagMs} ms, CPU ${r.churn.cpuPct}% (child ${r.churn.childCpuPct}, api ${r.churn.apiCpuPct}), final seen ${r.churn.finalStateSeen}`],
   ];
   const w0 = Math.max(...rows.map((x) => x[0].length));

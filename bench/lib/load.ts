@@ -17,14 +17,23 @@ export type ClientKind = 'v1' | 'v2';
 /** The clientInfo name of the load's clients, by kind: how the bench finds them in a snapshot. */
 export const CLIENT_NAME: Record<ClientKind, string> = { v1: 'bench-throughput', v2: 'bench-throughput-v2' };
 
-interface LoadClient {
+export interface LoadClient {
   call: () => Promise<unknown>;
   /** DELETE when there is a session (legacy), then close. */
   end: () => Promise<void>;
 }
 
-async function connect(url: string, kind: ClientKind): Promise<LoadClient> {
-  const args = { name: 'echo', arguments: { text: 'hello' } };
+/** The `tools/call` a load client repeats. */
+export interface ToolCall {
+  name: string;
+  arguments: Record<string, unknown>;
+}
+
+/** The built-in server's `echo`. */
+export const ECHO: ToolCall = { name: 'echo', arguments: { text: 'hello' } };
+
+/** Connects one client of `kind` that repeats `args`. */
+export async function connect(url: string, kind: ClientKind, args: ToolCall = ECHO): Promise<LoadClient> {
   if (kind === 'v1') {
     const transport = new V1Transport(new URL(url));
     const client = new V1Client({ name: CLIENT_NAME.v1, version: '1.0.0' });
@@ -59,8 +68,8 @@ export interface LoadResult {
  * for `seconds`. `whileOpen` runs after the timed part, before the clients go away (to look at
  * them in the snapshot).
  */
-export async function load(url: string, kind: ClientKind, clients: number, seconds: number, whileOpen?: () => Promise<void>): Promise<LoadResult> {
-  const cs = await Promise.all(Array.from({ length: clients }, () => connect(url, kind)));
+export async function load(url: string, kind: ClientKind, clients: number, seconds: number, whileOpen?: () => Promise<void>, args: ToolCall = ECHO): Promise<LoadResult> {
+  const cs = await Promise.all(Array.from({ length: clients }, () => connect(url, kind, args)));
   let totalCalls = 0;
   const warmEnd = nowMs() + 300;
   await Promise.all(cs.map(async (c) => {
