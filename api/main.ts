@@ -19,6 +19,7 @@ import { MonitoringNamespace } from './monitoring-namespace.js';
 import { dashboardRoutes } from './routes/dashboard.js';
 import { metricsRoutes } from './routes/metrics.js';
 import { ServerCatalog } from './server-catalog.js';
+import { reapSnapshotProcesses } from '../shared/process-groups.js';
 import { SnapshotWatcher } from './snapshot-watcher.js';
 import { SseHub } from './sse-hub.js';
 
@@ -100,6 +101,13 @@ export async function main(argv: string[]): Promise<void> {
     const fields = { serverId: s.serverId, pid, code, signal, expected };
     if (expected) log.info(fields, 'MCP child exited');
     else log.warn(fields, 'MCP child exited');
+    // A child that died without stopping its --command processes: end them (by the pids its
+    // last snapshot lists, checked so that a reused pid is never killed).
+    const last = watcher.get(s.serverId)?.snapshot;
+    if (!expected && last && last.pid === pid && last.status !== 'stopped') {
+      const reaped = reapSnapshotProcesses(last);
+      if (reaped.length > 0) log.warn({ serverId: s.serverId, pid, reaped }, 'ended the stdio server processes the dead child left');
+    }
   });
 
   let stopping: Promise<void> | undefined;

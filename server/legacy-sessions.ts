@@ -14,7 +14,7 @@ import type { Logger } from 'pino';
 import type { CloseReason } from '../shared/snapshot.js';
 import { boundClientInfo, boundProtocolVersion, boundText, boundUserAgent } from './client-fields.js';
 import { jsonRpcError } from './json-rpc-error.js';
-import type { Backend, HostableServer } from './load-entry.js';
+import { BackendStartError, isSessionProcess, type Backend, type HostableServer } from './load-entry.js';
 import { METHOD_MAX, outcomeOf } from './operation-recorder.js';
 import { tapResponses, type HttpCall, type JsonRpcId, type PendingOperation } from './operation-tap.js';
 import type { SessionRegistry } from './session-registry.js';
@@ -164,6 +164,7 @@ export class LegacySessions {
     const pending = new Map<JsonRpcId, PendingOperation>();
     try {
       server = await this.#o.backend.create({ era: 'legacy' });
+      const proc = isSessionProcess(server) ? server : undefined;
       const transport = this.#transport(
         (id) => {
           // Runs before the SDK processes initialize: clientInfo comes from the request body.
@@ -183,7 +184,13 @@ export class LegacySessions {
             protocolVersion: boundProtocolVersion(params.protocolVersion),
             era: 'legacy',
             lastMethod: 'initialize',
+            ...(proc?.pid !== undefined && { process: { pid: proc.pid, rssBytes: null } }),
           });
+          if (proc) {
+            proc.useLogger(this.#log.child({ sessionId: id }));
+            // Its process exited: the session is over (the transport is closed by #end).
+            proc.onProcessExit(() => void this.#end(id, 'process-exit'));
+          }
         },
         // DELETE: the transport closes itself right after this.
         (id) => void this.#end(id, 'delete', false),
@@ -202,8 +209,13 @@ export class LegacySessions {
       });
       await transport.handleRequest(req, res, req.body);
     } catch (err) {
-      this.#log.error({ err }, 'initialize failed');
-      jsonRpcError(res, 500, -32603, 'Internal error');
+      if (err instanceof BackendStartError) {
+        this.#log.error({ err: err.message }, 'initialize failed');
+        jsonRpcError(res, 502, -32603, err.message);
+      } else {
+        this.#log.error({ err }, 'initialize failed');
+        jsonRpcError(res, 500, -32603, 'Internal error');
+      }
     } finally {
       if (!session) {
         // Not initialized (an error, or the SDK refused it): nothing to keep.
@@ -269,7 +281,8 @@ export class LegacySessions {
     this.#o.registry.remove(id, reason);
     // debug: per-session lines at info would flood a busy child's log (review M6).
     this.#log.debug({ sessionId: id, reason }, 'session ended');
-    if (closeServer) {
+    // A session's own process (--command) ends with its session, however that ended.
+    if (closeServer || isSessionProcess(s.server)) {
       await s.server.close().catch((err: Error) => this.#log.warn({ err: err.message, sessionId: id }, 'closing a session failed'));
     }
   }

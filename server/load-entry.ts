@@ -12,6 +12,34 @@ export interface HostableServer {
   close(): Promise<void>;
 }
 
+/**
+ * A hosted server that is another program (`--command`): one process per session, whose pid
+ * goes on the session's row and whose exit ends the session (reason `process-exit`).
+ */
+export interface SessionProcess {
+  readonly pid: number | undefined;
+  /** `cb` runs once when the process has exited (at once if it already has). */
+  onProcessExit(cb: () => void): void;
+  /** Logs from now on with `logger` (one that names the session). */
+  useLogger(logger: import('pino').Logger): void;
+}
+
+/** Whether `server` is a {@link SessionProcess}. */
+export function isSessionProcess(server: unknown): server is SessionProcess {
+  return typeof (server as Partial<SessionProcess>).onProcessExit === 'function';
+}
+
+/**
+ * The backend could not give a session its server (a `--command` program that does not
+ * run): the `initialize` is answered with this message (502), not a bare "Internal error".
+ */
+export class BackendStartError extends Error {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'BackendStartError';
+  }
+}
+
 /** Which SDK built a server: `v1` serves the legacy era only, `v2` both. */
 export type SdkGeneration = 'v1' | 'v2';
 
@@ -28,6 +56,8 @@ export type ServerFactory = (ctx: FactoryContext) => HostableServer | Promise<Ho
 export interface Backend {
   generation: SdkGeneration;
   create: ServerFactory;
+  /** Stops what the backend runs beside its servers (a timer), at shutdown. */
+  close?(): void;
 }
 
 /** The `--entry` module cannot be loaded or does not export a factory. */

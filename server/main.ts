@@ -9,6 +9,7 @@ import { createLogger } from '../shared/logger.js';
 import { ensureServerDir, ensureStateDir } from '../shared/state-dir.js';
 import { RECLAIM_PID_ENV, UsageError, backendTarget, parseCommand, settingsHelp, type SettingKey } from '../shared/settings.js';
 import { builtinBackend } from './builtin-server.js';
+import { commandBackend } from './command/command-backend.js';
 import { EntryError, loadEntry, type Backend } from './load-entry.js';
 import { JournalWriter } from './journal-writer.js';
 import { McpHost } from './mcp-host.js';
@@ -73,7 +74,9 @@ export async function main(argv: string[]): Promise<void> {
   const callers = new ModernCallers();
   let backend: Backend;
   try {
-    backend = s.entry ? await loadEntry(s.entry) : builtinBackend({ serverId: s.serverId, registry, startedAt, totalConnections: () => writer.totalConnections, callers });
+    if (s.entry) backend = await loadEntry(s.entry);
+    else if (s.command) backend = commandBackend({ command: s.command, registry, logger: log, refreshMs: s.heartbeatMs });
+    else backend = builtinBackend({ serverId: s.serverId, registry, startedAt, totalConnections: () => writer.totalConnections, callers });
   } catch (err) {
     if (err instanceof EntryError) return fail(err.message, EXIT_USAGE);
     throw err;
@@ -142,6 +145,7 @@ export async function main(argv: string[]): Promise<void> {
       // Never rejects: a failed write is reported as an 'error' event and given up after a few tries.
       await writer.markStopping();
       await host.close();
+      backend.close?.();
       await writer.flush();
       // The final `stopped` snapshot is the next one; the journal closes while we hold the lock.
       if (writer.last && lock.held) sessionJournal.stop(writer.seq + 1);

@@ -1,0 +1,132 @@
+/**
+ * The bridge between one legacy session's Streamable HTTP transport and its stdio server
+ * process (`--command`): what the client posts goes to the process's stdin, what the process
+ * writes goes to the client. It has the shape of a hosted McpServer (`connect(transport)`,
+ * `close()`), so the legacy leg hosts it like any other: the SDK's transport keeps handling
+ * sessions, SSE and DELETE, and only the server behind it is another program.
+ *
+ * Routing what the process writes: a response goes to the HTTP request that carried its id
+ * (the transport maps ids to streams); a progress notification to the stream of the request
+ * that gave its `progressToken`; any other notification or server-to-client request to the
+ * stream of the latest request still open (a stdio server sends them while it handles one, a
+ * sampling request during a tool call), else to the session's GET stream.
+ */
+import type { Logger } from 'pino';
+import type { StdioProcess, ProcessExit } from './stdio-process.js';
+
+type Id = string | number;
+
+/** The transport as the bridge uses it (the SDK's Streamable HTTP server transport, v1 shape). */
+export interface BridgedTransport {
+  onmessage?: ((message: unknown) => void) | undefined;
+  start(): Promise<void>;
+  send(message: unknown, options?: { relatedRequestId?: Id }): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** JSON-RPC error code of the answer to requests left open by a process that exited. */
+const PROCESS_EXITED = -32603;
+
+function isId(v: unknown): v is Id {
+  return typeof v === 'string' || typeof v === 'number';
+}
+
+/** One session's bridge: created with its started process, connected to its transport by the host. */
+export class StdioBridge {
+  readonly #proc: StdioProcess;
+  #log: Logger;
+  #transport: BridgedTransport | undefined;
+  /** Client requests the process has not answered, oldest first. */
+  readonly #open = new Set<Id>();
+  /** progressToken → the request that carried it. */
+  readonly #progress = new Map<Id, Id>();
+
+  constructor(proc: StdioProcess, logger: Logger) {
+    this.#proc = proc;
+    this.#log = logger;
+    proc.on('message', (m) => void this.#fromProcess(m as Record<string, unknown>));
+    proc.on('exit', (e) => this.#answerOpen(e));
+  }
+
+  /** The process's pid (= its process group). */
+  get pid(): number | undefined {
+    return this.#proc.pid;
+  }
+
+  /** Logs from now on with `logger` (one that names the session). */
+  useLogger(logger: Logger): void {
+    this.#log = logger;
+    this.#proc.useLogger(logger);
+  }
+
+  /** Called by the host, as `McpServer.connect(transport)` would be. */
+  async connect(transport: BridgedTransport): Promise<void> {
+    this.#transport = transport;
+    transport.onmessage = (m) => this.#fromClient(m as Record<string, unknown>);
+    await transport.start();
+  }
+
+  /**
+   * Ends the process (SIGTERM to its group, SIGKILL after 5 s) and the session's streams;
+   * resolves when the process has exited.
+   */
+  async close(): Promise<void> {
+    await this.#proc.stop();
+    await this.#transport?.close();
+  }
+
+  /** `cb` runs once when the process has exited (on the next tick if it already has). */
+  onProcessExit(cb: () => void): void {
+    if (this.#proc.exit) process.nextTick(cb);
+    else this.#proc.once('exit', () => cb());
+  }
+
+  #fromClient(m: Record<string, unknown>): void {
+    if (typeof m.method === 'string' && isId(m.id)) {
+      this.#open.add(m.id);
+      const token = (m.params as { _meta?: { progressToken?: unknown } } | undefined)?._meta?.progressToken;
+      if (isId(token)) this.#progress.set(token, m.id);
+    }
+    if (!this.#proc.send(m) && typeof m.method === 'string' && isId(m.id)) {
+      void this.#answer(m.id, 'The MCP server process has exited');
+    }
+  }
+
+  async #fromProcess(m: Record<string, unknown>): Promise<void> {
+    const transport = this.#transport;
+    if (!transport) return;
+    const isResponse = isId(m.id) && (m.result !== undefined || m.error !== undefined) && m.method === undefined;
+    let related: Id | undefined;
+    if (isResponse) {
+      const id = m.id as Id;
+      // A response to nothing the client asked (or asked and abandoned): not for anyone.
+      if (!this.#open.delete(id)) return;
+      for (const [token, rid] of this.#progress) if (rid === id) this.#progress.delete(token);
+    } else if (m.method === 'notifications/progress') {
+      const token = (m.params as { progressToken?: unknown } | undefined)?.progressToken;
+      related = isId(token) ? this.#progress.get(token) : undefined;
+    }
+    if (!isResponse && related === undefined) related = [...this.#open].at(-1);
+    try {
+      await transport.send(m, related === undefined ? undefined : { relatedRequestId: related });
+    } catch (err) {
+      // The stream of that request is gone (the client went away): try the session's own.
+      if (isResponse || related === undefined) {
+        this.#log.debug({ err: (err as Error).message }, 'message of a stdio server not delivered');
+        return;
+      }
+      await transport.send(m).catch((e: Error) => this.#log.debug({ err: e.message }, 'message of a stdio server not delivered'));
+    }
+  }
+
+  /** The process exited: every request it left open gets an error, not a hang. */
+  #answerOpen(e: ProcessExit): void {
+    const why = e.error ? e.error.message : e.signal ? `signal ${e.signal}` : `exit code ${e.code}`;
+    for (const id of [...this.#open]) void this.#answer(id, `The MCP server process exited (${why})`);
+  }
+
+  async #answer(id: Id, message: string): Promise<void> {
+    this.#open.delete(id);
+    await this.#transport?.send({ jsonrpc: '2.0', id, error: { code: PROCESS_EXITED, message } }).catch((err: Error) => this.#log.debug({ err: err.message }, 'error answer not delivered'));
+  }
+}
