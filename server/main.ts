@@ -10,6 +10,8 @@ import { ensureServerDir, ensureStateDir } from '../shared/state-dir.js';
 import { RECLAIM_PID_ENV, UsageError, backendTarget, parseCommand, settingsHelp, type SettingKey } from '../shared/settings.js';
 import { builtinBackend } from './builtin-server.js';
 import { commandBackend } from './command/command-backend.js';
+import { Upstream } from './upstream/upstream.js';
+import { UpstreamHost } from './upstream/upstream-host.js';
 import { EntryError, loadEntry, type Backend } from './load-entry.js';
 import { JournalWriter } from './journal-writer.js';
 import { McpHost } from './mcp-host.js';
@@ -72,6 +74,7 @@ export async function main(argv: string[]): Promise<void> {
   const registry = new SessionRegistry();
   const startedAt = new Date();
   const callers = new ModernCallers();
+  const upstream = s.upstream ? new Upstream(s.upstream) : undefined;
   let backend: Backend;
   try {
     if (s.entry) backend = await loadEntry(s.entry);
@@ -97,17 +100,15 @@ export async function main(argv: string[]): Promise<void> {
     registry,
     lock,
     recorder,
-    backend: backendTarget(s),
+    backend: upstream ? () => ({ ...backendTarget(s), upstream: upstream.state }) : backendTarget(s),
     logger: log.child({ component: 'snapshot-writer' }),
     activityDelayMs: internalMs(ACTIVITY_DELAY_MS_ENV),
   });
-  const host = new McpHost({
+  const endpointOptions = {
     host: s.mcpHost,
     port: s.mcpPort,
     registry,
-    backend,
     recorder,
-    callers,
     logger: log.child({ component: 'mcp-host' }),
     maxSessions: s.maxSessions,
     sessionIdleMs: s.sessionIdleMs,
@@ -115,6 +116,14 @@ export async function main(argv: string[]): Promise<void> {
     trustProxy: s.trustProxy,
     allowedHosts: s.allowedHosts,
     goneGraceMs: internalMs(GONE_GRACE_MS_ENV),
+  };
+  // --upstream: a proxy in front of another server; else the child hosts one.
+  const host = upstream ? new UpstreamHost({ ...endpointOptions, upstream }) : new McpHost({ ...endpointOptions, backend, callers });
+  // Whether the upstream answers is in the snapshot (health reads it) as soon as it changes.
+  upstream?.on('change', (state) => {
+    if (state.reachable) log.info({ upstream: upstream.shown }, 'upstream answers');
+    else log.warn({ upstream: upstream.shown, err: state.error }, 'upstream unreachable');
+    writer.request('heartbeat');
   });
   logSessions(registry, log);
   // After the writer: its registry listeners run first, so `seq` already counts the change.

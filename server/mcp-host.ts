@@ -8,17 +8,15 @@
  * the body limits stand in front of both eras.
  */
 import type http from 'node:http';
-import type { AddressInfo } from 'node:net';
 import express, { type NextFunction, type Request, type RequestHandler, type Response } from 'express';
-import { classifyInboundRequest, SUPPORTED_PROTOCOL_VERSIONS } from '@modelcontextprotocol/server';
+import { classifyInboundRequest } from '@modelcontextprotocol/server';
 import type { Logger } from 'pino';
-import { allowedHostNames, isAnyAddress, isHostAllowed, urlHostName } from '../shared/host-check.js';
 import type { TrustProxy } from '../shared/settings.js';
 import type { McpEndpoint } from '../shared/snapshot.js';
 import { clientAddress } from './client-fields.js';
-import { createLimitedHttpServer } from '../shared/limited-http-server.js';
 import { httpLimits, type HttpLimits } from './http-limits.js';
 import { jsonRpcError, jsonRpcErrorHandler } from './json-rpc-error.js';
+import { closeMcp, listenMcp, looksModern, MCP_ENDPOINT, mcpHostCheck } from './mcp-http.js';
 import { LegacySessions } from './legacy-sessions.js';
 import type { Backend } from './load-entry.js';
 import { ModernCallers, type ModernRequest } from './modern-callers.js';
@@ -30,8 +28,7 @@ import type { SessionRegistry } from './session-registry.js';
 
 export { GONE_GRACE_MS } from './legacy-sessions.js';
 
-/** The path of the MCP endpoint. */
-export const MCP_ENDPOINT = '/mcp';
+export { MCP_ENDPOINT } from './mcp-http.js';
 
 /** Default `--client-window-ms`. */
 const CLIENT_WINDOW_MS = 60_000;
@@ -74,24 +71,6 @@ export interface McpHostOptions {
   retryAfterSeconds?: number;
   /** How long after its GET stream closed a silent session ends (reason `close`). Default GONE_GRACE_MS. */
   goneGraceMs?: number;
-}
-
-/** The host of the published URL: a wildcard bind address is reached through loopback. */
-function urlHost(host: string): string {
-  if (isAnyAddress(host)) return host === '0.0.0.0' ? '127.0.0.1' : '[::1]';
-  return urlHostName(host);
-}
-
-const LEGACY_VERSIONS: ReadonlySet<string> = new Set(SUPPORTED_PROTOCOL_VERSIONS);
-
-/**
- * A POST without a session id that announces a protocol version newer than the legacy ones is
- * a modern request (spec 2026-07-28: every request carries `MCP-Protocol-Version`): it takes
- * no session slot and may have a session-sized body. Only a hint: the body decides the era.
- */
-function looksModern(req: Request): boolean {
-  const v = req.headers['mcp-protocol-version'];
-  return typeof v === 'string' && !LEGACY_VERSIONS.has(v) && typeof req.headers['mcp-session-id'] !== 'string';
 }
 
 /** The child's MCP endpoint: owns its HTTP server, its sessions and modern clients (`start()`/`close()`). */
@@ -138,26 +117,12 @@ export class McpHost {
   async start(): Promise<McpEndpoint> {
     if (this.#started) throw new Error('McpHost already started');
     this.#started = true;
-    const server = createLimitedHttpServer(this.#app(), this.#limits);
+    const { server, endpoint } = await listenMcp(this.#app(), this.#o.host, this.#o.port, this.#limits, this.#log);
     this.#http = server;
-    let dropped = 0;
-    server.on('drop', () => {
-      dropped += 1;
-      // A flood would flood the log too: the first, then every 100th.
-      if (dropped === 1 || dropped % 100 === 0) this.#log.warn({ maxConnections: server.maxConnections, dropped }, 'connection limit reached; new connections closed');
-    });
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(this.#o.port, this.#o.host, () => {
-        server.off('error', reject);
-        resolve();
-      });
-    });
-    const { port } = server.address() as AddressInfo;
-    this.#endpoint = { url: `http://${urlHost(this.#o.host)}:${port}${MCP_ENDPOINT}`, endpoint: MCP_ENDPOINT, port };
+    this.#endpoint = endpoint;
     this.#legacy.start();
     this.#clients.start();
-    return this.#endpoint;
+    return endpoint;
   }
 
   /** Ends every session and modern client (reason `shutdown`) and closes the port. Safe to call many times. */
@@ -167,34 +132,19 @@ export class McpHost {
   }
 
   async #close(): Promise<void> {
-    const server = this.#http;
-    const closed = server ? new Promise<void>((resolve) => server.close(() => resolve())) : Promise.resolve();
-    // The modern handler ends its open exchanges and listen streams gracefully.
-    await Promise.all([this.#legacy.close(), this.#modern?.close()]);
-    this.#clients.close();
-    // Sockets go idle as their last responses end: close them as they do. Every session is
-    // ended by now, so what is left (a half-sent initialize, a stream a vanished client never
-    // read to its end) gets a short grace, then its socket is cut.
-    const sweep = setInterval(() => server?.closeIdleConnections(), 20);
-    const grace = setTimeout(() => server?.closeAllConnections(), 250).unref();
-    server?.closeIdleConnections();
-    await closed;
-    clearInterval(sweep);
-    clearTimeout(grace);
+    await closeMcp(this.#http, async () => {
+      // The modern handler ends its open exchanges and listen streams gracefully.
+      await Promise.all([this.#legacy.close(), this.#modern?.close()]);
+      this.#clients.close();
+    });
   }
 
   #app(): express.Express {
     const app = express();
     app.disable('x-powered-by');
     app.set('trust proxy', this.#o.trustProxy);
-    const { host } = this.#o;
-    // DNS-rebinding protection (contract §6): the loopback names, the bind address (an IPv6
-    // one in brackets, as it comes in `Host`) and --allowed-hosts; anything else gets 403.
-    const allowed = allowedHostNames(host, this.#o.allowedHosts);
-    if (allowed === null) this.#log.warn({ host }, 'MCP endpoint bound to all interfaces without Host header validation (set --allowed-hosts)');
-    else {
-      app.use((req, res, next) => (isHostAllowed(req.headers.host, allowed) ? next() : jsonRpcError(res, 403, -32000, 'Invalid Host header')));
-    }
+    const hostCheck = mcpHostCheck(this.#o.host, this.#o.allowedHosts, this.#log);
+    if (hostCheck) app.use(hostCheck);
     // An initialize comes before any session: it gets a small body, and holds a session slot
     // while its body is read (a slow body must not slip past --max-sessions). Only a session
     // that exists may send a large one: an unknown id gets 404 before its body is read. A

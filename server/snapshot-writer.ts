@@ -48,8 +48,11 @@ export interface SnapshotWriterOptions {
   retryMs?: number;
   /** What clients asked for (`operations`, `sessionDurations`); carried over at start. Default: a fresh one. */
   recorder?: OperationRecorder;
-  /** The backend published as `backend`. Default `{kind: 'builtin', target: null}`. */
-  backend?: Backend;
+  /**
+   * The backend published as `backend`, or a function giving it at each write (the proxy's
+   * upstream state changes). Default `{kind: 'builtin', target: null}`.
+   */
+  backend?: Backend | (() => Backend);
 }
 
 interface WriterEvents {
@@ -300,7 +303,7 @@ export class SnapshotWriter extends EventEmitter<WriterEvents> {
       lastUpdated: registry.lastUpdated.toISOString(),
       connections,
       sessionsClosed: { ...this.#closed },
-      backend: this.#o.backend,
+      backend: typeof this.#o.backend === 'function' ? this.#o.backend() : this.#o.backend,
       operations: this.#o.recorder.operations(),
       sessionDurations: this.#o.recorder.sessionDurations(),
     };

@@ -1,0 +1,251 @@
+/**
+ * The MCP endpoint of the child in `--upstream` mode (contract §7): a reverse proxy at `/mcp`
+ * in front of any Streamable HTTP MCP server, either era. Every request is forwarded as it came
+ * (bytes unchanged, bounded by the same body limits as a hosted server) and its answer streamed
+ * back; what passes is read to record what a hosted server would: legacy sessions
+ * ({@link UpstreamSessions}), modern clients ({@link ModernClients}), `lastMethod`, and every
+ * operation with its outcome read from the JSON or SSE answer ({@link responseReader}).
+ */
+import type http from 'node:http';
+import express, { type NextFunction, type Request, type RequestHandler, type Response } from 'express';
+import { classifyInboundRequest } from '@modelcontextprotocol/server';
+import type { Logger } from 'pino';
+import type { TrustProxy } from '../../shared/settings.js';
+import type { McpEndpoint } from '../../shared/snapshot.js';
+import { boundClientInfo, boundProtocolVersion, boundText, boundUserAgent, clientAddress } from '../client-fields.js';
+import { httpLimits, type HttpLimits } from '../http-limits.js';
+import { jsonRpcError, jsonRpcErrorHandler } from '../json-rpc-error.js';
+import { closeMcp, listenMcp, looksModern, MCP_ENDPOINT, mcpHostCheck } from '../mcp-http.js';
+import { ModernClients } from '../modern-clients.js';
+import { METHOD_MAX, outcomeOf, type OperationRecorder } from '../operation-recorder.js';
+import { arrive, finish, readBody, type HttpCall } from '../operation-tap.js';
+import type { SessionRegistry } from '../session-registry.js';
+import type { ReleaseSlot } from '../session-slots.js';
+import { responseReader } from './response-reader.js';
+import type { Upstream } from './upstream.js';
+import { UpstreamSessions } from './upstream-sessions.js';
+
+/** Options of an {@link UpstreamHost} (those of `McpHost`, with the upstream for the backend). */
+export interface UpstreamHostOptions {
+  host: string;
+  port: number;
+  registry: SessionRegistry;
+  upstream: Upstream;
+  logger: Logger;
+  recorder?: OperationRecorder;
+  maxSessions: number;
+  sessionIdleMs: number;
+  clientWindowMs?: number;
+  trustProxy: TrustProxy;
+  allowedHosts?: readonly string[];
+  limits?: Partial<HttpLimits>;
+  clock?: () => number;
+  sweepIntervalMs?: number;
+  goneGraceMs?: number;
+}
+
+/** The parsed copy of a body, to read from (never forwarded: the bytes are). */
+function parse(body: Buffer | undefined): unknown {
+  if (!body || body.length === 0) return undefined;
+  try {
+    return JSON.parse(body.toString('utf8'));
+  } catch {
+    // Not JSON: the upstream answers it (a parse error); nothing to record but the status.
+    return undefined;
+  }
+}
+
+/** The proxy endpoint: `start()`/`close()`, as `McpHost`. */
+export class UpstreamHost {
+  readonly #o: UpstreamHostOptions;
+  readonly #log: Logger;
+  readonly #limits: HttpLimits;
+  readonly #sessions: UpstreamSessions;
+  readonly #clients: ModernClients;
+  #http: http.Server | undefined;
+  #endpoint: McpEndpoint | undefined;
+  #closePromise: Promise<void> | undefined;
+
+  constructor(o: UpstreamHostOptions) {
+    this.#o = o;
+    this.#log = o.logger;
+    this.#limits = httpLimits(o.maxSessions, o.limits);
+    this.#sessions = new UpstreamSessions({ registry: o.registry, upstream: o.upstream, logger: o.logger, maxSessions: o.maxSessions, sessionIdleMs: o.sessionIdleMs, clock: o.clock, sweepIntervalMs: o.sweepIntervalMs, goneGraceMs: o.goneGraceMs });
+    this.#clients = new ModernClients({ registry: o.registry, windowMs: o.clientWindowMs ?? 60_000, max: o.maxSessions, logger: o.logger, clock: o.clock });
+  }
+
+  get endpoint(): McpEndpoint | undefined {
+    return this.#endpoint;
+  }
+
+  async start(): Promise<McpEndpoint> {
+    const { server, endpoint } = await listenMcp(this.#app(), this.#o.host, this.#o.port, this.#limits, this.#log);
+    this.#http = server;
+    this.#endpoint = endpoint;
+    this.#sessions.start();
+    this.#clients.start();
+    return endpoint;
+  }
+
+  close(): Promise<void> {
+    this.#closePromise ??= closeMcp(this.#http, async () => {
+      this.#sessions.close();
+      this.#clients.close();
+    }).then(() => this.#o.upstream.close());
+    return this.#closePromise;
+  }
+
+  #app(): express.Express {
+    const app = express();
+    app.disable('x-powered-by');
+    app.set('trust proxy', this.#o.trustProxy);
+    const hostCheck = mcpHostCheck(this.#o.host, this.#o.allowedHosts, this.#log);
+    if (hostCheck) app.use(hostCheck);
+    // The bytes as they came (forwarded unchanged), under the limits of a hosted server: an
+    // initialize small and holding a session slot while it is read; a session's or a modern
+    // request's larger.
+    const initRaw = express.raw({ type: () => true, limit: this.#limits.initializeBodyBytes });
+    const sessionRaw = express.raw({ type: () => true, limit: this.#limits.sessionBodyBytes });
+    const body: RequestHandler = (req, res, next) => {
+      if (typeof req.headers['mcp-session-id'] === 'string' || looksModern(req)) return sessionRaw(req, res, next);
+      if (this.#sessions.closing) return jsonRpcError(res, 503, -32000, 'Server is shutting down');
+      const release = this.#sessions.slots.reserve();
+      if (!release) {
+        res.set('Retry-After', '5');
+        this.#log.warn({ maxSessions: this.#o.maxSessions }, 'session limit reached; initialize refused');
+        return jsonRpcError(res, 503, -32000, `Too many sessions (limit ${this.#o.maxSessions}); retry later`);
+      }
+      res.once('close', release);
+      res.locals.release = release;
+      initRaw(req, res, next);
+    };
+    app.post(MCP_ENDPOINT, (req, res, next) => this.#arrive(res, next), body, (req, res) => this.#post(req, res));
+    app.get(MCP_ENDPOINT, (req, res) => this.#other(req, res));
+    app.delete(MCP_ENDPOINT, (req, res) => this.#other(req, res));
+    app.all(MCP_ENDPOINT, (_req, res) => {
+      res.set('Allow', 'GET, POST, DELETE');
+      jsonRpcError(res, 405, -32000, 'Method not allowed');
+    });
+    app.use(jsonRpcErrorHandler(this.#log));
+    return app;
+  }
+
+  #clientIp(req: Request): string {
+    return clientAddress(this.#o.trustProxy !== false ? req.ip : req.socket.remoteAddress);
+  }
+
+  #arrive(res: Response, next: NextFunction): void {
+    const recorder = this.#o.recorder;
+    if (recorder) {
+      const call = arrive();
+      res.locals.call = call;
+      res.once('close', () => finish(call, res.statusCode, recorder));
+    }
+    next();
+  }
+
+  #fail(res: Response): (status: number, message: string) => void {
+    return (status, message) => jsonRpcError(res, status, -32000, message);
+  }
+
+  async #post(req: Request, res: Response): Promise<void> {
+    const raw = Buffer.isBuffer(req.body) ? req.body : undefined;
+    const parsed = parse(raw);
+    const call: HttpCall = (res.locals.call as HttpCall | undefined) ?? arrive();
+    readBody(call, parsed);
+    const method = call.method === undefined ? undefined : boundText(call.method, METHOD_MAX);
+    // Outcomes from the answer, by request id: JSON or SSE alike.
+    const ops = new Map((call.ops ?? []).map((op) => [op.id, op]));
+    const onMessage = (m: Record<string, unknown>) => {
+      const id = m.id as string | number | undefined;
+      const op = id === undefined ? undefined : ops.get(id);
+      if (op && (m.result !== undefined || m.error !== undefined)) op.outcome = outcomeOf(m as { id: string | number });
+    };
+    const sid = req.headers['mcp-session-id'];
+    let onResponse: ((status: number, headers: http.IncomingHttpHeaders) => void) | undefined;
+    if (typeof sid === 'string') {
+      onResponse = this.#sessionAnswer(req, sid, method, res);
+    } else if (parsed !== undefined && classifyInboundRequest({ httpMethod: 'POST', body: parsed, protocolVersionHeader: req.get('mcp-protocol-version'), mcpMethodHeader: req.get('mcp-method'), mcpNameHeader: req.get('mcp-name') }).kind === 'modern') {
+      const client = this.#clients.arrive({ body: parsed, clientIP: this.#clientIp(req), userAgent: req.headers['user-agent'], protocolVersion: req.get('mcp-protocol-version'), method: call.method });
+      if (client) res.once('close', () => this.#clients.leave(client));
+    } else {
+      onResponse = this.#initializeAnswer(req, res, parsed);
+    }
+    let reader: ReturnType<typeof responseReader>;
+    await this.#o.upstream.forward(req, res, raw, {
+      onResponse: (status, headers) => {
+        onResponse?.(status, headers);
+        reader = ops.size > 0 ? responseReader(headers['content-type'], onMessage) : undefined;
+      },
+      onChunk: (chunk) => reader?.push(chunk),
+      onEnd: () => reader?.end(),
+    }, this.#fail(res));
+  }
+
+  /** A request of session `sid`: counted; the upstream's 404 ends it, its 2xx for an unknown id adopts it. */
+  #sessionAnswer(req: Request, sid: string, method: string | undefined, res: Response): (status: number) => void {
+    const known = this.#sessions.has(sid);
+    if (known) {
+      const done = this.#sessions.request(sid, method);
+      res.once('close', done);
+    }
+    return (status) => {
+      if (status === 404) this.#sessions.end(sid, 'upstream');
+      else if (!known && status >= 200 && status < 300 && sid.length <= 256) {
+        // A session the upstream knows and we do not (this child restarted): listed from now.
+        this.#sessions.open(this.#connection(req, sid, null, req.get('mcp-protocol-version'), method ?? null));
+      }
+    };
+  }
+
+  /** An `initialize` (or what claims no session): a session when the upstream answers one. */
+  #initializeAnswer(req: Request, res: Response, parsed: unknown): (status: number, headers: http.IncomingHttpHeaders) => void {
+    return (status, headers) => {
+      const sid = headers['mcp-session-id'];
+      const body = parsed as { method?: unknown; params?: { clientInfo?: unknown; protocolVersion?: unknown } } | undefined;
+      if (typeof sid !== 'string' || sid.length > 256 || status < 200 || status >= 300 || body?.method !== 'initialize') return;
+      const slot = res.locals.release as ReleaseSlot | undefined;
+      this.#sessions.open(this.#connection(req, sid, body.params?.clientInfo, body.params?.protocolVersion, 'initialize'), slot);
+    };
+  }
+
+  #connection(req: Request, sid: string, clientInfo: unknown, protocolVersion: unknown, method: string | null) {
+    const now = new Date().toISOString();
+    return {
+      sessionId: sid,
+      clientIP: this.#clientIp(req),
+      userAgent: boundUserAgent(req.headers['user-agent']),
+      connectedAt: now,
+      lastActivity: now,
+      requestCount: 1,
+      clientInfo: boundClientInfo(clientInfo),
+      protocolVersion: boundProtocolVersion(protocolVersion),
+      era: 'legacy' as const,
+      lastMethod: method,
+    };
+  }
+
+  /** GET (the session's stream) and DELETE: forwarded; their answers end sessions as they say. */
+  async #other(req: Request, res: Response): Promise<void> {
+    const sid = req.headers['mcp-session-id'];
+    if (typeof sid !== 'string') {
+      await this.#o.upstream.forward(req, res, undefined, {}, this.#fail(res));
+      return;
+    }
+    const known = this.#sessions.has(sid);
+    const isGet = req.method === 'GET';
+    if (known && isGet) {
+      const done = this.#sessions.request(sid, undefined);
+      res.once('close', () => {
+        done();
+        this.#sessions.streamEnded(sid);
+      });
+    }
+    await this.#o.upstream.forward(req, res, undefined, {
+      onResponse: (status) => {
+        if (status === 404) this.#sessions.end(sid, 'upstream');
+        else if (!isGet && status >= 200 && status < 300) this.#sessions.end(sid, 'delete');
+      },
+    }, this.#fail(res));
+  }
+}

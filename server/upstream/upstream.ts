@@ -1,0 +1,166 @@
+/**
+ * The upstream of `--upstream` (contract §7): any Streamable HTTP MCP server. Forwards one HTTP
+ * exchange at a time, streaming both ways with backpressure (pipes: nothing is buffered whole),
+ * with hop-by-hop headers dropped, `Host` rewritten and `X-Forwarded-*` added. Credentials in the
+ * URL become Basic auth to it and are never shown ({@link shownUrl}). Tracks whether it answers
+ * (`state`, published in the snapshot's `backend.upstream`, read by `/api/mcp/health`).
+ */
+import { EventEmitter } from 'node:events';
+import http from 'node:http';
+import https from 'node:https';
+import type { Request, Response } from 'express';
+import type { UpstreamState } from '../../shared/snapshot.js';
+import { shownUrl } from '../../shared/upstream-url.js';
+
+/** Headers of one hop only (RFC 9110 §7.6.1), never forwarded. */
+const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'proxy-authenticate', 'proxy-authorization', 'te', 'trailer', 'transfer-encoding', 'upgrade', 'host', 'content-length']);
+/** How long a connection to the upstream may take. */
+const CONNECT_TIMEOUT_MS = 10_000;
+
+/** What one forwarded exchange tells its caller. */
+export interface ExchangeHooks {
+  /** The upstream answered (before its body is sent on). */
+  onResponse?: (status: number, headers: http.IncomingHttpHeaders) => void;
+  /** Each chunk of the upstream's body, as it passes. */
+  onChunk?: (chunk: Buffer) => void;
+  /** The body has ended or was cut. */
+  onEnd?: () => void;
+}
+
+interface UpstreamEvents {
+  change: [state: UpstreamState];
+}
+
+function headersWithout(h: http.IncomingHttpHeaders | http.OutgoingHttpHeaders): Record<string, string | string[]> {
+  const connectionListed = String(h.connection ?? '').toLowerCase().split(',').map((s) => s.trim()).filter(Boolean);
+  const out: Record<string, string | string[]> = {};
+  for (const [k, v] of Object.entries(h)) {
+    if (v === undefined || HOP_BY_HOP.has(k) || connectionListed.includes(k)) continue;
+    out[k] = typeof v === 'number' ? String(v) : v;
+  }
+  return out;
+}
+
+/** One line on why a request to the upstream failed, without credentials. */
+function why(err: NodeJS.ErrnoException): string {
+  return (err.code ? `${err.code}: ${err.message}` : err.message).split('\n')[0]!.slice(0, 300);
+}
+
+/** The upstream server: forwards exchanges, knows whether it answers. */
+export class Upstream extends EventEmitter<UpstreamEvents> {
+  readonly #url: URL;
+  readonly #agent: http.Agent;
+  readonly #auth: string | undefined;
+  #state: UpstreamState | null = null;
+
+  constructor(url: string) {
+    super();
+    this.#url = new URL(url);
+    const tls = this.#url.protocol === 'https:';
+    this.#agent = tls ? new https.Agent({ keepAlive: true }) : new http.Agent({ keepAlive: true });
+    this.#auth = this.#url.username || this.#url.password ? `Basic ${Buffer.from(`${decodeURIComponent(this.#url.username)}:${decodeURIComponent(this.#url.password)}`).toString('base64')}` : undefined;
+  }
+
+  /** The URL as it may be shown: no user name or password. */
+  get shown(): string {
+    return shownUrl(this.#url);
+  }
+
+  /** Whether it answered the last request (null before the first). */
+  get state(): UpstreamState | null {
+    return this.#state;
+  }
+
+  #saw(reachable: boolean, error: string | null): void {
+    if (this.#state?.reachable === reachable && this.#state.error === error) return;
+    this.#state = { reachable, error, since: new Date().toISOString() };
+    this.emit('change', this.#state);
+  }
+
+  /**
+   * Forwards `req` (its `body` read already, or none) and streams the answer to `res`. Resolves
+   * when the exchange is over; an upstream that cannot be reached gets the client a 502 with a
+   * JSON-RPC error (`fail`), one that breaks mid-answer a cut response.
+   */
+  forward(req: Request, res: Response, body: Buffer | undefined, hooks: ExchangeHooks, fail: (status: number, message: string) => void): Promise<void> {
+    const headers = headersWithout(req.headers);
+    headers.host = this.#url.host;
+    const forwardedFor = req.headers['x-forwarded-for'];
+    headers['x-forwarded-for'] = [forwardedFor, req.socket.remoteAddress].filter(Boolean).join(', ');
+    headers['x-forwarded-proto'] = 'http';
+    if (req.headers.host) headers['x-forwarded-host'] = req.headers.host;
+    if (this.#auth && !req.headers.authorization) headers.authorization = this.#auth;
+    if (body) headers['content-length'] = String(body.length);
+    const lib = this.#url.protocol === 'https:' ? https : http;
+    return new Promise<void>((resolve) => {
+      let answered = false;
+      const up = lib.request({ agent: this.#agent, protocol: this.#url.protocol, hostname: this.#url.hostname, port: this.#url.port, method: req.method, path: `${this.#url.pathname}${this.#url.search}`, headers });
+      up.on('socket', (socket) => {
+        if (!socket.connecting) return;
+        const t = setTimeout(() => up.destroy(Object.assign(new Error(`no connection within ${CONNECT_TIMEOUT_MS} ms`), { code: 'ETIMEDOUT' })), CONNECT_TIMEOUT_MS);
+        socket.once('connect', () => clearTimeout(t));
+        socket.once('close', () => clearTimeout(t));
+      });
+      up.on('response', (ures) => {
+        answered = true;
+        this.#saw(true, null);
+        hooks.onResponse?.(ures.statusCode ?? 502, ures.headers);
+        if (!res.writableEnded && !res.destroyed) res.writeHead(ures.statusCode ?? 502, headersWithout(ures.headers));
+        // Streams flush each event: no Nagle delay, no compression buffering in between.
+        res.flushHeaders();
+        ures.on('data', (chunk: Buffer) => hooks.onChunk?.(chunk));
+        ures.pipe(res);
+        let ended = false;
+        const end = () => {
+          if (ended) return;
+          ended = true;
+          hooks.onEnd?.();
+          resolve();
+        };
+        ures.once('end', end);
+        ures.once('close', end);
+        ures.once('error', () => res.destroy());
+      });
+      up.on('error', (err: NodeJS.ErrnoException) => {
+        if (answered) {
+          // Broke mid-answer: the client sees its stream cut, as it would from the upstream.
+          res.destroy();
+          return resolve();
+        }
+        // The client going away destroys `up` too: not the upstream's fault.
+        if (res.destroyed || req.destroyed) return resolve();
+        this.#saw(false, why(err));
+        fail(502, `Upstream MCP server ${this.shown} unreachable (${err.code ?? err.message})`);
+        resolve();
+      });
+      // The client went away: so does the exchange upstream.
+      res.once('close', () => {
+        if (!res.writableFinished) up.destroy();
+      });
+      up.end(body);
+    });
+  }
+
+  /** Ends a session upstream (DELETE with its id); errors are the upstream's to have. */
+  async endSession(sessionId: string, protocolVersion: string | null): Promise<void> {
+    const lib = this.#url.protocol === 'https:' ? https : http;
+    const headers: Record<string, string> = { 'mcp-session-id': sessionId };
+    if (protocolVersion) headers['mcp-protocol-version'] = protocolVersion;
+    if (this.#auth) headers.authorization = this.#auth;
+    await new Promise<void>((resolve) => {
+      const r = lib.request({ agent: this.#agent, protocol: this.#url.protocol, hostname: this.#url.hostname, port: this.#url.port, method: 'DELETE', path: `${this.#url.pathname}${this.#url.search}`, headers, timeout: CONNECT_TIMEOUT_MS }, (res) => {
+        res.resume();
+        res.once('end', resolve);
+        res.once('error', () => resolve());
+      });
+      // Unreachable, refused, timed out: the session is over for us either way.
+      r.on('error', () => resolve());
+      r.on('timeout', () => r.destroy());
+      r.end();
+    });
+  }
+
+  close(): void {
+    this.#agent.destroy();
+  }
+}
