@@ -203,6 +203,7 @@ export async function main(argv: string[]): Promise<void> {
   sessionJournal.start(new Date(writer.last?.startedAt ?? startedAt), s.heartbeatMs);
   try {
     const endpoint = await host.start();
+    upstream?.watch(s.heartbeatMs);
     await writer.markRunning(endpoint);
     log.info({ url: endpoint.url, snapshot: writer.file }, 'MCP server listening');
   } catch (err) {

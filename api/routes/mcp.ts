@@ -1,7 +1,7 @@
 /** The `/api/mcp` routes of contract section 5: connections, servers, health and the SSE stream. */
 import { Router, type Request, type Response } from 'express';
 import { SERVER_ID_RE } from '../../shared/paths.js';
-import { snapshotAgeMs } from '../../shared/snapshot.js';
+import { snapshotAgeMs, type Snapshot } from '../../shared/snapshot.js';
 import { sendError } from '../http-errors.js';
 import { connectionStats, type ServerCatalog, type ServerView } from '../server-catalog.js';
 import type { SseHub } from '../sse-hub.js';
@@ -51,6 +51,17 @@ function connectionRoutes(catalog: ServerCatalog, serverIdOf: (req: Request) => 
   return router;
 }
 
+/**
+ * The check of a `--upstream` server's upstream (contract §7): failing while the proxy cannot
+ * reach it, naming it (the target, never with credentials) and why. Undefined for other backends.
+ */
+function upstreamCheck(s: Snapshot | undefined) {
+  const b = s?.backend;
+  if (b?.kind !== 'upstream') return undefined;
+  const u = b.upstream ?? null;
+  return { status: u?.reachable === false ? 'fail' : 'pass', target: b.target, reachable: u?.reachable ?? null, error: u?.error ?? null, since: u?.since ?? null };
+}
+
 /** The `/api/mcp` router. */
 export function mcpRoutes(catalog: ServerCatalog, sse: SseHub): Router {
   const router = Router();
@@ -86,7 +97,8 @@ export function mcpRoutes(catalog: ServerCatalog, sse: SseHub): Router {
       error: v?.snapshotError ?? (s ? null : 'no valid snapshot yet'),
     };
     const watcher = { status: catalog.watcherRunning ? 'pass' : 'fail' };
-    const serverRunning = child.status === 'pass';
+    const upstream = upstreamCheck(s);
+    const serverRunning = child.status === 'pass' && upstream?.status !== 'fail';
     const monitorRunning = watcher.status === 'pass' && snapshot.status === 'pass';
     const healthy = serverRunning && monitorRunning;
     res.status(healthy ? 200 : 503).json({
@@ -97,7 +109,7 @@ export function mcpRoutes(catalog: ServerCatalog, sse: SseHub): Router {
       monitorRunning,
       connections: { active: s?.activeConnections ?? 0, total: s?.totalConnections ?? 0 },
       lastCheck: new Date(now).toISOString(),
-      checks: { child, snapshot, watcher },
+      checks: { child, snapshot, watcher, ...(upstream && { upstream }) },
     });
   });
 

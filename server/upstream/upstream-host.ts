@@ -22,7 +22,8 @@ import { arrive, finish, readBody, type HttpCall } from '../operation-tap.js';
 import type { SessionRegistry } from '../session-registry.js';
 import type { ReleaseSlot } from '../session-slots.js';
 import { responseReader } from './response-reader.js';
-import type { Upstream } from './upstream.js';
+import { sessionGoneReader } from './session-gone.js';
+import type { ExchangeHooks, Upstream } from './upstream.js';
 import { UpstreamSessions } from './upstream-sessions.js';
 
 /** Options of an {@link UpstreamHost} (those of `McpHost`, with the upstream for the backend). */
@@ -162,39 +163,49 @@ export class UpstreamHost {
       if (op && (m.result !== undefined || m.error !== undefined)) op.outcome = outcomeOf(m as { id: string | number });
     };
     const sid = req.headers['mcp-session-id'];
-    let onResponse: ((status: number, headers: http.IncomingHttpHeaders) => void) | undefined;
+    let answer: ExchangeHooks = {};
     if (typeof sid === 'string') {
-      onResponse = this.#sessionAnswer(req, sid, method, res);
+      answer = this.#sessionAnswer(req, sid, method, res);
     } else if (parsed !== undefined && classifyInboundRequest({ httpMethod: 'POST', body: parsed, protocolVersionHeader: req.get('mcp-protocol-version'), mcpMethodHeader: req.get('mcp-method'), mcpNameHeader: req.get('mcp-name') }).kind === 'modern') {
       const client = this.#clients.arrive({ body: parsed, clientIP: this.#clientIp(req), userAgent: req.headers['user-agent'], protocolVersion: req.get('mcp-protocol-version'), method: call.method });
       if (client) res.once('close', () => this.#clients.leave(client));
     } else {
-      onResponse = this.#initializeAnswer(req, res, parsed);
+      answer = { onResponse: this.#initializeAnswer(req, res, parsed) };
     }
     let reader: ReturnType<typeof responseReader>;
     await this.#o.upstream.forward(req, res, raw, {
       onResponse: (status, headers) => {
-        onResponse?.(status, headers);
+        answer.onResponse?.(status, headers);
         reader = ops.size > 0 ? responseReader(headers['content-type'], onMessage) : undefined;
       },
-      onChunk: (chunk) => reader?.push(chunk),
-      onEnd: () => reader?.end(),
+      onChunk: (chunk) => {
+        answer.onChunk?.(chunk);
+        reader?.push(chunk);
+      },
+      onEnd: () => {
+        answer.onEnd?.();
+        reader?.end();
+      },
     }, this.#fail(res));
   }
 
-  /** A request of session `sid`: counted; the upstream's 404 ends it, its 2xx for an unknown id adopts it. */
-  #sessionAnswer(req: Request, sid: string, method: string | undefined, res: Response): (status: number) => void {
+  /** A request of session `sid`: counted; the upstream's "gone" ends it, its 2xx for an unknown id adopts it. */
+  #sessionAnswer(req: Request, sid: string, method: string | undefined, res: Response): ExchangeHooks {
     const known = this.#sessions.has(sid);
     if (known) {
       const done = this.#sessions.request(sid, method);
       res.once('close', done);
     }
-    return (status) => {
-      if (status === 404) this.#sessions.end(sid, 'upstream');
-      else if (!known && status >= 200 && status < 300 && sid.length <= 256) {
-        // A session the upstream knows and we do not (this child restarted): listed from now.
-        this.#sessions.open(this.#connection(req, sid, null, req.get('mcp-protocol-version'), method ?? null));
-      }
+    const gone = sessionGoneReader(() => this.#sessions.end(sid, 'upstream'));
+    return {
+      ...gone,
+      onResponse: (status, headers) => {
+        gone.onResponse(status, headers);
+        if (!known && status >= 200 && status < 300 && sid.length <= 256) {
+          // A session the upstream knows and we do not (this child restarted): listed from now.
+          this.#sessions.open(this.#connection(req, sid, null, req.get('mcp-protocol-version'), method ?? null));
+        }
+      },
     };
   }
 
@@ -241,10 +252,12 @@ export class UpstreamHost {
         this.#sessions.streamEnded(sid);
       });
     }
+    const gone = sessionGoneReader(() => this.#sessions.end(sid, 'upstream'));
     await this.#o.upstream.forward(req, res, undefined, {
-      onResponse: (status) => {
-        if (status === 404) this.#sessions.end(sid, 'upstream');
-        else if (!isGet && status >= 200 && status < 300) this.#sessions.end(sid, 'delete');
+      ...gone,
+      onResponse: (status, headers) => {
+        gone.onResponse(status, headers);
+        if (!isGet && status >= 200 && status < 300) this.#sessions.end(sid, 'delete');
       },
     }, this.#fail(res));
   }

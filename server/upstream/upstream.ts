@@ -3,11 +3,13 @@
  * exchange at a time, streaming both ways with backpressure (pipes: nothing is buffered whole),
  * with hop-by-hop headers dropped, `Host` rewritten and `X-Forwarded-*` added. Credentials in the
  * URL become Basic auth to it and are never shown ({@link shownUrl}). Tracks whether it answers
- * (`state`, published in the snapshot's `backend.upstream`, read by `/api/mcp/health`).
+ * (`state`, published in the snapshot's `backend.upstream`, read by `/api/mcp/health`), from the
+ * exchanges it forwards and, when none pass, from a probe every heartbeat ({@link Upstream.watch}).
  */
 import { EventEmitter } from 'node:events';
 import http from 'node:http';
 import https from 'node:https';
+import { performance } from 'node:perf_hooks';
 import type { Request, Response } from 'express';
 import type { UpstreamState } from '../../shared/snapshot.js';
 import { shownUrl } from '../../shared/upstream-url.js';
@@ -52,6 +54,9 @@ export class Upstream extends EventEmitter<UpstreamEvents> {
   readonly #agent: http.Agent;
   readonly #auth: string | undefined;
   #state: UpstreamState | null = null;
+  /** When an exchange last got an answer (performance.now()). */
+  #lastAnswer = -Infinity;
+  #probeTimer: NodeJS.Timeout | undefined;
 
   constructor(url: string) {
     super();
@@ -72,6 +77,7 @@ export class Upstream extends EventEmitter<UpstreamEvents> {
   }
 
   #saw(reachable: boolean, error: string | null): void {
+    if (reachable) this.#lastAnswer = performance.now();
     if (this.#state?.reachable === reachable && this.#state.error === error) return;
     this.#state = { reachable, error, since: new Date().toISOString() };
     this.emit('change', this.#state);
@@ -128,7 +134,7 @@ export class Upstream extends EventEmitter<UpstreamEvents> {
           return resolve();
         }
         // The client going away destroys `up` too: not the upstream's fault.
-        if (res.destroyed || req.destroyed) return resolve();
+        if (res.destroyed || res.writableEnded) return resolve();
         this.#saw(false, why(err));
         fail(502, `Upstream MCP server ${this.shown} unreachable (${err.code ?? err.message})`);
         resolve();
@@ -160,7 +166,41 @@ export class Upstream extends EventEmitter<UpstreamEvents> {
     });
   }
 
+  /**
+   * Keeps `state` true when no client is talking: now, and every `everyMs` in which no exchange
+   * was answered, an `OPTIONS` to the endpoint (any HTTP answer, even 404 or 405, means it
+   * answers; it opens no session and has no body).
+   */
+  watch(everyMs: number): void {
+    void this.probe();
+    this.#probeTimer = setInterval(() => {
+      if (performance.now() - this.#lastAnswer >= everyMs) void this.probe();
+    }, everyMs).unref();
+  }
+
+  /** One `OPTIONS` request: the state it gives. */
+  probe(): Promise<void> {
+    const lib = this.#url.protocol === 'https:' ? https : http;
+    const headers: Record<string, string> = {};
+    if (this.#auth) headers.authorization = this.#auth;
+    return new Promise<void>((resolve) => {
+      const r = lib.request({ agent: this.#agent, protocol: this.#url.protocol, hostname: this.#url.hostname, port: this.#url.port, method: 'OPTIONS', path: `${this.#url.pathname}${this.#url.search}`, headers, timeout: CONNECT_TIMEOUT_MS }, (res) => {
+        this.#saw(true, null);
+        res.resume();
+        res.once('end', resolve);
+        res.once('error', () => resolve());
+      });
+      r.on('error', (err: NodeJS.ErrnoException) => {
+        this.#saw(false, why(err));
+        resolve();
+      });
+      r.on('timeout', () => r.destroy(Object.assign(new Error(`no answer within ${CONNECT_TIMEOUT_MS} ms`), { code: 'ETIMEDOUT' })));
+      r.end();
+    });
+  }
+
   close(): void {
+    clearInterval(this.#probeTimer);
     this.#agent.destroy();
   }
 }
