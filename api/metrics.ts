@@ -19,6 +19,7 @@ import { OPERATION_BOUNDS, SESSION_DURATION_BOUNDS, type Operation } from '../sh
 import { countByEra } from '../shared/eras.js';
 import { CLOSE_REASONS, ERAS, snapshotAgeMs, type Snapshot } from '../shared/snapshot.js';
 import type { ServerCatalog, ServerView } from './server-catalog.js';
+import { registerBackendMetrics } from './backend-metrics.js';
 import { SnapshotHistogram, type HistogramSeries } from './snapshot-histogram.js';
 
 export interface MetricsOptions {
@@ -81,7 +82,7 @@ export class Metrics {
     });
     new Counter({
       name: 'mcp_sessions_closed_total',
-      help: 'MCP sessions closed since the first start of this server id, by reason (delete, close, idle, shutdown).',
+      help: 'MCP sessions closed since the first start of this server id, by reason (delete, close, idle, shutdown, terminated, process-exit, upstream).',
       labelNames: ['server_id', 'reason'] as const,
       registers,
       collect() {
@@ -125,6 +126,8 @@ export class Metrics {
         for (const v of views()) if (v.supervisor) this.inc({ server_id: v.serverId }, v.supervisor.restarts);
       },
     });
+
+    registerBackendMetrics(this.registry, views);
 
     const opLabels = ['server_id', 'mcp_method_name', 'gen_ai_tool_name', 'gen_ai_prompt_name'] as const;
     new SnapshotHistogram({

@@ -121,6 +121,8 @@ export interface ConnectionStats {
   snapshotError: string | null;
   /** What clients asked for (the snapshot's `operations`, issue 9), null from an older writer: the dashboard's operations table. */
   operations: Operation[] | null;
+  /** What the server is (`--entry`, `--upstream`, `--command`) and, for an upstream, whether it answers; null from an older writer. */
+  backend: NonNullable<ServerView['snapshot']>['backend'] | null;
 }
 
 /** The stats of a view, or undefined when it has no valid snapshot yet (REST answers 503). */
@@ -140,5 +142,6 @@ export function connectionStats(view: ServerView): ConnectionStats | undefined {
     stale: view.stale,
     snapshotError: view.snapshotError ?? null,
     operations: s.operations ?? null,
+    backend: s.backend ?? null,
   };
 }

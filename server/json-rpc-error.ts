@@ -2,13 +2,16 @@
  * Errors of the MCP endpoint in the shape the SDK's transport uses for HTTP-level failures:
  * a JSON-RPC error object with `id: null` and a fitting HTTP status.
  */
+import type http from 'node:http';
 import type { NextFunction, Request, Response } from 'express';
 import type { Logger } from 'pino';
 
 /** Answers `status` with `{"jsonrpc":"2.0","error":{code,message},"id":null}`, unless headers went out already. */
-export function jsonRpcError(res: Response, status: number, code: number, message: string): void {
-  if (res.headersSent) return;
-  res.status(status).json({ jsonrpc: '2.0', error: { code, message }, id: null });
+export function jsonRpcError(res: http.ServerResponse, status: number, code: number, message: string): void {
+  if (res.headersSent || res.destroyed) return;
+  const body = JSON.stringify({ jsonrpc: '2.0', error: { code, message }, id: null });
+  res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(body) });
+  res.end(body);
 }
 
 /**

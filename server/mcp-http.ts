@@ -5,8 +5,6 @@
  */
 import type http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import type express from 'express';
-import type { Request, RequestHandler } from 'express';
 import { SUPPORTED_PROTOCOL_VERSIONS } from '@modelcontextprotocol/server';
 import type { Logger } from 'pino';
 import { allowedHostNames, isAnyAddress, isHostAllowed, urlHostName } from '../shared/host-check.js';
@@ -25,7 +23,7 @@ const LEGACY_VERSIONS: ReadonlySet<string> = new Set(SUPPORTED_PROTOCOL_VERSIONS
  * a modern request (spec 2026-07-28: every request carries `MCP-Protocol-Version`): it takes
  * no session slot and may have a session-sized body. Only a hint: the body decides the era.
  */
-export function looksModern(req: Request): boolean {
+export function looksModern(req: http.IncomingMessage): boolean {
   const v = req.headers['mcp-protocol-version'];
   return typeof v === 'string' && !LEGACY_VERSIONS.has(v) && typeof req.headers['mcp-session-id'] !== 'string';
 }
@@ -41,7 +39,10 @@ function urlHost(host: string): string {
  * brackets, as it comes in `Host`) and `allowedHosts`; anything else gets 403. Undefined (and a
  * warning) when bound to every interface with no `allowedHosts`: then nothing can be checked.
  */
-export function mcpHostCheck(host: string, allowedHosts: readonly string[] | undefined, log: Logger): RequestHandler | undefined {
+/** A check of a request that calls `next()` or answers it (as an express middleware, or by hand). */
+export type RequestCheck = (req: http.IncomingMessage, res: http.ServerResponse, next: () => void) => void;
+
+export function mcpHostCheck(host: string, allowedHosts: readonly string[] | undefined, log: Logger): RequestCheck | undefined {
   const allowed = allowedHostNames(host, allowedHosts);
   if (allowed === null) {
     log.warn({ host }, 'MCP endpoint bound to all interfaces without Host header validation (set --allowed-hosts)');
@@ -50,8 +51,8 @@ export function mcpHostCheck(host: string, allowedHosts: readonly string[] | und
   return (req, res, next) => (isHostAllowed(req.headers.host, allowed) ? next() : jsonRpcError(res, 403, -32000, 'Invalid Host header'));
 }
 
-/** Serves `app` on `host:port` with `limits`; resolves with the server and the endpoint (the real port when 0 was asked). */
-export async function listenMcp(app: express.Express, host: string, port: number, limits: HttpLimits, log: Logger): Promise<{ server: http.Server; endpoint: McpEndpoint }> {
+/** Serves `app` (an express app or any request listener) on `host:port` with `limits`; resolves with the server and the endpoint (the real port when 0 was asked). */
+export async function listenMcp(app: http.RequestListener, host: string, port: number, limits: HttpLimits, log: Logger): Promise<{ server: http.Server; endpoint: McpEndpoint }> {
   const server = createLimitedHttpServer(app, limits);
   let dropped = 0;
   server.on('drop', () => {

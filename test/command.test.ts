@@ -11,7 +11,7 @@ import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js'
 import { afterEach, describe, expect, it } from 'vitest';
 import { closeV2Clients, connectV2 } from './helpers/mcp-client-v2.js';
 import { closeClients, connectClient } from './helpers/mcp-client.js';
-import { cleanup, isAlive, makeStateDir, ROOT, startApi } from './helpers/processes.js';
+import { cleanup, isAlive, makeStateDir, ROOT, run, startApi } from './helpers/processes.js';
 import { INITIALIZE } from './helpers/raw-mcp.js';
 import { readSnap, startServer, waitSnap } from './helpers/server-process.js';
 import { waitFor } from './helpers/wait-for.js';
@@ -173,6 +173,16 @@ describe('no process outlives the child', () => {
       return s.status === 'running' && s.restarts === 1 ? s.mcpUrl : undefined;
     }, { what: 'the restarted child', timeout: 20_000 }));
     const pid2 = await processOf(api.stateDir, d.sessionId);
+    // What the processes cost, in /metrics (summed per server) and in inspect (per session).
+    const metrics = await waitFor(async () => {
+      const text = await (await api.fetch('/metrics')).text();
+      return /^mcp_session_processes_resident_memory_bytes\{server_id="default"\} [1-9]\d*$/m.test(text) ? text : undefined;
+    }, { what: 'the process memory in /metrics' });
+    expect(metrics).toContain('mcp_session_processes{server_id="default"} 1');
+    const inspected = await run(['inspect', '--state-dir', api.stateDir]);
+    expect(inspected.stdout).toMatch(/PROCESS/);
+    expect(inspected.stdout).toMatch(new RegExp(`${d.sessionId} .* pid ${pid2}, \\d+\\.\\d MiB`));
+    expect(inspected.stdout).toContain('  backend    command ');
     await api.proc.stop('SIGKILL');
     await waitFor(() => !isAlive(pid2), { what: 'the child to end its process when the API died' });
   });

@@ -10,6 +10,7 @@ import { chromium, type Browser, type BrowserContext, type Page } from 'playwrig
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { closeClients, connectClient } from './helpers/mcp-client.js';
 import { ROOT, cleanup, startApi } from './helpers/processes.js';
+import { freePort } from './helpers/everything-http.js';
 import { connectionOf, operationOf, writeSnapshot } from './helpers/snapshot-files.js';
 import { OPERATION_BOUNDS, quantile } from '../shared/operations.js';
 
@@ -82,6 +83,8 @@ describe('dashboard', () => {
     await row.waitFor();
     const cells = await row.locator('td').allTextContents();
     expect(cells).toEqual(expect.arrayContaining(['browser-seen 4.2.0', 'legacy', '127.0.0.1', 'dash-agent/9', c.sessionId.slice(0, 8)]));
+    // The built-in server has no per-session process: no Memory column.
+    expect(await page.locator('#connections th.col-process').isVisible()).toBe(false);
     await expect.poll(() => page.locator('#conns-count').textContent(), { timeout: UI_TIMEOUT }).toBe('1');
     await expect.poll(() => card.locator('.big').textContent(), { timeout: UI_TIMEOUT }).toMatch(/^1 active connection$/);
     // The chart draws the default server's line, and says what it shows.
@@ -290,5 +293,28 @@ describe('dashboard', () => {
     expect(inPage.bounds).toEqual(OPERATION_BOUNDS);
     expect(inPage.values).toEqual(cases.map((c) => quantile(OPERATION_BOUNDS, c.buckets, c.count, c.q)));
     expect(inPage.values.filter((v) => v !== null).length).toBeGreaterThan(150);
+  });
+
+  it('shows the memory of each --command session\'s process, and an upstream that cannot be reached', async () => {
+    const STUBBORN = path.join(ROOT, 'test', 'fixtures', 'stdio-stubborn.mjs');
+    const command = await startApi({ args: ['--command', `${process.execPath} ${STUBBORN}`] });
+    const { page, errors } = await openPage();
+    await page.goto(`${command.url}/`);
+    const c = await connectClient(await command.mcpUrl(), { name: 'stdio-fronted' });
+    const memory = page.locator(`tr[data-session="${c.sessionId}"] td.col-process`);
+    await expect.poll(() => memory.textContent(), { timeout: UI_TIMEOUT }).toMatch(/^\d+\.\d MiB$/);
+    expect(await memory.getAttribute('title')).toMatch(/^pid \d+ /);
+    expect(await memory.isVisible()).toBe(true);
+    await expect.poll(() => page.locator('article[data-server="default"] dd code').textContent(), { timeout: UI_TIMEOUT }).toBe(`command ${process.execPath} ${STUBBORN}`);
+
+    // A port nothing listens on: the probe finds it unreachable at once.
+    const closed = await freePort();
+    const proxy = await startApi({ args: ['--upstream', `http://127.0.0.1:${closed}/mcp`] });
+    const second = await openPage();
+    await second.page.goto(`${proxy.url}/`);
+    await second.page.locator('article[data-server="default"] [data-upstream-down]').waitFor();
+    await expect.poll(() => second.page.locator('[data-alert="upstream"]').textContent(), { timeout: UI_TIMEOUT }).toContain(`its upstream http://127.0.0.1:${closed}/mcp cannot be reached`);
+    await second.page.screenshot({ path: path.join(ARTIFACTS, 'dashboard-upstream-down.png'), fullPage: true });
+    expect([...errors, ...second.errors]).toEqual([]);
   });
 });

@@ -13,7 +13,7 @@ import type { Snapshot } from '../shared/snapshot.js';
 import { startEverythingHttp, stopEverythingHttp } from './helpers/everything-http.js';
 import { closeV2Clients, connectV2 } from './helpers/mcp-client-v2.js';
 import { closeClients, connectClient } from './helpers/mcp-client.js';
-import { cleanup, ROOT, startApi } from './helpers/processes.js';
+import { cleanup, ROOT, run, startApi } from './helpers/processes.js';
 import { INITIALIZE, rawCall, rawSession } from './helpers/raw-mcp.js';
 import { readSnap, startServer, waitSnap } from './helpers/server-process.js';
 import { waitFor } from './helpers/wait-for.js';
@@ -84,15 +84,21 @@ describe('--upstream in front of server-everything (Streamable HTTP)', () => {
     for (const text of [JSON.stringify(await readSnap(stateDir)), await journalText(stateDir), proc.stderr.join('\n')]) expect(text).not.toContain(SECRET);
   });
 
-  it('ends an idle session upstream too (a DELETE), and one the upstream forgot with reason upstream', async () => {
+  it('ends an idle session upstream too (a DELETE)', async () => {
     const upstream = await startEverythingHttp();
     const { url, stateDir } = await startServer({ args: ['--upstream', upstream.url, '--session-idle-ms', '600'] });
     const idle = await rawSession(url, 'idler');
     await waitSnap(stateDir, (s) => s.sessionsClosed?.idle === 1, 'the idle session ended');
     await waitFor(async () => (await rawCall(upstream.url, idle, 'tools/list')).status === 400, { what: 'the upstream to have ended it' });
+  });
 
-    // server-everything restarted: it knows no session; its "No valid session ID" ends ours.
+  it('ends a session the upstream forgot (it restarted) with reason upstream', async () => {
+    const upstream = await startEverythingHttp();
+    const { url, stateDir } = await startServer({ args: ['--upstream', upstream.url] });
+    // server-everything restarted: it knows no session; its "No valid session ID" ends ours,
+    // asked on a kept-alive connection the old upstream closed.
     const s = await connectClient(url, { name: 'survivor' });
+    await s.client.listTools();
     await upstream.kill();
     const again = await startEverythingHttp(upstream.port);
     expect(again.port).toBe(upstream.port);
@@ -127,10 +133,14 @@ describe('--upstream unreachable', () => {
     expect(JSON.stringify(health.body)).not.toContain(SECRET);
     // The child keeps running.
     expect(health.body.checks.child).toMatchObject({ status: 'pass', restarts: 0 });
+    expect(await (await api.fetch('/metrics')).text()).toContain('mcp_upstream_up{server_id="default"} 0');
+    const inspected = await run(['inspect', '--state-dir', api.stateDir]);
+    expect(inspected.stdout).toMatch(new RegExp(`backend    upstream ${upstream.url.replace(/[.]/g, '\\.')} \\(UNREACHABLE since [^)]+: ECONNREFUSED: connect ECONNREFUSED`));
 
     // Back on the same port: the probe sees it without any client, and clients are served.
     await startEverythingHttp(upstream.port);
     await waitFor(async () => (await api.json('/api/mcp/health')).status === 200, { what: 'health to recover', timeout: 15_000 });
+    expect(await (await api.fetch('/metrics')).text()).toContain('mcp_upstream_up{server_id="default"} 1');
     const c = await connectClient(mcpUrl);
     expect((await c.client.listTools()).tools.length).toBeGreaterThan(5);
     expect(api.proc.stderr.join('\n')).not.toContain(SECRET);
@@ -215,6 +225,35 @@ describe('--upstream against hostile input', () => {
       expect(sent.headers.authorization).toBe(`Basic ${Buffer.from(`monitor:${SECRET}`).toString('base64')}`);
       const snap = await waitSnap(stateDir, (s) => s.connections.length === 1, 'the session');
       expect(snap.connections[0]).toMatchObject({ sessionId: 'up-1', clientInfo: { name: 'fine' } });
+    } finally {
+      await up.close();
+    }
+  });
+
+  it('sends a request again, once, when the kept-alive connection it went on was closed under it', async () => {
+    // An upstream that closes each connection as its second request arrives, as one does that
+    // restarted or timed the connection out while it sat idle in the proxy's pool.
+    const seen = new WeakMap<object, number>();
+    const up = await hostileUpstream((req, res) => {
+      const n = (seen.get(req.socket) ?? 0) + (req.method === 'POST' ? 1 : 0);
+      seen.set(req.socket, n);
+      if (n > 1) return req.socket.destroy();
+      req.resume();
+      req.on('end', () => {
+        res.writeHead(200, { 'content-type': 'application/json', 'mcp-session-id': 'ka-1' });
+        res.end(JSON.stringify({ jsonrpc: '2.0', id: 1, result: { protocolVersion: '2025-06-18', capabilities: {}, serverInfo: { name: 'h', version: '1' } } }));
+      });
+    });
+    try {
+      const { url } = await startServer({ args: ['--upstream', up.url] });
+      const init = await fetch(url, { method: 'POST', headers: HEADERS, body: JSON.stringify(INITIALIZE('ka')) });
+      expect(init.status).toBe(200);
+      await init.text();
+      const again = await fetch(url, { method: 'POST', headers: { ...HEADERS, 'mcp-session-id': 'ka-1' }, body: JSON.stringify({ jsonrpc: '2.0', id: 2, method: 'tools/list' }) });
+      expect(again.status).toBe(200);
+      await again.text();
+      // initialize, tools/list on the closed connection, tools/list again (probes aside).
+      expect(up.requests.filter((r) => r.method === 'POST')).toHaveLength(3);
     } finally {
       await up.close();
     }

@@ -92,6 +92,7 @@ export function serverInfo(st, id) {
     stale: live ? live.stale : Boolean(sum.stale),
     snapshotError: (live ? live.snapshotError : sum.snapshotError) || null,
     hasSnapshot: Boolean(d) || Boolean(sum.snapshotStatus),
+    backend: live ? live.backend || null : null,
   };
 }
 

@@ -28,11 +28,22 @@ function renderAlerts(st) {
     } else if (s.status === 'fatal' || s.status === 'backoff') {
       alerts.push(['bad', 'child', `Server "${id}" is ${s.status === 'fatal' ? 'down for good (fatal): it kept failing to start' : 'restarting (backoff)'}.`]);
     }
+    const up = upstreamOf(s);
+    if (up && up.reachable === false) alerts.push(['bad', 'upstream', `Server "${id}": its upstream ${s.backend.target} cannot be reached since ${clock(up.since)} (${up.error}). Clients get 502.`]);
   }
   const key = JSON.stringify(alerts);
   if (key === st.alertsKey) return;
   st.alertsKey = key;
   $('alerts').replaceChildren(...alerts.map(([kind, what, text]) => el('p', { class: `alert alert-${kind}`, 'data-alert': what }, text)));
+}
+
+/** What the proxy last saw of a --upstream server's upstream, else null. */
+function upstreamOf(s) {
+  return s.backend && s.backend.kind === 'upstream' ? s.backend.upstream || null : null;
+}
+
+function mib(bytes) {
+  return `${(bytes / 1048576).toFixed(1)} MiB`;
 }
 
 function renderServers(st, now) {
@@ -45,8 +56,11 @@ function renderServers(st, now) {
     const badges = el('div', { class: 'badges' }, el('span', { class: `badge st-${s.status}`, 'data-status': s.status }, s.status));
     if (s.stale) badges.append(el('span', { class: 'badge st-stale', 'data-stale': '' }, 'stale'));
     if (outdated) badges.append(el('span', { class: 'badge st-unknown', 'data-outdated': '' }, 'last known'));
+    const up = upstreamOf(s);
+    if (up && up.reachable === false) badges.append(el('span', { class: 'badge st-fatal', 'data-upstream-down': '', title: up.error || '' }, 'upstream down'));
     const facts = el('dl', { class: 'facts' });
     const fact = (k, v) => facts.append(el('dt', null, k), el('dd', null, v));
+    if (s.backend && s.backend.kind !== 'builtin') fact('Backend', el('code', { class: 'clip', title: s.backend.target || '' }, `${s.backend.kind} ${s.backend.target || ''}`.trim()));
     fact('Total sessions', String(s.total));
     fact('PID', s.pid ?? '—');
     if (s.restarts !== null) fact('Restarts', String(s.restarts));
@@ -87,6 +101,8 @@ function renderTable(st, now) {
   conns.sort((a, b) => Date.parse(b.c.connectedAt) - Date.parse(a.c.connectedAt));
   const table = $('connections');
   table.classList.toggle('multi', ids.length > 1);
+  // The column of stdio processes (--command) only when some session has one.
+  table.classList.toggle('has-process', conns.some(({ c }) => c.process));
   const tbody = table.tBodies[0];
   const keep = new Set();
   const ordered = conns.map(({ id, c }) => {
@@ -95,8 +111,9 @@ function renderTable(st, now) {
     let row = st.rows.get(key);
     if (!row) {
       row = el('tr', { 'data-session': c.sessionId, 'data-server': id });
-      for (let i = 0; i < 9; i++) row.append(el('td'));
+      for (let i = 0; i < 10; i++) row.append(el('td'));
       row.cells[7].className = 'num';
+      row.cells[8].className = 'num col-process';
       row.cells[4].className = 'ua';
       row.cells[2].className = 'era-cell';
       row.cells[1].className = 'client';
@@ -126,7 +143,10 @@ function renderTable(st, now) {
     setText(row.cells[5], duration(now - Date.parse(c.connectedAt)));
     setText(row.cells[6], ago(c.lastActivity, now) + (c.lastMethod ? ` · ${String(c.lastMethod).slice(0, 64)}` : ''));
     setText(row.cells[7], String(c.requestCount));
-    const sess = row.cells[8];
+    const proc = c.process;
+    setText(row.cells[8], proc ? (proc.rssBytes === null ? '—' : mib(proc.rssBytes)) : '');
+    row.cells[8].title = proc ? `pid ${proc.pid} (memory of its process group, as of the last heartbeat)` : '';
+    const sess = row.cells[9];
     if (!sess.firstChild) sess.append(el('code', { title: c.sessionId }, c.sessionId.slice(0, 8)));
     return row;
   });
@@ -141,7 +161,7 @@ function renderTable(st, now) {
     const text = st.stats.size === 0 ? 'Waiting for data…' : 'No active connections.';
     const empty = tbody.querySelector('td.empty');
     if (empty) setText(empty, text);
-    else tbody.replaceChildren(el('tr', null, el('td', { class: 'empty', colspan: 9 }, text)));
+    else tbody.replaceChildren(el('tr', null, el('td', { class: 'empty', colspan: 10 }, text)));
   }
   setText($('conns-count'), String(total));
   const latest = [...st.stats.values()].reduce((a, b) => (!a || b.data.timestamp > a.data.timestamp ? b : a), null);

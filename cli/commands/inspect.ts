@@ -105,8 +105,26 @@ function verdictLine(s: ServerState, now: number): string {
   }
 }
 
+/** What the server fronts, when not the built-in one: `upstream URL (reachable since …)`, `command CMD`. */
+function backendLine(snap: NonNullable<ServerState['snapshot']>): string | undefined {
+  const b = snap.backend;
+  if (!b || b.kind === 'builtin') return undefined;
+  const u = b.upstream;
+  const state = !u ? '' : u.reachable ? ` (reachable since ${u.since})` : ` (UNREACHABLE since ${u.since}: ${u.error})`;
+  return `  backend    ${b.kind} ${b.target ?? ''}${state}`;
+}
+
+/** A stdio process's cell: `pid 4242, 48.2 MiB`. */
+function processCell(c: Connection): string {
+  if (!c.process) return '-';
+  const rss = c.process.rssBytes === null ? '' : `, ${(c.process.rssBytes / 1048576).toFixed(1)} MiB`;
+  return `pid ${c.process.pid}${rss}`;
+}
+
 function connectionsTable(connections: Connection[], output: Output): string[] {
   if (connections.length === 0) return ['  (no connections)'];
+  // The PROCESS column (--command) only when some session has a process.
+  const withProcess = connections.some((c) => c.process);
   // Escaped before the table cuts them (M3): a cut never splits an escape sequence.
   const rows = connections.map((c) => [
     c.sessionId,
@@ -117,9 +135,11 @@ function connectionsTable(connections: Connection[], output: Output): string[] {
     shortTime(c.connectedAt),
     shortTime(c.lastActivity),
     String(c.requestCount),
+    ...(withProcess ? [processCell(c)] : []),
   ].map(printable));
   const width = output.columns === undefined ? undefined : output.columns - 2;
-  return renderTable(['SESSION', 'ERA', 'IP', 'CLIENT', 'USER AGENT', 'CONNECTED', 'LAST ACTIVITY', 'REQUESTS'], rows, { width, shrinkable: [4, 3, 6, 5, 2, 0] }).map((l) => `  ${l}`);
+  const headers = ['SESSION', 'ERA', 'IP', 'CLIENT', 'USER AGENT', 'CONNECTED', 'LAST ACTIVITY', 'REQUESTS', ...(withProcess ? ['PROCESS'] : [])];
+  return renderTable(headers, rows, { width, shrinkable: [4, 3, 6, 5, 2, 0] }).map((l) => `  ${l}`);
 }
 
 export default async function inspect(argv: string[]): Promise<number> {
@@ -161,6 +181,8 @@ export default async function inspect(argv: string[]): Promise<number> {
       human.push(`  snapshot   seq ${snap.seq}, status ${snap.status}, reason ${snap.reason}, written ${snap.writtenAt} (${formatDuration(snapshotAgeMs(snap, now))} ago, heartbeat ${formatDuration(snap.heartbeatMs)})`);
       human.push(`  started    ${snap.startedAt}`);
       human.push(printable(`  mcp        ${snap.mcp?.url ?? '-'}`));
+      const backend = backendLine(snap);
+      if (backend) human.push(printable(backend));
       // The four reasons of every backend always; terminated, process-exit, upstream when they happened.
       const closed = snap.sessionsClosed ? `; closed: ${Object.entries(snap.sessionsClosed).filter(([k, v]) => v > 0 || ALWAYS_SHOWN_REASONS.has(k)).map(([k, v]) => `${k} ${v}`).join(', ')}` : '';
       const modern = countByEra(snap.connections).modern;

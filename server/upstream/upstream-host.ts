@@ -7,20 +7,21 @@
  * operation with its outcome read from the JSON or SSE answer ({@link responseReader}).
  */
 import type http from 'node:http';
-import express, { type NextFunction, type Request, type RequestHandler, type Response } from 'express';
 import { classifyInboundRequest } from '@modelcontextprotocol/server';
 import type { Logger } from 'pino';
 import type { TrustProxy } from '../../shared/settings.js';
 import type { McpEndpoint } from '../../shared/snapshot.js';
 import { boundClientInfo, boundProtocolVersion, boundText, boundUserAgent, clientAddress } from '../client-fields.js';
 import { httpLimits, type HttpLimits } from '../http-limits.js';
-import { jsonRpcError, jsonRpcErrorHandler } from '../json-rpc-error.js';
+import { jsonRpcError } from '../json-rpc-error.js';
+import { forwardedIp } from '../forwarded-ip.js';
 import { closeMcp, listenMcp, looksModern, MCP_ENDPOINT, mcpHostCheck } from '../mcp-http.js';
 import { ModernClients } from '../modern-clients.js';
 import { METHOD_MAX, outcomeOf, type OperationRecorder } from '../operation-recorder.js';
-import { arrive, finish, readBody, type HttpCall } from '../operation-tap.js';
+import { arrive, finish, readBody as readOperations, type HttpCall } from '../operation-tap.js';
 import type { SessionRegistry } from '../session-registry.js';
 import type { ReleaseSlot } from '../session-slots.js';
+import { readBody, refuseBody } from './read-body.js';
 import { responseReader } from './response-reader.js';
 import { sessionGoneReader } from './session-gone.js';
 import type { ExchangeHooks, Upstream } from './upstream.js';
@@ -43,6 +44,12 @@ export interface UpstreamHostOptions {
   clock?: () => number;
   sweepIntervalMs?: number;
   goneGraceMs?: number;
+}
+
+/** A request header given once (a repeated one is not believed). */
+function header(req: http.IncomingMessage, name: string): string | undefined {
+  const v = req.headers[name];
+  return typeof v === 'string' ? v : undefined;
 }
 
 /** The parsed copy of a body, to read from (never forwarded: the bytes are). */
@@ -96,64 +103,71 @@ export class UpstreamHost {
     return this.#closePromise;
   }
 
-  #app(): express.Express {
-    const app = express();
-    app.disable('x-powered-by');
-    app.set('trust proxy', this.#o.trustProxy);
+  /**
+   * The endpoint, on bare `node:http` (no framework: on a proxy's path every microsecond is
+   * paid on top of the upstream's): Host check, `/mcp` only, POST/GET/DELETE.
+   */
+  #app(): http.RequestListener {
     const hostCheck = mcpHostCheck(this.#o.host, this.#o.allowedHosts, this.#log);
-    if (hostCheck) app.use(hostCheck);
-    // The bytes as they came (forwarded unchanged), under the limits of a hosted server: an
-    // initialize small and holding a session slot while it is read; a session's or a modern
-    // request's larger.
-    const initRaw = express.raw({ type: () => true, limit: this.#limits.initializeBodyBytes });
-    const sessionRaw = express.raw({ type: () => true, limit: this.#limits.sessionBodyBytes });
-    const body: RequestHandler = (req, res, next) => {
-      if (typeof req.headers['mcp-session-id'] === 'string' || looksModern(req)) return sessionRaw(req, res, next);
+    const route = (req: http.IncomingMessage, res: http.ServerResponse) => {
+      const q = req.url?.indexOf('?') ?? -1;
+      const path = q === -1 ? req.url : req.url!.slice(0, q);
+      if (path !== MCP_ENDPOINT) return jsonRpcError(res, 404, -32000, 'Not found');
+      if (req.method === 'POST') return void this.#receive(req, res);
+      if (req.method === 'GET' || req.method === 'DELETE') return void this.#other(req, res);
+      res.setHeader('Allow', 'GET, POST, DELETE');
+      jsonRpcError(res, 405, -32000, 'Method not allowed');
+    };
+    return (req, res) => {
+      try {
+        if (hostCheck) hostCheck(req, res, () => route(req, res));
+        else route(req, res);
+      } catch (err) {
+        this.#log.error({ err }, 'MCP request failed');
+        jsonRpcError(res, 500, -32603, 'Internal error');
+      }
+    };
+  }
+
+  #clientIp(req: http.IncomingMessage): string {
+    return clientAddress(forwardedIp(req, this.#o.trustProxy));
+  }
+
+  /**
+   * A POST: timed from arrival; its body read under the limits of a hosted server (an
+   * `initialize` small and holding a session slot while it is read; a session's or a modern
+   * request's larger), then forwarded as it came.
+   */
+  async #receive(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+    const recorder = this.#o.recorder;
+    const call = arrive();
+    if (recorder) res.once('close', () => finish(call, res.statusCode, recorder));
+    let limit = this.#limits.sessionBodyBytes;
+    let release: ReleaseSlot | undefined;
+    if (typeof req.headers['mcp-session-id'] !== 'string' && !looksModern(req)) {
       if (this.#sessions.closing) return jsonRpcError(res, 503, -32000, 'Server is shutting down');
-      const release = this.#sessions.slots.reserve();
+      release = this.#sessions.slots.reserve();
       if (!release) {
-        res.set('Retry-After', '5');
+        res.setHeader('Retry-After', '5');
         this.#log.warn({ maxSessions: this.#o.maxSessions }, 'session limit reached; initialize refused');
         return jsonRpcError(res, 503, -32000, `Too many sessions (limit ${this.#o.maxSessions}); retry later`);
       }
       res.once('close', release);
-      res.locals.release = release;
-      initRaw(req, res, next);
-    };
-    app.post(MCP_ENDPOINT, (req, res, next) => this.#arrive(res, next), body, (req, res) => this.#post(req, res));
-    app.get(MCP_ENDPOINT, (req, res) => this.#other(req, res));
-    app.delete(MCP_ENDPOINT, (req, res) => this.#other(req, res));
-    app.all(MCP_ENDPOINT, (_req, res) => {
-      res.set('Allow', 'GET, POST, DELETE');
-      jsonRpcError(res, 405, -32000, 'Method not allowed');
-    });
-    app.use(jsonRpcErrorHandler(this.#log));
-    return app;
-  }
-
-  #clientIp(req: Request): string {
-    return clientAddress(this.#o.trustProxy !== false ? req.ip : req.socket.remoteAddress);
-  }
-
-  #arrive(res: Response, next: NextFunction): void {
-    const recorder = this.#o.recorder;
-    if (recorder) {
-      const call = arrive();
-      res.locals.call = call;
-      res.once('close', () => finish(call, res.statusCode, recorder));
+      limit = this.#limits.initializeBodyBytes;
     }
-    next();
+    const body = await readBody(req, limit);
+    if (body === 'aborted') return;
+    if (body === 'too-large') return refuseBody(res, (r) => jsonRpcError(r, 413, -32000, 'Request body too large'));
+    await this.#post(req, res, body, call, release);
   }
 
-  #fail(res: Response): (status: number, message: string) => void {
+  #fail(res: http.ServerResponse): (status: number, message: string) => void {
     return (status, message) => jsonRpcError(res, status, -32000, message);
   }
 
-  async #post(req: Request, res: Response): Promise<void> {
-    const raw = Buffer.isBuffer(req.body) ? req.body : undefined;
+  async #post(req: http.IncomingMessage, res: http.ServerResponse, raw: Buffer, call: HttpCall, slot: ReleaseSlot | undefined): Promise<void> {
     const parsed = parse(raw);
-    const call: HttpCall = (res.locals.call as HttpCall | undefined) ?? arrive();
-    readBody(call, parsed);
+    readOperations(call, parsed);
     const method = call.method === undefined ? undefined : boundText(call.method, METHOD_MAX);
     // Outcomes from the answer, by request id: JSON or SSE alike.
     const ops = new Map((call.ops ?? []).map((op) => [op.id, op]));
@@ -166,11 +180,11 @@ export class UpstreamHost {
     let answer: ExchangeHooks = {};
     if (typeof sid === 'string') {
       answer = this.#sessionAnswer(req, sid, method, res);
-    } else if (parsed !== undefined && classifyInboundRequest({ httpMethod: 'POST', body: parsed, protocolVersionHeader: req.get('mcp-protocol-version'), mcpMethodHeader: req.get('mcp-method'), mcpNameHeader: req.get('mcp-name') }).kind === 'modern') {
-      const client = this.#clients.arrive({ body: parsed, clientIP: this.#clientIp(req), userAgent: req.headers['user-agent'], protocolVersion: req.get('mcp-protocol-version'), method: call.method });
+    } else if (parsed !== undefined && classifyInboundRequest({ httpMethod: 'POST', body: parsed, protocolVersionHeader: header(req, 'mcp-protocol-version'), mcpMethodHeader: header(req, 'mcp-method'), mcpNameHeader: header(req, 'mcp-name') }).kind === 'modern') {
+      const client = this.#clients.arrive({ body: parsed, clientIP: this.#clientIp(req), userAgent: req.headers['user-agent'], protocolVersion: header(req, 'mcp-protocol-version'), method: call.method });
       if (client) res.once('close', () => this.#clients.leave(client));
     } else {
-      answer = { onResponse: this.#initializeAnswer(req, res, parsed) };
+      answer = { onResponse: this.#initializeAnswer(req, parsed, slot) };
     }
     let reader: ReturnType<typeof responseReader>;
     await this.#o.upstream.forward(req, res, raw, {
@@ -190,7 +204,7 @@ export class UpstreamHost {
   }
 
   /** A request of session `sid`: counted; the upstream's "gone" ends it, its 2xx for an unknown id adopts it. */
-  #sessionAnswer(req: Request, sid: string, method: string | undefined, res: Response): ExchangeHooks {
+  #sessionAnswer(req: http.IncomingMessage, sid: string, method: string | undefined, res: http.ServerResponse): ExchangeHooks {
     const known = this.#sessions.has(sid);
     if (known) {
       const done = this.#sessions.request(sid, method);
@@ -203,24 +217,23 @@ export class UpstreamHost {
         gone.onResponse(status, headers);
         if (!known && status >= 200 && status < 300 && sid.length <= 256) {
           // A session the upstream knows and we do not (this child restarted): listed from now.
-          this.#sessions.open(this.#connection(req, sid, null, req.get('mcp-protocol-version'), method ?? null));
+          this.#sessions.open(this.#connection(req, sid, null, header(req, 'mcp-protocol-version'), method ?? null));
         }
       },
     };
   }
 
   /** An `initialize` (or what claims no session): a session when the upstream answers one. */
-  #initializeAnswer(req: Request, res: Response, parsed: unknown): (status: number, headers: http.IncomingHttpHeaders) => void {
+  #initializeAnswer(req: http.IncomingMessage, parsed: unknown, slot: ReleaseSlot | undefined): (status: number, headers: http.IncomingHttpHeaders) => void {
     return (status, headers) => {
       const sid = headers['mcp-session-id'];
       const body = parsed as { method?: unknown; params?: { clientInfo?: unknown; protocolVersion?: unknown } } | undefined;
       if (typeof sid !== 'string' || sid.length > 256 || status < 200 || status >= 300 || body?.method !== 'initialize') return;
-      const slot = res.locals.release as ReleaseSlot | undefined;
       this.#sessions.open(this.#connection(req, sid, body.params?.clientInfo, body.params?.protocolVersion, 'initialize'), slot);
     };
   }
 
-  #connection(req: Request, sid: string, clientInfo: unknown, protocolVersion: unknown, method: string | null) {
+  #connection(req: http.IncomingMessage, sid: string, clientInfo: unknown, protocolVersion: unknown, method: string | null) {
     const now = new Date().toISOString();
     return {
       sessionId: sid,
@@ -237,7 +250,7 @@ export class UpstreamHost {
   }
 
   /** GET (the session's stream) and DELETE: forwarded; their answers end sessions as they say. */
-  async #other(req: Request, res: Response): Promise<void> {
+  async #other(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
     const sid = req.headers['mcp-session-id'];
     if (typeof sid !== 'string') {
       await this.#o.upstream.forward(req, res, undefined, {}, this.#fail(res));

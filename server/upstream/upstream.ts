@@ -10,7 +10,6 @@ import { EventEmitter } from 'node:events';
 import http from 'node:http';
 import https from 'node:https';
 import { performance } from 'node:perf_hooks';
-import type { Request, Response } from 'express';
 import type { UpstreamState } from '../../shared/snapshot.js';
 import { shownUrl } from '../../shared/upstream-url.js';
 
@@ -27,6 +26,17 @@ export interface ExchangeHooks {
   onChunk?: (chunk: Buffer) => void;
   /** The body has ended or was cut. */
   onEnd?: () => void;
+}
+
+/** One exchange being forwarded: what goes up, where the answer goes, who hears the end. */
+interface Exchange {
+  method: string;
+  headers: http.OutgoingHttpHeaders;
+  body: Buffer | undefined;
+  res: http.ServerResponse;
+  hooks: ExchangeHooks;
+  fail: (status: number, message: string) => void;
+  done: () => void;
 }
 
 interface UpstreamEvents {
@@ -88,7 +98,7 @@ export class Upstream extends EventEmitter<UpstreamEvents> {
    * when the exchange is over; an upstream that cannot be reached gets the client a 502 with a
    * JSON-RPC error (`fail`), one that breaks mid-answer a cut response.
    */
-  forward(req: Request, res: Response, body: Buffer | undefined, hooks: ExchangeHooks, fail: (status: number, message: string) => void): Promise<void> {
+  forward(req: http.IncomingMessage, res: http.ServerResponse, body: Buffer | undefined, hooks: ExchangeHooks, fail: (status: number, message: string) => void): Promise<void> {
     const headers = headersWithout(req.headers);
     headers.host = this.#url.host;
     const forwardedFor = req.headers['x-forwarded-for'];
@@ -97,54 +107,67 @@ export class Upstream extends EventEmitter<UpstreamEvents> {
     if (req.headers.host) headers['x-forwarded-host'] = req.headers.host;
     if (this.#auth && !req.headers.authorization) headers.authorization = this.#auth;
     if (body) headers['content-length'] = String(body.length);
+    return new Promise<void>((resolve) => this.#attempt({ method: req.method ?? 'GET', headers, body, res, hooks, fail, done: resolve }, false));
+  }
+
+  #attempt(x: Exchange, retried: boolean): void {
+    const { res, hooks } = x;
+    let answered = false;
     const lib = this.#url.protocol === 'https:' ? https : http;
-    return new Promise<void>((resolve) => {
-      let answered = false;
-      const up = lib.request({ agent: this.#agent, protocol: this.#url.protocol, hostname: this.#url.hostname, port: this.#url.port, method: req.method, path: `${this.#url.pathname}${this.#url.search}`, headers });
-      up.on('socket', (socket) => {
-        if (!socket.connecting) return;
-        const t = setTimeout(() => up.destroy(Object.assign(new Error(`no connection within ${CONNECT_TIMEOUT_MS} ms`), { code: 'ETIMEDOUT' })), CONNECT_TIMEOUT_MS);
-        socket.once('connect', () => clearTimeout(t));
-        socket.once('close', () => clearTimeout(t));
-      });
-      up.on('response', (ures) => {
-        answered = true;
-        this.#saw(true, null);
-        hooks.onResponse?.(ures.statusCode ?? 502, ures.headers);
-        if (!res.writableEnded && !res.destroyed) res.writeHead(ures.statusCode ?? 502, headersWithout(ures.headers));
-        // Streams flush each event: no Nagle delay, no compression buffering in between.
-        res.flushHeaders();
-        ures.on('data', (chunk: Buffer) => hooks.onChunk?.(chunk));
-        ures.pipe(res);
-        let ended = false;
-        const end = () => {
-          if (ended) return;
-          ended = true;
-          hooks.onEnd?.();
-          resolve();
-        };
-        ures.once('end', end);
-        ures.once('close', end);
-        ures.once('error', () => res.destroy());
-      });
-      up.on('error', (err: NodeJS.ErrnoException) => {
-        if (answered) {
-          // Broke mid-answer: the client sees its stream cut, as it would from the upstream.
-          res.destroy();
-          return resolve();
-        }
-        // The client going away destroys `up` too: not the upstream's fault.
-        if (res.destroyed || res.writableEnded) return resolve();
-        this.#saw(false, why(err));
-        fail(502, `Upstream MCP server ${this.shown} unreachable (${err.code ?? err.message})`);
-        resolve();
-      });
-      // The client went away: so does the exchange upstream.
-      res.once('close', () => {
-        if (!res.writableFinished) up.destroy();
-      });
-      up.end(body);
+    const up = lib.request({ agent: this.#agent, protocol: this.#url.protocol, hostname: this.#url.hostname, port: this.#url.port, method: x.method, path: `${this.#url.pathname}${this.#url.search}`, headers: x.headers });
+    up.on('socket', (socket) => {
+      if (!socket.connecting) return;
+      const t = setTimeout(() => up.destroy(Object.assign(new Error(`no connection within ${CONNECT_TIMEOUT_MS} ms`), { code: 'ETIMEDOUT' })), CONNECT_TIMEOUT_MS);
+      socket.once('connect', () => clearTimeout(t));
+      socket.once('close', () => clearTimeout(t));
     });
+    up.on('response', (ures) => {
+      answered = true;
+      this.#saw(true, null);
+      hooks.onResponse?.(ures.statusCode ?? 502, ures.headers);
+      if (!res.writableEnded && !res.destroyed) res.writeHead(ures.statusCode ?? 502, headersWithout(ures.headers));
+      // The head goes out with the first chunk (one write, as the upstream sent them), or on
+      // its own right after, for a stream with nothing to say yet.
+      setImmediate(() => {
+        if (!res.headersSent && !res.destroyed) res.flushHeaders();
+      });
+      ures.on('data', (chunk: Buffer) => hooks.onChunk?.(chunk));
+      ures.pipe(res);
+      let ended = false;
+      const end = () => {
+        if (ended) return;
+        ended = true;
+        hooks.onEnd?.();
+        x.done();
+      };
+      ures.once('end', end);
+      ures.once('close', end);
+      ures.once('error', () => res.destroy());
+    });
+    // The client went away: so does the exchange upstream.
+    const clientGone = () => {
+      if (!res.writableFinished) up.destroy();
+    };
+    res.once('close', clientGone);
+    up.on('error', (err: NodeJS.ErrnoException) => {
+      if (answered) {
+        // Broke mid-answer: the client sees its stream cut, as it would from the upstream.
+        res.destroy();
+        return x.done();
+      }
+      // The client going away destroys `up` too: not the upstream's fault.
+      if (res.destroyed || res.writableEnded) return x.done();
+      // A kept-alive connection the upstream closed while idle (it restarted, or timed it out)
+      // fails before the request reached it: once more, on a fresh connection (Node's advice).
+      if (!retried && up.reusedSocket && (err.code === 'ECONNRESET' || err.code === 'EPIPE')) {
+        res.off('close', clientGone);
+        return this.#attempt(x, true);
+      }
+      this.#saw(false, why(err));
+      x.fail(502, `Upstream MCP server ${this.shown} unreachable (${err.code ?? err.message})`);
+      x.done();
+    });
+    up.end(x.body);
   }
 
   /** Ends a session upstream (DELETE with its id); errors are the upstream's to have. */

@@ -1,0 +1,53 @@
+/**
+ * Metrics of what fronts the MCP server (contract §7), per server id: whether a `--upstream`
+ * server's upstream answers, and what the stdio processes of a `--command` server hold (their
+ * count and memory, summed: a process per session, never a session id as a label). A leak of
+ * per-session processes shows as a count that only grows.
+ */
+import { Gauge, type Registry } from 'prom-client';
+import type { ServerView } from './server-catalog.js';
+
+/** Registers the backend gauges on `registry`, read from `views()` at scrape time. */
+export function registerBackendMetrics(registry: Registry, views: () => ServerView[]): void {
+  const registers = [registry];
+  const labelNames = ['server_id'] as const;
+  new Gauge({
+    name: 'mcp_upstream_up',
+    help: '1 when the upstream of a --upstream server answered its last request or probe, 0 when it could not be reached.',
+    labelNames,
+    registers,
+    collect() {
+      this.reset();
+      for (const v of views()) {
+        const u = v.snapshot?.backend?.kind === 'upstream' ? v.snapshot.backend.upstream : undefined;
+        if (u) this.set({ server_id: v.serverId }, u.reachable ? 1 : 0);
+      }
+    },
+  });
+  new Gauge({
+    name: 'mcp_session_processes',
+    help: 'Stdio server processes of a --command server (one per session) running now.',
+    labelNames,
+    registers,
+    collect() {
+      this.reset();
+      for (const v of views()) {
+        if (v.snapshot?.backend?.kind !== 'command') continue;
+        this.set({ server_id: v.serverId }, v.snapshot.connections.filter((c) => c.process).length);
+      }
+    },
+  });
+  new Gauge({
+    name: 'mcp_session_processes_resident_memory_bytes',
+    help: 'Resident memory of the stdio server processes of a --command server (each process group), summed, as of the last heartbeat.',
+    labelNames,
+    registers,
+    collect() {
+      this.reset();
+      for (const v of views()) {
+        if (v.snapshot?.backend?.kind !== 'command') continue;
+        this.set({ server_id: v.serverId }, v.snapshot.connections.reduce((sum, c) => sum + (c.process?.rssBytes ?? 0), 0));
+      }
+    },
+  });
+}
