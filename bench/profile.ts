@@ -42,7 +42,7 @@ async function profileOf(dir: string, pid: number): Promise<string> {
 const any = (...names: string[]) => (m: string) => names.some((n) => m === n || m.startsWith(`${n}/`));
 /** What monitoring adds to the child; host-check and registry also run with monitoring off. */
 const CHILD_GROUPS = {
-  'snapshot writer (build, serialize, write, lock check)': any('ours:server/snapshot-writer', 'ours:server/write-file-no-follow', 'ours:server/writer-lock', 'ours:shared/snapshot'),
+  'snapshot writer (build, serialize, write, lock check)': any('ours:server/snapshot-writer', 'ours:shared/write-file-no-follow', 'ours:server/writer-lock', 'ours:shared/snapshot'),
   'journal': any('ours:server/journal-writer', 'ours:server/session-journal', 'ours:shared/journal'),
   'operation recorder': any('ours:server/operation-recorder', 'ours:shared/operations'),
   'session registry (touch, events)': any('ours:server/session-registry'),

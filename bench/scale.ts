@@ -7,7 +7,7 @@
  */
 import { stat } from 'node:fs/promises';
 import path from 'node:path';
-import { writeFileNoFollow } from '../server/write-file-no-follow.js';
+import { writeFileNoFollow } from '../shared/write-file-no-follow.js';
 import { FILE_MODE, snapshotPath } from '../shared/paths.js';
 import { readSnapshotFile } from '../shared/read-snapshot.js';
 import { serializeSnapshot } from '../shared/snapshot.js';

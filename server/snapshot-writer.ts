@@ -26,7 +26,7 @@ import { OperationRecorder } from './operation-recorder.js';
 import { loadPreviousState } from './previous-state.js';
 import type { SessionRegistry } from './session-registry.js';
 import { removeSnapshotTempFiles } from './temp-files.js';
-import { writeFileNoFollow } from './write-file-no-follow.js';
+import { writeFileNoFollow } from '../shared/write-file-no-follow.js';
 import type { WriterLock } from './writer-lock.js';
 
 export interface SnapshotWriterOptions {

@@ -1,0 +1,103 @@
+/**
+ * The control directory of a server (contract §9): `state/<serverId>/control/` holds requests to
+ * its live writer, one file `<name>.json` each, written atomically (a temp file renamed into
+ * place) by the API (`by: "api"`) or the CLI (`by: "cli:<user>"`). The writer creates the
+ * directory at start, picks each request up within a second, acts on it and removes it.
+ * Requests come through the file system, so the writer reads them as it reads anything a client
+ * sends: bounded and checked ({@link parseControlRequest}).
+ */
+import { randomBytes } from 'node:crypto';
+import { lstat } from 'node:fs/promises';
+import path from 'node:path';
+import { FILE_MODE, serverDir } from './paths.js';
+import { writeFileNoFollow } from './write-file-no-follow.js';
+
+export const CONTROL_DIR = 'control';
+
+/** A request file: what the writer reads. Anything else there (temp files too) is not a request. */
+export const CONTROL_REQUEST_RE = /^[A-Za-z0-9_-]{1,100}\.json$/;
+
+/** A request file larger than this is not read (it is removed with a warning). */
+export const CONTROL_REQUEST_MAX_BYTES = 4096;
+
+/** Requests older than this found by a writer at start are removed unread (contract §9). */
+export const CONTROL_REQUEST_MAX_AGE_MS = 60_000;
+
+/** How long a session id and a `by` may be. */
+const SESSION_ID_MAX = 256;
+const BY_MAX = 128;
+
+/** The actions a writer carries out. */
+export type ControlAction = 'end-session';
+
+export interface EndSessionRequest {
+  action: 'end-session';
+  sessionId: string;
+  /** ISO-8601 UTC. */
+  requestedAt: string;
+  /** Who asked: `api`, or `cli:<user name>`. */
+  by: string;
+}
+
+export type ControlRequest = EndSessionRequest;
+
+export function controlDir(stateDir: string, serverId: string): string {
+  return path.join(serverDir(stateDir, serverId), CONTROL_DIR);
+}
+
+/** Why a control request cannot be carried out, for the writer's warning. */
+export class BadControlRequest extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'BadControlRequest';
+  }
+}
+
+function printable(s: string): boolean {
+  // No control characters: `by` and the id end up in the journal and on terminals.
+  return !/[\u0000-\u001f\u007f-\u009f]/.test(s);
+}
+
+/** The request in `text`, checked; throws {@link BadControlRequest} saying what is wrong. */
+export function parseControlRequest(text: string): ControlRequest {
+  let v: unknown;
+  try {
+    v = JSON.parse(text);
+  } catch {
+    throw new BadControlRequest('not JSON');
+  }
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) throw new BadControlRequest('not a JSON object');
+  const o = v as Record<string, unknown>;
+  if (o.action !== 'end-session') throw new BadControlRequest(`unknown action ${JSON.stringify(String(o.action)).slice(0, 80)}`);
+  const { sessionId, requestedAt, by } = o;
+  if (typeof sessionId !== 'string' || sessionId === '' || sessionId.length > SESSION_ID_MAX || !printable(sessionId)) throw new BadControlRequest(`bad sessionId (a string of 1-${SESSION_ID_MAX} printable characters)`);
+  if (typeof requestedAt !== 'string' || Number.isNaN(Date.parse(requestedAt))) throw new BadControlRequest('bad requestedAt (an ISO-8601 time)');
+  if (typeof by !== 'string' || by === '' || by.length > BY_MAX || !printable(by)) throw new BadControlRequest(`bad by (a string of 1-${BY_MAX} printable characters)`);
+  return { action: 'end-session', sessionId, requestedAt: new Date(Date.parse(requestedAt)).toISOString(), by };
+}
+
+/** The control directory is missing: no writer of this version has started for the server. */
+export class NoControlDir extends Error {
+  constructor(readonly dir: string) {
+    super(`no control directory ${dir} (is a writer of this server running?)`);
+    this.name = 'NoControlDir';
+  }
+}
+
+/**
+ * Writes `request` into the control directory of `serverId`, atomically (temp file with
+ * O_EXCL|O_NOFOLLOW, fsync, rename), and returns the file's path. The directory must exist and
+ * be a directory (never a link): the writer made it. Throws {@link NoControlDir} when it does not.
+ */
+export async function writeControlRequest(stateDir: string, serverId: string, request: ControlRequest): Promise<string> {
+  const dir = controlDir(stateDir, serverId);
+  const st = await lstat(dir).catch((err: NodeJS.ErrnoException) => {
+    if (err.code === 'ENOENT') return undefined;
+    throw err;
+  });
+  if (!st?.isDirectory()) throw new NoControlDir(dir);
+  const name = `${Date.now()}-${randomBytes(6).toString('hex')}.json`;
+  const file = path.join(dir, name);
+  await writeFileNoFollow(file, `${JSON.stringify(request)}\n`, { mode: FILE_MODE });
+  return file;
+}
