@@ -66,6 +66,8 @@ export class SessionRegistry extends EventEmitter<RegistryEvents> {
   /** Records a new session; emits `connect`. */
   add(connection: Connection): void {
     if (this.#sessions.has(connection.sessionId)) throw new Error(`Session ${connection.sessionId} is already registered`);
+    // Every row says whether it has a stdio process (contract §4: null unless `--command`).
+    connection.process ??= null;
     this.#sessions.set(connection.sessionId, connection);
     this.#startedAt.set(connection.sessionId, this.#now());
     this.#created += 1;

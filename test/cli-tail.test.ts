@@ -54,6 +54,9 @@ describe('tail --json', () => {
 
     const c = await connectClient(first.url, { name: 'left-behind' });
     await waitEvent(tail, (e) => e.event === 'connect' && e.sessionId === c.sessionId, 'the third connect');
+    // The journal line can come before the snapshot that lists the session (its write fsyncs):
+    // killed in between, the session would have been seen leaving the snapshot, not with its writer.
+    await waitSnap(dir, (s) => s.connections.some((x) => x.sessionId === c.sessionId), 'the third session in the snapshot');
     await first.proc.stop('SIGKILL');
     // A loaded machine may make the heartbeat late before the kill: wait for the death itself.
     const stale = await waitEvent(tail, (e) => e.event === 'stale' && e.why.join(' ').includes(`pid ${first.proc.pid} is not running`), 'the dead writer');
