@@ -11,6 +11,8 @@ import type { ServerView } from './server-catalog.js';
 export function registerBackendMetrics(registry: Registry, views: () => ServerView[]): void {
   const registers = [registry];
   const labelNames = ['server_id'] as const;
+  /** The rows of each `--command` server (every row there has its process). */
+  const commandRows = () => views().flatMap((v) => (v.snapshot?.backend?.kind === 'command' ? [[v.serverId, v.snapshot.connections.filter((c) => c.process)] as const] : []));
   new Gauge({
     name: 'mcp_upstream_up',
     help: '1 when the upstream of a --upstream server answered its last request or probe, 0 when it could not be reached.',
@@ -31,10 +33,7 @@ export function registerBackendMetrics(registry: Registry, views: () => ServerVi
     registers,
     collect() {
       this.reset();
-      for (const v of views()) {
-        if (v.snapshot?.backend?.kind !== 'command') continue;
-        this.set({ server_id: v.serverId }, v.snapshot.connections.filter((c) => c.process).length);
-      }
+      for (const [serverId, rows] of commandRows()) this.set({ server_id: serverId }, rows.length);
     },
   });
   new Gauge({
@@ -44,10 +43,7 @@ export function registerBackendMetrics(registry: Registry, views: () => ServerVi
     registers,
     collect() {
       this.reset();
-      for (const v of views()) {
-        if (v.snapshot?.backend?.kind !== 'command') continue;
-        this.set({ server_id: v.serverId }, v.snapshot.connections.reduce((sum, c) => sum + (c.process?.rssBytes ?? 0), 0));
-      }
+      for (const [serverId, rows] of commandRows()) this.set({ server_id: serverId }, rows.reduce((sum, c) => sum + (c.process?.rssBytes ?? 0), 0));
     },
   });
 }

@@ -9,13 +9,13 @@
 import type http from 'node:http';
 import { classifyInboundRequest } from '@modelcontextprotocol/server';
 import type { Logger } from 'pino';
-import type { TrustProxy } from '../../shared/settings.js';
 import type { McpEndpoint } from '../../shared/snapshot.js';
 import { boundClientInfo, boundProtocolVersion, boundText, boundUserAgent, clientAddress } from '../client-fields.js';
 import { httpLimits, type HttpLimits } from '../http-limits.js';
 import { jsonRpcError } from '../json-rpc-error.js';
 import { forwardedIp } from '../forwarded-ip.js';
 import { closeMcp, listenMcp, looksModern, MCP_ENDPOINT, mcpHostCheck } from '../mcp-http.js';
+import type { McpHostOptions } from '../mcp-host.js';
 import { ModernClients } from '../modern-clients.js';
 import { METHOD_MAX, outcomeOf, type OperationRecorder } from '../operation-recorder.js';
 import { arrive, finish, readBody as readOperations, type HttpCall } from '../operation-tap.js';
@@ -27,24 +27,11 @@ import { sessionGoneReader } from './session-gone.js';
 import type { ExchangeHooks, Upstream } from './upstream.js';
 import { UpstreamSessions } from './upstream-sessions.js';
 
-/** Options of an {@link UpstreamHost} (those of `McpHost`, with the upstream for the backend). */
-export interface UpstreamHostOptions {
-  host: string;
-  port: number;
-  registry: SessionRegistry;
+/** Options of an {@link UpstreamHost}: those of `McpHost`, with the upstream as the backend. */
+export type UpstreamHostOptions = Omit<McpHostOptions, 'backend' | 'callers' | 'retryAfterSeconds'> & {
+  /** The server every request is forwarded to. */
   upstream: Upstream;
-  logger: Logger;
-  recorder?: OperationRecorder;
-  maxSessions: number;
-  sessionIdleMs: number;
-  clientWindowMs?: number;
-  trustProxy: TrustProxy;
-  allowedHosts?: readonly string[];
-  limits?: Partial<HttpLimits>;
-  clock?: () => number;
-  sweepIntervalMs?: number;
-  goneGraceMs?: number;
-}
+};
 
 /** A request header given once (a repeated one is not believed). */
 function header(req: http.IncomingMessage, name: string): string | undefined {
