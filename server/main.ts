@@ -130,7 +130,8 @@ export async function main(argv: string[]): Promise<void> {
   // After the writer: its registry listeners run first, so `seq` already counts the change.
   const journal = new JournalWriter({ stateDir: s.stateDir, serverId: s.serverId, lock, maxBytes: s.journalMaxBytes, files: s.journalFiles, logger: log.child({ component: 'journal' }) });
   // Requests to end sessions (contract §9), carried out by whichever host serves.
-  const control = new ControlDirectory({ stateDir: s.stateDir, serverId: s.serverId, registry, sessions: host, logger: log.child({ component: 'control' }) });
+  const controlLog = log.child({ component: 'control' });
+  const control = new ControlDirectory({ stateDir: s.stateDir, serverId: s.serverId, registry, sessions: host, logger: controlLog });
   const sessionJournal = new SessionJournal({ serverId: s.serverId, registry, journal, seq: () => writer.seq });
   let failedAppends = 0;
   journal.on('error', (err) => {
@@ -210,7 +211,7 @@ export async function main(argv: string[]): Promise<void> {
     upstream?.watch(s.heartbeatMs);
     // Before `running`: whoever sees a session listed can ask to end it. Never fatal: without
     // it the MCP server serves on, only ending sessions on request is off.
-    await control.start().catch((err: Error) => log.error({ err: err.message }, 'control requests are off (sessions cannot be ended on request)'));
+    await control.start().catch((err: Error) => controlLog.error({ err: err.message }, 'control requests are off (sessions cannot be ended on request)'));
     await writer.markRunning(endpoint);
     log.info({ url: endpoint.url, snapshot: writer.file }, 'MCP server listening');
   } catch (err) {

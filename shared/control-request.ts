@@ -54,9 +54,12 @@ export function controlDir(stateDir: string, serverId: string): string {
 
 /** Why a control request cannot be carried out, for the writer's warning. */
 export class BadControlRequest extends Error {
-  constructor(message: string) {
+  /** The text is not JSON at all (maybe a file still being written by a plain write). */
+  readonly notJson: boolean;
+  constructor(message: string, notJson = false) {
     super(message);
     this.name = 'BadControlRequest';
+    this.notJson = notJson;
   }
 }
 
@@ -71,7 +74,7 @@ export function parseControlRequest(text: string): ControlRequest {
   try {
     v = JSON.parse(text);
   } catch {
-    throw new BadControlRequest('not JSON');
+    throw new BadControlRequest('not JSON', true);
   }
   if (typeof v !== 'object' || v === null || Array.isArray(v)) throw new BadControlRequest('not a JSON object');
   const o = v as Record<string, unknown>;

@@ -48,6 +48,13 @@ export interface ControlDirectoryOptions {
   maxAgeMs?: number;
 }
 
+/**
+ * A request that is not (yet) JSON and was written less than this ago is looked at again later
+ * rather than refused: an operator's `echo '{…}' > control/x.json` creates the file empty and
+ * fills it in a second step, and the watch may see it in between.
+ */
+const SETTLE_MS = 1000;
+
 /** Names remembered (warned about once, or that could not be removed); oldest forgotten first. */
 const NAMES_KEPT = 1000;
 
@@ -171,7 +178,8 @@ export class ControlDirectory {
       } else if (CONTROL_TEMP_RE.test(name)) {
         // Young: a request being written right now. Old: its writer was killed mid-write.
         if ((await this.#isOld(name)) && (await this.#remove(name))) this.#log.warn({ file: name }, 'removed a temp file left by a killed request writer');
-      } else if (!this.#strange.has(name)) {
+      } else if (!name.startsWith('.') && !this.#strange.has(name)) {
+        // Hidden files (an editor's, or an operator's before a rename into place) are not ours to judge.
         remember(this.#strange, name);
         this.#log.warn({ file: name, dir: this.dir }, 'not a control request (expected <name>.json); ignored');
       }
@@ -184,11 +192,16 @@ export class ControlDirectory {
   async #handle(name: string): Promise<void> {
     const file = path.join(this.dir, name);
     let request: ControlRequest;
+    let mtimeMs = 0;
     try {
-      request = parseControlRequest(await readRequestFile(file));
+      const read = await readRequestFile(file);
+      mtimeMs = read.mtimeMs;
+      request = parseControlRequest(read.text);
     } catch (err) {
       // ENOENT: gone meanwhile (its writer withdrew it); nothing to do.
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
+      // Maybe still being written by a plain (not atomic) write: the poll looks again.
+      if (err instanceof BadControlRequest && err.notJson && Date.now() - mtimeMs < SETTLE_MS) return;
       const why = err instanceof RefusedRequestFile || err instanceof BadControlRequest ? err.message : errnoPhrase(err);
       if (await this.#remove(name)) this.#log.warn({ file: name, why }, 'control request refused and removed');
       return;

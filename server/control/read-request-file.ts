@@ -17,12 +17,19 @@ export class RefusedRequestFile extends Error {
   }
 }
 
+/** What was read of a request file. */
+export interface RequestFile {
+  text: string;
+  /** When it was last written (ms since the epoch). */
+  mtimeMs: number;
+}
+
 /**
  * The text of the request file `file`. Throws {@link RefusedRequestFile} for a symbolic link,
  * anything but a regular file, or one larger than the limit; the fs error otherwise (ENOENT:
  * gone meanwhile).
  */
-export async function readRequestFile(file: string): Promise<string> {
+export async function readRequestFile(file: string): Promise<RequestFile> {
   let fh;
   try {
     fh = await open(file, READ_FLAGS);
@@ -43,7 +50,7 @@ export async function readRequestFile(file: string): Promise<string> {
       length += bytesRead;
       if (length > CONTROL_REQUEST_MAX_BYTES) throw new RefusedRequestFile(`too large (more than ${CONTROL_REQUEST_MAX_BYTES} bytes)`);
     }
-    return buf.toString('utf8', 0, length);
+    return { text: buf.toString('utf8', 0, length), mtimeMs: st.mtimeMs };
   } finally {
     await fh.close();
   }
