@@ -11,7 +11,8 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { formatEvent } from '../cli/commands/tail.js';
 import { ServerTracker, type TailEvent } from '../cli/server-tracker.js';
 import { CONTROL_REQUEST_MAX_BYTES } from '../shared/control-request.js';
-import { parseJournalText } from '../shared/journal.js';
+import { parseJournalLine, parseJournalText } from '../shared/journal.js';
+import { connectionsAt } from '../shared/replay.js';
 import { startEverythingHttp, stopEverythingHttp } from './helpers/everything-http.js';
 import { closeV2Clients, connectV2 } from './helpers/mcp-client-v2.js';
 import { closeClients, connectClient } from './helpers/mcp-client.js';
@@ -255,5 +256,23 @@ describe('mcp-monitor end-session (no API)', () => {
     const help = await run(['end-session', '--help']);
     expect(help.code).toBe(0);
     expect(help.stdout).toMatch(/Usage: mcp-monitor end-session SESSION_ID/);
+  });
+});
+
+describe('journal readers and terminated lines', () => {
+  const base = { ts: '2026-11-24T10:00:00.000Z', pid: 42, seq: 1 };
+  const connect = { event: 'connect', ...base, sessionId: 's1', clientIP: '127.0.0.1', era: 'legacy' };
+  const end = { event: 'disconnect', ...base, ts: '2026-11-24T10:01:00.000Z', seq: 2, sessionId: 's1', reason: 'terminated', durationMs: 60_000, requestCount: 3, era: 'legacy', by: 'cli:alice' };
+
+  it('accept reason terminated with by, and refuse a by that is not a short string', () => {
+    expect(parseJournalLine(JSON.stringify(end))).toMatchObject({ reason: 'terminated', by: 'cli:alice' });
+    expect(() => parseJournalLine(JSON.stringify({ ...end, by: 7 }))).toThrow(/by must be a string/);
+    expect(() => parseJournalLine(JSON.stringify({ ...end, by: 'x'.repeat(129) }))).toThrow(/by must be a string/);
+  });
+
+  it('inspect --at: a terminated session is gone after its line', () => {
+    const lines = [connect, end].map((l) => parseJournalLine(JSON.stringify(l)));
+    expect(connectionsAt(lines, Date.parse('2026-11-24T10:00:30.000Z')).connections.map((c) => c.sessionId)).toEqual(['s1']);
+    expect(connectionsAt(lines, Date.parse('2026-11-24T10:02:00.000Z')).connections).toEqual([]);
   });
 });
