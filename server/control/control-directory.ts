@@ -134,7 +134,7 @@ export class ControlDirectory {
     }
   }
 
-  /** At start: requests older than the max age, unread, and temp files as old. */
+  /** At start: requests older than the max age, unread. (Old temp files go in every scan, the first one right after this.) */
   async #clearLeftovers(): Promise<void> {
     for (const name of await readdir(this.dir)) {
       if (this.#closed) return;
