@@ -1,5 +1,6 @@
 /**
- * `mcp-monitor` commands that read the state directory (tail, inspect, status) and the help.
+ * `mcp-monitor` commands that work on the state directory (tail, inspect, status, end-session)
+ * and the help.
  * `start` and `server` are dispatched by bin/mcp-monitor.js to api/ and server/.
  */
 import { UsageError } from '../shared/settings.js';
@@ -12,6 +13,8 @@ Commands:
   tail      follow the state directory and print connection events as they happen
   inspect   validate persisted snapshots offline and show who is (or was) connected
   status    one line per server in the state directory
+  end-session SESSION_ID
+            end one session of a running server (through its control directory)
 
 Run 'mcp-monitor <command> --help' for the options of a command.
 `;
@@ -22,6 +25,7 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   tail: async () => (await import('./commands/tail.js')).default,
   inspect: async () => (await import('./commands/inspect.js')).default,
   status: async () => (await import('./commands/status.js')).default,
+  'end-session': async () => (await import('./commands/end-session.js')).default,
 };
 
 export async function main(argv: string[]): Promise<void> {

@@ -27,7 +27,7 @@ export type TailEvent =
   | { event: 'start'; ts: string; serverId: string; pid: number; startedAt: string | null; restart: boolean; previousPid: number | null; previousStoppedCleanly: boolean | null }
   | { event: 'running'; ts: string; serverId: string; pid: number; mcpUrl: string | null }
   | { event: 'connect'; ts: string; serverId: string; pid: number; sessionId: string; era: Era; clientIP: string | null; userAgent: string | null; clientInfo: ClientInfo | null; protocolVersion: string | null; connectedAt: string | null }
-  | { event: 'disconnect'; ts: string; serverId: string; pid: number; sessionId: string; era: Era; reason: TailCloseReason; durationMs: number | null; requestCount: number | null; clientIP: string | null; clientInfo: ClientInfo | null }
+  | { event: 'disconnect'; ts: string; serverId: string; pid: number; sessionId: string; era: Era; reason: TailCloseReason; by: string | null; durationMs: number | null; requestCount: number | null; clientIP: string | null; clientInfo: ClientInfo | null }
   | { event: 'stop'; ts: string; serverId: string; pid: number }
   | { event: 'stale'; ts: string; serverId: string; pid: number; since: string; why: string[] }
   | { event: 'fresh'; ts: string; serverId: string; pid: number }
@@ -137,7 +137,7 @@ export class ServerTracker {
           this.#close(line.sessionId, line.reason, line.ts, {
             pid: line.pid, sessionId: line.sessionId, era: line.era === undefined && known ? known.era : eraOf(line.era), clientIP: line.clientIP ?? known?.clientIP ?? null, userAgent: line.userAgent ?? known?.userAgent ?? null,
             clientInfo: line.clientInfo ?? known?.clientInfo ?? null, protocolVersion: known?.protocolVersion ?? null, connectedAt: known?.connectedAt ?? null, requestCount: line.requestCount,
-          }, line.durationMs);
+          }, line.durationMs, line.by ?? null);
           break;
         }
         case 'stop':
@@ -278,13 +278,14 @@ export class ServerTracker {
     this.#emit({ event: 'connect', ts, serverId: this.serverId, pid: s.pid, sessionId: s.sessionId, era: s.era, clientIP: s.clientIP, userAgent: s.userAgent, clientInfo: s.clientInfo, protocolVersion: s.protocolVersion, connectedAt: s.connectedAt });
   }
 
-  #close(id: string, reason: TailCloseReason, ts: string, s: Session, durationMs: number | null): void {
+  /** `by`: who asked, for a session ended on request (reason `terminated`). */
+  #close(id: string, reason: TailCloseReason, ts: string, s: Session, durationMs: number | null, by: string | null = null): void {
     this.#open.delete(id);
     this.#pending.delete(id);
     this.#closed.add(id);
     if (this.#closed.size > CLOSED_KEPT) this.#closed.delete(this.#closed.values().next().value!);
     const duration = durationMs ?? (s.connectedAt ? Math.max(0, Date.parse(ts) - Date.parse(s.connectedAt)) : null);
-    this.#emit({ event: 'disconnect', ts, serverId: this.serverId, pid: s.pid, sessionId: id, era: s.era, reason, durationMs: duration, requestCount: s.requestCount, clientIP: s.clientIP, clientInfo: s.clientInfo });
+    this.#emit({ event: 'disconnect', ts, serverId: this.serverId, pid: s.pid, sessionId: id, era: s.era, reason, by, durationMs: duration, requestCount: s.requestCount, clientIP: s.clientIP, clientInfo: s.clientInfo });
   }
 
   #stop(pid: number, ts: string): void {

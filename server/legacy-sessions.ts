@@ -95,6 +95,17 @@ export class LegacySessions {
     return this.#sessions.has(sid);
   }
 
+  /**
+   * Ends session `sid` on request (contract §9): reason `terminated`, `by` who asked; its server
+   * (and a `--command` session's process) is closed, and its next request gets 404.
+   * Returns false when no such session is open.
+   */
+  terminate(sid: string, by: string): boolean {
+    if (!this.#sessions.has(sid)) return false;
+    void this.#end(sid, 'terminated', true, by);
+    return true;
+  }
+
   /** Starts looking for idle sessions. */
   start(): void {
     if (this.#o.sessionIdleMs > 0) {
@@ -273,12 +284,12 @@ export class LegacySessions {
    * Ends a session once: out of the map first (so a late request gets 404 and the transport's
    * onclose finds nothing), then out of the registry, then the server and transport are closed.
    */
-  async #end(id: string, reason: CloseReason, closeServer = true): Promise<void> {
+  async #end(id: string, reason: CloseReason, closeServer = true, by?: string): Promise<void> {
     const s = this.#sessions.get(id);
     if (!s) return;
     clearTimeout(s.goneTimer);
     this.#sessions.delete(id);
-    this.#o.registry.remove(id, reason);
+    this.#o.registry.remove(id, reason, new Date(), undefined, by);
     // debug: per-session lines at info would flood a busy child's log (review M6).
     this.#log.debug({ sessionId: id, reason }, 'session ended');
     // A session's own process (--command) ends with its session, however that ended.

@@ -1,6 +1,6 @@
 /**
  * `mcp-monitor server`: one MCP child. Wires the registry, the writer lock, the snapshot writer,
- * the journal (JournalWriter and SessionJournal) and the MCP host; starts them in that order and
+ * the journal (JournalWriter and SessionJournal), the MCP host and its control directory; starts them in that order and
  * closes them in reverse on SIGINT/SIGTERM or when the parent API goes away. When the lock is
  * lost, nothing more is written (no snapshot, no journal line) and the process exits 1.
  */
@@ -10,6 +10,7 @@ import { ensureServerDir, ensureStateDir } from '../shared/state-dir.js';
 import { RECLAIM_PID_ENV, UsageError, backendTarget, parseCommand, settingsHelp, type SettingKey } from '../shared/settings.js';
 import { builtinBackend } from './builtin-server.js';
 import { commandBackend } from './command/command-backend.js';
+import { ControlDirectory } from './control/control-directory.js';
 import { Upstream } from './upstream/upstream.js';
 import { UpstreamHost } from './upstream/upstream-host.js';
 import { EntryError, loadEntry, type Backend } from './load-entry.js';
@@ -128,6 +129,9 @@ export async function main(argv: string[]): Promise<void> {
   logSessions(registry, log);
   // After the writer: its registry listeners run first, so `seq` already counts the change.
   const journal = new JournalWriter({ stateDir: s.stateDir, serverId: s.serverId, lock, maxBytes: s.journalMaxBytes, files: s.journalFiles, logger: log.child({ component: 'journal' }) });
+  // Requests to end sessions (contract §9), carried out by whichever host serves.
+  const controlLog = log.child({ component: 'control' });
+  const control = new ControlDirectory({ stateDir: s.stateDir, serverId: s.serverId, registry, sessions: host, logger: controlLog });
   const sessionJournal = new SessionJournal({ serverId: s.serverId, registry, journal, seq: () => writer.seq });
   let failedAppends = 0;
   journal.on('error', (err) => {
@@ -153,6 +157,7 @@ export async function main(argv: string[]): Promise<void> {
       log.info({ why }, 'shutting down');
       // Never rejects: a failed write is reported as an 'error' event and given up after a few tries.
       await writer.markStopping();
+      await control.close();
       await host.close();
       backend.close?.();
       await writer.flush();
@@ -204,6 +209,9 @@ export async function main(argv: string[]): Promise<void> {
   try {
     const endpoint = await host.start();
     upstream?.watch(s.heartbeatMs);
+    // Before `running`: whoever sees a session listed can ask to end it. Never fatal: without
+    // it the MCP server serves on, only ending sessions on request is off.
+    await control.start().catch((err: Error) => controlLog.error({ err: err.message }, 'control requests are off (sessions cannot be ended on request)'));
     await writer.markRunning(endpoint);
     log.info({ url: endpoint.url, snapshot: writer.file }, 'MCP server listening');
   } catch (err) {

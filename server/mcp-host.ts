@@ -113,6 +113,14 @@ export class McpHost {
     return this.#endpoint;
   }
 
+  /**
+   * Ends legacy session `sessionId` on request (contract §9, reason `terminated`); false when
+   * no such session is open (a modern client has none).
+   */
+  terminate(sessionId: string, by: string): boolean {
+    return this.#legacy.terminate(sessionId, by);
+  }
+
   /** Binds the port; resolves with the endpoint (the real port when 0 was asked). */
   async start(): Promise<McpEndpoint> {
     if (this.#started) throw new Error('McpHost already started');

@@ -61,6 +61,8 @@ export class SessionJournal {
       userAgent: c.userAgent,
       clientInfo: c.clientInfo,
       era: c.era ?? 'legacy',
+      // Only on a session ended on request (contract §9): who asked.
+      ...(end.by !== undefined && { by: end.by }),
     });
   };
 

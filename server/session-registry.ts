@@ -12,6 +12,8 @@ export interface SessionEnd {
   reason: CloseReason;
   /** How long it was open, from a monotonic clock (never negative, whatever the wall clock did). */
   durationMs: number;
+  /** Who asked, for a session ended on request (reason `terminated`): `api`, `cli:<user>`. */
+  by?: string;
 }
 
 /** Options of a {@link SessionRegistry}. */
@@ -93,8 +95,9 @@ export class SessionRegistry extends EventEmitter<RegistryEvents> {
    * Removes a session; emits `disconnect` once. Returns false when it was not open.
    * `durationMs`: how long it was connected, when the caller knows better than "since add()"
    * (a modern client leaves a window after its last request, but was connected until it).
+   * `by`: who asked, for a session ended on request (reason `terminated`).
    */
-  remove(sessionId: string, reason: CloseReason, now: Date = new Date(), durationMs?: number): boolean {
+  remove(sessionId: string, reason: CloseReason, now: Date = new Date(), durationMs?: number, by?: string): boolean {
     const c = this.#sessions.get(sessionId);
     if (!c) return false;
     const startedAt = this.#startedAt.get(sessionId)!;
@@ -102,7 +105,7 @@ export class SessionRegistry extends EventEmitter<RegistryEvents> {
     this.#startedAt.delete(sessionId);
     this.#lastUpdated = now;
     const ms = Math.max(0, Math.round(durationMs ?? this.#now() - startedAt));
-    this.emit('disconnect', { connection: c, reason, durationMs: ms });
+    this.emit('disconnect', { connection: c, reason, durationMs: ms, ...(by !== undefined && { by }) });
     return true;
   }
 }

@@ -9,6 +9,7 @@
 import { randomBytes } from 'node:crypto';
 import { lstat } from 'node:fs/promises';
 import path from 'node:path';
+import { BY_MAX } from './journal.js';
 import { FILE_MODE, serverDir } from './paths.js';
 import { writeFileNoFollow } from './write-file-no-follow.js';
 
@@ -17,15 +18,21 @@ export const CONTROL_DIR = 'control';
 /** A request file: what the writer reads. Anything else there (temp files too) is not a request. */
 export const CONTROL_REQUEST_RE = /^[A-Za-z0-9_-]{1,100}\.json$/;
 
+/**
+ * The temp file of a request being written (`<name>.json.<digits>`, see writeFileNoFollow): the
+ * writer leaves it alone while it may be in flight, and removes one older than
+ * {@link CONTROL_REQUEST_MAX_AGE_MS} (its writer was killed mid-write).
+ */
+export const CONTROL_TEMP_RE = /^[A-Za-z0-9_-]{1,100}\.json\.\d+$/;
+
 /** A request file larger than this is not read (it is removed with a warning). */
 export const CONTROL_REQUEST_MAX_BYTES = 4096;
 
 /** Requests older than this found by a writer at start are removed unread (contract §9). */
 export const CONTROL_REQUEST_MAX_AGE_MS = 60_000;
 
-/** How long a session id and a `by` may be. */
+/** How long a session id may be (`by`: {@link BY_MAX}, as the journal reads it). */
 const SESSION_ID_MAX = 256;
-const BY_MAX = 128;
 
 /** The actions a writer carries out. */
 export type ControlAction = 'end-session';
@@ -47,9 +54,12 @@ export function controlDir(stateDir: string, serverId: string): string {
 
 /** Why a control request cannot be carried out, for the writer's warning. */
 export class BadControlRequest extends Error {
-  constructor(message: string) {
+  /** The text is not JSON at all (maybe a file still being written by a plain write). */
+  readonly notJson: boolean;
+  constructor(message: string, notJson = false) {
     super(message);
     this.name = 'BadControlRequest';
+    this.notJson = notJson;
   }
 }
 
@@ -64,7 +74,7 @@ export function parseControlRequest(text: string): ControlRequest {
   try {
     v = JSON.parse(text);
   } catch {
-    throw new BadControlRequest('not JSON');
+    throw new BadControlRequest('not JSON', true);
   }
   if (typeof v !== 'object' || v === null || Array.isArray(v)) throw new BadControlRequest('not a JSON object');
   const o = v as Record<string, unknown>;

@@ -63,7 +63,12 @@ export interface DisconnectLine extends JournalLineBase {
   clientInfo?: ClientInfo | null;
   /** The connection's protocol era; lines written before issue 9 have none (then legacy). */
   era?: Era;
+  /** Who asked, when the session was ended on request (reason `terminated`, contract §9): `api`, `cli:<user>`. */
+  by?: string;
 }
+
+/** The longest `by` a reader accepts (as the control request's). */
+export const BY_MAX = 128;
 
 /** The writer stopped cleanly (the `stopped` snapshot follows). */
 export interface StopLine extends JournalLineBase {
@@ -114,6 +119,7 @@ export function parseJournalLine(text: string): JournalLine {
     if (!(CLOSE_REASONS as readonly unknown[]).includes(v.reason)) throw new JournalLineError(`reason is ${JSON.stringify(v.reason)}, expected one of ${CLOSE_REASONS.join('|')}`);
     if (!isCount(v.durationMs)) throw new JournalLineError('durationMs must be a non-negative integer');
     if (!isCount(v.requestCount)) throw new JournalLineError('requestCount must be a non-negative integer');
+    if (v.by !== undefined && (typeof v.by !== 'string' || v.by === '' || v.by.length > BY_MAX)) throw new JournalLineError(`by must be a string of 1-${BY_MAX} characters`);
   }
   return v as unknown as JournalLine;
 }

@@ -24,7 +24,8 @@ ${SERVER_ID_HELP}
 ${settingsHelp(KEYS, cwd)}
 
 Events: state, start, running, connect, disconnect (reason delete | close | idle | shutdown |
-writer-died | unknown), stop, stale, fresh, invalid. Connections are of the legacy era
+terminated | process-exit | upstream | writer-died | unknown; a session ended on request says
+by whom: "by" in --json), stop, stale, fresh, invalid. Connections are of the legacy era
 (sessions, protocol 2025 and before) or the modern one (sessionless clients, 2026-07-28 on,
 ids m-…): connect and disconnect say which ("era" in --json).
 `;
@@ -63,7 +64,7 @@ function body(e: Exclude<TailEvent, { event: 'state' }>): string {
     case 'disconnect': {
       const after = e.durationMs === null ? '' : ` after ${formatDuration(e.durationMs)}`;
       const reqs = e.requestCount === null ? '' : `, ${e.requestCount} request${e.requestCount === 1 ? '' : 's'}`;
-      return `${e.sessionId} (${e.era}, ${e.clientIP ?? '?'}, ${client(e.clientInfo)}) reason ${e.reason}${after}${reqs}`;
+      return `${e.sessionId} (${e.era}, ${e.clientIP ?? '?'}, ${client(e.clientInfo)}) reason ${e.reason}${e.by === null ? '' : ` by ${e.by}`}${after}${reqs}`;
     }
     case 'stop':
       return `writer pid ${e.pid} stopped cleanly`;

@@ -73,6 +73,14 @@ export class UpstreamHost {
     return this.#endpoint;
   }
 
+  /**
+   * Ends proxied session `sessionId` on request (contract §9, reason `terminated`), upstream
+   * too; false when no such session is open (a modern client has none).
+   */
+  terminate(sessionId: string, by: string): boolean {
+    return this.#sessions.terminate(sessionId, by);
+  }
+
   async start(): Promise<McpEndpoint> {
     const { server, endpoint } = await listenMcp(this.#app(), this.#o.host, this.#o.port, this.#limits, this.#log);
     this.#http = server;
@@ -100,6 +108,9 @@ export class UpstreamHost {
       const q = req.url?.indexOf('?') ?? -1;
       const path = q === -1 ? req.url : req.url!.slice(0, q);
       if (path !== MCP_ENDPOINT) return jsonRpcError(res, 404, -32000, 'Not found');
+      const sid = req.headers['mcp-session-id'];
+      // Ended on request: gone for the client as a hosted session is (MCP spec: 404, start anew).
+      if (typeof sid === 'string' && this.#sessions.terminated(sid)) return jsonRpcError(res, 404, -32001, 'Session not found');
       if (req.method === 'POST') return void this.#receive(req, res);
       if (req.method === 'GET' || req.method === 'DELETE') return void this.#other(req, res);
       res.setHeader('Allow', 'GET, POST, DELETE');

@@ -26,6 +26,12 @@ export interface UpstreamSessionsOptions {
   goneGraceMs?: number;
 }
 
+/**
+ * Sessions ended on request remembered, so that their next requests get 404 here: forwarded,
+ * they could reach the upstream before our DELETE does and be adopted again. Oldest forgotten first.
+ */
+const TERMINATED_KEPT = 10_000;
+
 interface Proxied {
   id: string;
   protocolVersion: string | null;
@@ -39,6 +45,7 @@ export class UpstreamSessions {
   readonly #o: UpstreamSessionsOptions;
   readonly #now: () => number;
   readonly #sessions = new Map<string, Proxied>();
+  readonly #terminated = new Set<string>();
   readonly slots: SessionSlots;
   #timer: NodeJS.Timeout | undefined;
   #closing = false;
@@ -55,6 +62,23 @@ export class UpstreamSessions {
 
   has(id: string): boolean {
     return this.#sessions.has(id);
+  }
+
+  /** Whether `id` was ended on request: its requests get 404 without being forwarded. */
+  terminated(id: string): boolean {
+    return this.#terminated.has(id);
+  }
+
+  /**
+   * Ends session `id` on request (contract §9): reason `terminated`, `by` who asked, and a
+   * DELETE to the upstream. Returns false when no such session is open.
+   */
+  terminate(id: string, by: string): boolean {
+    if (!this.#sessions.has(id)) return false;
+    this.#terminated.add(id);
+    if (this.#terminated.size > TERMINATED_KEPT) this.#terminated.delete(this.#terminated.values().next().value!);
+    this.end(id, 'terminated', true, by);
+    return true;
   }
 
   start(): void {
@@ -114,13 +138,16 @@ export class UpstreamSessions {
     for (const s of [...this.#sessions.values()]) if (s.inFlight === 0 && s.lastSeen <= cutoff) this.end(s.id, 'idle', true);
   }
 
-  /** Ends a session once; `tellUpstream`: with a DELETE to the upstream (we end it, not the client). */
-  end(id: string, reason: CloseReason, tellUpstream = false): void {
+  /**
+   * Ends a session once; `tellUpstream`: with a DELETE to the upstream (we end it, not the
+   * client); `by`: who asked, for reason `terminated`.
+   */
+  end(id: string, reason: CloseReason, tellUpstream = false, by?: string): void {
     const s = this.#sessions.get(id);
     if (!s) return;
     clearTimeout(s.goneTimer);
     this.#sessions.delete(id);
-    this.#o.registry.remove(id, reason);
+    this.#o.registry.remove(id, reason, new Date(), undefined, by);
     this.#o.logger.debug({ sessionId: id, reason }, 'session ended');
     if (tellUpstream) void this.#o.upstream.endSession(id, s.protocolVersion);
   }
