@@ -33,7 +33,8 @@ describe('tail --json', () => {
     const tail = new Proc(['tail', '--json', '--state-dir', dir]);
     await waitFor(() => tail.stderr.some((l) => /no such directory yet; waiting/.test(l)), { what: 'tail to say it waits' });
 
-    const first = await startServer({ stateDir: dir, args: ['--session-idle-ms', '300'] });
+    // Idle sessions end soon (the second client's), but not before a loaded machine lets the first one call.
+    const first = await startServer({ stateDir: dir, args: ['--session-idle-ms', '3000'] });
     await waitEvent(tail, (e) => e.event === 'start' && e.pid === first.proc.pid, 'the start');
     expect(jsonLines(tail).find((e) => e.event === 'start')).toMatchObject({ serverId: 'default', restart: false, previousPid: null });
     await waitEvent(tail, (e) => e.event === 'running' && e.mcpUrl === first.url, 'running');
