@@ -86,11 +86,22 @@ function shown(v: unknown): string {
   return s.length > 80 ? `${s.slice(0, 77)}...` : s;
 }
 
-/** `mcpport` or `mcp-port` → `mcpPort`: the hint for an unknown key. */
-function suggestion(key: string, known: readonly string[]): string {
+/** Edit distance of two short keys (Levenshtein), for the hint of an unknown key. */
+function distance(a: string, b: string): number {
+  let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i += 1) {
+    const row = [i];
+    for (let j = 1; j <= b.length; j += 1) row[j] = Math.min(prev[j]! + 1, row[j - 1]! + 1, prev[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
+    prev = row;
+  }
+  return prev[b.length]!;
+}
+
+/** Why a key is unknown: `mcp-port`, `mcpport` or `mcpPrt` → did you mean `mcpPort`; else the known keys. */
+function unknownKey(key: string, known: readonly string[]): string {
   const norm = (k: string) => k.toLowerCase().replace(/[-_]/g, '');
-  const hit = known.find((k) => norm(k) === norm(key));
-  return hit ? ` (did you mean ${JSON.stringify(hit)}?)` : '';
+  const hit = known.find((k) => norm(k) === norm(key)) ?? known.find((k) => key.length <= 64 && distance(norm(k), norm(key)) <= 2);
+  return hit ? `unknown key (did you mean ${JSON.stringify(hit)}?)` : `unknown key (known: ${known.join(', ')})`;
 }
 
 /** Parses the text of a config file. Pure: `file` is absolute, `shownFile` is how errors name it. */
@@ -151,7 +162,7 @@ export function parseConfigText(text: string, file: string, shownFile = file): F
     } else if ((CONFIG_SERVER_KEYS as readonly string[]).includes(key)) {
       fail(key, `a setting of each server: give it in servers[] (e.g. servers[0].${key})`);
     } else {
-      fail(key, `unknown key${suggestion(key, [...CONFIG_API_KEYS, 'servers'])} (known: ${[...CONFIG_API_KEYS, 'servers'].join(', ')})`);
+      fail(key, unknownKey(key, [...CONFIG_API_KEYS, 'servers']));
     }
   }
 
@@ -172,7 +183,7 @@ export function parseConfigText(text: string, file: string, shownFile = file): F
     for (const key of Object.keys(o)) {
       if (serverKeys.includes(key)) continue;
       if ((CONFIG_API_KEYS as readonly string[]).includes(key) || key === 'stateDir') fail(`${at}.${key}`, 'an API setting: give it at the top level of the file');
-      fail(`${at}.${key}`, `unknown key${suggestion(key, serverKeys)} (known: ${serverKeys.join(', ')})`);
+      fail(`${at}.${key}`, unknownKey(key, serverKeys));
     }
     if (o.id === undefined) fail(`${at}.id`, 'missing (each server needs an id)');
     if (typeof o.id !== 'string' || !SERVER_ID_RE.test(o.id)) fail(`${at}.id`, `${shown(o.id)} is not valid (expected a server id, [A-Za-z0-9_-]{1,64})`);
