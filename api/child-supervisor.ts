@@ -13,13 +13,14 @@
  * (those count the supervisor's own restarts after a crash). Actions run one after the other,
  * in the order they were asked for, each once the previous one is done.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { EventEmitter } from 'node:events';
 import type { Logger } from 'pino';
 import { errnoPhrase } from '../shared/errno.js';
 import { RECLAIM_PID_ENV, SETTINGS } from '../shared/settings.js';
 import type { Snapshot } from '../shared/snapshot.js';
 import { pipeChildOutput } from './child-output.js';
+import { spawnChild } from './spawn-child.js';
 
 /** supervisord's states of a program. */
 export type ChildState = 'starting' | 'running' | 'backoff' | 'stopped' | 'fatal';
@@ -277,7 +278,7 @@ export class ChildSupervisor extends EventEmitter<SupervisorEvents> {
     this.#setState('starting');
     let child: ChildProcess;
     try {
-      child = spawn(this.#o.command, this.#o.args, { env, cwd: this.#o.cwd, stdio: ['ignore', 'pipe', 'pipe', 'ipc'] });
+      ({ child, exited: this.#exited } = spawnChild(this.#o.command, this.#o.args, { env, cwd: this.#o.cwd }, this.#log, (c, code, signal, spawnError) => this.#onExit(c, code, signal, spawnError)));
     } catch (err) {
       // Node throws for errnos other than ENOENT, EACCES, EAGAIN, EMFILE, ENFILE (E2BIG, ENOMEM,
       // …) and for bad arguments; this may run in the backoff timer, where a throw kills the API.
@@ -286,24 +287,6 @@ export class ChildSupervisor extends EventEmitter<SupervisorEvents> {
     }
     this.#child = child;
     this.#pid = child.pid;
-    this.#exited = new Promise((resolve) => {
-      let done = false;
-      const ended = (code: number | null, signal: NodeJS.Signals | null, spawnError?: Error) => {
-        if (done) return;
-        done = true;
-        this.#onExit(child, code, signal, spawnError);
-        resolve();
-      };
-      child.once('exit', (code, signal) => ended(code, signal));
-      // A spawn that fails at run time (ENOENT, EACCES, EAGAIN) emits 'error' and 'close' but no
-      // 'exit' (review M5); 'close' also covers any other way the process ends.
-      child.once('close', (code, signal) => ended(code, signal));
-      child.on('error', (err) => {
-        if (child.pid === undefined) return ended(null, null, err);
-        // With a pid, 'error' is a failed kill() or IPC send: the process runs on, 'exit' follows.
-        this.#log.warn({ pid: child.pid, err: err.message }, 'MCP child process error');
-      });
-    });
     if (child.pid === undefined) return;
     // The IPC channel is only a lifeline: never let it keep the API alive.
     child.channel?.unref();
