@@ -6,14 +6,21 @@
  * The child gets an IPC channel only so that it notices when this process is gone (no orphans).
  * A child that cannot even be spawned (ENOENT of the node binary after an upgrade, EACCES,
  * EAGAIN) is a failed start like any other: backoff, then `fatal` (review M5).
+ *
+ * An operator acts on it too (contract §5): {@link ChildSupervisor.stopChild} ends the child and
+ * keeps it down, {@link ChildSupervisor.startChild} brings it up again (from `fatal` too), and
+ * {@link ChildSupervisor.restartChild} ends it and starts a new one, not counted in `restarts`
+ * (those count the supervisor's own restarts after a crash). Actions run one after the other,
+ * in the order they were asked for, each once the previous one is done.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { EventEmitter } from 'node:events';
-import { createInterface } from 'node:readline';
 import type { Logger } from 'pino';
 import { errnoPhrase } from '../shared/errno.js';
 import { RECLAIM_PID_ENV, SETTINGS } from '../shared/settings.js';
 import type { Snapshot } from '../shared/snapshot.js';
+import { pipeChildOutput } from './child-output.js';
+import { spawnChild } from './spawn-child.js';
 
 /** supervisord's states of a program. */
 export type ChildState = 'starting' | 'running' | 'backoff' | 'stopped' | 'fatal';
@@ -38,6 +45,10 @@ export interface ChildSupervisorOptions {
   args: string[];
   /** Its environment; default `process.env`. The API's token (`MCP_MONITOR_TOKEN`) is always removed. */
   env?: NodeJS.ProcessEnv;
+  /** Its working directory; default this process's. */
+  cwd?: string;
+  /** `start()` spawns the child; false: it stays `stopped` until {@link ChildSupervisor.startChild}. Default true. */
+  autostart?: boolean;
   logger: Logger;
   /** A child not `running` (per its snapshot) this long after spawn is killed and retried. Default 20000. */
   readyTimeoutMs?: number;
@@ -58,7 +69,7 @@ interface SupervisorEvents {
   exit: [info: ChildExit];
 }
 
-type ResolvedOptions = Required<Omit<ChildSupervisorOptions, 'env' | 'command'>> & { env: NodeJS.ProcessEnv; command: string };
+type ResolvedOptions = Required<Omit<ChildSupervisorOptions, 'env' | 'command' | 'cwd' | 'autostart'>> & { env: NodeJS.ProcessEnv; command: string; cwd: string | undefined };
 
 // Exit code 2 is bad usage (a setting): restarting cannot fix it.
 const EXIT_USAGE = 2;
@@ -82,9 +93,17 @@ export class ChildSupervisor extends EventEmitter<SupervisorEvents> {
   #startFailures = 0;
   #backoffMs: number;
   #timer: NodeJS.Timeout | undefined;
+  /** Resolves when the current child process (`#child`) has ended. */
   #exited: Promise<void> | undefined;
   #lastDeadPid: number | undefined;
+  /** What the child should be doing: running, or stopped by `close()` or an operator. */
+  #intent: 'run' | 'stop';
+  /** Children this supervisor asked to end (stop, restart, close): their exit is expected. */
+  readonly #asked = new WeakSet<ChildProcess>();
+  /** The operator actions, one after another. */
+  #queue: Promise<unknown> = Promise.resolve();
   #started = false;
+  #closed = false;
   #closePromise: Promise<void> | undefined;
 
   constructor(options: ChildSupervisorOptions) {
@@ -103,6 +122,7 @@ export class ChildSupervisor extends EventEmitter<SupervisorEvents> {
     } as ResolvedOptions;
     this.#log = options.logger;
     this.#backoffMs = this.#o.backoffInitialMs;
+    this.#intent = options.autostart === false ? 'stop' : 'run';
   }
 
   get state(): ChildState {
@@ -114,16 +134,56 @@ export class ChildSupervisor extends EventEmitter<SupervisorEvents> {
     return this.#pid;
   }
 
-  /** Times the child was started again after the first start. */
+  /** Times the supervisor started the child again after it died (not the restarts an operator asked for). */
   get restarts(): number {
     return this.#restarts;
   }
 
-  /** Spawns the child. Readiness arrives through {@link observe}. */
+  /** True while the child is meant to run: not stopped by an operator, by `close()`, or for want of `autostart`. */
+  get wanted(): boolean {
+    return this.#intent === 'run';
+  }
+
+  /** Begins supervising: spawns the child, unless `autostart` is false. Readiness arrives through {@link observe}. */
   async start(): Promise<void> {
     if (this.#started) throw new Error('ChildSupervisor already started');
     this.#started = true;
-    this.#spawn();
+    if (this.#intent === 'run') this.#spawn();
+  }
+
+  /**
+   * Starts the child if it is not up: from `stopped` or `fatal`, and at once from `backoff`,
+   * with a fresh count of failures. A no-op while it is `starting` or `running`. Resolves with
+   * the state then (`starting`).
+   */
+  startChild(): Promise<ChildState> {
+    return this.#enqueue(async () => {
+      this.#intent = 'run';
+      if (!this.#started || this.#state === 'starting' || this.#state === 'running') return this.#state;
+      this.#spawnFresh();
+      return this.#state;
+    });
+  }
+
+  /** Stops the child (SIGTERM, then SIGKILL) and keeps it stopped until started. Resolves once it has exited, with `stopped`. */
+  stopChild(): Promise<ChildState> {
+    return this.#enqueue(async () => {
+      this.#intent = 'stop';
+      await this.#end();
+      return this.#state;
+    });
+  }
+
+  /** Stops the child if it runs and starts a new one (not counted in `restarts`). Resolves once the new one is spawned. */
+  restartChild(): Promise<ChildState> {
+    return this.#enqueue(async () => {
+      this.#intent = 'run';
+      if (!this.#started) return this.#state;
+      await this.#end();
+      // close() may have come while the old child was ending: it stays down then.
+      if (this.#intent === 'run') this.#spawnFresh();
+      return this.#state;
+    });
   }
 
   /** Feeds a snapshot of this server (from the watcher): a `running` one of our pid means ready. */
@@ -155,28 +215,51 @@ export class ChildSupervisor extends EventEmitter<SupervisorEvents> {
     });
   }
 
-  /** Stops the child (SIGTERM, then SIGKILL) and does not restart it. Safe to call many times. */
+  /** Stops the child (SIGTERM, then SIGKILL) and does not restart it; later actions do nothing. Safe to call many times. */
   close(): Promise<void> {
     this.#closePromise ??= (async () => {
-      clearTimeout(this.#timer);
-      const child = this.#child;
-      const wasState = this.#state;
-      this.#setState('stopped');
-      // No pid: the spawn failed and 'error' is on its way. Never kill() such a child: its handle
-      // has no process (pid 0), and in a test run that kill() took down the whole process group.
-      if (child && this.#exited && child.pid === undefined) await this.#exited;
-      else if (child && this.#exited) {
-        if (wasState !== 'backoff') this.#log.info({ pid: child.pid }, 'stopping MCP child');
-        child.kill('SIGTERM');
-        const kill = setTimeout(() => {
-          this.#log.warn({ pid: child.pid }, 'MCP child did not stop in time; SIGKILL');
-          child.kill('SIGKILL');
-        }, this.#o.stopTimeoutMs).unref();
-        await this.#exited;
-        clearTimeout(kill);
-      }
+      this.#closed = true;
+      this.#intent = 'stop';
+      await this.#end();
+      // An action under way (a restart waiting for its old child) finishes without spawning.
+      await this.#queue;
     })();
     return this.#closePromise;
+  }
+
+  #enqueue(action: () => Promise<ChildState>): Promise<ChildState> {
+    const run = this.#queue.then(() => (this.#closed ? this.#state : action()));
+    this.#queue = run.catch(() => undefined);
+    return run;
+  }
+
+  /** A start an operator asked for: the failures and the backoff of earlier runs no longer count. */
+  #spawnFresh(): void {
+    clearTimeout(this.#timer);
+    this.#startFailures = 0;
+    this.#backoffMs = this.#o.backoffInitialMs;
+    this.#spawn();
+  }
+
+  /** Ends the current child, if any, on purpose: `stopped` at once, resolved once it has exited. */
+  async #end(): Promise<void> {
+    clearTimeout(this.#timer);
+    const child = this.#child;
+    const exited = this.#exited;
+    this.#setState('stopped');
+    if (!child || !exited) return;
+    this.#asked.add(child);
+    // No pid: the spawn failed and 'error' is on its way. Never kill() such a child: its handle
+    // has no process (pid 0), and in a test run that kill() took down the whole process group.
+    if (child.pid === undefined) return exited;
+    this.#log.info({ pid: child.pid }, 'stopping MCP child');
+    child.kill('SIGTERM');
+    const kill = setTimeout(() => {
+      this.#log.warn({ pid: child.pid }, 'MCP child did not stop in time; SIGKILL');
+      child.kill('SIGKILL');
+    }, this.#o.stopTimeoutMs).unref();
+    await exited;
+    clearTimeout(kill);
   }
 
   #setState(next: ChildState): void {
@@ -195,7 +278,7 @@ export class ChildSupervisor extends EventEmitter<SupervisorEvents> {
     this.#setState('starting');
     let child: ChildProcess;
     try {
-      child = spawn(this.#o.command, this.#o.args, { env, stdio: ['ignore', 'pipe', 'pipe', 'ipc'] });
+      ({ child, exited: this.#exited } = spawnChild(this.#o.command, this.#o.args, { env, cwd: this.#o.cwd }, this.#log, (c, code, signal, spawnError) => this.#onExit(c, code, signal, spawnError)));
     } catch (err) {
       // Node throws for errnos other than ENOENT, EACCES, EAGAIN, EMFILE, ENFILE (E2BIG, ENOMEM,
       // …) and for bad arguments; this may run in the backoff timer, where a throw kills the API.
@@ -204,28 +287,10 @@ export class ChildSupervisor extends EventEmitter<SupervisorEvents> {
     }
     this.#child = child;
     this.#pid = child.pid;
-    this.#exited = new Promise((resolve) => {
-      let done = false;
-      const ended = (code: number | null, signal: NodeJS.Signals | null, spawnError?: Error) => {
-        if (done) return;
-        done = true;
-        this.#onExit(child, code, signal, spawnError);
-        resolve();
-      };
-      child.once('exit', (code, signal) => ended(code, signal));
-      // A spawn that fails at run time (ENOENT, EACCES, EAGAIN) emits 'error' and 'close' but no
-      // 'exit' (review M5); 'close' also covers any other way the process ends.
-      child.once('close', (code, signal) => ended(code, signal));
-      child.on('error', (err) => {
-        if (child.pid === undefined) return ended(null, null, err);
-        // With a pid, 'error' is a failed kill() or IPC send: the process runs on, 'exit' follows.
-        this.#log.warn({ pid: child.pid, err: err.message }, 'MCP child process error');
-      });
-    });
     if (child.pid === undefined) return;
     // The IPC channel is only a lifeline: never let it keep the API alive.
     child.channel?.unref();
-    this.#pipeOutput(child);
+    pipeChildOutput(child, this.#log);
     this.#log.info({ pid: child.pid }, 'MCP child spawned');
     clearTimeout(this.#timer);
     this.#timer = setTimeout(() => {
@@ -235,40 +300,23 @@ export class ChildSupervisor extends EventEmitter<SupervisorEvents> {
     }, this.#o.readyTimeoutMs).unref();
   }
 
-  #pipeOutput(child: ChildProcess): void {
-    const log = this.#log.child({ childPid: child.pid });
-    for (const stream of [child.stdout, child.stderr]) {
-      if (!stream) continue;
-      createInterface({ input: stream, crlfDelay: Infinity }).on('line', (line) => {
-        let rec: Record<string, unknown> | undefined;
-        try {
-          const v: unknown = JSON.parse(line);
-          if (typeof v === 'object' && v !== null && typeof (v as { level?: unknown }).level === 'number') rec = v as Record<string, unknown>;
-        } catch {
-          // Not a pino line (a user's --entry may print anything): logged as text below.
-        }
-        if (!rec) return log.info({ line }, 'child output');
-        const { level, msg, time: _t, pid: _p, hostname: _h, name: _n, ...fields } = rec;
-        const lvl = level as number;
-        const method = lvl >= 50 ? 'error' : lvl >= 40 ? 'warn' : lvl >= 30 ? 'info' : 'debug';
-        log[method]({ child: fields }, String(msg ?? ''));
-      });
-    }
-  }
-
   #onExit(child: ChildProcess, code: number | null, signal: NodeJS.Signals | null, spawnError?: Error): void {
     if (this.#child !== child) return;
     this.#child = undefined;
-    this.#failed(child.pid, code, signal, spawnError);
+    if (!this.#asked.has(child)) return this.#failed(child.pid, code, signal, spawnError);
+    this.#pid = undefined;
+    // Its lock may be left behind (a SIGKILL after the stop timeout): the next child may take it over.
+    if (child.pid !== undefined) this.#lastDeadPid = child.pid;
+    this.emit('exit', { pid: child.pid, code, signal, expected: true, ...(spawnError ? { spawnError } : {}) });
   }
 
   /** The child ended (or never began): restart it after a backoff, or give up. */
   #failed(pid: number | undefined, code: number | null, signal: NodeJS.Signals | null, spawnError?: Error): void {
     clearTimeout(this.#timer);
     this.#pid = undefined;
-    const expected = this.#state === 'stopped';
-    this.emit('exit', { pid, code, signal, expected, ...(spawnError ? { spawnError } : {}) });
-    if (expected) return;
+    this.emit('exit', { pid, code, signal, expected: false, ...(spawnError ? { spawnError } : {}) });
+    // Stopped on purpose meanwhile (a spawn that failed while being stopped): it stays stopped.
+    if (this.#intent === 'stop') return this.#setState('stopped');
     if (spawnError) this.#log.error({ command: this.#o.command, err: errnoPhrase(spawnError), code: (spawnError as NodeJS.ErrnoException).code }, 'could not spawn the MCP child');
     if (pid !== undefined) this.#lastDeadPid = pid;
     const ranMs = Date.now() - (this.#spawnedAt ?? Date.now());

@@ -1,50 +1,33 @@
 /**
  * `mcp-monitor start`: the API. Starts the snapshot watcher, spawns and supervises the MCP
- * child, serves REST, SSE, socket.io, /metrics and the dashboard; on SIGINT/SIGTERM closes
- * them in reverse order.
+ * children (one, or the servers of `--config`), serves REST, SSE, socket.io, /metrics and the
+ * dashboard; on SIGINT/SIGTERM closes them in reverse order.
  */
-import { access } from 'node:fs/promises';
 import type { AddressInfo } from 'node:net';
-import { fileURLToPath } from 'node:url';
 import type { Logger } from 'pino';
 import { allowedHostNames, isLoopbackHost } from '../shared/host-check.js';
 import { createLogger } from '../shared/logger.js';
 import { ensureStateDir } from '../shared/state-dir.js';
-import { SETTINGS, UsageError, parseCommand, settingsHelp, type SettingKey, type Settings } from '../shared/settings.js';
+import { UsageError, settingsHelp, type Settings } from '../shared/settings.js';
 import { createApiServer } from './api-server.js';
 import { createApp } from './app.js';
-import { ChildSupervisor } from './child-supervisor.js';
+import { buildFleet } from './fleet.js';
 import { Metrics } from './metrics.js';
 import { MonitoringNamespace } from './monitoring-namespace.js';
+import { controlRoutes } from './routes/control.js';
 import { dashboardRoutes } from './routes/dashboard.js';
 import { metricsRoutes } from './routes/metrics.js';
 import { ServerCatalog } from './server-catalog.js';
-import { reapSnapshotProcesses } from '../shared/process-groups.js';
 import { SnapshotWatcher } from './snapshot-watcher.js';
 import { SseHub } from './sse-hub.js';
+import { START_SETTINGS, resolveStartSettings, type StartSettings } from './start-settings.js';
 
-export const START_SETTINGS = Object.keys(SETTINGS) as SettingKey[];
-
-/** The settings the child takes, passed on as flags (the child never guesses from env). */
-const CHILD_SETTINGS = ['mcpPort', 'mcpHost', 'stateDir', 'serverId', 'heartbeatMs', 'maxSessions', 'sessionIdleMs', 'entry', 'upstream', 'command', 'trustProxy', 'allowedHosts', 'clientWindowMs', 'journalMaxBytes', 'journalFiles'] as const;
-
-const BIN = fileURLToPath(new URL('../../bin/mcp-monitor.js', import.meta.url));
+export { childArgs } from './fleet.js';
+export { START_SETTINGS } from './start-settings.js';
 
 function fail(message: string, code: number): void {
   process.stderr.write(`mcp-monitor start: ${message}\n`);
   process.exitCode = code;
-}
-
-/** `mcp-monitor server` arguments that reproduce the settings of the child. */
-export function childArgs(s: Pick<Settings, (typeof CHILD_SETTINGS)[number]>): string[] {
-  const args = [BIN, 'server'];
-  for (const k of CHILD_SETTINGS) {
-    const v = s[k];
-    if (v === undefined || v === false || (Array.isArray(v) && v.length === 0)) continue;
-    args.push(`--${SETTINGS[k].flag}`);
-    args.push(Array.isArray(v) ? v.join(',') : String(v));
-  }
-  return args;
 }
 
 /** Warns (contract §5) when the API can be reached from elsewhere without a token, or reads any Host. */
@@ -60,31 +43,31 @@ function warnExposure(log: Logger, s: Settings, allowedHosts: ReadonlySet<string
 /** `mcp-monitor start` with `argv` (flags after the command). */
 export async function main(argv: string[]): Promise<void> {
   const cwd = process.cwd();
-  let parsed;
+  let start: StartSettings;
   try {
-    parsed = parseCommand('start', argv, process.env, START_SETTINGS, { cwd });
-    if (parsed.flags.help) {
-      process.stdout.write(`Usage: mcp-monitor start [options]\n\nRuns the API and the MCP server it supervises.\n\n${settingsHelp(START_SETTINGS, cwd)}\n`);
+    start = await resolveStartSettings(argv, process.env, cwd);
+    if (start.help) {
+      process.stdout.write(`Usage: mcp-monitor start [options]\n\nRuns the API and the MCP servers it supervises (one, or those of --config FILE).\n\n${settingsHelp(START_SETTINGS, cwd)}\n`);
       return;
     }
-    await ensureStateDir(parsed.settings.stateDir);
-    const { entry } = parsed.settings;
-    if (entry) await access(entry).catch(() => { throw new UsageError(`Invalid --entry: ${entry}: no such file`); });
+    await ensureStateDir(start.settings.stateDir);
   } catch (err) {
     if (err instanceof UsageError) return fail(err.message, 2);
     throw err;
   }
-  const s = parsed.settings as Settings;
+  const s = start.settings;
   const log = createLogger('api', process.env.MCP_MONITOR_LOG_LEVEL);
   const allowedHosts = allowedHostNames(s.host, s.allowedHosts);
+  // Rescan at least as often as the fastest heartbeat, and at least every second.
+  const rescanMs = Math.min(1000, ...start.servers.map((x) => x.settings.heartbeatMs));
 
-  const watcher = new SnapshotWatcher({ stateDir: s.stateDir, logger: log.child({ component: 'snapshot-watcher' }), rescanMs: Math.min(s.heartbeatMs, 1000) });
-  const supervisor = new ChildSupervisor({ serverId: s.serverId, args: childArgs(s), logger: log.child({ component: 'supervisor', serverId: s.serverId }) });
-  const supervisors = new Map([[s.serverId, supervisor]]);
-  const catalog = new ServerCatalog({ watcher, supervisors, defaultServerId: s.serverId });
+  const watcher = new SnapshotWatcher({ stateDir: s.stateDir, logger: log.child({ component: 'snapshot-watcher' }), rescanMs });
+  const supervisors = buildFleet({ servers: start.servers, stateDir: s.stateDir, env: process.env, ...(start.childCwd !== undefined && { cwd: start.childCwd }), logger: log, lastSnapshot: (id) => watcher.get(id)?.snapshot });
+  const catalog = new ServerCatalog({ watcher, supervisors, defaultServerId: start.servers[0]!.id });
   const sse = new SseHub({ jsonOf: (snap) => watcher.jsonOf(snap) });
   const metrics = new Metrics({ catalog });
-  const app = createApp({ catalog, sse, allowedHosts, logger: log.child({ component: 'http' }), token: s.token, extra: [metricsRoutes(metrics)], publicRouters: [dashboardRoutes()] });
+  const control = controlRoutes({ catalog, stateDir: s.stateDir, logger: log.child({ component: 'control' }) });
+  const app = createApp({ catalog, sse, allowedHosts, logger: log.child({ component: 'http' }), token: s.token, extra: [control, metricsRoutes(metrics)], publicRouters: [dashboardRoutes()] });
   const server = createApiServer(app);
   const monitoring = new MonitoringNamespace({ server, catalog, allowedHosts, token: s.token, logger: log.child({ component: 'socket.io' }) });
 
@@ -94,21 +77,6 @@ export async function main(argv: string[]): Promise<void> {
     monitoring.broadcast(snap.serverId);
   });
   watcher.on('error', (err) => log.error({ err: err.message }, 'snapshot watcher error'));
-  supervisor.on('state', (state, previous) => log.info({ serverId: s.serverId, state, previous }, 'MCP child state'));
-  supervisor.on('exit', ({ pid, code, signal, expected, spawnError }) => {
-    // A spawn that failed has no exit to tell: the supervisor logs why it failed.
-    if (spawnError) return;
-    const fields = { serverId: s.serverId, pid, code, signal, expected };
-    if (expected) log.info(fields, 'MCP child exited');
-    else log.warn(fields, 'MCP child exited');
-    // A child that died without stopping its --command processes: end them (by the pids its
-    // last snapshot lists, checked so that a reused pid is never killed).
-    const last = watcher.get(s.serverId)?.snapshot;
-    if (!expected && last && last.pid === pid && last.status !== 'stopped') {
-      const reaped = reapSnapshotProcesses(last);
-      if (reaped.length > 0) log.warn({ serverId: s.serverId, pid, reaped }, 'ended the stdio server processes the dead child left');
-    }
-  });
 
   let stopping: Promise<void> | undefined;
   const shutdown = (why: string, exitCode = 0): Promise<void> => {
@@ -154,9 +122,12 @@ export async function main(argv: string[]): Promise<void> {
   const host = s.host.includes(':') ? `[${s.host}]` : s.host;
   log.info({ url: `http://${host}:${port}/`, port, stateDir: s.stateDir, auth: Boolean(s.token) }, 'API listening');
   warnExposure(log, s, allowedHosts);
-  await supervisor.start();
-  supervisor.waitUntilRunning(30_000).then(
-    () => log.info({ serverId: s.serverId }, 'ready'),
-    (err: Error) => log.warn({ err: err.message }, 'MCP child is not running yet'),
-  );
+  for (const sup of supervisors.values()) {
+    await sup.start();
+    if (!sup.wanted) continue;
+    sup.waitUntilRunning(30_000).then(
+      () => log.info({ serverId: sup.serverId }, 'ready'),
+      (err: Error) => log.warn({ serverId: sup.serverId, err: err.message }, 'MCP child is not running yet'),
+    );
+  }
 }

@@ -43,3 +43,20 @@ export function splitCommandLine(line: string): string[] {
   if (words.some((w) => w.includes('\0'))) throw new CommandLineError('a NUL character');
   return words;
 }
+
+/**
+ * The inverse of {@link splitCommandLine}: one line that splits back into exactly `words`
+ * (a config file's `command` array reaches the child as one `--command` string). A word
+ * without spaces or quotes stays bare; any other is quoted, `'…'` around its `"` and `"…"`
+ * around the rest, the pieces side by side so that they make one word (there are no escapes).
+ */
+export function joinCommandLine(words: readonly string[]): string {
+  return words.map(quoteWord).join(' ');
+}
+
+function quoteWord(word: string): string {
+  if (word !== '' && !/[\s"']/.test(word)) return word;
+  if (word === '') return '""';
+  // Runs of `"` go in single quotes, everything else in double quotes (a `'` is plain there).
+  return word.split(/("+)/).filter((piece) => piece !== '').map((piece) => (piece.startsWith('"') ? `'${piece}'` : `"${piece}"`)).join('');
+}

@@ -59,6 +59,8 @@ export interface Settings {
   journalMaxBytes: number;
   /** Rotated journal files kept (`events.1.jsonl` … `events.N.jsonl`). Default 5. */
   journalFiles: number;
+  /** `start` only: a JSON file of the servers to supervise (contract §8), absolute; undefined = one server from the settings. */
+  config: string | undefined;
 }
 
 export type SettingKey = keyof Settings;
@@ -209,7 +211,24 @@ export const SETTINGS: Record<SettingKey, Spec> = {
     flag: 'journal-files', env: 'MCP_MONITOR_JOURNAL_FILES', type: 'string', help: 'rotated journal files kept (events.1.jsonl …)',
     parse: integer(1, 100, 'a file count'), default: () => 5,
   },
+  config: {
+    flag: 'config', env: 'MCP_MONITOR_CONFIG', type: 'string', help: 'start only: a JSON file of the servers to supervise',
+    parse: (raw, cwd) => (raw.trim() === '' ? new BadValue('a file path, not blank') : path.resolve(cwd, raw)),
+    default: () => undefined,
+  },
 };
+
+/**
+ * Parses one setting's text as its flag would be (`cwd` resolves relative paths): the value, or
+ * what a good value looks like. A config file reuses it, so that its rules are the flags' rules.
+ */
+export function parseSetting<K extends SettingKey>(key: K, raw: string, cwd: string): { ok: true; value: Settings[K] } | { ok: false; expected: string } {
+  const v = SETTINGS[key].parse(raw, cwd);
+  return v instanceof BadValue ? { ok: false, expected: v.expected } : { ok: true, value: v as Settings[K] };
+}
+
+/** Where a parsed setting came from. */
+export type SettingSource = 'flag' | 'env' | 'default';
 
 /** Extra flags of one command that are not settings, e.g. `--json`. */
 export interface CommandFlags {
@@ -218,6 +237,8 @@ export interface CommandFlags {
 
 export interface ParsedCommand<K extends SettingKey> {
   settings: Pick<Settings, K>;
+  /** Where each setting came from (a config file fills in only what no flag or env var gave). */
+  sources: Record<K, SettingSource>;
   flags: Record<string, string | boolean | undefined>;
   positionals: string[];
 }
@@ -249,6 +270,7 @@ export function parseCommand<K extends SettingKey>(
   if (positionals.length > max) throw new UsageError(`unexpected argument ${JSON.stringify(positionals[max])} (see 'mcp-monitor ${command} --help')`);
 
   const settings: Record<string, unknown> = {};
+  const sources: Record<string, SettingSource> = {};
   for (const k of keys) {
     const spec = SETTINGS[k];
     const fromFlag = values[spec.flag];
@@ -257,12 +279,15 @@ export function parseCommand<K extends SettingKey>(
     let source: string;
     if (fromFlag !== undefined) {
       source = `--${spec.flag}`;
+      sources[k] = 'flag';
       value = spec.type === 'boolean' ? fromFlag : spec.parse(String(fromFlag), options.cwd);
     } else if (fromEnv !== undefined && fromEnv !== '') {
       source = spec.env;
+      sources[k] = 'env';
       value = spec.parse(fromEnv, options.cwd);
     } else {
       source = 'default';
+      sources[k] = 'default';
       value = spec.default(options.cwd);
     }
     if (value instanceof BadValue) {
@@ -275,11 +300,11 @@ export function parseCommand<K extends SettingKey>(
   const flags: Record<string, string | boolean | undefined> = {};
   for (const name of Object.keys(options.extra ?? {})) flags[name] = values[name] as string | boolean | undefined;
   flags.help = values.help as boolean | undefined;
-  return { settings: settings as Pick<Settings, K>, flags, positionals };
+  return { settings: settings as Pick<Settings, K>, sources: sources as Record<K, SettingSource>, flags, positionals };
 }
 
 /** The settings that choose the child's backend; at most one may be set (contract §3). */
-const BACKEND_SETTINGS = ['entry', 'upstream', 'command'] as const satisfies readonly SettingKey[];
+export const BACKEND_SETTINGS = ['entry', 'upstream', 'command'] as const satisfies readonly SettingKey[];
 
 function checkOneBackend(s: Partial<Settings>): void {
   const set = BACKEND_SETTINGS.filter((k) => s[k] !== undefined);

@@ -11,7 +11,7 @@ import path from 'node:path';
 import { Writable } from 'node:stream';
 import pino from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
-import { ChildSupervisor, type ChildExit, type ChildState } from '../api/child-supervisor.js';
+import { ChildSupervisor, type ChildExit, type ChildState, type ChildSupervisorOptions } from '../api/child-supervisor.js';
 import type { Snapshot } from '../shared/snapshot.js';
 import { waitFor } from './helpers/wait-for.js';
 
@@ -24,7 +24,7 @@ afterEach(async () => {
 });
 
 /** A supervisor with small backoff and the records of what it did. */
-function supervise(command: string, args: string[], extra: { env?: NodeJS.ProcessEnv } = {}) {
+function supervise(command: string, args: string[], extra: Partial<Omit<ChildSupervisorOptions, 'serverId' | 'command' | 'args' | 'logger'>> = {}) {
   const lines: { msg: string; [k: string]: unknown }[] = [];
   const sink = new Writable({
     write(chunk: Buffer, _enc, done) {
@@ -128,5 +128,83 @@ describe('ChildSupervisor environment', () => {
     expect(env.MCP_MONITOR_TOKEN).toBeUndefined();
     await t.sup.close();
     expect(t.exits.at(-1)).toMatchObject({ expected: true, signal: 'SIGTERM' });
+  });
+});
+
+describe('ChildSupervisor operator actions', () => {
+  const idle = ['-e', 'setInterval(() => {}, 1000)'];
+
+  it('runs actions one after another, in order; none counts as a restart', async () => {
+    const t = supervise(process.execPath, idle);
+    await t.sup.start();
+    const first = t.sup.pid!;
+    // Asked at once: each waits for the one before.
+    const results = await Promise.all([t.sup.stopChild(), t.sup.startChild(), t.sup.restartChild(), t.sup.stopChild(), t.sup.startChild()]);
+    expect(results).toEqual(['stopped', 'starting', 'starting', 'stopped', 'starting']);
+    expect(t.sup.restarts).toBe(0);
+    expect(t.exits.map((e) => e.expected)).toEqual([true, true, true]);
+    expect(t.exits[0]!.pid).toBe(first);
+    const pids = new Set([first, ...t.exits.map((e) => e.pid), t.sup.pid]);
+    expect(pids.size).toBe(4);
+    expect(t.lines.filter((l) => l.msg === 'MCP child spawned')).toHaveLength(4);
+    expect(await t.sup.startChild()).toBe('starting');
+    expect(t.lines.filter((l) => l.msg === 'MCP child spawned')).toHaveLength(4);
+  });
+
+  it('does not spawn without autostart until started; stop and start before start() only set what is wanted', async () => {
+    const t = supervise(process.execPath, idle, { autostart: false });
+    expect(t.sup.wanted).toBe(false);
+    expect(await t.sup.startChild()).toBe('stopped');
+    expect(t.sup.wanted).toBe(true);
+    expect(await t.sup.stopChild()).toBe('stopped');
+    await t.sup.start();
+    expect(t.sup.pid).toBeUndefined();
+    expect(t.states).toEqual([]);
+    expect(await t.sup.startChild()).toBe('starting');
+    expect(t.sup.wanted).toBe(true);
+    expect(t.sup.pid).toBeGreaterThan(0);
+  });
+
+  it('stops from backoff, and a start after fatal gets a fresh count of failures', async () => {
+    const t = supervise(process.execPath, ['-e', 'process.exit(1)']);
+    // Stopped the moment it enters backoff (the backoff is a few ms: polling would miss it).
+    const stopped = new Promise<ChildState>((resolve) => {
+      const onState = (state: ChildState) => {
+        if (state !== 'backoff') return;
+        t.sup.off('state', onState);
+        resolve(t.sup.stopChild());
+      };
+      t.sup.on('state', onState);
+    });
+    await t.sup.start();
+    expect(await stopped).toBe('stopped');
+    expect(t.states).toEqual(['starting', 'backoff', 'stopped']);
+    expect(t.sup.restarts).toBe(0);
+    expect(t.sup.wanted).toBe(false);
+    expect(await t.sup.startChild()).toBe('starting');
+    await waitFor(() => t.sup.state === 'fatal', { what: `fatal (states ${t.states.join(',')})` });
+    const failures = t.exits.length;
+    const restarts = t.sup.restarts;
+    expect(await t.sup.startChild()).toBe('starting');
+    await waitFor(() => t.sup.state === 'fatal' && t.exits.length === failures + 3, { what: 'fatal again after three more failures' });
+    // Restarts count the supervisor's own: the two between the three failures, not the start.
+    expect(t.sup.restarts).toBe(restarts + 2);
+  });
+
+  it('close() during a restart that waits for a stubborn child: SIGKILL, no new child', async () => {
+    const t = supervise(process.execPath, ['-e', "process.on('SIGTERM', () => {}); console.log('deaf to SIGTERM'); setInterval(() => {}, 1000)"], { stopTimeoutMs: 300 });
+    await t.sup.start();
+    const pid = t.sup.pid!;
+    // It says so once its handler is in place.
+    await waitFor(() => t.lines.some((l) => l.line === 'deaf to SIGTERM'), { what: 'the child to ignore SIGTERM' });
+    const restart = t.sup.restartChild();
+    await waitFor(() => t.lines.some((l) => l.msg === 'stopping MCP child'), { what: 'the restart to stop the child' });
+    await t.sup.close();
+    expect(await restart).toBe('stopped');
+    expect(t.sup.state).toBe('stopped');
+    expect(t.exits).toHaveLength(1);
+    expect(t.exits[0]).toMatchObject({ pid, expected: true, signal: 'SIGKILL' });
+    expect(t.lines.filter((l) => l.msg === 'MCP child spawned')).toHaveLength(1);
+    expect(await t.sup.startChild()).toBe('stopped');
   });
 });

@@ -7,9 +7,12 @@ export function probeRoutes(catalog: ServerCatalog): Router {
   router.get('/livez', (_req, res) => {
     res.json({ status: 'ok', timestamp: new Date().toISOString() });
   });
-  // Ready: every spawned child is running and its snapshot is valid and fresh.
+  // Ready: every child meant to run is running and its snapshot is valid and fresh. A server
+  // stopped on purpose (by an operator, or `autostart: false`) does not count: it is the state
+  // someone asked for, not a fault, and taking the whole API out of a load balancer for it
+  // would also hide the servers that do run. It shows as `stopped` in /api/mcp/servers.
   router.get('/readyz', (_req, res) => {
-    const servers = catalog.supervisors().map((sup) => {
+    const servers = catalog.supervisors().filter((sup) => sup.wanted).map((sup) => {
       const v = catalog.view(sup.serverId);
       const reason =
         sup.state !== 'running' ? `child is ${sup.state}`

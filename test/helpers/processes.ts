@@ -130,13 +130,18 @@ export interface Api {
   json: <T = any>(p: string, init?: RequestInit) => Promise<{ status: number; body: T }>;
 }
 
-/** Starts `mcp-monitor start` on port 0 with its child on port 0; resolves when the API listens. */
-export async function startApi(options: { args?: string[]; env?: NodeJS.ProcessEnv; stateDir?: string; waitReady?: boolean } = {}): Promise<Api> {
+/**
+ * Starts `mcp-monitor start` on port 0 with its child on port 0; resolves when the API listens.
+ * With `config` (a file for `--config`), the children's settings come from it; `serverId` is
+ * then the server that `childPid` and `mcpUrl` (and `waitReady`) wait for.
+ */
+export async function startApi(options: { args?: string[]; env?: NodeJS.ProcessEnv; stateDir?: string; waitReady?: boolean; config?: string; serverId?: string } = {}): Promise<Api> {
   const stateDir = options.stateDir ?? (await makeStateDir());
-  const proc = new Proc(['start', '--port', '0', '--mcp-port', '0', '--state-dir', stateDir, '--heartbeat-ms', '500', ...(options.args ?? [])], { env: options.env });
+  const childFlags = options.config ? ['--config', options.config] : ['--mcp-port', '0', '--heartbeat-ms', '500'];
+  const proc = new Proc(['start', '--port', '0', '--state-dir', stateDir, ...childFlags, ...(options.args ?? [])], { env: options.env });
   const line = await proc.waitForLog((l) => l.msg === 'API listening');
   const idAt = options.args?.indexOf('--server-id') ?? -1;
-  const serverId = idAt >= 0 ? options.args![idAt + 1]! : 'default';
+  const serverId = options.serverId ?? (idAt >= 0 ? options.args![idAt + 1]! : 'default');
   const url = `http://127.0.0.1:${line.port}`;
   const api: Api = {
     proc,

@@ -1,0 +1,93 @@
+/**
+ * The servers one API supervises: one {@link ChildSupervisor} each, with its own settings,
+ * backoff and restarts (contract §8). Without `--config` it is one server made of the flags;
+ * with it, the servers of the file, in its order. The children's own logs and exits go to the
+ * API's log here, and a child that died leaving its `--command` processes gets them ended.
+ */
+import { fileURLToPath } from 'node:url';
+import type { Logger } from 'pino';
+import type { ServerConfig } from '../shared/config-file.js';
+import { reapSnapshotProcesses } from '../shared/process-groups.js';
+import { SETTINGS, type Settings } from '../shared/settings.js';
+import type { Snapshot } from '../shared/snapshot.js';
+import { ChildSupervisor } from './child-supervisor.js';
+
+/** The settings the child takes, passed on as flags. */
+const CHILD_SETTINGS = ['mcpPort', 'mcpHost', 'stateDir', 'serverId', 'heartbeatMs', 'maxSessions', 'sessionIdleMs', 'entry', 'upstream', 'command', 'trustProxy', 'allowedHosts', 'clientWindowMs', 'journalMaxBytes', 'journalFiles'] as const;
+
+/** Everything a child needs to know. */
+export type ChildSettings = Pick<Settings, (typeof CHILD_SETTINGS)[number]>;
+
+const BIN = fileURLToPath(new URL('../../bin/mcp-monitor.js', import.meta.url));
+
+/** `mcp-monitor server` arguments that reproduce the settings of the child. */
+export function childArgs(s: ChildSettings): string[] {
+  const args = [BIN, 'server'];
+  for (const k of CHILD_SETTINGS) {
+    const v = s[k];
+    if (v === undefined || v === false || (Array.isArray(v) && v.length === 0)) continue;
+    args.push(`--${SETTINGS[k].flag}`);
+    args.push(Array.isArray(v) ? v.join(',') : String(v));
+  }
+  return args;
+}
+
+/**
+ * The environment of a child: the API's, without the variables of the child's settings (the
+ * child gets every setting as a flag; with `--config` their variables must not reach it, and
+ * without, they hold what the flags say anyway) and without `MCP_MONITOR_CONFIG`, plus the
+ * server's `env` (contract §8: extra environment of a `command`). The supervisor drops the token.
+ */
+export function childEnv(base: NodeJS.ProcessEnv, extra: Readonly<Record<string, string>>): NodeJS.ProcessEnv {
+  const env = { ...base };
+  for (const k of CHILD_SETTINGS) delete env[SETTINGS[k].env];
+  delete env[SETTINGS.config.env];
+  return { ...env, ...extra };
+}
+
+export interface FleetOptions {
+  /** The servers, in order; the first is the default server of the routes. */
+  servers: readonly ServerConfig[];
+  stateDir: string;
+  /** The environment the children start from (`process.env`). */
+  env: NodeJS.ProcessEnv;
+  /** The children's working directory: the config file's, so that relative paths of a `command` are relative to the file. Default the API's. */
+  cwd?: string;
+  logger: Logger;
+  /** The latest snapshot of a server, to end the processes a dead child left. */
+  lastSnapshot: (serverId: string) => Snapshot | undefined;
+}
+
+/** One supervisor per server, keyed by id in the given order; none started yet. */
+export function buildFleet(o: FleetOptions): Map<string, ChildSupervisor> {
+  const fleet = new Map<string, ChildSupervisor>();
+  for (const server of o.servers) {
+    const serverId = server.id;
+    const log = o.logger.child({ component: 'supervisor', serverId });
+    const sup = new ChildSupervisor({
+      serverId,
+      args: childArgs({ ...server.settings, stateDir: o.stateDir, serverId }),
+      env: childEnv(o.env, server.env),
+      ...(o.cwd !== undefined && { cwd: o.cwd }),
+      autostart: server.autostart,
+      logger: log,
+    });
+    sup.on('state', (state, previous) => log.info({ state, previous }, 'MCP child state'));
+    sup.on('exit', ({ pid, code, signal, expected, spawnError }) => {
+      // A spawn that failed has no exit to tell: the supervisor logs why it failed.
+      if (spawnError) return;
+      if (expected) log.info({ pid, code, signal, expected }, 'MCP child exited');
+      else log.warn({ pid, code, signal, expected }, 'MCP child exited');
+      // A child that died without stopping its --command processes (a crash, or a SIGKILL after
+      // the stop timeout): end them, by the pids its last snapshot lists, each checked so that a
+      // reused pid is never killed.
+      const last = o.lastSnapshot(serverId);
+      if ((!expected || signal === 'SIGKILL') && last && last.pid === pid && last.status !== 'stopped') {
+        const reaped = reapSnapshotProcesses(last);
+        if (reaped.length > 0) log.warn({ pid, reaped }, 'ended the stdio server processes the dead child left');
+      }
+    });
+    fleet.set(serverId, sup);
+  }
+  return fleet;
+}

@@ -1,0 +1,89 @@
+/**
+ * The routes that act (contract §5): supervisor control of a spawned server
+ * (`POST /api/mcp/servers/:serverId/restart`, `/stop`, `/start`) and ending a session through
+ * the server's control directory (`DELETE /api/mcp/connections/:sessionId` and
+ * `DELETE /api/mcp/servers/:serverId/connections/:sessionId`, contract §9).
+ *
+ * Cross-site requests: a web page can send a POST with a "simple" content type (text/plain,
+ * a form) to any origin without asking; `application/json` needs a CORS preflight, which this
+ * API never grants, so the POSTs require it (415 otherwise). A page cannot send a cross-origin
+ * DELETE at all without that preflight, so DELETE needs no content type.
+ */
+import { Router, type NextFunction, type Request, type Response } from 'express';
+import type { Logger } from 'pino';
+import { NoControlDir, writeControlRequest } from '../../shared/control-request.js';
+import { SERVER_ID_RE } from '../../shared/paths.js';
+import type { ChildState, ChildSupervisor } from '../child-supervisor.js';
+import { sendError } from '../http-errors.js';
+import type { ServerCatalog, ServerView } from '../server-catalog.js';
+
+export interface ControlRoutesOptions {
+  catalog: ServerCatalog;
+  /** Where the control directories are (`state/<serverId>/control/`). */
+  stateDir: string;
+  logger: Logger;
+}
+
+/** The supervisor actions, by the last segment of their route. */
+const ACTIONS: Record<string, (sup: ChildSupervisor) => Promise<ChildState>> = {
+  start: (sup) => sup.startChild(),
+  stop: (sup) => sup.stopChild(),
+  restart: (sup) => sup.restartChild(),
+};
+
+/** True when the request says its body is JSON (`application/json`, parameters such as a charset allowed). */
+function isJson(req: Request): boolean {
+  const type = (req.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
+  return type === 'application/json';
+}
+
+/** The view of a known server, or an error response sent (400 bad id, 404 unknown). */
+function knownServer(catalog: ServerCatalog, serverId: string, res: Response): ServerView | undefined {
+  if (!SERVER_ID_RE.test(serverId)) {
+    sendError(res, 400, 'bad_server_id', `Invalid server id ${JSON.stringify(serverId.slice(0, 100))} (expected [A-Za-z0-9_-]{1,64})`);
+    return undefined;
+  }
+  const view = catalog.view(serverId);
+  if (!view) sendError(res, 404, 'unknown_server', `No server "${serverId}" (not spawned by this API, not in the state directory)`);
+  return view;
+}
+
+/** The routes of supervisor control and of ending sessions, mounted behind the token. */
+export function controlRoutes(o: ControlRoutesOptions): Router {
+  const router = Router();
+
+  router.post('/api/mcp/servers/:serverId/:action', async (req, res, next: NextFunction) => {
+    const act = Object.hasOwn(ACTIONS, req.params.action) ? ACTIONS[req.params.action] : undefined;
+    if (!act) return next();
+    if (!isJson(req)) return sendError(res, 415, 'unsupported_media_type', 'Send Content-Type: application/json (a web page cannot send it to another origin without CORS)');
+    const view = knownServer(o.catalog, req.params.serverId, res);
+    if (!view) return;
+    if (!view.supervisor) return sendError(res, 409, 'external_server', `Server "${view.serverId}" was not spawned by this API (found in the state directory): it cannot be ${req.params.action}ed from here`);
+    o.logger.info({ serverId: view.serverId, action: req.params.action, from: req.socket.remoteAddress }, 'supervisor action requested');
+    const status = await act(view.supervisor);
+    res.status(202).json({ serverId: view.serverId, status });
+  });
+
+  const endSession = async (serverId: string, req: Request, res: Response) => {
+    const view = knownServer(o.catalog, serverId, res);
+    if (!view) return;
+    const snap = view.snapshot;
+    if (!snap) return sendError(res, 503, 'no_snapshot', `No valid snapshot of server "${serverId}" yet${view.snapshotError ? `: ${view.snapshotError}` : ''}`);
+    // Only an id that the snapshot lists goes into a request file: the URL's text never does.
+    const conn = snap.connections.find((c) => c.sessionId === req.params.sessionId);
+    if (!conn) return sendError(res, 404, 'unknown_session', `No session ${JSON.stringify(String(req.params.sessionId).slice(0, 100))} on server "${serverId}"`);
+    if (conn.era === 'modern') return sendError(res, 409, 'sessionless', `${conn.sessionId} is a sessionless (modern) client: there is no session to end (it is listed until its client window passes without a request)`);
+    if (view.stale) return sendError(res, 409, 'writer_not_live', `Server "${serverId}" has no live writer (its snapshot is stale): nothing would end the session`);
+    try {
+      await writeControlRequest(o.stateDir, serverId, { action: 'end-session', sessionId: conn.sessionId, requestedAt: new Date().toISOString(), by: 'api' });
+    } catch (err) {
+      if (err instanceof NoControlDir) return sendError(res, 409, 'no_control_dir', `Server "${serverId}" takes no requests: ${err.message}`);
+      throw err;
+    }
+    o.logger.info({ serverId, sessionId: conn.sessionId }, 'end of session requested');
+    res.status(202).json({ status: 'terminating', serverId, sessionId: conn.sessionId });
+  };
+  router.delete('/api/mcp/connections/:sessionId', (req, res) => endSession(o.catalog.defaultServerId, req, res));
+  router.delete('/api/mcp/servers/:serverId/connections/:sessionId', (req, res) => endSession(req.params.serverId, req, res));
+  return router;
+}
