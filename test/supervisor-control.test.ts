@@ -4,7 +4,7 @@
  * directory (contract §9), against a real `mcp-monitor start --config` and real children.
  *
  * The request file is checked while the child is paused (SIGSTOP), so that the test sees what
- * the API wrote whether or not the child carries such requests out: that is the child's part.
+ * the API wrote before the child carries it out; then, running again, the child ends the session.
  */
 import { mkdir, readFile, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import net from 'node:net';
@@ -179,5 +179,14 @@ describe('ending a session over REST', () => {
     } finally {
       process.kill(a.pid, 'SIGCONT');
     }
+
+    // Running again, the child carries the requests out: the session leaves the list, the
+    // journal says who ended it, its client is told the session is gone; both files are used up.
+    await waitFor(async () => (await api.json(`/api/mcp/servers/a/connections/${legacy.sessionId}`, { headers: AUTH })).status === 404, { what: 'the session ended' });
+    const journal = (await readFile(path.join(api.stateDir, 'a', 'events.jsonl'), 'utf8')).split('\n').filter(Boolean).map((l) => JSON.parse(l));
+    expect(journal.filter((e) => e.event === 'disconnect' && e.sessionId === legacy.sessionId)).toEqual([expect.objectContaining({ reason: 'terminated', by: 'api' })]);
+    await expect(legacy.client.listTools()).rejects.toMatchObject({ code: 404 });
+    await waitFor(async () => (await readdir(control)).length === 0, { what: 'the requests removed' });
+    expect((await api.json('/api/mcp/servers/a/connections', { headers: AUTH })).body.connections.map((c: any) => c.sessionId)).toEqual([modernId]);
   });
 });
