@@ -4,52 +4,24 @@
  * a hung child and a dropped stream show; `--token` is asked for. Screenshots go to
  * test-artifacts/ (git-ignored).
  */
-import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
-import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
+import type { Page } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { ARTIFACTS, closeBrowser, closePages, launchBrowser, openPage, UI_TIMEOUT } from './helpers/browser.js';
 import { closeClients, connectClient } from './helpers/mcp-client.js';
 import { ROOT, cleanup, startApi } from './helpers/processes.js';
 import { freePort } from './helpers/everything-http.js';
 import { connectionOf, operationOf, writeSnapshot } from './helpers/snapshot-files.js';
 import { OPERATION_BOUNDS, quantile } from '../shared/operations.js';
 
-const CHROMIUM = '/usr/bin/chromium';
-const FLAGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'];
-const ARTIFACTS = path.join(ROOT, 'test-artifacts');
-const UI_TIMEOUT = 15_000;
-
-let browser: Browser;
-const contexts = new Set<BrowserContext>();
-
-beforeAll(async () => {
-  browser = await chromium.launch({ executablePath: CHROMIUM, args: FLAGS, headless: true });
-  await mkdir(ARTIFACTS, { recursive: true });
-});
-
-afterAll(async () => {
-  await browser?.close();
-});
+beforeAll(launchBrowser);
+afterAll(closeBrowser);
 
 afterEach(async () => {
-  await Promise.all([...contexts].map((c) => c.close()));
-  contexts.clear();
+  await closePages();
   await closeClients();
   await cleanup();
 });
-
-async function openPage(): Promise<{ page: Page; errors: string[] }> {
-  const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
-  contexts.add(context);
-  const page = await context.newPage();
-  page.setDefaultTimeout(UI_TIMEOUT);
-  const errors: string[] = [];
-  page.on('console', (m) => {
-    if (m.type() === 'error') errors.push(m.text());
-  });
-  page.on('pageerror', (e) => errors.push(e.message));
-  return { page, errors };
-}
 
 /** Marks the document: still marked later means the page was never reloaded. */
 async function mark(page: Page): Promise<void> {

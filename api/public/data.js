@@ -27,6 +27,10 @@ export function createState() {
     pollTimer: null,
     /** `${serverId}/${sessionId}` -> its table row, kept across renders */
     rows: new Map(),
+    /** serverId -> its card's elements, kept across renders */
+    cards: new Map(),
+    /** The End and Restart/Stop/Start buttons (control.js), once the page is wired */
+    controls: null,
     alertsKey: '',
     openedAt: Date.now(),
   };

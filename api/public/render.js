@@ -50,14 +50,19 @@ function renderServers(st, now) {
   // Without the stream or the API, what is shown is only the last known state: say so.
   const outdated = st.stream === 'down' || Boolean(st.apiError);
   $('content').classList.toggle('outdated', outdated);
-  const cards = serverIds(st).map((id) => {
+  const ids = serverIds(st);
+  const box = $('servers');
+  const ordered = ids.map((id) => {
     const s = serverInfo(st, id);
+    const card = cardOf(st, id);
     const down = s.status === 'fatal' || s.status === 'backoff' || s.status === 'stopped';
+    card.article.className = `card server${s.stale ? ' is-stale' : ''}${down ? ' is-down' : ''}`;
     const badges = el('div', { class: 'badges' }, el('span', { class: `badge st-${s.status}`, 'data-status': s.status }, s.status));
     if (s.stale) badges.append(el('span', { class: 'badge st-stale', 'data-stale': '' }, 'stale'));
     if (outdated) badges.append(el('span', { class: 'badge st-unknown', 'data-outdated': '' }, 'last known'));
     const up = upstreamOf(s);
     if (up && up.reachable === false) badges.append(el('span', { class: 'badge st-fatal', 'data-upstream-down': '', title: up.error || '' }, 'upstream down'));
+    card.badges.replaceChildren(badges);
     const facts = el('dl', { class: 'facts' });
     const fact = (k, v) => facts.append(el('dt', null, k), el('dd', null, v));
     if (s.backend && s.backend.kind !== 'builtin') fact('Backend', el('code', { class: 'clip', title: s.backend.target || '' }, `${s.backend.kind} ${s.backend.target || ''}`.trim()));
@@ -68,10 +73,7 @@ function renderServers(st, now) {
     const hb = s.writtenAt ? now - Date.parse(s.writtenAt) : s.heartbeatAgeMs !== null ? s.heartbeatAgeMs + (now - s.heartbeatAt) : null;
     if (hb !== null) fact('Last snapshot', ago(new Date(now - hb).toISOString(), now));
     if (s.snapshotError) fact('Snapshot error', s.snapshotError);
-    return el(
-      'article',
-      { class: `card server${s.stale ? ' is-stale' : ''}${down ? ' is-down' : ''}`, 'data-server': id, 'aria-label': `Server ${id}` },
-      el('div', { class: 'server-head' }, el('h3', null, id), badges),
+    card.body.replaceChildren(
       el('div', { class: 'big' }, String(s.active), ' ', el('small', null, s.active === 1 ? 'active connection' : 'active connections')),
       el(
         'p',
@@ -81,26 +83,53 @@ function renderServers(st, now) {
         el('span', { class: 'era era-modern', 'data-era': 'modern' }, `${s.byEra.modern} modern`),
       ),
       facts,
-      s.mcpUrl ? el('p', { class: 'endpoint', title: 'MCP endpoint' }, el('code', null, s.mcpUrl)) : null,
+      s.mcpUrl ? el('p', { class: 'endpoint', title: 'MCP endpoint' }, el('code', null, s.mcpUrl)) : '',
     );
+    // Only servers this API spawned can be controlled (an `external` one has no supervisor here).
+    if (st.controls) st.controls.serverControls(card.controls, id, s.status);
+    return card.article;
   });
-  if (!cards.length) cards.push(el('p', { class: 'muted' }, 'No server known yet.'));
-  $('servers').replaceChildren(...cards);
+  for (const id of [...st.cards.keys()]) if (!ids.includes(id)) st.cards.delete(id);
+  if (!ordered.length) {
+    box.replaceChildren(el('p', { class: 'muted' }, 'No server known yet.'));
+    return;
+  }
+  // Cards stay in the page from one render to the next (a focused button keeps its focus):
+  // only what is out of place moves.
+  if (box.firstChild && !box.firstChild.matches('article')) box.replaceChildren();
+  ordered.forEach((card, i) => {
+    if (box.children[i] !== card) box.insertBefore(card, box.children[i] || null);
+  });
+  while (box.children.length > ordered.length) box.lastChild.remove();
+}
+
+/** The card of server `id`, made once: its head, a body redrawn on every render, its controls. */
+function cardOf(st, id) {
+  let card = st.cards.get(id);
+  if (card) return card;
+  const badges = el('div', { class: 'badges-box' });
+  const body = el('div', { class: 'server-body' });
+  const controls = el('div', { class: 'controls', 'aria-label': `Control of server ${id}`, role: 'group', hidden: true });
+  const article = el('article', { class: 'card server', 'data-server': id, 'aria-label': `Server ${id}` }, el('div', { class: 'server-head' }, el('h3', null, id), badges), body, controls);
+  card = { article, badges, body, controls };
+  st.cards.set(id, card);
+  return card;
 }
 
 function renderTable(st, now) {
   const ids = serverIds(st);
   const conns = [];
   let total = 0;
+  const filter = serverFilter(st, ids);
   for (const id of ids) {
     const d = st.stats.get(id);
-    if (!d) continue;
+    if (!d || (filter && id !== filter)) continue;
     total += d.data.activeConnections;
     for (const c of d.data.connections) conns.push({ id, c });
   }
   conns.sort((a, b) => Date.parse(b.c.connectedAt) - Date.parse(a.c.connectedAt));
   const table = $('connections');
-  table.classList.toggle('multi', ids.length > 1);
+  table.classList.toggle('multi', ids.length > 1 && !filter);
   // The column of stdio processes (--command) only when some session has one.
   table.classList.toggle('has-process', conns.some(({ c }) => c.process));
   const tbody = table.tBodies[0];
@@ -111,13 +140,15 @@ function renderTable(st, now) {
     let row = st.rows.get(key);
     if (!row) {
       row = el('tr', { 'data-session': c.sessionId, 'data-server': id });
-      for (let i = 0; i < 10; i++) row.append(el('td'));
+      for (let i = 0; i < 11; i++) row.append(el('td'));
       row.cells[7].className = 'num';
       row.cells[8].className = 'num col-process';
       row.cells[4].className = 'ua';
       row.cells[2].className = 'era-cell';
       row.cells[1].className = 'client';
       row.cells[0].className = 'col-server';
+      row.cells[10].className = 'col-actions';
+      if (st.controls) row.cells[10].append(st.controls.endButton(id, c));
       // What a client sent can be long: clipped by CSS, the whole value in the title.
       row.cells[3].append(el('div', { class: 'clip' }));
       row.cells[4].append(el('div', { class: 'clamp' }));
@@ -161,12 +192,29 @@ function renderTable(st, now) {
     const text = st.stats.size === 0 ? 'Waiting for data…' : 'No active connections.';
     const empty = tbody.querySelector('td.empty');
     if (empty) setText(empty, text);
-    else tbody.replaceChildren(el('tr', null, el('td', { class: 'empty', colspan: 10 }, text)));
+    else tbody.replaceChildren(el('tr', null, el('td', { class: 'empty', colspan: 11 }, text)));
   }
   setText($('conns-count'), String(total));
   const latest = [...st.stats.values()].reduce((a, b) => (!a || b.data.timestamp > a.data.timestamp ? b : a), null);
   setText($('updated'), latest ? `updated ${clock(latest.data.timestamp)}` : '');
   document.title = `${total} active · mcp-monitor`;
+}
+
+/**
+ * The server the connections table is filtered to (null: all), from the select above it, whose
+ * options follow the servers known. A server that went away resets it to all.
+ */
+function serverFilter(st, ids) {
+  const select = $('server-filter');
+  const key = ids.join('\n');
+  if (select.dataset.key !== key) {
+    select.dataset.key = key;
+    const value = ids.includes(select.value) ? select.value : '';
+    select.replaceChildren(el('option', { value: '' }, 'All servers'), ...ids.map((id) => el('option', { value: id }, id)));
+    select.value = value;
+  }
+  select.closest('label').hidden = ids.length < 2;
+  return ids.length > 1 && select.value ? select.value : null;
 }
 
 /** Sets the text of a clipped box and its title, which shows the whole value on hover. */

@@ -152,5 +152,5 @@ export function createLink(st, render) {
     start();
   });
 
-  return { start };
+  return { start, refresh: loadServers, askToken: (message) => askToken(message ?? 'That token was refused.') };
 }
