@@ -93,9 +93,9 @@ export function createControls(st, { refresh, onAuth }) {
       send(st, 'POST', `api/mcp/servers/${encodeURIComponent(serverId)}/${action}`, `${LABEL[action]} of "${serverId}"`, `${LABEL[action]} of "${serverId}" requested.`, onAuth));
   }
 
-  /** The End button of a row, or nothing for a modern client (no session to end). */
+  /** The End button of a row, or nothing for a modern client (no session to end: it is gone when it stops asking). */
   function endButton(serverId, c) {
-    if (c.era === 'modern') return el('span', { class: 'muted', title: 'A sessionless client has no session to end: it is gone when it stops asking.' }, '—');
+    if (c.era === 'modern') return '';
     const b = el('button', { type: 'button', class: 'small danger', 'data-action': 'end', 'aria-label': `End session ${c.sessionId.slice(0, 8)} of ${c.clientInfo ? c.clientInfo.name : 'unknown client'}` }, 'End');
     b.addEventListener('click', () => endSession(serverId, c.sessionId));
     return b;

@@ -140,15 +140,14 @@ function renderTable(st, now) {
     let row = st.rows.get(key);
     if (!row) {
       row = el('tr', { 'data-session': c.sessionId, 'data-server': id });
-      for (let i = 0; i < 11; i++) row.append(el('td'));
+      for (let i = 0; i < 10; i++) row.append(el('td'));
       row.cells[7].className = 'num';
       row.cells[8].className = 'num col-process';
       row.cells[4].className = 'ua';
       row.cells[2].className = 'era-cell';
       row.cells[1].className = 'client';
       row.cells[0].className = 'col-server';
-      row.cells[10].className = 'col-actions';
-      if (st.controls) row.cells[10].append(st.controls.endButton(id, c));
+      row.cells[9].className = 'session';
       // What a client sent can be long: clipped by CSS, the whole value in the title.
       row.cells[3].append(el('div', { class: 'clip' }));
       row.cells[4].append(el('div', { class: 'clamp' }));
@@ -178,7 +177,8 @@ function renderTable(st, now) {
     setText(row.cells[8], proc ? (proc.rssBytes === null ? '—' : mib(proc.rssBytes)) : '');
     row.cells[8].title = proc ? `pid ${proc.pid} (memory of its process group, as of the last heartbeat)` : '';
     const sess = row.cells[9];
-    if (!sess.firstChild) sess.append(el('code', { title: c.sessionId }, c.sessionId.slice(0, 8)));
+    // The session's id, and the button that ends it (none for a sessionless client).
+    if (!sess.firstChild) sess.append(el('code', { title: c.sessionId }, c.sessionId.slice(0, 8)), st.controls ? st.controls.endButton(id, c) : '');
     return row;
   });
   for (const key of [...st.rows.keys()]) if (!keep.has(key)) st.rows.delete(key);
@@ -192,7 +192,7 @@ function renderTable(st, now) {
     const text = st.stats.size === 0 ? 'Waiting for data…' : 'No active connections.';
     const empty = tbody.querySelector('td.empty');
     if (empty) setText(empty, text);
-    else tbody.replaceChildren(el('tr', null, el('td', { class: 'empty', colspan: 11 }, text)));
+    else tbody.replaceChildren(el('tr', null, el('td', { class: 'empty', colspan: 10 }, text)));
   }
   setText($('conns-count'), String(total));
   const latest = [...st.stats.values()].reduce((a, b) => (!a || b.data.timestamp > a.data.timestamp ? b : a), null);
