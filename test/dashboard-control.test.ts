@@ -79,7 +79,8 @@ describe('dashboard control', () => {
     expect(line).toMatchObject({ reason: 'terminated', by: 'api' });
     await expect(c.client.listTools()).rejects.toThrow(/404|not found/i);
     await page.screenshot({ path: path.join(ARTIFACTS, 'dashboard-end-session.png'), fullPage: true });
-    expect(errors).toEqual([]);
+    // The page's first request, before the token was typed in, is refused: that is how it asks.
+    expect(errors.filter((e) => !e.includes('401 (Unauthorized)'))).toEqual([]);
   });
 
   it('stops, starts and restarts a server from its card; an external server has no controls; the table filters by server', async () => {
@@ -97,10 +98,10 @@ describe('dashboard control', () => {
     const theirs = await connectClient(other.url, { name: 'on-other' });
     await page.locator(`tr[data-session="${mine.sessionId}"]`).waitFor();
     await page.locator(`tr[data-session="${theirs.sessionId}"]`).waitFor();
-    await page.getByLabel('Server', { exact: true }).selectOption('other');
+    await page.locator('#server-filter').selectOption('other');
     await page.locator(`tr[data-session="${mine.sessionId}"]`).waitFor({ state: 'detached' });
     expect(await page.locator('#connections tbody tr').count()).toBe(1);
-    await page.getByLabel('Server', { exact: true }).selectOption('');
+    await page.locator('#server-filter').selectOption('');
     await page.locator(`tr[data-session="${mine.sessionId}"]`).waitFor();
 
     // Stop: the supervisor's state, no restart, then only Start is offered.
