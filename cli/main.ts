@@ -8,7 +8,7 @@ import { UsageError } from '../shared/settings.js';
 const USAGE = `Usage: mcp-monitor <command> [options]
 
 Commands:
-  start     the API: spawns and supervises the MCP server, serves REST, SSE and the dashboard
+  start     the API: spawns and supervises the MCP server (or several: --config), serves REST, SSE and the dashboard
   server    one MCP server on its own; publishes its connections in the state directory
   tail      follow the state directory and print connection events as they happen
   inspect   validate persisted snapshots offline and show who is (or was) connected
