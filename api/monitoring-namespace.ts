@@ -28,6 +28,11 @@ import { connectionStats, type ServerCatalog, type ServerView } from './server-c
 
 /** The namespace of the users' snippet: `io('http://localhost:3001/monitoring')`. */
 export const MONITORING_NAMESPACE = '/monitoring';
+/** The room of a server's subscribers: `mcp_connections_<serverId>`, the name the first dashboard gave it. */
+export function roomOf(serverId: string): string {
+  return `mcp_connections_${serverId}`;
+}
+
 /** Client → server: `{serverId?}` and an ack callback. */
 export const SUBSCRIBE_EVENT = 'subscribe_mcp_connections';
 export const UNSUBSCRIBE_EVENT = 'unsubscribe_mcp_connections';
@@ -144,7 +149,7 @@ export class MonitoringNamespace {
   /** Sends the current state of `serverId` to its subscribers (call on every new snapshot). */
   broadcast(serverId: string): void {
     const nsp = this.#nsp;
-    const members = nsp?.adapter.rooms.get(serverId);
+    const members = nsp?.adapter.rooms.get(roomOf(serverId));
     if (!nsp || !members?.size) return;
     const view = this.#o.catalog.view(serverId);
     const stats = view && connectionStats(view);
@@ -159,7 +164,7 @@ export class MonitoringNamespace {
       }
     }
     // One encoding for the whole room; busy clients get the then-latest state later.
-    nsp.to(serverId).except(busy).emit(DATA_EVENT, { timestamp: new Date().toISOString(), ...stats });
+    nsp.to(roomOf(serverId)).except(busy).emit(DATA_EVENT, { timestamp: new Date().toISOString(), ...stats });
   }
 
   /** Disconnects every client and stops accepting new ones. The HTTP server stays the caller's. */
@@ -220,8 +225,8 @@ export class MonitoringNamespace {
       this.#reply(socket, ack, errorAck('unknown_server', `No server "${serverId}" (not spawned by this API, not in the state directory)`));
       return;
     }
-    void socket.join(serverId);
-    this.#reply(socket, ack, { status: 'subscribed', room: serverId, serverId, timestamp: new Date().toISOString() });
+    void socket.join(roomOf(serverId));
+    this.#reply(socket, ack, { status: 'subscribed', room: roomOf(serverId), serverId, timestamp: new Date().toISOString() });
     // At once: no waiting for the next snapshot (none comes while the writer is hung).
     const stats = connectionStats(view);
     if (stats) socket.emit(DATA_EVENT, { timestamp: new Date().toISOString(), ...stats });
@@ -230,9 +235,9 @@ export class MonitoringNamespace {
   #unsubscribe(socket: Socket, args: unknown[]): void {
     const req = this.#parse(socket, args);
     if (!req) return;
-    void socket.leave(req.serverId);
+    void socket.leave(roomOf(req.serverId));
     this.#pending.get(socket.id)?.delete(req.serverId);
-    this.#reply(socket, req.ack, { status: 'unsubscribed', room: req.serverId, serverId: req.serverId, timestamp: new Date().toISOString() });
+    this.#reply(socket, req.ack, { status: 'unsubscribed', room: roomOf(req.serverId), serverId: req.serverId, timestamp: new Date().toISOString() });
   }
 
   #reply(socket: Socket, ack: AckFn | undefined, body: Ack): void {
@@ -258,7 +263,7 @@ export class MonitoringNamespace {
       if (!socket.conn.transport.writable) continue;
       this.#pending.delete(socketId);
       for (const serverId of servers) {
-        const view = socket.rooms.has(serverId) ? this.#o.catalog.view(serverId) : undefined;
+        const view = socket.rooms.has(roomOf(serverId)) ? this.#o.catalog.view(serverId) : undefined;
         const stats = view && connectionStats(view);
         if (stats) socket.emit(DATA_EVENT, { timestamp: new Date().toISOString(), ...stats });
       }
@@ -274,7 +279,7 @@ export class MonitoringNamespace {
     const rooms = this.#nsp?.adapter.rooms;
     if (!rooms) return;
     for (const serverId of this.#o.catalog.ids()) {
-      if (!rooms.get(serverId)?.size) continue;
+      if (!rooms.get(roomOf(serverId))?.size) continue;
       const view = this.#o.catalog.view(serverId);
       if (view && this.#lastSeen.get(serverId) !== freshness(view)) this.broadcast(serverId);
     }

@@ -6,9 +6,10 @@
  */
 import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
+import { io } from 'socket.io-client';
 import { afterEach, describe, expect, it } from 'vitest';
 import { closeClients, connectClient } from './helpers/mcp-client.js';
-import { ROOT, cleanup, isAlive, makeStateDir, startApi, type Api } from './helpers/processes.js';
+import { ROOT, cleanup, isAlive, makeStateDir, run, startApi, type Api } from './helpers/processes.js';
 import { waitFor } from './helpers/wait-for.js';
 
 afterEach(async () => {
@@ -131,5 +132,40 @@ describe('start --config with three backends', () => {
     await api.proc.stop();
     expect(api.proc.exitCode).toBe(0);
     for (const id of ['tools', 'calc', 'every']) expect(isAlive(after[id].pid)).toBe(false);
+  });
+});
+
+describe('start --config: every view covers every server', () => {
+  it('socket.io rooms, /metrics and the CLI over the state directory, each by server id', async () => {
+    const config = await writeConfig(() => ({ servers: [{ id: 'north', mcpPort: 0, heartbeatMs: 500 }, { id: 'south', mcpPort: 0, heartbeatMs: 500 }] }));
+    const api = await startApi({ config, waitReady: false, env: { MCP_MONITOR_TOKEN: TOKEN } });
+    const first = await serversWhen(api, (s) => running(s.north) && running(s.south), 'both servers running');
+    const c = await connectClient(first.south.mcpUrl, { name: 'southerner' });
+
+    // socket.io: a room per server, named as the seed named it; each gets its own server's data.
+    const socket = io(`${api.url}/monitoring`, { forceNew: true, reconnection: false, auth: { token: TOKEN } });
+    try {
+      const data: any[] = [];
+      socket.on('mcp_connections_data', (d) => data.push(d));
+      const acks = await Promise.all(['north', 'south'].map((serverId) => socket.timeout(10_000).emitWithAck('subscribe_mcp_connections', { serverId })));
+      expect(acks.map((a: any) => [a.status, a.room])).toEqual([['subscribed', 'mcp_connections_north'], ['subscribed', 'mcp_connections_south']]);
+      const south = await waitFor(() => data.find((d) => d.serverId === 'south' && d.activeConnections === 1), { what: 'south data with its client' });
+      expect(south.connections.map((x: any) => x.sessionId)).toEqual([c.sessionId]);
+      expect(data.filter((d) => d.serverId === 'north').every((d) => d.activeConnections === 0)).toBe(true);
+    } finally {
+      socket.close();
+    }
+
+    // /metrics: one series per server id.
+    const metrics = await (await api.fetch('/metrics', AUTH)).text();
+    expect(metrics).toMatch(/^mcp_sessions_active\{server_id="north"\} 0$/m);
+    expect(metrics).toMatch(/^mcp_sessions_active\{server_id="south"\} 1$/m);
+    expect(metrics).toMatch(/^mcp_child_up\{server_id="north"\} 1$/m);
+
+    // The CLI reads the whole state directory, API or not.
+    const status = await run(['status', '--json', '--state-dir', api.stateDir]);
+    expect(status.code).toBe(0);
+    const listed = JSON.parse(status.stdout).servers.map((x: any) => [x.serverId, x.activeConnections]);
+    expect(listed).toEqual([['north', 0], ['south', 1]]);
   });
 });

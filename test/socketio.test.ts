@@ -66,7 +66,7 @@ describe('socket.io /monitoring', () => {
     const data: any[] = [];
     socket.on('mcp_connections_data', (d) => data.push(d));
     const ack = await subscribe(socket, { serverId: 'default' });
-    expect(ack).toEqual({ status: 'subscribed', room: 'default', serverId: 'default', timestamp: expect.any(String) });
+    expect(ack).toEqual({ status: 'subscribed', room: 'mcp_connections_default', serverId: 'default', timestamp: expect.any(String) });
     expect(new Date(ack.timestamp).toISOString()).toBe(ack.timestamp);
 
     const first = await waitFor(() => data[0], { what: 'the first mcp_connections_data' });
@@ -103,11 +103,11 @@ describe('socket.io /monitoring', () => {
     await Promise.all([connected(silent.socket), connected(leaver.socket)]);
 
     // No payload at all: the default server.
-    expect(await subscribe(sub.socket)).toMatchObject({ status: 'subscribed', room: 'default' });
-    expect(await subscribe(leaver.socket, {})).toMatchObject({ status: 'subscribed', room: 'default' });
+    expect(await subscribe(sub.socket)).toMatchObject({ status: 'subscribed', room: 'mcp_connections_default' });
+    expect(await subscribe(leaver.socket, {})).toMatchObject({ status: 'subscribed', room: 'mcp_connections_default' });
     await waitFor(() => leaver.data.length > 0, { what: 'the leaver to get data' });
     const unack = await leaver.socket.timeout(10_000).emitWithAck('unsubscribe_mcp_connections', { serverId: 'default' });
-    expect(unack).toMatchObject({ status: 'unsubscribed', room: 'default' });
+    expect(unack).toMatchObject({ status: 'unsubscribed', room: 'mcp_connections_default' });
     const leaverSeen = leaver.data.length;
 
     const c = await connectClient(await api.mcpUrl(), { name: 'quiet' });
@@ -131,8 +131,8 @@ describe('socket.io /monitoring', () => {
     const onDefault = monitor(api);
     const onOther = monitor(api);
     const onBoth = monitor(api);
-    expect(await subscribe(onOther.socket, { serverId: 'other' })).toMatchObject({ status: 'subscribed', room: 'other' });
-    expect(await subscribe(onDefault.socket, { serverId: 'default' })).toMatchObject({ room: 'default' });
+    expect(await subscribe(onOther.socket, { serverId: 'other' })).toMatchObject({ status: 'subscribed', room: 'mcp_connections_other' });
+    expect(await subscribe(onDefault.socket, { serverId: 'default' })).toMatchObject({ room: 'mcp_connections_default' });
     await subscribe(onBoth.socket, { serverId: 'default' });
     await subscribe(onBoth.socket, { serverId: 'other' });
 
@@ -155,7 +155,7 @@ describe('socket.io /monitoring', () => {
     await writeSnapshot(api.stateDir, 'ext', { connections: [modern, legacy], operations: [operationOf('tools/call', 'echo', [0.01])] });
     await waitFor(async () => (await api.json('/api/mcp/servers/ext/connections')).status === 200, { what: 'the external server' });
     const w = monitor(api);
-    expect(await subscribe(w.socket, { serverId: 'ext' })).toMatchObject({ status: 'subscribed', room: 'ext' });
+    expect(await subscribe(w.socket, { serverId: 'ext' })).toMatchObject({ status: 'subscribed', room: 'mcp_connections_ext' });
     const first = await waitFor(() => w.data[0], { what: 'the data of ext' });
     expect(first.connections.map((c: { era: string; lastMethod: string }) => [c.era, c.lastMethod])).toEqual([['modern', 'tools/call'], ['legacy', 'tools/list']]);
     expect(first.operations).toEqual([expect.objectContaining({ method: 'tools/call', name: 'echo', count: 1, errors: 0 })]);
