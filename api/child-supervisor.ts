@@ -126,6 +126,8 @@ export class ChildSupervisor extends EventEmitter<SupervisorEvents> {
   }
 
   get state(): ChildState {
+    // Meant to run but not started yet (waiting for its turn while the API starts its fleet).
+    if (!this.#started && this.#intent === 'run' && !this.#closed) return 'starting';
     return this.#state;
   }
 
@@ -159,7 +161,7 @@ export class ChildSupervisor extends EventEmitter<SupervisorEvents> {
   startChild(): Promise<ChildState> {
     return this.#enqueue(async () => {
       this.#intent = 'run';
-      if (!this.#started || this.#state === 'starting' || this.#state === 'running') return this.#state;
+      if (!this.#started || this.#state === 'starting' || this.#state === 'running') return this.state;
       this.#spawnFresh();
       return this.#state;
     });

@@ -4,6 +4,7 @@
  * dashboard; on SIGINT/SIGTERM closes them in reverse order.
  */
 import type { AddressInfo } from 'node:net';
+import { availableParallelism } from 'node:os';
 import type { Logger } from 'pino';
 import { allowedHostNames, isLoopbackHost } from '../shared/host-check.js';
 import { createLogger } from '../shared/logger.js';
@@ -11,7 +12,7 @@ import { ensureStateDir } from '../shared/state-dir.js';
 import { UsageError, settingsHelp, type Settings } from '../shared/settings.js';
 import { createApiServer } from './api-server.js';
 import { createApp } from './app.js';
-import { buildFleet } from './fleet.js';
+import { buildFleet, startFleet } from './fleet.js';
 import { Metrics } from './metrics.js';
 import { MonitoringNamespace } from './monitoring-namespace.js';
 import { controlRoutes } from './routes/control.js';
@@ -122,12 +123,5 @@ export async function main(argv: string[]): Promise<void> {
   const host = s.host.includes(':') ? `[${s.host}]` : s.host;
   log.info({ url: `http://${host}:${port}/`, port, stateDir: s.stateDir, auth: Boolean(s.token) }, 'API listening');
   warnExposure(log, s, allowedHosts);
-  for (const sup of supervisors.values()) {
-    await sup.start();
-    if (!sup.wanted) continue;
-    sup.waitUntilRunning(30_000).then(
-      () => log.info({ serverId: sup.serverId }, 'ready'),
-      (err: Error) => log.warn({ serverId: sup.serverId, err: err.message }, 'MCP child is not running yet'),
-    );
-  }
+  void startFleet(supervisors, { atOnce: availableParallelism(), logger: log, closing: () => stopping !== undefined });
 }

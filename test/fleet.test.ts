@@ -5,6 +5,7 @@
  * token and the child settings' env vars do not; a SIGKILLed child is restarted alone.
  */
 import { writeFile } from 'node:fs/promises';
+import { availableParallelism } from 'node:os';
 import path from 'node:path';
 import { io } from 'socket.io-client';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -167,5 +168,30 @@ describe('start --config: every view covers every server', () => {
     expect(status.code).toBe(0);
     const listed = JSON.parse(status.stdout).servers.map((x: any) => [x.serverId, x.activeConnections]);
     expect(listed).toEqual([['north', 0], ['south', 1]]);
+  });
+});
+
+describe('start --config: starting many servers', () => {
+  it('starts the children a few at a time (as many as cores), each waiting one said starting, never stopped', async () => {
+    const ids = ['s1', 's2', 's3', 's4', 's5'];
+    const config = await writeConfig(() => ({ servers: ids.map((id) => ({ id, mcpPort: 0, heartbeatMs: 500 })) }));
+    const api = await startApi({ config, waitReady: false, env: { MCP_MONITOR_TOKEN: TOKEN } });
+    const seen = new Set<string>();
+    await serversWhen(api, (s) => {
+      for (const id of ids) seen.add(s[id]?.status);
+      return ids.every((id) => running(s[id]));
+    }, 'every server running');
+    expect([...seen].filter((x) => x !== 'starting' && x !== 'running')).toEqual([]);
+
+    // From the API's log: never more children starting at once than there are cores.
+    const atOnce = availableParallelism();
+    let starting = 0;
+    let most = 0;
+    for (const l of api.proc.logs()) {
+      if (l.msg === 'MCP child spawned') most = Math.max(most, ++starting);
+      else if (l.msg === 'ready' || l.msg === 'MCP child is not running yet') starting -= 1;
+    }
+    expect(api.proc.logs().filter((l) => l.msg === 'MCP child spawned').map((l) => l.serverId).sort()).toEqual(ids);
+    expect(most).toBeLessThanOrEqual(atOnce);
   });
 });
