@@ -17,7 +17,7 @@ import type { ChildProcess } from 'node:child_process';
 import { EventEmitter } from 'node:events';
 import type { Logger } from 'pino';
 import { errnoPhrase } from '../shared/errno.js';
-import { RECLAIM_PID_ENV, SETTINGS } from '../shared/settings.js';
+import { RECLAIM_PID_ENV, SETTINGS, SUPERVISED_ENV } from '../shared/settings.js';
 import type { Snapshot } from '../shared/snapshot.js';
 import { pipeChildOutput } from './child-output.js';
 import { spawnChild } from './spawn-child.js';
@@ -276,6 +276,7 @@ export class ChildSupervisor extends EventEmitter<SupervisorEvents> {
     delete env[TOKEN_ENV];
     delete env[RECLAIM_PID_ENV];
     if (this.#lastDeadPid !== undefined) env[RECLAIM_PID_ENV] = String(this.#lastDeadPid);
+    env[SUPERVISED_ENV] = '1';
     this.#spawnedAt = Date.now();
     this.#setState('starting');
     let child: ChildProcess;

@@ -15,6 +15,7 @@ import { Upstream } from './upstream/upstream.js';
 import { UpstreamHost } from './upstream/upstream-host.js';
 import { EntryError, loadEntry, type Backend } from './load-entry.js';
 import { JournalWriter } from './journal-writer.js';
+import { ParentLink } from './parent-link.js';
 import { McpHost } from './mcp-host.js';
 import { ModernCallers } from './modern-callers.js';
 import { OperationRecorder } from './operation-recorder.js';
@@ -54,6 +55,9 @@ function fail(message: string, code: number): void {
 }
 
 export async function main(argv: string[]): Promise<void> {
+  // First of all: the API that spawned us may go at any moment from now on.
+  const parent = new ParentLink();
+  if (parent.gone) return fail('the API that spawned this server has gone; not starting', EXIT_FAILURE);
   const cwd = process.cwd();
   let parsed;
   try {
@@ -176,11 +180,8 @@ export async function main(argv: string[]): Promise<void> {
   const onSignal = (signal: NodeJS.Signals) => void shutdown(signal);
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
-  // Spawned by the API with an IPC channel: it closes when the API exits, even by SIGKILL.
-  if (process.channel) {
-    process.channel.unref();
-    process.once('disconnect', () => void shutdown('parent API went away'));
-  }
+  // Spawned by the API: when it goes (or went while this one was loading), so does this one.
+  parent.onGone(() => void shutdown('parent API went away'));
   lock.on('compromised', (err) => {
     // The writer and the journal have stopped writing already (they listen too). The journal
     // must not even queue the `disconnect … shutdown` lines of the host closing below (M1).

@@ -339,3 +339,10 @@ export function settingsHelp(keys: readonly SettingKey[], cwd: string): string {
  * whose snapshot lock the new one may take over at once. Internal; users never set it.
  */
 export const RECLAIM_PID_ENV = 'MCP_MONITOR_RECLAIM_PID';
+
+/**
+ * Set to `1` by a supervising API in the environment of every child it spawns (with an IPC
+ * channel): a child that finds it but no channel knows its API died before it could listen.
+ * Internal; users never set it.
+ */
+export const SUPERVISED_ENV = 'MCP_MONITOR_SUPERVISED';
