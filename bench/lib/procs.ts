@@ -3,7 +3,7 @@
  * behind (also on Ctrl-C), and what the bench reads of them: RSS and CPU time from /proc.
  */
 import { spawn, type ChildProcess, type SpawnOptions } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -69,6 +69,44 @@ export function cpuSeconds(pid: number): number {
   return (Number(f[11]) + Number(f[12])) / 100;
 }
 
+/** Proportional set size in MiB (Pss of /proc/<pid>/smaps_rollup): shared pages (the node binary) split among the processes mapping them. */
+export function pssMb(pid: number): number {
+  const m = /^Pss:\s+(\d+) kB/m.exec(readFileSync(`/proc/${pid}/smaps_rollup`, 'utf8'));
+  return m ? Math.round((Number(m[1]) / 1024) * 10) / 10 : Number.NaN;
+}
+
+/** What a process holds of the kernel's per-user limits: open descriptors, inotify instances and their watches. */
+export interface Handles {
+  fds: number;
+  inotifyInstances: number;
+  inotifyWatches: number;
+}
+
+/**
+ * Reads /proc/<pid>/fd and, for each inotify descriptor, its fdinfo (one `inotify wd:` line per
+ * watch). Watches count against fs.inotify.max_user_watches, instances against
+ * fs.inotify.max_user_instances, both per user.
+ */
+export function handles(pid: number): Handles {
+  const fds = readdirSync(`/proc/${pid}/fd`);
+  let inotifyInstances = 0;
+  let inotifyWatches = 0;
+  for (const fd of fds) {
+    let target: string;
+    try {
+      target = readlinkSync(`/proc/${pid}/fd/${fd}`);
+    } catch (err) {
+      // ENOENT: the descriptor was closed between the listing and the readlink.
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') continue;
+      throw err;
+    }
+    if (target !== 'anon_inode:inotify') continue;
+    inotifyInstances++;
+    inotifyWatches += readFileSync(`/proc/${pid}/fdinfo/${fd}`, 'utf8').split('\n').filter((l) => l.startsWith('inotify wd:')).length;
+  }
+  return { fds: fds.length, inotifyInstances, inotifyWatches };
+}
+
 export interface Api {
   child: ChildProcess;
   url: string;
@@ -79,18 +117,29 @@ export interface Api {
   close: () => Promise<void>;
 }
 
+export interface StartOptions {
+  /** `start --config FILE` (contract §8): the servers of the file instead of one child on port 0. */
+  config?: string;
+  /** How long every child may take to be running. Default 20,000 ms. */
+  readyTimeoutMs?: number;
+}
+
 /**
  * Starts the real product: `mcp-monitor start` on port 0 with its child on port 0 and a fresh
- * state directory, at the default log level. Resolves when the child is running.
+ * state directory, at the default log level (or the servers of `options.config`). Resolves when
+ * every child is running; `childPid` and `mcpUrl` are the first server's.
  * `env`: more environment for the API, which passes it on to its child (the profiler sets
  * `NODE_OPTIONS=--cpu-prof …` this way to profile both).
  */
-export async function startApi(extraArgs: string[] = [], env: NodeJS.ProcessEnv = {}): Promise<Api> {
+export async function startApi(extraArgs: string[] = [], env: NodeJS.ProcessEnv = {}, options: StartOptions = {}): Promise<Api> {
   const stateDir = await tempDir('state');
+  // With a config file the child settings come from the file alone: `--mcp-port` as a flag
+  // would be a usage error (contract §8).
+  const serverArgs = options.config === undefined ? ['--mcp-port', '0'] : ['--config', options.config];
   // BENCH_CPU_PROF=<dir>: the API writes a V8 CPU profile there when it exits (open it in
   // Chrome DevTools). The child, spawned by the API, is not profiled.
   const prof = process.env.BENCH_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}`] : [];
-  const child = spawnNode([...prof, BIN, 'start', '--port', '0', '--mcp-port', '0', '--state-dir', stateDir, ...extraArgs], {
+  const child = spawnNode([...prof, BIN, 'start', '--port', '0', ...serverArgs, '--state-dir', stateDir, ...extraArgs], {
     stdio: ['ignore', 'ignore', 'pipe'],
     env: { ...process.env, MCP_MONITOR_LOG_LEVEL: 'info', ...env },
   });
@@ -120,9 +169,10 @@ export async function startApi(extraArgs: string[] = [], env: NodeJS.ProcessEnv 
   const url = `http://127.0.0.1:${port}`;
   const server = await waitUntil(async () => {
     const r = (await (await fetch(`${url}/api/mcp/servers`)).json()) as { servers: { status: string; pid: number; mcpUrl: string | null }[] };
-    const s = r.servers[0];
-    return s?.status === 'running' && s.mcpUrl ? s : undefined;
-  }, 20_000, 'the MCP child to run', 20);
+    // Every server listed (with a config file, all of them) running; the first is the default.
+    const up = r.servers.length > 0 && r.servers.every((s) => s.status === 'running' && s.mcpUrl);
+    return up ? r.servers[0] : undefined;
+  }, options.readyTimeoutMs ?? 20_000, 'the MCP children to run', 20);
   return {
     child,
     url,
