@@ -58,8 +58,8 @@ async function idsMatch(fleet: Fleet, open: Open): Promise<boolean> {
   return true;
 }
 
-export async function measureFleetChurn(children: number, sessionsEach: number, seconds: number, heartbeatMs: number, boundMs = 10_000): Promise<FleetChurn> {
-  const fleet = await startFleet(children, heartbeatMs);
+export async function measureFleetChurn(children: number, sessionsEach: number, seconds: number, heartbeatMs: number, startConcurrency: number, boundMs = 10_000): Promise<FleetChurn> {
+  const fleet = await startFleet(children, heartbeatMs, startConcurrency);
   try {
     const open: Open = new Map(fleet.servers.map((s) => [s.serverId, []]));
     // Every total the API must end on: what it shows now plus every open we send.

@@ -1,7 +1,7 @@
 /**
  * (8) Fleet: one API supervising many children (`mcp-monitor start --config FILE`, contract §8;
  * issue 11). N built-in servers on port 0 with a 2 s heartbeat, so the API reads N/2 snapshots a
- * second at rest. Measured:
+ * second at rest, started a few at a time (bench/lib/fleet-api.ts says why). Measured:
  * - the API's CPU at idle (no client connected) over `idleSeconds`, from /proc/<pid>/stat, in %
  *   of one core; the same with one SSE subscriber to all servers; the children's CPU beside it;
  * - memory: VmRSS of every child (mean) and of the API, and Pss (shared pages split) per child;
@@ -96,8 +96,9 @@ export interface FleetResult {
   rssPerChildMiB: number;
   latencyMs: FleetLatency;
   churn: FleetChurn;
-  /** API spawned -> all N children running. */
+  /** API listening -> all N children running, started `startConcurrency` at a time. */
   startMs: number;
+  startConcurrency: number;
   idleSeconds: number;
   /** The API's CPU at rest with one all-servers SSE subscriber (every heartbeat is sent to it). */
   apiIdleCpuPctWithSse: number;
@@ -123,7 +124,10 @@ export interface FleetOptions {
   churnChildren: number;
   churnSessions: number;
   churnSeconds: number;
+  /** Heartbeat of every child. Default 2000 (the product's default). */
   heartbeatMs?: number;
+  /** Children starting at once (see bench/lib/fleet-api.ts). Default the number of cores. */
+  startConcurrency?: number;
   log?: (msg: string) => void;
 }
 
@@ -135,8 +139,9 @@ export async function measureFleet(o: FleetOptions): Promise<FleetResult> {
   const heartbeatMs = o.heartbeatMs ?? 2000;
   const loadavgBefore = os.loadavg().map((v) => round(v, 2));
   const at = new Date().toISOString();
-  log(`fleet: starting ${o.children} children`);
-  const fleet = await startFleet(o.children, heartbeatMs);
+  const startConcurrency = o.startConcurrency ?? os.availableParallelism();
+  log(`fleet: starting ${o.children} children, ${startConcurrency} at a time`);
+  const fleet = await startFleet(o.children, heartbeatMs, startConcurrency);
   let idle: Awaited<ReturnType<typeof cpuOver>>;
   let idleSse: Awaited<ReturnType<typeof cpuOver>>;
   let latency: FleetLatency;
@@ -162,7 +167,7 @@ export async function measureFleet(o: FleetOptions): Promise<FleetResult> {
     await fleet.close();
   }
   log(`fleet: churn, ${o.churnChildren} children x ${o.churnSessions} sessions for ${o.churnSeconds} s`);
-  const churn = await measureFleetChurn(o.churnChildren, o.churnSessions, o.churnSeconds, heartbeatMs);
+  const churn = await measureFleetChurn(o.churnChildren, o.churnSessions, o.churnSeconds, heartbeatMs, startConcurrency);
   return {
     children: o.children,
     heartbeatMs,
@@ -171,6 +176,7 @@ export async function measureFleet(o: FleetOptions): Promise<FleetResult> {
     latencyMs: latency,
     churn,
     startMs: fleet.startMs,
+    startConcurrency,
     idleSeconds: o.idleSeconds,
     apiIdleCpuPctWithSse: round(idleSse.api, 2),
     childIdleCpuPct: round(mean(idle.children), 2),

@@ -107,39 +107,35 @@ export function handles(pid: number): Handles {
   return { fds: fds.length, inotifyInstances, inotifyWatches };
 }
 
-export interface Api {
+/** The API process, listening; its children may not be running yet. */
+export interface ApiProcess {
   child: ChildProcess;
   url: string;
   stateDir: string;
   apiPid: number;
-  childPid: number;
-  mcpUrl: string;
-  close: () => Promise<void>;
+  /** Stops the API (SIGTERM, SIGKILL after `graceMs`, default 5000) and removes the state directory. */
+  close: (graceMs?: number) => Promise<void>;
 }
 
-export interface StartOptions {
-  /** `start --config FILE` (contract §8): the servers of the file instead of one child on port 0. */
-  config?: string;
-  /** How long every child may take to be running. Default 20,000 ms. */
-  readyTimeoutMs?: number;
+export interface Api extends ApiProcess {
+  childPid: number;
+  mcpUrl: string;
 }
 
 /**
- * Starts the real product: `mcp-monitor start` on port 0 with its child on port 0 and a fresh
- * state directory, at the default log level (or the servers of `options.config`). Resolves when
- * every child is running; `childPid` and `mcpUrl` are the first server's.
- * `env`: more environment for the API, which passes it on to its child (the profiler sets
+ * Spawns the real `mcp-monitor start --port 0 --state-dir <fresh dir> …args` at the default log
+ * level and resolves once it listens (the port from its `API listening` log line). `args` name
+ * the servers: `--mcp-port 0` for one child, or `--config FILE` for a fleet (contract §8; a
+ * child setting given as a flag beside a config file is a usage error).
+ * `env`: more environment for the API, which passes it on to its children (the profiler sets
  * `NODE_OPTIONS=--cpu-prof …` this way to profile both).
  */
-export async function startApi(extraArgs: string[] = [], env: NodeJS.ProcessEnv = {}, options: StartOptions = {}): Promise<Api> {
+export async function spawnApi(args: string[], env: NodeJS.ProcessEnv = {}): Promise<ApiProcess> {
   const stateDir = await tempDir('state');
-  // With a config file the child settings come from the file alone: `--mcp-port` as a flag
-  // would be a usage error (contract §8).
-  const serverArgs = options.config === undefined ? ['--mcp-port', '0'] : ['--config', options.config];
   // BENCH_CPU_PROF=<dir>: the API writes a V8 CPU profile there when it exits (open it in
   // Chrome DevTools). The child, spawned by the API, is not profiled.
   const prof = process.env.BENCH_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}`] : [];
-  const child = spawnNode([...prof, BIN, 'start', '--port', '0', ...serverArgs, '--state-dir', stateDir, ...extraArgs], {
+  const child = spawnNode([...prof, BIN, 'start', '--port', '0', '--state-dir', stateDir, ...args], {
     stdio: ['ignore', 'ignore', 'pipe'],
     env: { ...process.env, MCP_MONITOR_LOG_LEVEL: 'info', ...env },
   });
@@ -167,22 +163,28 @@ export async function startApi(extraArgs: string[] = [], env: NodeJS.ProcessEnv 
   await waitUntil(() => port !== undefined || child.exitCode !== null, 20_000, 'the API to listen');
   if (port === undefined) throw new Error(`bench: the API exited: ${tail.join(' | ')}`);
   const url = `http://127.0.0.1:${port}`;
-  const server = await waitUntil(async () => {
-    const r = (await (await fetch(`${url}/api/mcp/servers`)).json()) as { servers: { status: string; pid: number; mcpUrl: string | null }[] };
-    // Every server listed (with a config file, all of them) running; the first is the default.
-    const up = r.servers.length > 0 && r.servers.every((s) => s.status === 'running' && s.mcpUrl);
-    return up ? r.servers[0] : undefined;
-  }, options.readyTimeoutMs ?? 20_000, 'the MCP children to run', 20);
   return {
     child,
     url,
     stateDir,
     apiPid: child.pid!,
-    childPid: server.pid,
-    mcpUrl: server.mcpUrl!,
-    close: async () => {
-      await stop(child);
+    close: async (graceMs?: number) => {
+      await stop(child, graceMs);
       await removeDir(stateDir);
     },
   };
+}
+
+/**
+ * Starts the real product with one child on port 0 (see {@link spawnApi}); resolves when the
+ * child is running.
+ */
+export async function startApi(extraArgs: string[] = [], env: NodeJS.ProcessEnv = {}): Promise<Api> {
+  const api = await spawnApi(['--mcp-port', '0', ...extraArgs], env);
+  const server = await waitUntil(async () => {
+    const r = (await (await fetch(`${api.url}/api/mcp/servers`)).json()) as { servers: { status: string; pid: number; mcpUrl: string | null }[] };
+    const s = r.servers[0];
+    return s?.status === 'running' && s.mcpUrl ? s : undefined;
+  }, 20_000, 'the MCP child to run', 20);
+  return { ...api, childPid: server.pid, mcpUrl: server.mcpUrl! };
 }
