@@ -118,9 +118,13 @@ export interface FleetResult {
 }
 
 export interface FleetOptions {
+  /** Children of the fleet measured at rest and for the latency (issue 11: 50). */
   children: number;
+  /** Latency samples (sessions opened and ended one at a time). */
   samples: number;
+  /** Length of each idle CPU window. */
   idleSeconds: number;
+  /** The churn's fleet: children, sessions held on each, and how long they churn. */
   churnChildren: number;
   churnSessions: number;
   churnSeconds: number;
@@ -134,6 +138,7 @@ export interface FleetOptions {
 /** A sysctl of one integer. */
 const sysctl = (name: string) => Number.parseInt(readFileSync(`/proc/sys/${name}`, 'utf8'), 10);
 
+/** Runs the fleet section: one fleet at rest and sampled for latency, then the churn's fleet. */
 export async function measureFleet(o: FleetOptions): Promise<FleetResult> {
   const log = o.log ?? (() => {});
   const heartbeatMs = o.heartbeatMs ?? 2000;
