@@ -3,15 +3,18 @@
  * prints a table and writes bench/results.json. See the README's Performance section, and
  * bench/PROFILE.md for where the throughput overhead goes (bench/profile.ts, bench/watch-cost.ts).
  *
- * Environment: BENCH_QUICK=1 for a short smoke run (fewer samples, 1,000 sessions at most);
- * BENCH_OUT=<file> to write the results elsewhere.
+ * Environment: BENCH_QUICK=1 for a short smoke run (fewer samples, 1,000 sessions at most, a
+ * fleet of 10); BENCH_OUT=<file> to write the results elsewhere; BENCH_ONLY=fleet to run only the
+ * fleet section (docs/bench.md) and merge its `fleet` into the existing results file, leaving
+ * every other section of it as it was.
  */
-import { stat, writeFile } from 'node:fs/promises';
+import { readFile, stat, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { snapshotPath } from '../shared/paths.js';
 import { measureBackends } from './backends.js';
 import { measureChurn } from './churn.js';
+import { measureFleet, type FleetOptions, type FleetResult } from './fleet.js';
 import { measureFloor } from './floor.js';
 import { measureLatency, type LatencySample } from './latency.js';
 import { cleanupAll, ROOT, startApi } from './lib/procs.js';
@@ -26,6 +29,11 @@ const OUT = process.env.BENCH_OUT ?? path.join(ROOT, 'bench', 'results.json');
 const ROUNDS = 3;
 const PER_ROUND = QUICK ? 20 : 70;
 const SIZES = QUICK ? [100, 1000] : [100, 1000, 10_000];
+const ONLY = process.env.BENCH_ONLY;
+/** Issue 11: 50 children at rest and 10 x 100 sessions churning (QUICK: 10, and 5 x 20). */
+const FLEET: FleetOptions = QUICK
+  ? { children: 10, samples: 20, idleSeconds: 5, churnChildren: 5, churnSessions: 20, churnSeconds: 3, log }
+  : { children: 50, samples: 100, idleSeconds: 10, churnChildren: 10, churnSessions: 100, churnSeconds: 10, log };
 
 function log(msg: string): void {
   process.stderr.write(`bench: ${msg}\n`);
@@ -90,6 +98,9 @@ async function main(): Promise<void> {
   log('backends: server-everything direct, through --upstream, through --command');
   const backends = await measureBackends(QUICK ? 2 : 6, 8, 2, QUICK ? 100 : 300);
 
+  log(`fleet: one API, ${FLEET.children} children; churn on ${FLEET.churnChildren} x ${FLEET.churnSessions} sessions`);
+  const fleet = await measureFleet(FLEET);
+
   const results = {
     machine,
     quick: QUICK,
@@ -115,10 +126,48 @@ async function main(): Promise<void> {
     scale,
     churn,
     backends,
+    fleet,
   };
   await writeFile(OUT, `${JSON.stringify(results, null, 2)}\n`);
   printTable(results);
   log(`wrote ${path.relative(process.cwd(), OUT) || OUT} in ${results.durationS} s`);
+}
+
+/** BENCH_ONLY=fleet: runs the fleet section alone and replaces `fleet` in the results file. */
+async function onlyFleet(): Promise<void> {
+  let previous: Record<string, unknown> = {};
+  try {
+    previous = JSON.parse(await readFile(OUT, 'utf8')) as Record<string, unknown>;
+  } catch (err) {
+    // No results file yet: the fleet is its first section. Any other error (bad JSON) stops here.
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+  }
+  log(`fleet only: one API, ${FLEET.children} children; churn on ${FLEET.churnChildren} x ${FLEET.churnSessions} sessions`);
+  const fleet = await measureFleet(FLEET);
+  // The machine block of the file belongs to the full run; this run's load and time are in fleet.
+  await writeFile(OUT, `${JSON.stringify({ ...previous, fleet: { ...fleet, quick: QUICK, node: process.version, cores: os.availableParallelism() } }, null, 2)}\n`);
+  process.stdout.write(`\nmcp-monitor bench, fleet only: ${os.availableParallelism()} cores, Node ${process.version}, ${fleet.at}, load ${fleet.loadavgBefore.join(' ')}\n\n`);
+  printRows(fleetRows(fleet));
+  log(`merged fleet into ${path.relative(process.cwd(), OUT) || OUT}`);
+}
+
+function fleetRows(f: FleetResult): [string, string, string][] {
+  const l = f.latencyMs;
+  const c = f.churn;
+  return [
+    [`fleet: ${f.children} children, API idle CPU`, `${f.apiIdleCpuPct}% of a core (${f.apiIdleCpuPctWithSse}% with an SSE subscriber)`, `target < 10%; children ${f.childIdleCpuPct}% each, ${f.childrenIdleCpuPctTotal}% together`],
+    ['  memory per child', `RSS ${f.rssPerChildMiB} MiB, Pss ${f.pssPerChildMiB} MiB`, `API RSS ${f.apiRssMiB} MiB`],
+    ['  handles: API / per child', `${f.apiHandles.fds} / ${f.childHandles.fds} fds`, `inotify API ${f.apiHandles.inotifyInstances} instances ${f.apiHandles.inotifyWatches} watches, child ${f.childHandles.inotifyInstances} / ${f.childHandles.inotifyWatches}`],
+    ['  latency p50 / p99 / max', `${l.p50} / ${l.p99} / ${l.max} ms`, `n=${l.n}, ${l.stream} SSE at ${l.framesPerSec} frames/s; target p99 < 100 ms; gone p50 / p99 ${l.gone.p50} / ${l.gone.p99} ms`],
+    [`  churn: ${c.children} x ${c.sessionsEach} sessions`, `${c.changesPerSec} changes/s, final state seen ${c.finalStateSeen}`, `${c.finalLagMs} ms after the last change; CPU API ${c.apiCpuPct}%, children ${c.childrenCpuPct}%`],
+  ];
+}
+
+function printRows(rows: [string, string, string][]): void {
+  const w0 = Math.max(...rows.map((x) => x[0].length));
+  const w1 = Math.max(...rows.map((x) => x[1].length));
+  for (const [a, b, c] of rows) process.stdout.write(`${a.padEnd(w0)}  ${b.padEnd(w1)}  ${c}\n`);
+  process.stdout.write('\n');
 }
 
 function printTable(r: any): void {
@@ -141,12 +190,10 @@ function printTable(r: any): void {
     ['  through --upstream', `${r.backends.upstream.rps} rps, p50 / p99 ${r.backends.upstream.p50Ms} / ${r.backends.upstream.p99Ms} ms`, `ratio ${r.backends.upstreamRpsRatio} (target >= 0.85), added p50 ${r.backends.upstreamAddedP50Ms} ms (target < 1 ms)`],
     ['  through --command (stdio)', `${r.backends.command.rps} rps, p50 / p99 ${r.backends.command.p50Ms} / ${r.backends.command.p99Ms} ms`, `initialize to first result p50 ${r.backends.command.firstResultP50Ms} ms, p99 ${r.backends.command.firstResultP99Ms} ms`],
     ['churn', `${r.churn.changesPerSec} changes/s, ${r.churn.writesPerSec} writes/s`, `max lag ${r.churn.maxLagMs} ms, final ${r.churn.finalLagMs} ms, CPU ${r.churn.cpuPct}% (child ${r.churn.childCpuPct}, api ${r.churn.apiCpuPct}), final seen ${r.churn.finalStateSeen}`],
+    ...fleetRows(r.fleet),
   ];
-  const w0 = Math.max(...rows.map((x) => x[0].length));
-  const w1 = Math.max(...rows.map((x) => x[1].length));
   process.stdout.write(`\nmcp-monitor bench: ${r.machine.cores} cores, Node ${r.machine.node}, ${r.machine.at}\n\n`);
-  for (const [a, b, c] of rows) process.stdout.write(`${a.padEnd(w0)}  ${b.padEnd(w1)}  ${c}\n`);
-  process.stdout.write('\n');
+  printRows(rows);
 }
 
 let interrupted = false;
@@ -159,7 +206,9 @@ for (const sig of ['SIGINT', 'SIGTERM'] as const) {
 }
 
 try {
-  await main();
+  if (ONLY === undefined) await main();
+  else if (ONLY === 'fleet') await onlyFleet();
+  else throw new Error(`BENCH_ONLY: ${JSON.stringify(ONLY)} is not a section that runs alone (fleet)`);
 } catch (err) {
   if (!interrupted) {
     process.stderr.write(`bench: failed: ${(err as Error).stack ?? err}\n`);

@@ -3,7 +3,7 @@
  * behind (also on Ctrl-C), and what the bench reads of them: RSS and CPU time from /proc.
  */
 import { spawn, type ChildProcess, type SpawnOptions } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -69,28 +69,73 @@ export function cpuSeconds(pid: number): number {
   return (Number(f[11]) + Number(f[12])) / 100;
 }
 
-export interface Api {
+/** Proportional set size in MiB (Pss of /proc/<pid>/smaps_rollup): shared pages (the node binary) split among the processes mapping them. */
+export function pssMb(pid: number): number {
+  const m = /^Pss:\s+(\d+) kB/m.exec(readFileSync(`/proc/${pid}/smaps_rollup`, 'utf8'));
+  return m ? Math.round((Number(m[1]) / 1024) * 10) / 10 : Number.NaN;
+}
+
+/** What a process holds of the kernel's per-user limits: open descriptors, inotify instances and their watches. */
+export interface Handles {
+  fds: number;
+  inotifyInstances: number;
+  inotifyWatches: number;
+}
+
+/**
+ * Reads /proc/<pid>/fd and, for each inotify descriptor, its fdinfo (one `inotify wd:` line per
+ * watch). Watches count against fs.inotify.max_user_watches, instances against
+ * fs.inotify.max_user_instances, both per user.
+ */
+export function handles(pid: number): Handles {
+  const fds = readdirSync(`/proc/${pid}/fd`);
+  let inotifyInstances = 0;
+  let inotifyWatches = 0;
+  for (const fd of fds) {
+    let target: string;
+    try {
+      target = readlinkSync(`/proc/${pid}/fd/${fd}`);
+    } catch (err) {
+      // ENOENT: the descriptor was closed between the listing and the readlink.
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') continue;
+      throw err;
+    }
+    if (target !== 'anon_inode:inotify') continue;
+    inotifyInstances++;
+    inotifyWatches += readFileSync(`/proc/${pid}/fdinfo/${fd}`, 'utf8').split('\n').filter((l) => l.startsWith('inotify wd:')).length;
+  }
+  return { fds: fds.length, inotifyInstances, inotifyWatches };
+}
+
+/** The API process, listening; its children may not be running yet. */
+export interface ApiProcess {
   child: ChildProcess;
   url: string;
   stateDir: string;
   apiPid: number;
+  /** Stops the API (SIGTERM, SIGKILL after `graceMs`, default 5000) and removes the state directory. */
+  close: (graceMs?: number) => Promise<void>;
+}
+
+export interface Api extends ApiProcess {
   childPid: number;
   mcpUrl: string;
-  close: () => Promise<void>;
 }
 
 /**
- * Starts the real product: `mcp-monitor start` on port 0 with its child on port 0 and a fresh
- * state directory, at the default log level. Resolves when the child is running.
- * `env`: more environment for the API, which passes it on to its child (the profiler sets
+ * Spawns the real `mcp-monitor start --port 0 --state-dir <fresh dir> …args` at the default log
+ * level and resolves once it listens (the port from its `API listening` log line). `args` name
+ * the servers: `--mcp-port 0` for one child, or `--config FILE` for a fleet (contract §8; a
+ * child setting given as a flag beside a config file is a usage error).
+ * `env`: more environment for the API, which passes it on to its children (the profiler sets
  * `NODE_OPTIONS=--cpu-prof …` this way to profile both).
  */
-export async function startApi(extraArgs: string[] = [], env: NodeJS.ProcessEnv = {}): Promise<Api> {
+export async function spawnApi(args: string[], env: NodeJS.ProcessEnv = {}): Promise<ApiProcess> {
   const stateDir = await tempDir('state');
   // BENCH_CPU_PROF=<dir>: the API writes a V8 CPU profile there when it exits (open it in
   // Chrome DevTools). The child, spawned by the API, is not profiled.
   const prof = process.env.BENCH_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}`] : [];
-  const child = spawnNode([...prof, BIN, 'start', '--port', '0', '--mcp-port', '0', '--state-dir', stateDir, ...extraArgs], {
+  const child = spawnNode([...prof, BIN, 'start', '--port', '0', '--state-dir', stateDir, ...args], {
     stdio: ['ignore', 'ignore', 'pipe'],
     env: { ...process.env, MCP_MONITOR_LOG_LEVEL: 'info', ...env },
   });
@@ -118,21 +163,28 @@ export async function startApi(extraArgs: string[] = [], env: NodeJS.ProcessEnv 
   await waitUntil(() => port !== undefined || child.exitCode !== null, 20_000, 'the API to listen');
   if (port === undefined) throw new Error(`bench: the API exited: ${tail.join(' | ')}`);
   const url = `http://127.0.0.1:${port}`;
-  const server = await waitUntil(async () => {
-    const r = (await (await fetch(`${url}/api/mcp/servers`)).json()) as { servers: { status: string; pid: number; mcpUrl: string | null }[] };
-    const s = r.servers[0];
-    return s?.status === 'running' && s.mcpUrl ? s : undefined;
-  }, 20_000, 'the MCP child to run', 20);
   return {
     child,
     url,
     stateDir,
     apiPid: child.pid!,
-    childPid: server.pid,
-    mcpUrl: server.mcpUrl!,
-    close: async () => {
-      await stop(child);
+    close: async (graceMs?: number) => {
+      await stop(child, graceMs);
       await removeDir(stateDir);
     },
   };
+}
+
+/**
+ * Starts the real product with one child on port 0 (see {@link spawnApi}); resolves when the
+ * child is running.
+ */
+export async function startApi(extraArgs: string[] = [], env: NodeJS.ProcessEnv = {}): Promise<Api> {
+  const api = await spawnApi(['--mcp-port', '0', ...extraArgs], env);
+  const server = await waitUntil(async () => {
+    const r = (await (await fetch(`${api.url}/api/mcp/servers`)).json()) as { servers: { status: string; pid: number; mcpUrl: string | null }[] };
+    const s = r.servers[0];
+    return s?.status === 'running' && s.mcpUrl ? s : undefined;
+  }, 20_000, 'the MCP child to run', 20);
+  return { ...api, childPid: server.pid, mcpUrl: server.mcpUrl! };
 }
