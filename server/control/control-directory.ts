@@ -3,12 +3,12 @@
  * requests to it, one `<name>.json` each, written atomically by the API, the CLI or an operator.
  * At start the directory is made ours (0700) and what an earlier run left there is cleared
  * (requests older than a minute, unread; temp files of a killed writer). Then each new request
- * is picked up within a second (fs.watch on the directory, and a poll in case the watch misses
- * one or fails), read as hostile input, removed, and carried out: `end-session` ends that
+ * is picked up within a second (the directory is listed every 500 ms: no fs.watch, which would
+ * cost each child an inotify instance, and a user has 128 of them for all processes together:
+ * a fleet of a hundred children would run out), read as hostile input, removed, and carried out: `end-session` ends that
  * session, reason `terminated`, whatever the backend. A request that cannot be carried out is
  * removed with a warning saying why. Nothing here ever stops the MCP server: failures are logged.
  */
-import { watch, type FSWatcher } from 'node:fs';
 import { lstat, readdir, rm, unlink } from 'node:fs/promises';
 import path from 'node:path';
 import type { Logger } from 'pino';
@@ -42,7 +42,7 @@ export interface ControlDirectoryOptions {
   /** Ends a session of the backend. */
   sessions: SessionTerminator;
   logger: Logger;
-  /** How often the directory is listed besides fs.watch events. Default 500 (a request is seen within 1 s even without events). */
+  /** How often the directory is listed. Default 500 (a request is carried out within 1 s, contract §9). */
   pollMs?: number;
   /** Requests older than this found at start are removed unread, and temp files older than this whenever found. Default 60000. */
   maxAgeMs?: number;
@@ -51,7 +51,7 @@ export interface ControlDirectoryOptions {
 /**
  * A request that is not (yet) JSON and was written less than this ago is looked at again later
  * rather than refused: an operator's `echo '{…}' > control/x.json` creates the file empty and
- * fills it in a second step, and the watch may see it in between.
+ * fills it in a second step, and a listing may see it in between.
  */
 const SETTLE_MS = 1000;
 
@@ -66,13 +66,12 @@ function remember(set: Set<string>, name: string): void {
 
 /** The control directory of one child: `start()`/`close()`. */
 export class ControlDirectory {
-  /** The directory watched. */
+  /** The directory looked at. */
   readonly dir: string;
   readonly #o: ControlDirectoryOptions;
   readonly #log: Logger;
   readonly #maxAgeMs: number;
   readonly #task: SerialTask;
-  #watcher: FSWatcher | undefined;
   #timer: NodeJS.Timeout | undefined;
   /** Entries that are neither requests nor temp files: warned about once each. */
   readonly #strange = new Set<string>();
@@ -103,35 +102,18 @@ export class ControlDirectory {
     if (this.#closed) return;
     await this.#clearLeftovers();
     if (this.#closed) return;
-    this.#watch();
     this.#timer = setInterval(() => void this.#task.run(), this.#o.pollMs ?? 500).unref();
     await this.#task.run();
   }
 
-  /** Stops watching; resolves when the request under way (if any) is done. Safe to call many times. */
+  /** Stops looking; resolves when the request under way (if any) is done. Safe to call many times. */
   close(): Promise<void> {
     this.#closePromise ??= (async () => {
       this.#closed = true;
       clearInterval(this.#timer);
-      this.#watcher?.close();
       await this.#task.close();
     })();
     return this.#closePromise;
-  }
-
-  #watch(): void {
-    try {
-      // Not persistent: a watch must never keep the child alive. Every event just lists the
-      // directory again (a rename into place may be reported under either name).
-      this.#watcher = watch(this.dir, { persistent: false }, () => void this.#task.run());
-      this.#watcher.on('error', (err) => {
-        this.#log.warn({ err: err.message, dir: this.dir }, 'control directory watch failed; polling only');
-        this.#watcher?.close();
-        this.#watcher = undefined;
-      });
-    } catch (err) {
-      this.#log.warn({ err: (err as Error).message, dir: this.dir }, 'cannot watch the control directory; polling only');
-    }
   }
 
   /** At start: requests older than the max age, unread. (Old temp files go in every scan, the first one right after this.) */
@@ -166,8 +148,6 @@ export class ControlDirectory {
       // Removed under us (by hand): made again, so that requests can come in again.
       this.#log.warn({ dir: this.dir }, 'control directory was removed; creating it again');
       await ensureControlDir(this.dir);
-      this.#watcher?.close();
-      this.#watch();
       return;
     }
     for (const name of names) {
