@@ -54,7 +54,10 @@ describe('dashboard', () => {
     const row = page.locator(`tr[data-session="${c.sessionId}"]`);
     await row.waitFor();
     const cells = await row.locator('td').allTextContents();
-    expect(cells).toEqual(expect.arrayContaining(['browser-seen 4.2.0', 'legacy', '127.0.0.1', 'dash-agent/9', c.sessionId.slice(0, 8)]));
+    expect(cells).toEqual(expect.arrayContaining(['browser-seen 4.2.0', 'legacy', '127.0.0.1', 'dash-agent/9']));
+    // The session cell: the start of its id, and the button that ends it.
+    expect(await row.locator('td.session code').textContent()).toBe(c.sessionId.slice(0, 8));
+    expect(await row.locator('td.session').getByRole('button', { name: /^End session/ }).count()).toBe(1);
     // The built-in server has no per-session process: no Memory column.
     expect(await page.locator('#connections th.col-process').isVisible()).toBe(false);
     await expect.poll(() => page.locator('#conns-count').textContent(), { timeout: UI_TIMEOUT }).toBe('1');
