@@ -71,6 +71,8 @@ describe('dashboard control', () => {
     await row.getByRole('button', { name: /^End session/ }).click();
     await accepted;
     await row.waitFor({ state: 'detached' });
+    // The card counts from the same data as the table, in the same render: never one behind.
+    expect(await page.locator('article[data-server="default"] .big').textContent()).toMatch(/^0 /);
     expect(deletes).toEqual([`${api.url}/api/mcp/servers/default/connections/${c.sessionId}`]);
     await expect.poll(() => page.locator('#notice').textContent(), { timeout: UI_TIMEOUT }).toContain('being ended');
     expect((await api.json(`/api/mcp/connections/${c.sessionId}`, AUTH)).status).toBe(404);

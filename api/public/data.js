@@ -78,7 +78,9 @@ export function serverInfo(st, id) {
   const s = st.servers.get(id);
   const d = st.stats.get(id);
   const sum = s ? s.summary : {};
-  const live = d && (!s || d.at >= s.at) ? d.data : null;
+  // While the stream is live it carries every snapshot, so it is never behind a poll (a poll
+  // answered after a push may hold the state from before it: the count after an End, say).
+  const live = d && (st.stream === 'live' || !s || d.at >= s.at) ? d.data : null;
   return {
     id,
     status: sum.status || 'external',
