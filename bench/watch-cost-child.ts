@@ -11,20 +11,23 @@ import { createLogger } from '../shared/logger.js';
 import { SNAPSHOT_FILE } from '../shared/paths.js';
 import { readSnapshotFileText } from '../shared/read-snapshot.js';
 
-const [mode, stateDir, serverId] = process.argv.slice(2) as [string, string, string];
+const [mode, stateDir, ...serverIds] = process.argv.slice(2) as [string, string, ...string[]];
 let reads = 0;
 if (mode === 'api') {
   const w = new SnapshotWatcher({ stateDir, logger: createLogger('watch-cost', 'silent') });
   w.on('snapshot', () => (reads += 1));
   await w.start();
 } else {
-  const dir = path.join(stateDir, serverId);
-  watch(dir, (_event, name) => {
-    if (name !== SNAPSHOT_FILE) return;
-    // A failed read is simply not counted: the bench compares reads with writes.
-    readSnapshotFileText(path.join(dir, SNAPSHOT_FILE)).then(() => (reads += 1), () => undefined);
-  });
+  for (const serverId of serverIds) {
+    const dir = path.join(stateDir, serverId);
+    watch(dir, (_event, name) => {
+      if (name !== SNAPSHOT_FILE) return;
+      // A failed read is simply not counted: the bench compares reads with writes.
+      readSnapshotFileText(path.join(dir, SNAPSHOT_FILE)).then(() => (reads += 1), () => undefined);
+    });
+  }
 }
 process.on('message', () => process.send!({ reads }));
 process.send!({ ready: true });
 process.on('disconnect', () => process.exit(0));
+process.on('SIGTERM', () => process.exit(0));

@@ -4,10 +4,14 @@
  * rename) `RATE` times a second for `SECONDS`, in a state directory laid out like the child's
  * (lock, journal), while two watcher processes (bench/watch-cost-child.ts) follow it: the API's
  * SnapshotWatcher, and bare `fs.watch` + read + validate. Prints CPU ms per write of each.
+ * `BENCH_WATCH_SERVERS=50 BENCH_WATCH_RATE=25` spreads the writes over 50 server directories,
+ * as a fleet of 50 children heartbeating every 2 s does (each directory's events then come
+ * too far apart for chokidar's once-a-second re-listing throttle to merge them).
+ * `BENCH_WATCH_PROF=<dir>` writes a V8 CPU profile of the API's watcher there.
  *
  *   npm run build && npx tsc -p bench/tsconfig.json && node dist/.bench/bench/watch-cost.js
  */
-import { copyFile, mkdir, open, readFile, rename, writeFile } from 'node:fs/promises';
+import { mkdir, open, readFile, rename, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { snapshotPath } from '../shared/paths.js';
 import { nowMs, sleep, waitUntil } from './lib/clock.js';
@@ -15,6 +19,13 @@ import { BENCH_DIST, cleanupAll, cpuSeconds, spawnNode, startApi, stop, tempDir 
 
 const RATE = Number(process.env.BENCH_WATCH_RATE ?? 50);
 const SECONDS = Number(process.env.BENCH_WATCH_SECONDS ?? 10);
+const SERVERS = Number(process.env.BENCH_WATCH_SERVERS ?? 1);
+
+/** The snapshot of server directory `dir` (its own server id) at `seq` (0: as it is). */
+function textOf(dir: string, text: string, seq: number): string {
+  const own = text.replace(/"serverId":"[^"]*"/, `"serverId":"${path.basename(dir)}"`);
+  return seq === 0 ? own : own.replace(/"seq":\d+/, `"seq":${seq}`);
+}
 
 async function main(): Promise<void> {
   // A real snapshot and a real server directory: what a child leaves after it ran.
@@ -22,15 +33,17 @@ async function main(): Promise<void> {
   const real = snapshotPath(api.stateDir, 'default');
   const text = await readFile(real, 'utf8');
   const stateDir = await tempDir('watch');
-  const dir = path.join(stateDir, 'default');
-  await mkdir(dir, { recursive: true });
-  await copyFile(real, path.join(dir, 'snapshot.json'));
-  await writeFile(path.join(dir, 'events.jsonl'), '');
-  await mkdir(path.join(dir, 'snapshot.json.lock'));
+  const dirs = Array.from({ length: SERVERS }, (_, i) => path.join(stateDir, i === 0 ? 'default' : `s${i}`));
+  for (const dir of dirs) {
+    await mkdir(dir, { recursive: true });
+    await writeFile(path.join(dir, 'snapshot.json'), textOf(dir, text, 0));
+    await writeFile(path.join(dir, 'events.jsonl'), '');
+    await mkdir(path.join(dir, 'snapshot.json.lock'));
+  }
   await api.close();
 
   const watchers = ['api', 'raw'].map((mode) => {
-    const child = spawnNode([path.join(BENCH_DIST, 'watch-cost-child.js'), mode, stateDir, 'default'], { stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
+    const child = spawnNode([...(process.env.BENCH_WATCH_PROF && mode === 'api' ? ['--cpu-prof', '--cpu-prof-dir', process.env.BENCH_WATCH_PROF] : []), path.join(BENCH_DIST, 'watch-cost-child.js'), mode, stateDir, ...dirs.map((d) => path.basename(d))], { stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
     let ready = false;
     let reads = -1;
     child.on('message', (m: { ready?: boolean; reads?: number }) => {
@@ -51,7 +64,8 @@ async function main(): Promise<void> {
   const t0 = nowMs();
   while (nowMs() - t0 < SECONDS * 1000) {
     writes += 1;
-    const line = text.replace(/"seq":\d+/, `"seq":${seq0 + writes}`);
+    const dir = dirs[writes % dirs.length]!;
+    const line = textOf(dir, text, seq0 + writes);
     const tmp = path.join(dir, `snapshot.json.${process.pid}${writes}`);
     const fh = await open(tmp, 'wx', 0o600);
     await fh.writeFile(line);
@@ -68,7 +82,7 @@ async function main(): Promise<void> {
     const reads = await w.reads();
     lines.push(`${w.mode.padEnd(4)} ${(cpu[i]! * 1000).toFixed(0).padStart(6)} ms CPU for ${writes} writes = ${((cpu[i]! * 1000) / writes).toFixed(2)} ms/write; ${reads} snapshots read`);
   }
-  process.stdout.write(`watch cost, ${writes} writes at ${RATE}/s (snapshot ${text.length} B):\n${lines.join('\n')}\n`);
+  process.stdout.write(`watch cost, ${writes} writes at ${RATE}/s over ${dirs.length} server directories (snapshot ${text.length} B):\n${lines.join('\n')}\n`);
   for (const w of watchers) {
     w.child.disconnect();
     await stop(w.child);
