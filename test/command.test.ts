@@ -183,7 +183,10 @@ describe('no process outlives the child', () => {
     expect(inspected.stdout).toMatch(/PROCESS/);
     expect(inspected.stdout).toMatch(new RegExp(`${d.sessionId} .* pid ${pid2}, \\d+\\.\\d MiB`));
     expect(inspected.stdout).toContain('  backend    command ');
+    const child2 = await api.childPid();
     await api.proc.stop('SIGKILL');
     await waitFor(() => !isAlive(pid2), { what: 'the child to end its process when the API died' });
+    // And the child itself is gone, its last files written (before the test's state dir goes).
+    await waitFor(() => !isAlive(child2), { what: 'the child to exit when the API died' });
   });
 });
