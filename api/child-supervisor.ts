@@ -198,21 +198,22 @@ export class ChildSupervisor extends EventEmitter<SupervisorEvents> {
     }
   }
 
-  /** Resolves when the child is `running`, rejects when it becomes `fatal`/`stopped` or after `timeoutMs`. */
-  waitUntilRunning(timeoutMs: number): Promise<void> {
-    if (this.#state === 'running') return Promise.resolve();
-    return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => {
-        this.off('state', onState);
-        reject(new Error(`MCP child "${this.serverId}" not running after ${timeoutMs} ms (state ${this.#state})`));
-      }, timeoutMs).unref();
-      const onState = (state: ChildState) => {
-        if (state === 'running') resolve();
-        else if (state === 'fatal' || state === 'stopped') reject(new Error(`MCP child "${this.serverId}" is ${state}`));
-        else return;
+  /**
+   * The state once a start has come to something: at once unless `starting`, else at the first
+   * change of state (`running`, or `backoff`, `fatal`, `stopped`), or after `timeoutMs`.
+   */
+  settle(timeoutMs: number): Promise<ChildState> {
+    if (this.state !== 'starting') return Promise.resolve(this.state);
+    return new Promise((resolve) => {
+      const done = () => {
         clearTimeout(timer);
         this.off('state', onState);
+        resolve(this.state);
       };
+      const onState = (state: ChildState) => {
+        if (state !== 'starting') done();
+      };
+      const timer = setTimeout(done, timeoutMs).unref();
       this.on('state', onState);
     });
   }

@@ -10,7 +10,7 @@ import type { ServerConfig } from '../shared/config-file.js';
 import { reapSnapshotProcesses } from '../shared/process-groups.js';
 import { SETTINGS, type Settings } from '../shared/settings.js';
 import type { Snapshot } from '../shared/snapshot.js';
-import { ChildSupervisor, type ChildState } from './child-supervisor.js';
+import { ChildSupervisor } from './child-supervisor.js';
 
 /** The settings the child takes, passed on as flags. */
 const CHILD_SETTINGS = ['mcpPort', 'mcpHost', 'stateDir', 'serverId', 'heartbeatMs', 'maxSessions', 'sessionIdleMs', 'entry', 'upstream', 'command', 'trustProxy', 'allowedHosts', 'clientWindowMs', 'journalMaxBytes', 'journalFiles'] as const;
@@ -107,28 +107,10 @@ export async function startFleet(fleet: ReadonlyMap<string, ChildSupervisor>, o:
     for (let sup = queue.shift(); sup && !o.closing(); sup = queue.shift()) {
       await sup.start();
       if (!sup.wanted) continue;
-      await settled(sup, settleMs).then(
-        (state) => (state === 'running' ? o.logger.info({ serverId: sup!.serverId }, 'ready') : o.logger.warn({ serverId: sup!.serverId, state }, 'MCP child is not running yet')),
-      );
+      const state = await sup.settle(settleMs);
+      if (state === 'running') o.logger.info({ serverId: sup.serverId }, 'ready');
+      else o.logger.warn({ serverId: sup.serverId, state }, 'MCP child is not running yet');
     }
   };
   await Promise.all(Array.from({ length: Math.max(1, Math.min(o.atOnce, queue.length)) }, worker));
-}
-
-/** The state of `sup` once its start has come to something (running, or not), or after `ms`. */
-function settled(sup: ChildSupervisor, ms: number): Promise<ChildState> {
-  const done = (s: ChildState) => s !== 'starting';
-  if (done(sup.state)) return Promise.resolve(sup.state);
-  return new Promise((resolve) => {
-    const finish = () => {
-      clearTimeout(timer);
-      sup.off('state', onState);
-      resolve(sup.state);
-    };
-    const onState = (s: ChildState) => {
-      if (done(s)) finish();
-    };
-    const timer = setTimeout(finish, ms).unref();
-    sup.on('state', onState);
-  });
 }

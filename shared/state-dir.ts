@@ -48,26 +48,39 @@ export async function ensureStateDir(dir: string): Promise<void> {
 }
 
 /**
+ * Checks that `dir`, just made or found, is a real directory (never a symbolic link) of this
+ * user, and tightens a looser mode to 0700 (made by hand or by an older version: it holds
+ * client data). Returns what is wrong, as words for an error line, or undefined; `hint` ends
+ * the words for a directory that is not one and for one of another user.
+ */
+export async function ownDirProblem(dir: string, hint: { notDirectory: string; owner: string }): Promise<string | undefined> {
+  let st: Stats;
+  try {
+    st = await lstat(dir);
+  } catch (err) {
+    return errnoPhrase(err);
+  }
+  if (st.isSymbolicLink()) return 'is a symbolic link (refused); remove it';
+  if (!st.isDirectory()) return `not a directory${hint.notDirectory}`;
+  const uid = process.getuid?.();
+  if (uid !== undefined && st.uid !== uid) return `owned by uid ${st.uid}, not by this user (uid ${uid})${hint.owner}`;
+  if ((st.mode & 0o777) !== DIR_MODE) await chmod(dir, DIR_MODE);
+  return undefined;
+}
+
+/**
  * Creates `<stateDir>/<serverId>` (mode 0700) if missing and checks that it is a real directory
  * (never a symbolic link) of this user; tightens its mode to 0700 (it holds client IPs).
  * Throws {@link UsageError} naming the directory.
  */
 export async function ensureServerDir(stateDir: string, serverId: string): Promise<string> {
   const dir = serverDir(stateDir, serverId);
-  let st: Stats;
   try {
     await mkdir(dir, { recursive: true, mode: DIR_MODE });
-    st = await lstat(dir);
   } catch (err) {
     throw new UsageError(`Invalid server directory ${dir}: ${errnoPhrase(err)}`);
   }
-  if (st.isSymbolicLink()) throw new UsageError(`Invalid server directory ${dir}: is a symbolic link (refused); remove it`);
-  if (!st.isDirectory()) throw new UsageError(`Invalid server directory ${dir}: not a directory`);
-  const uid = process.getuid?.();
-  if (uid !== undefined && st.uid !== uid) {
-    throw new UsageError(`Invalid server directory ${dir}: owned by uid ${st.uid}, not by this user (uid ${uid}); remove it or chown it`);
-  }
-  // A directory made by hand or by an older version may be looser.
-  if ((st.mode & 0o777) !== DIR_MODE) await chmod(dir, DIR_MODE);
+  const why = await ownDirProblem(dir, { notDirectory: '', owner: '; remove it or chown it' });
+  if (why) throw new UsageError(`Invalid server directory ${dir}: ${why}`);
   return dir;
 }

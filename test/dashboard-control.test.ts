@@ -8,20 +8,13 @@
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Page } from 'playwright-core';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { ARTIFACTS, closeBrowser, closePages, launchBrowser, openPage, UI_TIMEOUT } from './helpers/browser.js';
-import { closeClients, connectClient } from './helpers/mcp-client.js';
-import { cleanup, startApi, type Api } from './helpers/processes.js';
+import { describe, expect, it } from 'vitest';
+import { ARTIFACTS, openPage, UI_TIMEOUT, useBrowser } from './helpers/browser.js';
+import { connectClient } from './helpers/mcp-client.js';
+import { startApi, type Api } from './helpers/processes.js';
 import { startServer } from './helpers/server-process.js';
 
-beforeAll(launchBrowser);
-afterAll(closeBrowser);
-
-afterEach(async () => {
-  await closePages();
-  await closeClients();
-  await cleanup();
-});
+useBrowser();
 
 const TOKEN = 'ctl-s3cret';
 const AUTH = { headers: { Authorization: `Bearer ${TOKEN}` } };

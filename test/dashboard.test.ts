@@ -6,22 +6,15 @@
  */
 import path from 'node:path';
 import type { Page } from 'playwright-core';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { ARTIFACTS, closeBrowser, closePages, launchBrowser, openPage, UI_TIMEOUT } from './helpers/browser.js';
-import { closeClients, connectClient } from './helpers/mcp-client.js';
-import { ROOT, cleanup, startApi } from './helpers/processes.js';
+import { describe, expect, it } from 'vitest';
+import { ARTIFACTS, openPage, UI_TIMEOUT, useBrowser } from './helpers/browser.js';
+import { connectClient } from './helpers/mcp-client.js';
+import { ROOT, startApi } from './helpers/processes.js';
 import { freePort } from './helpers/everything-http.js';
 import { connectionOf, operationOf, writeSnapshot } from './helpers/snapshot-files.js';
 import { OPERATION_BOUNDS, quantile } from '../shared/operations.js';
 
-beforeAll(launchBrowser);
-afterAll(closeBrowser);
-
-afterEach(async () => {
-  await closePages();
-  await closeClients();
-  await cleanup();
-});
+useBrowser();
 
 /** Marks the document: still marked later means the page was never reloaded. */
 async function mark(page: Page): Promise<void> {

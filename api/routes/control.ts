@@ -12,10 +12,10 @@
 import { Router, type NextFunction, type Request, type Response } from 'express';
 import type { Logger } from 'pino';
 import { NoControlDir, writeControlRequest } from '../../shared/control-request.js';
-import { SERVER_ID_RE } from '../../shared/paths.js';
 import type { ChildState, ChildSupervisor } from '../child-supervisor.js';
 import { sendError } from '../http-errors.js';
-import type { ServerCatalog, ServerView } from '../server-catalog.js';
+import type { ServerCatalog } from '../server-catalog.js';
+import { knownServer } from './known-server.js';
 
 export interface ControlRoutesOptions {
   catalog: ServerCatalog;
@@ -35,17 +35,6 @@ const ACTIONS: Record<string, (sup: ChildSupervisor) => Promise<ChildState>> = {
 function isJson(req: Request): boolean {
   const type = (req.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
   return type === 'application/json';
-}
-
-/** The view of a known server, or an error response sent (400 bad id, 404 unknown). */
-function knownServer(catalog: ServerCatalog, serverId: string, res: Response): ServerView | undefined {
-  if (!SERVER_ID_RE.test(serverId)) {
-    sendError(res, 400, 'bad_server_id', `Invalid server id ${JSON.stringify(serverId.slice(0, 100))} (expected [A-Za-z0-9_-]{1,64})`);
-    return undefined;
-  }
-  const view = catalog.view(serverId);
-  if (!view) sendError(res, 404, 'unknown_server', `No server "${serverId}" (not spawned by this API, not in the state directory)`);
-  return view;
 }
 
 /** The routes of supervisor control and of ending sessions, mounted behind the token. */

@@ -3,25 +3,14 @@ import { Router, type Request, type Response } from 'express';
 import { SERVER_ID_RE } from '../../shared/paths.js';
 import { snapshotAgeMs, type Snapshot } from '../../shared/snapshot.js';
 import { sendError } from '../http-errors.js';
+import { badServerId, knownServer } from './known-server.js';
 import { connectionStats, type ServerCatalog, type ServerView } from '../server-catalog.js';
 import type { SseHub } from '../sse-hub.js';
 
-/** The message of a malformed server id (400 `bad_server_id`). */
-function badServerId(id: unknown): string {
-  return `Invalid server id ${JSON.stringify(id)} (expected [A-Za-z0-9_-]{1,64})`;
-}
-
-/** The view of `serverId` with a snapshot, or an error response sent (404 unknown, 503 none yet). */
+/** The view of `serverId` with a snapshot, or an error response sent (400 bad id, 404 unknown, 503 none yet). */
 function withSnapshot(catalog: ServerCatalog, serverId: string, res: Response): (ServerView & { snapshot: NonNullable<ServerView['snapshot']> }) | undefined {
-  if (!SERVER_ID_RE.test(serverId)) {
-    sendError(res, 400, 'bad_server_id', badServerId(serverId));
-    return undefined;
-  }
-  const view = catalog.view(serverId);
-  if (!view) {
-    sendError(res, 404, 'unknown_server', `No server "${serverId}" (not spawned by this API, not in the state directory)`);
-    return undefined;
-  }
+  const view = knownServer(catalog, serverId, res);
+  if (!view) return undefined;
   if (!view.snapshot) {
     const why = view.snapshotError ? `: ${view.snapshotError}` : '';
     sendError(res, 503, 'no_snapshot', `No valid snapshot of server "${serverId}" yet${why}`);
@@ -73,11 +62,8 @@ export function mcpRoutes(catalog: ServerCatalog, sse: SseHub): Router {
     res.json({ servers: catalog.summaries() });
   });
   router.get('/servers/:serverId', (req, res) => {
-    const id = req.params.serverId;
-    if (!SERVER_ID_RE.test(id)) return sendError(res, 400, 'bad_server_id', badServerId(id));
-    const v = catalog.view(id);
-    if (!v) return sendError(res, 404, 'unknown_server', `No server "${id}" (not spawned by this API, not in the state directory)`);
-    res.json(catalog.summary(v));
+    const v = knownServer(catalog, req.params.serverId, res);
+    if (v) res.json(catalog.summary(v));
   });
 
   router.get('/health', (_req, res) => {

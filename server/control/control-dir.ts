@@ -3,9 +3,10 @@
  * with mode 0700, and refused, like the rest of the state directory (contract §4), when it is a
  * symbolic link, not a directory, or another user's. Requests are read from it as they come.
  */
-import { chmod, lstat, mkdir } from 'node:fs/promises';
+import { mkdir } from 'node:fs/promises';
 import { errnoPhrase } from '../../shared/errno.js';
 import { DIR_MODE } from '../../shared/paths.js';
+import { ownDirProblem } from '../../shared/state-dir.js';
 
 /** The control directory cannot be used; `message` names it and says why. */
 export class ControlDirError extends Error {
@@ -27,16 +28,7 @@ export async function ensureControlDir(dir: string): Promise<void> {
     // EEXIST: there already; what it is gets checked below (mkdir never follows a link).
     if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw new ControlDirError(dir, errnoPhrase(err), { cause: err });
   }
-  let st;
-  try {
-    st = await lstat(dir);
-  } catch (err) {
-    throw new ControlDirError(dir, errnoPhrase(err), { cause: err });
-  }
-  if (st.isSymbolicLink()) throw new ControlDirError(dir, 'is a symbolic link (refused); remove it');
-  if (!st.isDirectory()) throw new ControlDirError(dir, 'not a directory; remove it');
-  const uid = process.getuid?.();
-  if (uid !== undefined && st.uid !== uid) throw new ControlDirError(dir, `owned by uid ${st.uid}, not by this user (uid ${uid}); remove it`);
-  // Made by hand, or under a loose umask by something else: requests name sessions of clients.
-  if ((st.mode & 0o777) !== DIR_MODE) await chmod(dir, DIR_MODE);
+  // Like the server directory around it; requests name sessions of clients.
+  const why = await ownDirProblem(dir, { notDirectory: '; remove it', owner: '; remove it' });
+  if (why) throw new ControlDirError(dir, why);
 }

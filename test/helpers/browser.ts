@@ -6,7 +6,9 @@
 import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
-import { ROOT } from './processes.js';
+import { afterAll, afterEach, beforeAll } from 'vitest';
+import { closeClients } from './mcp-client.js';
+import { cleanup, ROOT } from './processes.js';
 
 const CHROMIUM = '/usr/bin/chromium';
 const FLAGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'];
@@ -49,4 +51,18 @@ export async function openPage(): Promise<{ page: Page; errors: string[] }> {
   });
   page.on('pageerror', (e) => errors.push(e.message));
   return { page, errors };
+}
+
+/**
+ * The hooks of a dashboard test file: one browser for the file; after each test, its pages,
+ * MCP clients and processes closed.
+ */
+export function useBrowser(): void {
+  beforeAll(launchBrowser);
+  afterAll(closeBrowser);
+  afterEach(async () => {
+    await closePages();
+    await closeClients();
+    await cleanup();
+  });
 }
