@@ -82,12 +82,14 @@ export class LegacySessions {
   readonly #slots: SessionSlots;
   #sweepTimer: NodeJS.Timeout | undefined;
   #closing = false;
+  /** Ended sessions whose process (`--command`) has not exited yet: each still holds its slot. */
+  #exiting = 0;
 
   constructor(options: LegacySessionsOptions) {
     this.#o = options;
     this.#log = options.logger;
     this.#now = options.clock ?? (() => performance.now());
-    this.#slots = new SessionSlots(options.maxSessions, () => this.#sessions.size);
+    this.#slots = new SessionSlots(options.maxSessions, () => this.#sessions.size + this.#exiting);
   }
 
   /** Whether `sid` names an open session. */
@@ -153,6 +155,9 @@ export class LegacySessions {
     if (Array.isArray(body) || body?.method !== 'initialize' || typeof body.params !== 'object' || body.params === null) {
       return jsonRpcError(res, 400, -32000, 'Bad Request: no valid session id; start with an initialize request');
     }
+    // What the SDK's transport would refuse, refused before a server (a process) is made for it.
+    const refusal = initializeRefusal(req, body as Record<string, unknown>);
+    if (refusal) return jsonRpcError(res, refusal.status, refusal.code, refusal.message);
     // A POST that looked modern by its headers came in without a slot (McpHost): take one now.
     let slot = res.locals.release as ReleaseSlot | undefined;
     if (!slot) {
@@ -229,9 +234,10 @@ export class LegacySessions {
       }
     } finally {
       if (!session) {
-        // Not initialized (an error, or the SDK refused it): nothing to keep.
-        slot();
+        // Not initialized (an error, or the SDK refused it): nothing to keep. The slot is held
+        // until the server (a process) is gone, so that processes never outnumber the slots.
         await server?.close().catch((err: Error) => this.#log.warn({ err: err.message }, 'closing the server of a failed initialize failed'));
+        slot();
       }
     }
   }
@@ -293,10 +299,34 @@ export class LegacySessions {
     // debug: per-session lines at info would flood a busy child's log (review M6).
     this.#log.debug({ sessionId: id, reason }, 'session ended');
     // A session's own process (--command) ends with its session, however that ended.
-    if (closeServer || isSessionProcess(s.server)) {
-      await s.server.close().catch((err: Error) => this.#log.warn({ err: err.message, sessionId: id }, 'closing a session failed'));
+    const own = isSessionProcess(s.server);
+    // Its process holds the session's slot until it has exited.
+    if (own) this.#exiting += 1;
+    try {
+      if (closeServer || own) {
+        await s.server.close().catch((err: Error) => this.#log.warn({ err: err.message, sessionId: id }, 'closing a session failed'));
+      }
+    } finally {
+      if (own) this.#exiting -= 1;
     }
   }
+}
+
+/** Why the SDK's transport would refuse this `initialize` POST (its status, code and message), or undefined. */
+function initializeRefusal(req: Request, body: Record<string, unknown>): { status: number; code: number; message: string } | undefined {
+  const accept = String(req.headers.accept ?? '');
+  if (!accept.includes('application/json') || !accept.includes('text/event-stream')) {
+    return { status: 406, code: -32000, message: 'Not Acceptable: Client must accept both application/json and text/event-stream' };
+  }
+  if (!String(req.headers['content-type'] ?? '').includes('application/json')) {
+    return { status: 415, code: -32000, message: 'Unsupported Media Type: Content-Type must be application/json' };
+  }
+  const id = body.id;
+  const version = (body.params as { protocolVersion?: unknown }).protocolVersion;
+  if (body.jsonrpc !== '2.0' || (typeof id !== 'string' && typeof id !== 'number') || typeof version !== 'string') {
+    return { status: 400, code: -32600, message: 'Invalid Request: not a JSON-RPC initialize request' };
+  }
+  return undefined;
 }
 
 /** The operations of `call` now wait for their responses in `pending`. */

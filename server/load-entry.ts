@@ -57,7 +57,7 @@ export interface Backend {
   generation: SdkGeneration;
   create: ServerFactory;
   /** Stops what the backend runs beside its servers (a timer), at shutdown. */
-  close?(): void;
+  close?(): void | Promise<void>;
 }
 
 /** The `--entry` module cannot be loaded or does not export a factory. */

@@ -10,6 +10,7 @@ import { ensureServerDir, ensureStateDir } from '../shared/state-dir.js';
 import { RECLAIM_PID_ENV, UsageError, backendTarget, parseCommand, settingsHelp, type SettingKey } from '../shared/settings.js';
 import { builtinBackend } from './builtin-server.js';
 import { commandBackend } from './command/command-backend.js';
+import { stdioEnv } from './command/stdio-env.js';
 import { ControlDirectory } from './control/control-directory.js';
 import { Upstream } from './upstream/upstream.js';
 import { UpstreamHost } from './upstream/upstream-host.js';
@@ -83,10 +84,10 @@ export async function main(argv: string[]): Promise<void> {
   let backend: Backend;
   try {
     if (s.entry) backend = await loadEntry(s.entry);
-    else if (s.command) backend = commandBackend({ command: s.command, registry, logger: log, refreshMs: s.heartbeatMs });
+    else if (s.command) backend = commandBackend({ command: s.command, registry, logger: log, refreshMs: s.heartbeatMs, env: stdioEnv(process.env) });
     else backend = builtinBackend({ serverId: s.serverId, registry, startedAt, totalConnections: () => writer.totalConnections, callers });
   } catch (err) {
-    if (err instanceof EntryError) return fail(err.message, EXIT_USAGE);
+    if (err instanceof EntryError || err instanceof UsageError) return fail(err.message, EXIT_USAGE);
     throw err;
   }
   const lock = new WriterLock({
@@ -163,7 +164,7 @@ export async function main(argv: string[]): Promise<void> {
       await writer.markStopping();
       await control.close();
       await host.close();
-      backend.close?.();
+      await backend.close?.();
       await writer.flush();
       // The final `stopped` snapshot is the next one; the journal closes while we hold the lock.
       if (writer.last && lock.held) sessionJournal.stop(writer.seq + 1);

@@ -34,7 +34,7 @@ export interface Settings {
   heartbeatMs: number;
   /** Bearer token for the API; undefined = no auth. */
   token: string | undefined;
-  /** Sessions one MCP child holds at once. Default 1000. */
+  /** Sessions one MCP child holds at once. Default 1000; {@link COMMAND_MAX_SESSIONS} with `command`. */
   maxSessions: number;
   /** Idle time after which a session is closed; 0 = never. Default 1800000. */
   sessionIdleMs: number;
@@ -117,6 +117,9 @@ function hostList(raw: string): string[] | BadValue {
 
 const TRUE = new Set(['true', 'yes', 'on']);
 const FALSE = new Set(['0', 'false', 'no', 'off']);
+
+/** `--max-sessions` when `--command` is given and it is not. */
+export const COMMAND_MAX_SESSIONS = 32;
 
 export const SETTINGS: Record<SettingKey, Spec> = {
   port: { flag: 'port', env: 'MCP_MONITOR_PORT', type: 'string', help: 'API port (0 = any free port)', parse: integer(0, 65535, 'a port'), default: () => 3001 },
@@ -297,6 +300,8 @@ export function parseCommand<K extends SettingKey>(
     settings[k] = value;
   }
   checkOneBackend(settings as Partial<Settings>);
+  // A process each: a thousand Node or Python stdio servers would not fit one host.
+  if (settings.command !== undefined && sources.maxSessions === 'default') settings.maxSessions = COMMAND_MAX_SESSIONS;
   const flags: Record<string, string | boolean | undefined> = {};
   for (const name of Object.keys(options.extra ?? {})) flags[name] = values[name] as string | boolean | undefined;
   flags.help = values.help as boolean | undefined;

@@ -22,6 +22,8 @@ export interface CommandBackendOptions {
   logger: Logger;
   /** How often the memory of the processes is read. */
   refreshMs: number;
+  /** The environment of every process (see `stdioEnv`). Default this process's own. */
+  env?: Record<string, string>;
 }
 
 /** Reads the RSS of every session's process group into its row (one pass over /proc). */
@@ -32,18 +34,57 @@ function refreshMemory(registry: SessionRegistry): void {
   for (const c of rows) c.process!.rssBytes = rss.get(c.process!.pid) ?? null;
 }
 
-/** The backend of `--command`. */
-export function commandBackend(o: CommandBackendOptions): Backend {
-  const argv = splitCommandLine(o.command);
-  const log = o.logger.child({ component: 'stdio' });
-  const timer = setInterval(() => refreshMemory(o.registry), o.refreshMs).unref();
-  const onConnect = () => refreshMemory(o.registry);
-  o.registry.on('connect', onConnect);
-  return {
-    // Legacy only, as a v1 factory: the host answers a modern request with the 400 that makes a client fall back.
-    generation: 'v1',
-    create: async () => {
-      const proc = new StdioProcess(argv, log);
+/**
+ * The backend of `--command`: `start()` begins reading the processes' memory, `close()` stops
+ * (the sessions, and so the processes, are ended by the host).
+ */
+export class CommandBackend implements Backend {
+  /** Legacy only, as a v1 factory: the host answers a modern request with the 400 that makes a client fall back. */
+  readonly generation = 'v1' as const;
+  readonly #o: CommandBackendOptions;
+  readonly #argv: string[];
+  readonly #log: Logger;
+  #timer: NodeJS.Timeout | undefined;
+  #started = false;
+  #closing: Promise<void> | undefined;
+  readonly #onConnect = () => refreshMemory(this.#o.registry);
+
+  constructor(o: CommandBackendOptions) {
+    this.#o = o;
+    this.#argv = splitCommandLine(o.command);
+    this.#log = o.logger.child({ component: 'stdio' });
+  }
+
+  /** Starts the memory refresh. Throws when called twice. */
+  async start(): Promise<void> {
+    if (this.#started) throw new Error('CommandBackend already started');
+    this.#started = true;
+    if (this.#closing) return;
+    this.#timer = setInterval(() => refreshMemory(this.#o.registry), this.#o.refreshMs).unref();
+    this.#o.registry.on('connect', this.#onConnect);
+  }
+
+  /** Stops the refresh; the same promise every time. */
+  close(): Promise<void> {
+    this.#closing ??= Promise.resolve().then(() => {
+      clearInterval(this.#timer);
+      this.#timer = undefined;
+      this.#o.registry.off('connect', this.#onConnect);
+    });
+    return this.#closing;
+  }
+
+  /** Whether its timer runs (for tests of its lifecycle). */
+  get running(): boolean {
+    return this.#timer !== undefined;
+  }
+
+  /** A session's server: its own started process, bridged. */
+  async create(): Promise<StdioBridge> {
+    const argv = this.#argv;
+    const log = this.#log;
+    {
+      const proc = new StdioProcess(argv, log, this.#o.env);
       try {
         await proc.start();
       } catch (err) {
@@ -51,10 +92,13 @@ export function commandBackend(o: CommandBackendOptions): Backend {
       }
       log.debug({ stdioPid: proc.pid }, 'stdio server started');
       return new StdioBridge(proc, log);
-    },
-    close: () => {
-      clearInterval(timer);
-      o.registry.off('connect', onConnect);
-    },
-  };
+    }
+  }
+}
+
+/** The backend of `--command`, started. */
+export function commandBackend(o: CommandBackendOptions): CommandBackend {
+  const backend = new CommandBackend(o);
+  void backend.start();
+  return backend;
 }

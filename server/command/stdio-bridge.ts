@@ -26,6 +26,8 @@ export interface BridgedTransport {
 
 /** JSON-RPC error code of the answer to requests left open by a process that exited. */
 const PROCESS_EXITED = -32603;
+/** Client requests a session may have unanswered at once; past it a request is answered with an error, not forwarded. */
+export const MAX_OPEN_REQUESTS = 1024;
 
 function isId(v: unknown): v is Id {
   return typeof v === 'string' || typeof v === 'number';
@@ -40,6 +42,8 @@ export class StdioBridge {
   readonly #open = new Set<Id>();
   /** progressToken → the request that carried it. */
   readonly #progress = new Map<Id, Id>();
+  /** The latest request of #open (where a server's notifications go); no copy of #open per message. */
+  #latest: Id | undefined;
 
   constructor(proc: StdioProcess, logger: Logger) {
     this.#proc = proc;
@@ -67,12 +71,20 @@ export class StdioBridge {
   }
 
   /**
-   * Ends the process (SIGTERM to its group, SIGKILL after 5 s) and the session's streams;
-   * resolves when the process has exited.
+   * Ends the process (stdin closed, then SIGTERM, then SIGKILL: {@link StdioProcess.stop}) and
+   * the session's streams; resolves when the process has exited.
    */
   async close(): Promise<void> {
-    await this.#proc.stop();
-    await this.#transport?.close();
+    try {
+      await this.#proc.stop();
+    } finally {
+      await this.#transport?.close();
+    }
+  }
+
+  /** Resolves when the process has exited. */
+  get exited(): Promise<ProcessExit> {
+    return this.#proc.exited;
   }
 
   /** `cb` runs once when the process has exited (on the next tick if it already has). */
@@ -83,7 +95,12 @@ export class StdioBridge {
 
   #fromClient(m: Record<string, unknown>): void {
     if (typeof m.method === 'string' && isId(m.id)) {
+      if (this.#open.size >= MAX_OPEN_REQUESTS && !this.#open.has(m.id)) {
+        void this.#transport?.send({ jsonrpc: '2.0', id: m.id, error: { code: PROCESS_EXITED, message: `Too many requests open in this session (limit ${MAX_OPEN_REQUESTS})` } }).catch((err: Error) => this.#log.debug({ err: err.message }, 'error answer not delivered'));
+        return;
+      }
       this.#open.add(m.id);
+      this.#latest = m.id;
       const token = (m.params as { _meta?: { progressToken?: unknown } } | undefined)?._meta?.progressToken;
       if (isId(token)) this.#progress.set(token, m.id);
     }
@@ -100,13 +117,12 @@ export class StdioBridge {
     if (isResponse) {
       const id = m.id as Id;
       // A response to nothing the client asked (or asked and abandoned): not for anyone.
-      if (!this.#open.delete(id)) return;
-      for (const [token, rid] of this.#progress) if (rid === id) this.#progress.delete(token);
+      if (!this.#forget(id)) return;
     } else if (m.method === 'notifications/progress') {
       const token = (m.params as { progressToken?: unknown } | undefined)?.progressToken;
       related = isId(token) ? this.#progress.get(token) : undefined;
     }
-    if (!isResponse && related === undefined) related = [...this.#open].at(-1);
+    if (!isResponse && related === undefined) related = this.#latest;
     try {
       await transport.send(m, related === undefined ? undefined : { relatedRequestId: related });
     } catch (err) {
@@ -125,8 +141,20 @@ export class StdioBridge {
     for (const id of [...this.#open]) void this.#answer(id, `The MCP server process exited (${why})`);
   }
 
+  /** `id` is answered: out of #open and #progress; false when it was not open. */
+  #forget(id: Id): boolean {
+    if (!this.#open.delete(id)) return false;
+    if (this.#progress.size > 0) for (const [token, rid] of this.#progress) if (rid === id) this.#progress.delete(token);
+    if (this.#latest === id) {
+      // Only when the latest is answered: the newest still open (Sets keep insertion order).
+      this.#latest = undefined;
+      for (const open of this.#open) this.#latest = open;
+    }
+    return true;
+  }
+
   async #answer(id: Id, message: string): Promise<void> {
-    this.#open.delete(id);
+    this.#forget(id);
     await this.#transport?.send({ jsonrpc: '2.0', id, error: { code: PROCESS_EXITED, message } }).catch((err: Error) => this.#log.debug({ err: err.message }, 'error answer not delivered'));
   }
 }

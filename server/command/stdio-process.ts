@@ -3,19 +3,26 @@
  * shell, in its own process group (so that `npx` and whatever it starts end together), with
  * newline-delimited JSON-RPC on stdin/stdout. What it prints is hostile input: stdout lines are
  * bounded ({@link MAX_LINE_BYTES}; a longer one is dropped, never buffered whole) and must be
- * JSON objects; stderr lines go to the log, bounded and rate-limited. Ends by SIGTERM to its
- * group, then SIGKILL after {@link KILL_AFTER_MS}.
+ * JSON objects (warnings about the rest are rate-limited); stderr lines go to the log, bounded
+ * and rate-limited. Ends as the MCP stdio lifecycle says
+ * (https://modelcontextprotocol.io/specification/2025-06-18/basic/lifecycle#stdio): stdin closed,
+ * SIGTERM to its group after {@link TERM_AFTER_MS}, SIGKILL {@link KILL_AFTER_MS} after that.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { EventEmitter } from 'node:events';
 import type { Logger } from 'pino';
+import { RateLimitedLog } from './rate-limited-log.js';
 
 /** The longest stdout line (one JSON-RPC message) taken from a process. */
 export const MAX_LINE_BYTES = 4 * 1024 * 1024;
+/** How long a process has to exit once its stdin is closed before its group gets SIGTERM. */
+export const TERM_AFTER_MS = 2000;
 /** How long a process has to exit after SIGTERM before its group gets SIGKILL. */
-export const KILL_AFTER_MS = 5000;
+export const KILL_AFTER_MS = 3000;
 /** stderr lines logged per process per minute; the rest are counted. */
 const STDERR_LINES_PER_MINUTE = 60;
+/** Warnings about bad stdout lines logged per process per minute; the rest are counted. */
+const BAD_LINES_PER_MINUTE = 60;
 /** The longest stderr line logged (characters). */
 const STDERR_LINE_MAX = 1000;
 
@@ -81,15 +88,34 @@ export class StdioProcess extends EventEmitter<StdioProcessEvents> {
   #exit: ProcessExit | undefined;
   #exited: Promise<ProcessExit>;
   #resolveExit!: (e: ProcessExit) => void;
-  #stderrWindow = 0;
-  #stderrCount = 0;
-  #stderrDropped = 0;
+  readonly #env: Record<string, string>;
+  #started = false;
+  #stopping: Promise<ProcessExit> | undefined;
+  readonly #stderrLimit = new RateLimitedLog({
+    perMinute: STDERR_LINES_PER_MINUTE,
+    onDropped: (dropped) => this.#log.info({ stdioPid: this.pid, dropped }, 'stdio server stderr lines not logged (rate limit)'),
+  });
+  readonly #badLineLimit = new RateLimitedLog({
+    perMinute: BAD_LINES_PER_MINUTE,
+    onDropped: (dropped) => this.#log.warn({ stdioPid: this.pid, dropped }, 'stdio server wrote more lines that are not JSON-RPC messages; dropped, not logged (rate limit)'),
+  });
 
-  constructor(argv: readonly string[], logger: Logger) {
+  /**
+   * @param argv the command line, split
+   * @param logger where its stderr and warnings go
+   * @param env its whole environment (see `stdioEnv`); default this process's own
+   */
+  constructor(argv: readonly string[], logger: Logger, env?: Record<string, string>) {
     super();
     this.#argv = argv;
     this.#log = logger;
+    this.#env = env ?? (process.env as Record<string, string>);
     this.#exited = new Promise((resolve) => (this.#resolveExit = resolve));
+  }
+
+  /** Resolves when the process has exited (or never ran): the moment its slot and row may go. */
+  get exited(): Promise<ProcessExit> {
+    return this.#exited;
   }
 
   /** Logs from now on with `logger` (one that names the session, once it has an id). */
@@ -109,9 +135,10 @@ export class StdioProcess extends EventEmitter<StdioProcessEvents> {
 
   /** Spawns it; rejects when it cannot run (the program is missing or not executable). */
   async start(): Promise<void> {
-    const env = { ...process.env };
-    // The API's token is for the API's users, never for a program we run (review L4).
-    delete env.MCP_MONITOR_TOKEN;
+    if (this.#started) throw new Error('StdioProcess already started');
+    this.#started = true;
+    if (this.#stopping) throw new Error('StdioProcess closed before it started');
+    const env = this.#env;
     const [file, ...args] = this.#argv;
     let child: ChildProcess;
     try {
@@ -147,24 +174,52 @@ export class StdioProcess extends EventEmitter<StdioProcessEvents> {
     return true;
   }
 
-  /** SIGTERM to its group, SIGKILL after {@link KILL_AFTER_MS}; resolves when it has exited. */
-  async stop(): Promise<ProcessExit> {
+  /**
+   * Closes its stdin, SIGTERM to its group {@link TERM_AFTER_MS} later, SIGKILL
+   * {@link KILL_AFTER_MS} after that; resolves when it has exited. The same promise every time.
+   */
+  stop(): Promise<ProcessExit> {
+    this.#stopping ??= this.#stop();
+    return this.#stopping;
+  }
+
+  /** The same as {@link stop}: the lifecycle name. */
+  close(): Promise<ProcessExit> {
+    return this.stop();
+  }
+
+  async #stop(): Promise<ProcessExit> {
     const child = this.#child;
-    if (!child) return this.#exited;
+    // Never started, or start() is spawning: wait for it to have a child or to fail.
+    if (!child) {
+      if (!this.#started) {
+        this.#ended({ code: null, signal: null, error: new Error('stopped before it started') });
+        return this.#exited;
+      }
+      await new Promise((r) => setImmediate(r));
+      if (!this.#child) return this.#exited;
+      return this.#stop();
+    }
     if (this.#exit) {
       // The leader exited on its own; what it started may live on in its group.
       this.#signal('SIGKILL');
       return this.#exit;
     }
-    this.#signal('SIGTERM');
-    const timer = setTimeout(() => this.#signal('SIGKILL'), KILL_AFTER_MS);
+    child.stdin?.end();
+    const term = setTimeout(() => {
+      this.#signal('SIGTERM');
+      kill = setTimeout(() => this.#signal('SIGKILL'), KILL_AFTER_MS).unref();
+    }, TERM_AFTER_MS).unref();
+    let kill: NodeJS.Timeout | undefined;
     const exit = await this.#exited;
-    clearTimeout(timer);
+    clearTimeout(term);
+    clearTimeout(kill);
     // The leader is gone; a member that ignored SIGTERM may not be.
     this.#signal('SIGKILL');
     return exit;
   }
 
+  /** Signals its group; never throws (it runs in timers): EPERM is logged, ESRCH means gone. */
   #signal(signal: NodeJS.Signals): void {
     const pid = this.#child?.pid;
     if (pid === undefined) return;
@@ -172,12 +227,16 @@ export class StdioProcess extends EventEmitter<StdioProcessEvents> {
       process.kill(-pid, signal);
     } catch (err) {
       // ESRCH: the whole group is gone already.
-      if ((err as NodeJS.ErrnoException).code !== 'ESRCH') throw err;
+      if ((err as NodeJS.ErrnoException).code === 'ESRCH') return;
+      // EPERM: a member changed its uid (setuid program); the rest of the sequence still runs.
+      this.#log.warn({ stdioPid: pid, signal, err: (err as Error).message }, 'cannot signal the process group of a stdio server');
     }
   }
 
   #ended(exit: ProcessExit): void {
     if (this.#exit) return;
+    this.#stderrLimit.flush();
+    this.#badLineLimit.flush();
     this.#exit = exit;
     this.#resolveExit(exit);
     this.emit('exit', exit);
@@ -188,29 +247,18 @@ export class StdioProcess extends EventEmitter<StdioProcessEvents> {
     try {
       message = JSON.parse(line.toString('utf8'));
     } catch {
-      this.#log.warn({ stdioPid: this.pid, bytes: line.length }, 'stdio server wrote a line that is not JSON; dropped');
+      if (this.#badLineLimit.allow()) this.#log.warn({ stdioPid: this.pid, bytes: line.length }, 'stdio server wrote a line that is not JSON; dropped');
       return;
     }
     if (typeof message !== 'object' || message === null || Array.isArray(message)) {
-      this.#log.warn({ stdioPid: this.pid }, 'stdio server wrote JSON that is not a JSON-RPC message; dropped');
+      if (this.#badLineLimit.allow()) this.#log.warn({ stdioPid: this.pid }, 'stdio server wrote JSON that is not a JSON-RPC message; dropped');
       return;
     }
     this.emit('message', message);
   }
 
   #onStderr(line: Buffer): void {
-    const now = Date.now();
-    if (now - this.#stderrWindow >= 60_000) {
-      if (this.#stderrDropped > 0) this.#log.info({ stdioPid: this.pid, dropped: this.#stderrDropped }, 'stdio server stderr lines not logged (rate limit)');
-      this.#stderrWindow = now;
-      this.#stderrCount = 0;
-      this.#stderrDropped = 0;
-    }
-    if (this.#stderrCount >= STDERR_LINES_PER_MINUTE) {
-      this.#stderrDropped += 1;
-      return;
-    }
-    this.#stderrCount += 1;
+    if (!this.#stderrLimit.allow()) return;
     // eslint-disable-next-line no-control-regex
     const text = line.toString('utf8').replace(/[\u0000-\u001f\u007f-\u009f]/g, ' ').slice(0, STDERR_LINE_MAX);
     this.#log.info({ stdioPid: this.pid, stderr: text }, 'stdio server stderr');
