@@ -81,18 +81,14 @@ export class CommandBackend implements Backend {
 
   /** A session's server: its own started process, bridged. */
   async create(): Promise<StdioBridge> {
-    const argv = this.#argv;
-    const log = this.#log;
-    {
-      const proc = new StdioProcess(argv, log, this.#o.env);
-      try {
-        await proc.start();
-      } catch (err) {
-        throw new BackendStartError(`cannot start the MCP server ${JSON.stringify(argv[0])}: ${(err as Error).message}`, { cause: err });
-      }
-      log.debug({ stdioPid: proc.pid }, 'stdio server started');
-      return new StdioBridge(proc, log);
+    const proc = new StdioProcess(this.#argv, this.#log, this.#o.env);
+    try {
+      await proc.start();
+    } catch (err) {
+      throw new BackendStartError(`cannot start the MCP server ${JSON.stringify(this.#argv[0])}: ${(err as Error).message}`, { cause: err });
     }
+    this.#log.debug({ stdioPid: proc.pid }, 'stdio server started');
+    return new StdioBridge(proc, this.#log);
   }
 }
 
