@@ -151,6 +151,8 @@ export class StdioProcess extends EventEmitter<StdioProcessEvents> {
     this.#child = child;
     const splitter = new LineSplitter(MAX_LINE_BYTES, (line) => this.#onLine(line), () => this.#log.warn({ stdioPid: child.pid, maxBytes: MAX_LINE_BYTES }, 'stdio server wrote an over-long line; dropped'));
     child.stdout!.on('data', (d: Buffer) => splitter.push(d));
+    // 'exit' may come before the last of stdout: its end reports what was held back too.
+    child.stdout!.on('end', () => this.#badLineLimit.flush());
     const errSplitter = new LineSplitter(64 * 1024, (line) => this.#onStderr(line), () => undefined);
     child.stderr!.on('data', (d: Buffer) => errSplitter.push(d));
     // EPIPE when it exited with a write on the way: its 'exit' tells the rest.
