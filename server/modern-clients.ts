@@ -131,9 +131,8 @@ export class ModernClients {
       return undefined;
     }
     const client: ModernClient = { id, open: 1, firstSeen: now, lastSeen: now };
-    this.#clients.set(id, client);
     const at = new Date().toISOString();
-    this.#o.registry.add({
+    const listed = this.#o.registry.add({
       sessionId: id,
       clientIP: a.clientIP,
       userAgent,
@@ -145,6 +144,10 @@ export class ModernClients {
       era: 'modern',
       lastMethod: method ?? null,
     });
+    // The id is taken by a row of another kind (a proxied session that someone named `m-…`):
+    // served, not listed.
+    if (!listed) return undefined;
+    this.#clients.set(id, client);
     return client;
   }
 

@@ -65,9 +65,13 @@ export class SessionRegistry extends EventEmitter<RegistryEvents> {
     return [...this.#sessions.values()];
   }
 
-  /** Records a new session; emits `connect`. */
-  add(connection: Connection): void {
-    if (this.#sessions.has(connection.sessionId)) throw new Error(`Session ${connection.sessionId} is already registered`);
+  /**
+   * Records a new session; emits `connect`. Returns false, recording nothing, when a session of
+   * that id is listed already: ids can come from the network (a proxied upstream's, a modern
+   * client's hash), so a clash is refused here rather than thrown on a request's path.
+   */
+  add(connection: Connection): boolean {
+    if (this.#sessions.has(connection.sessionId)) return false;
     // Every row says whether it has a stdio process (contract §4: null unless `--command`).
     connection.process ??= null;
     this.#sessions.set(connection.sessionId, connection);
@@ -75,6 +79,7 @@ export class SessionRegistry extends EventEmitter<RegistryEvents> {
     this.#created += 1;
     this.#lastUpdated = new Date(connection.connectedAt);
     this.emit('connect', connection);
+    return true;
   }
 
   /**

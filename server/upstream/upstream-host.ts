@@ -19,6 +19,7 @@ import type { McpHostOptions } from '../mcp-host.js';
 import { ModernClients } from '../modern-clients.js';
 import { METHOD_MAX, outcomeOf, type OperationRecorder } from '../operation-recorder.js';
 import { arrive, finish, readBody as readOperations, type HttpCall } from '../operation-tap.js';
+import { listableSessionId } from './session-id.js';
 import type { SessionRegistry } from '../session-registry.js';
 import type { ReleaseSlot } from '../session-slots.js';
 import { readBody, refuseBody } from './read-body.js';
@@ -67,6 +68,7 @@ export class UpstreamHost {
     this.#limits = httpLimits(o.maxSessions, o.limits);
     this.#sessions = new UpstreamSessions({ registry: o.registry, upstream: o.upstream, logger: o.logger, maxSessions: o.maxSessions, sessionIdleMs: o.sessionIdleMs, clock: o.clock, sweepIntervalMs: o.sweepIntervalMs, goneGraceMs: o.goneGraceMs });
     this.#clients = new ModernClients({ registry: o.registry, windowMs: o.clientWindowMs ?? 60_000, max: o.maxSessions, logger: o.logger, clock: o.clock });
+    o.upstream.on('hookError', (err) => this.#log.error({ err }, 'recording a proxied exchange failed'));
   }
 
   get endpoint(): McpEndpoint | undefined {
@@ -111,8 +113,8 @@ export class UpstreamHost {
       const sid = req.headers['mcp-session-id'];
       // Ended on request: gone for the client as a hosted session is (MCP spec: 404, start anew).
       if (typeof sid === 'string' && this.#sessions.terminated(sid)) return jsonRpcError(res, 404, -32001, 'Session not found');
-      if (req.method === 'POST') return void this.#receive(req, res);
-      if (req.method === 'GET' || req.method === 'DELETE') return void this.#other(req, res);
+      if (req.method === 'POST') return void this.#receive(req, res).catch((err: unknown) => this.#failed(res, err));
+      if (req.method === 'GET' || req.method === 'DELETE') return void this.#other(req, res).catch((err: unknown) => this.#failed(res, err));
       res.setHeader('Allow', 'GET, POST, DELETE');
       jsonRpcError(res, 405, -32000, 'Method not allowed');
     };
@@ -125,6 +127,13 @@ export class UpstreamHost {
         jsonRpcError(res, 500, -32603, 'Internal error');
       }
     };
+  }
+
+  /** A request whose handling threw: logged, the client told, the process kept. */
+  #failed(res: http.ServerResponse, err: unknown): void {
+    this.#log.error({ err }, 'MCP request failed');
+    if (!res.headersSent) jsonRpcError(res, 500, -32603, 'Internal error');
+    else res.destroy();
   }
 
   #clientIp(req: http.IncomingMessage): string {
@@ -213,7 +222,7 @@ export class UpstreamHost {
       ...gone,
       onResponse: (status, headers) => {
         gone.onResponse(status, headers);
-        if (!known && status >= 200 && status < 300 && sid.length <= 256) {
+        if (!known && status >= 200 && status < 300 && listableSessionId(sid)) {
           // A session the upstream knows and we do not (this child restarted): listed from now.
           this.#sessions.open(this.#connection(req, sid, null, header(req, 'mcp-protocol-version'), method ?? null));
         }
@@ -226,7 +235,7 @@ export class UpstreamHost {
     return (status, headers) => {
       const sid = headers['mcp-session-id'];
       const body = parsed as { method?: unknown; params?: { clientInfo?: unknown; protocolVersion?: unknown } } | undefined;
-      if (typeof sid !== 'string' || sid.length > 256 || status < 200 || status >= 300 || body?.method !== 'initialize') return;
+      if (typeof sid !== 'string' || !listableSessionId(sid) || status < 200 || status >= 300 || body?.method !== 'initialize') return;
       this.#sessions.open(this.#connection(req, sid, body.params?.clientInfo, body.params?.protocolVersion, 'initialize'), slot);
     };
   }

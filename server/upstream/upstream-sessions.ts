@@ -102,8 +102,11 @@ export class UpstreamSessions {
   open(connection: Connection, slot?: ReleaseSlot): void {
     slot?.();
     if (this.#sessions.has(connection.sessionId)) return;
+    if (!this.#o.registry.add(connection)) {
+      this.#o.logger.warn({ sessionId: connection.sessionId }, 'upstream session id already listed (a modern client\'s?); forwarded but not listed');
+      return;
+    }
     this.#sessions.set(connection.sessionId, { id: connection.sessionId, protocolVersion: connection.protocolVersion, inFlight: 0, lastSeen: this.#now(), goneTimer: undefined });
-    this.#o.registry.add(connection);
   }
 
   /** A request of session `id` starts; the returned function marks its end (`wasStream`: the GET stream). */

@@ -41,6 +41,8 @@ interface Exchange {
 
 interface UpstreamEvents {
   change: [state: UpstreamState];
+  /** A recording hook threw: the exchange goes on unrecorded, the error is the listener's to log. */
+  hookError: [err: unknown];
 }
 
 function headersWithout(h: http.IncomingHttpHeaders | http.OutgoingHttpHeaders): Record<string, string | string[]> {
@@ -86,6 +88,15 @@ export class Upstream extends EventEmitter<UpstreamEvents> {
     return this.#state;
   }
 
+  /** Runs a recording hook: what records an exchange never breaks it (nor the process). */
+  #hook(f: () => void): void {
+    try {
+      f();
+    } catch (err) {
+      this.emit('hookError', err);
+    }
+  }
+
   #saw(reachable: boolean, error: string | null): void {
     if (reachable) this.#lastAnswer = performance.now();
     if (this.#state?.reachable === reachable && this.#state.error === error) return;
@@ -124,20 +135,20 @@ export class Upstream extends EventEmitter<UpstreamEvents> {
     up.on('response', (ures) => {
       answered = true;
       this.#saw(true, null);
-      hooks.onResponse?.(ures.statusCode ?? 502, ures.headers);
+      this.#hook(() => hooks.onResponse?.(ures.statusCode ?? 502, ures.headers));
       if (!res.writableEnded && !res.destroyed) res.writeHead(ures.statusCode ?? 502, headersWithout(ures.headers));
       // The head goes out with the first chunk (one write, as the upstream sent them), or on
       // its own right after, for a stream with nothing to say yet.
       setImmediate(() => {
         if (!res.headersSent && !res.destroyed) res.flushHeaders();
       });
-      ures.on('data', (chunk: Buffer) => hooks.onChunk?.(chunk));
+      ures.on('data', (chunk: Buffer) => this.#hook(() => hooks.onChunk?.(chunk)));
       ures.pipe(res);
       let ended = false;
       const end = () => {
         if (ended) return;
         ended = true;
-        hooks.onEnd?.();
+        this.#hook(() => hooks.onEnd?.());
         x.done();
       };
       ures.once('end', end);
