@@ -7,7 +7,7 @@ import type { AddressInfo } from 'node:net';
 import { availableParallelism } from 'node:os';
 import type { Logger } from 'pino';
 import { allowedHostNames, isLoopbackHost } from '../shared/host-check.js';
-import { createLogger } from '../shared/logger.js';
+import { createLogger, parseLogLevel } from '../shared/logger.js';
 import { ensureStateDir } from '../shared/state-dir.js';
 import { UsageError, settingsHelp, type Settings } from '../shared/settings.js';
 import { createApiServer } from './api-server.js';
@@ -51,13 +51,14 @@ export async function main(argv: string[]): Promise<void> {
       process.stdout.write(`Usage: mcp-monitor start [options]\n\nRuns the API and the MCP servers it supervises (one, or those of --config FILE).\n\n${settingsHelp(START_SETTINGS, cwd)}\n`);
       return;
     }
+    parseLogLevel(process.env.MCP_MONITOR_LOG_LEVEL);
     await ensureStateDir(start.settings.stateDir);
   } catch (err) {
     if (err instanceof UsageError) return fail(err.message, 2);
     throw err;
   }
   const s = start.settings;
-  const log = createLogger('api', process.env.MCP_MONITOR_LOG_LEVEL);
+  const log = createLogger('api', parseLogLevel(process.env.MCP_MONITOR_LOG_LEVEL));
   const allowedHosts = allowedHostNames(s.host, s.allowedHosts);
   // Rescan at least as often as the fastest heartbeat, and at least every second.
   const rescanMs = Math.min(1000, ...start.servers.map((x) => x.settings.heartbeatMs));

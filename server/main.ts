@@ -5,7 +5,7 @@
  * lost, nothing more is written (no snapshot, no journal line) and the process exits 1.
  */
 import type { Logger } from 'pino';
-import { createLogger } from '../shared/logger.js';
+import { createLogger, parseLogLevel } from '../shared/logger.js';
 import { ensureServerDir, ensureStateDir } from '../shared/state-dir.js';
 import { RECLAIM_PID_ENV, UsageError, backendTarget, parseCommand, settingsHelp, type SettingKey } from '../shared/settings.js';
 import { builtinBackend } from './builtin-server.js';
@@ -67,6 +67,7 @@ export async function main(argv: string[]): Promise<void> {
       process.stdout.write(`Usage: mcp-monitor server [options]\n\nRuns one MCP server and publishes its connections in the state directory.\n\n${settingsHelp(SERVER_SETTINGS, cwd)}\n`);
       return;
     }
+    parseLogLevel(process.env.MCP_MONITOR_LOG_LEVEL);
     await ensureStateDir(parsed.settings.stateDir);
     await ensureServerDir(parsed.settings.stateDir, parsed.settings.serverId);
   } catch (err) {
@@ -75,7 +76,7 @@ export async function main(argv: string[]): Promise<void> {
   }
   const s = parsed.settings;
   // Asynchronous: a parent that does not read our stderr must never stall the MCP server (M6).
-  const log = createLogger('server', process.env.MCP_MONITOR_LOG_LEVEL, { async: true }).child({ serverId: s.serverId });
+  const log = createLogger('server', parseLogLevel(process.env.MCP_MONITOR_LOG_LEVEL), { async: true }).child({ serverId: s.serverId });
 
   const registry = new SessionRegistry();
   const startedAt = new Date();
