@@ -112,6 +112,9 @@ export class Upstream extends EventEmitter<UpstreamEvents> {
   forward(req: http.IncomingMessage, res: http.ServerResponse, body: Buffer | undefined, hooks: ExchangeHooks, fail: (status: number, message: string) => void): Promise<void> {
     const headers = headersWithout(req.headers);
     headers.host = this.#url.host;
+    // The recording reads answers (errors, a session gone), which it cannot do compressed: the
+    // upstream is asked for plain bytes; the client still gets the answer, only uncompressed.
+    headers['accept-encoding'] = 'identity';
     const forwardedFor = req.headers['x-forwarded-for'];
     headers['x-forwarded-for'] = [forwardedFor, req.socket.remoteAddress].filter(Boolean).join(', ');
     headers['x-forwarded-proto'] = 'http';
