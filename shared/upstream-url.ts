@@ -22,13 +22,20 @@ export function parseUpstreamUrl(raw: string): URL {
   }
   if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new UpstreamUrlError(`an http:// or https:// URL, not ${url.protocol}`);
   if (url.hash !== '') throw new UpstreamUrlError('a URL without a #fragment');
+  try {
+    decodeURIComponent(url.username);
+    decodeURIComponent(url.password);
+  } catch {
+    throw new UpstreamUrlError('a URL whose user name and password are valid percent-encoding');
+  }
   return url;
 }
 
-/** `url` without user name and password: what may be shown anywhere. */
+/**
+ * `url` as it may be shown anywhere: scheme, host, port and path. No user name or password, and
+ * no query either, since servers take keys there too (`?api_key=…`).
+ */
 export function shownUrl(url: URL | string): string {
   const u = new URL(url);
-  u.username = '';
-  u.password = '';
-  return u.href;
+  return `${u.origin}${u.pathname}`;
 }

@@ -101,6 +101,8 @@ describe('parseCommand', () => {
     const { settings } = parseCommand('server', ['--upstream', 'https://me:s3cret@mcp.example.com:8443/mcp'], { MCP_MONITOR_COMMAND: '' }, ['upstream', 'command'], { cwd: '/' });
     expect(settings).toEqual({ upstream: 'https://me:s3cret@mcp.example.com:8443/mcp', command: undefined });
     expect(backendTarget(settings as Settings)).toEqual({ kind: 'upstream', target: 'https://mcp.example.com:8443/mcp' });
+    const keyed = parseCommand('server', ['--upstream', 'https://mcp.example.com/mcp?api_key=KEY123&x=1'], { MCP_MONITOR_COMMAND: '' }, ['upstream', 'command'], { cwd: '/' });
+    expect(backendTarget(keyed.settings as Settings)).toEqual({ kind: 'upstream', target: 'https://mcp.example.com/mcp' });
     const cmd = parseCommand('server', ['--command', ' npx -y "@scope/server x" '], {}, ['command'], { cwd: '/' }).settings;
     expect(backendTarget(cmd as Settings)).toEqual({ kind: 'command', target: 'npx -y "@scope/server x"' });
     expect(backendTarget({ entry: undefined, upstream: undefined, command: undefined })).toEqual({ kind: 'builtin', target: null });
@@ -127,6 +129,7 @@ describe('bad settings stop the programs with exit 2 and one line', () => {
     ['server', ['--entry', path.join(import.meta.dirname, 'fixtures', 'entry-not-a-factory.mjs')], {}, /^mcp-monitor server: Invalid --entry: .*default export must be a function/],
     ['start', ['--upstream', 'ftp://example.com/mcp'], {}, /^mcp-monitor start: Invalid --upstream: "ftp:\/\/example.com\/mcp" \(expected an http:\/\/ or https:\/\/ URL, not ftp:\)$/],
     ['server', ['--upstream', 'not a url'], {}, /^mcp-monitor server: Invalid --upstream: "not a url"/],
+    ['server', ['--upstream', 'http://us%ZZer:p@127.0.0.1:9/mcp'], {}, /^mcp-monitor server: Invalid --upstream: .*valid percent-encoding\)$/],
     ['server', ['--command', 'node "server.js'], {}, /^mcp-monitor server: Invalid --command: .*an unclosed " quote/],
     ['server', [], { MCP_MONITOR_COMMAND: '   ' }, /^mcp-monitor server: Invalid MCP_MONITOR_COMMAND: .*no program to run/],
     ['start', ['--upstream', 'http://127.0.0.1:9/mcp', '--command', 'cat'], {}, /^mcp-monitor start: --upstream and --command exclude each other/],
