@@ -178,7 +178,9 @@ export class Upstream extends EventEmitter<UpstreamEvents> {
         return this.#attempt(x, true);
       }
       this.#saw(false, why(err));
-      x.fail(502, `Upstream MCP server ${this.shown} unreachable (${err.code ?? err.message})`);
+      // The client learns only that it failed: the upstream's address is the operator's to see
+      // (the log, /api/mcp/health), not every client's.
+      x.fail(502, 'Upstream MCP server unreachable');
       x.done();
     });
     up.end(x.body);
