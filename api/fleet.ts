@@ -20,10 +20,24 @@ export type ChildSettings = Pick<Settings, (typeof CHILD_SETTINGS)[number]>;
 
 const BIN = fileURLToPath(new URL('../../bin/mcp-monitor.js', import.meta.url));
 
-/** `mcp-monitor server` arguments that reproduce the settings of the child. */
+/**
+ * Settings handed to the child by its environment, never as a flag: `/proc/<pid>/cmdline` is
+ * readable by every local user, and an upstream URL may hold a user name and password (or a key).
+ */
+const ENV_ONLY_SETTINGS = ['upstream'] as const;
+
+/**
+ * The environment variable that carries a config server's `env` to its child, as a JSON object
+ * of strings: the child gives it to its `--command` processes only (server/command/), so that
+ * nothing in it (`NODE_OPTIONS=--inspect`, say) changes the child itself.
+ */
+export const COMMAND_ENV = 'MCP_MONITOR_COMMAND_ENV';
+
+/** `mcp-monitor server` arguments that reproduce the settings of the child, but those of {@link childEnv}. */
 export function childArgs(s: ChildSettings): string[] {
   const args = [BIN, 'server'];
   for (const k of CHILD_SETTINGS) {
+    if ((ENV_ONLY_SETTINGS as readonly string[]).includes(k)) continue;
     const v = s[k];
     if (v === undefined || v === false || (Array.isArray(v) && v.length === 0)) continue;
     args.push(`--${SETTINGS[k].flag}`);
@@ -34,15 +48,22 @@ export function childArgs(s: ChildSettings): string[] {
 
 /**
  * The environment of a child: the API's, without the variables of the child's settings (the
- * child gets every setting as a flag; with `--config` their variables must not reach it, and
- * without, they hold what the flags say anyway) and without `MCP_MONITOR_CONFIG`, plus the
- * server's `env` (contract §8: extra environment of a `command`). The supervisor drops the token.
+ * child gets the others as flags; with `--config` their variables must not reach it, and
+ * without, they hold what the flags say anyway) and without `MCP_MONITOR_CONFIG`; plus the
+ * settings that never go on a command line (the upstream URL), and, for a `command` server,
+ * its `env` as {@link COMMAND_ENV} (`{}` when it has none). The supervisor drops the token.
  */
-export function childEnv(base: NodeJS.ProcessEnv, extra: Readonly<Record<string, string>>): NodeJS.ProcessEnv {
+export function childEnv(base: NodeJS.ProcessEnv, s: Pick<ChildSettings, 'upstream' | 'command'>, commandEnv: Readonly<Record<string, string>>): NodeJS.ProcessEnv {
   const env = { ...base };
   for (const k of CHILD_SETTINGS) delete env[SETTINGS[k].env];
   delete env[SETTINGS.config.env];
-  return { ...env, ...extra };
+  delete env[COMMAND_ENV];
+  for (const k of ENV_ONLY_SETTINGS) {
+    const v = s[k];
+    if (typeof v === 'string') env[SETTINGS[k].env] = v;
+  }
+  if (s.command !== undefined) env[COMMAND_ENV] = JSON.stringify(commandEnv);
+  return env;
 }
 
 export interface FleetOptions {
@@ -67,7 +88,7 @@ export function buildFleet(o: FleetOptions): Map<string, ChildSupervisor> {
     const sup = new ChildSupervisor({
       serverId,
       args: childArgs({ ...server.settings, stateDir: o.stateDir, serverId }),
-      env: childEnv(o.env, server.env),
+      env: childEnv(o.env, server.settings, server.env),
       ...(o.cwd !== undefined && { cwd: o.cwd }),
       autostart: server.autostart,
       logger: log,

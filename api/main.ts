@@ -6,6 +6,7 @@
 import type { AddressInfo } from 'node:net';
 import { availableParallelism } from 'node:os';
 import type { Logger } from 'pino';
+import { exposedSecrets, type FleetConfig } from '../shared/config-file.js';
 import { allowedHostNames, isLoopbackHost } from '../shared/host-check.js';
 import { createLogger, parseLogLevel } from '../shared/logger.js';
 import { ensureStateDir } from '../shared/state-dir.js';
@@ -39,6 +40,14 @@ function warnExposure(log: Logger, s: Settings, allowedHosts: ReadonlySet<string
   if (allowedHosts === null) {
     log.warn({ host: s.host }, `Host header not checked: bound to every interface (${s.host}) with no --allowed-hosts, so DNS rebinding is possible (list the names clients use with --allowed-hosts)`);
   }
+}
+
+/** Warns when other users may read the secrets of the config file (its mode allows group or others to read). */
+function warnReadableConfig(log: Logger, config: FleetConfig | undefined): void {
+  const keys = config ? exposedSecrets(config) : [];
+  if (keys.length === 0) return;
+  const mode = config!.mode!.toString(8).padStart(3, '0');
+  log.warn({ file: config!.file, mode, keys }, `config file ${config!.file} holds secrets (${keys.join(', ')}) and other users may read it (mode ${mode}): chmod 600 it`);
 }
 
 /** `mcp-monitor start` with `argv` (flags after the command). */
@@ -124,5 +133,6 @@ export async function main(argv: string[]): Promise<void> {
   const host = s.host.includes(':') ? `[${s.host}]` : s.host;
   log.info({ url: `http://${host}:${port}/`, port, stateDir: s.stateDir, auth: Boolean(s.token) }, 'API listening');
   warnExposure(log, s, allowedHosts);
+  warnReadableConfig(log, start.config);
   void startFleet(supervisors, { atOnce: availableParallelism(), logger: log, closing: () => stopping !== undefined });
 }

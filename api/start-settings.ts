@@ -6,7 +6,7 @@
  */
 import { access } from 'node:fs/promises';
 import path from 'node:path';
-import { CONFIG_API_KEYS, CONFIG_SERVER_KEYS, readConfigFile, type ServerConfig } from '../shared/config-file.js';
+import { CONFIG_API_KEYS, CONFIG_SERVER_KEYS, readConfigFile, type FleetConfig, type ServerConfig } from '../shared/config-file.js';
 import { SETTINGS, UsageError, parseCommand, type SettingKey, type Settings } from '../shared/settings.js';
 
 /** Every setting: `start` takes them all. */
@@ -27,6 +27,8 @@ export interface StartSettings {
   servers: ServerConfig[];
   /** The children's working directory: the config file's, so that relative paths in a `command` are relative to it. */
   childCwd: string | undefined;
+  /** The config file read, with `--config`. */
+  config?: FleetConfig;
 }
 
 /** How an error names the file: as the user would write it from here. */
@@ -63,5 +65,5 @@ export async function resolveStartSettings(argv: string[], env: NodeJS.ProcessEn
     const v = config.api[k];
     if (v !== undefined && first.sources[k] === 'default') (settings as unknown as Record<string, unknown>)[k] = v;
   }
-  return { help, settings, servers: config.servers, childCwd: path.dirname(file) };
+  return { help, settings, servers: config.servers, childCwd: path.dirname(file), config };
 }

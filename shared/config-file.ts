@@ -52,6 +52,8 @@ export interface FleetConfig {
   api: Partial<Pick<Settings, ConfigApiKey>>;
   /** In the file's order; the first answers `GET /api/mcp/connections`. */
   servers: ServerConfig[];
+  /** Its permission bits (`stat().mode & 0o777`) when read from disk; undefined when parsed from text. */
+  mode?: number;
 }
 
 /** A mistake in a config file: a usage error (exit 2) whose message names the file and the key. */
@@ -238,8 +240,10 @@ function envOf(v: unknown, where: string, isCommand: boolean, fail: (where: stri
  */
 export async function readConfigFile(file: string, shownFile = file): Promise<FleetConfig> {
   let text: string;
+  let mode: number;
   try {
     const st = await stat(file);
+    mode = st.mode & 0o777;
     if (!st.isFile()) throw new ConfigError(shownFile, '', 'not a file');
     if (st.size > CONFIG_MAX_BYTES) throw new ConfigError(shownFile, '', `${st.size} bytes (at most ${CONFIG_MAX_BYTES})`);
     text = await readFile(file, 'utf8');
@@ -247,7 +251,7 @@ export async function readConfigFile(file: string, shownFile = file): Promise<Fl
     if (err instanceof ConfigError) throw err;
     throw new ConfigError(shownFile, '', errnoPhrase(err, 'file'));
   }
-  const config = parseConfigText(text, file, shownFile);
+  const config = { ...parseConfigText(text, file, shownFile), mode };
   for (const [n, s] of config.servers.entries()) {
     const entry = s.settings.entry;
     if (entry === undefined) continue;
@@ -255,4 +259,23 @@ export async function readConfigFile(file: string, shownFile = file): Promise<Fl
     if (!st?.isFile()) throw new ConfigError(shownFile, `servers[${n}].entry`, `${entry}: no such file`);
   }
   return config;
+}
+
+/** True when an upstream URL carries a secret: a user name or password, or a query (`?api_key=`). */
+function urlHoldsSecret(raw: string): boolean {
+  const u = new URL(raw);
+  return u.username !== '' || u.password !== '' || u.search !== '';
+}
+
+/**
+ * The keys of `config` that hold a secret (`token`, an upstream with credentials or a query),
+ * when other users may read the file (group or others have read permission); else empty.
+ */
+export function exposedSecrets(config: FleetConfig): string[] {
+  if (config.mode === undefined || (config.mode & 0o044) === 0) return [];
+  const keys = config.api.token !== undefined ? ['token'] : [];
+  config.servers.forEach((s, n) => {
+    if (s.settings.upstream !== undefined && urlHoldsSecret(s.settings.upstream)) keys.push(`servers[${n}].upstream`);
+  });
+  return keys;
 }
