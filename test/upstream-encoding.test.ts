@@ -32,7 +32,7 @@ describe('--upstream and compressed answers', () => {
     const sid = init.headers.get('mcp-session-id')!;
     for (let id = 2; id <= 4; id++) {
       const r = await fetch(child.url, { method: 'POST', headers: { ...HEADERS, 'mcp-session-id': sid, 'mcp-protocol-version': '2025-06-18' }, body: JSON.stringify({ jsonrpc: '2.0', id, method: 'tools/call', params: { name: 'fails', arguments: {} } }) });
-      expect((await r.json()).result.isError).toBe(true);
+      expect(((await r.json()) as { result: { isError?: boolean } }).result.isError).toBe(true);
     }
     const op = await waitFor(async () => (await readSnap(child.stateDir)).operations?.find((o) => o.method === 'tools/call' && o.count === 3), { what: 'three tools/call recorded' });
     expect(op.errors).toBe(3);
