@@ -6,7 +6,7 @@
 import pino from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
 import { CommandBackend } from '../server/command/command-backend.js';
-import { RateLimitedLog } from '../server/command/rate-limited-log.js';
+import { RateLimitedLog } from '../server/rate-limited-log.js';
 import { StdioProcess } from '../server/command/stdio-process.js';
 import { SessionRegistry } from '../server/session-registry.js';
 import { isAlive } from './helpers/processes.js';

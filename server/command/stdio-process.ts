@@ -11,7 +11,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { EventEmitter } from 'node:events';
 import type { Logger } from 'pino';
-import { RateLimitedLog } from './rate-limited-log.js';
+import { RateLimitedLog } from '../rate-limited-log.js';
 
 /** The longest stdout line (one JSON-RPC message) taken from a process. */
 export const MAX_LINE_BYTES = 4 * 1024 * 1024;
