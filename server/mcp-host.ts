@@ -15,6 +15,7 @@ import type { TrustProxy } from '../shared/settings.js';
 import type { McpEndpoint } from '../shared/snapshot.js';
 import { clientAddress } from './client-fields.js';
 import { httpLimits, type HttpLimits } from './http-limits.js';
+import { jsonDepthLimit } from './json-depth.js';
 import { jsonRpcError, jsonRpcErrorHandler } from './json-rpc-error.js';
 import { closeMcp, listenMcp, looksModern, MCP_ENDPOINT, mcpHostCheck } from './mcp-http.js';
 import { LegacySessions } from './legacy-sessions.js';
@@ -170,7 +171,7 @@ export class McpHost {
       if (typeof req.headers['mcp-session-id'] === 'string' || looksModern(req)) return next();
       this.#legacy.admit(req, res, next);
     };
-    app.post(MCP_ENDPOINT, (req, res, next) => this.#arrive(res, next), admit, json, (req, res) => this.#post(req, res));
+    app.post(MCP_ENDPOINT, (req, res, next) => this.#arrive(res, next), admit, json, jsonDepthLimit(), (req, res) => this.#post(req, res));
     app.get(MCP_ENDPOINT, json, (req, res) => this.#legacy.existing(req, res));
     app.delete(MCP_ENDPOINT, json, (req, res) => this.#legacy.existing(req, res));
     app.all(MCP_ENDPOINT, (_req, res) => {
