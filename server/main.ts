@@ -208,7 +208,7 @@ export async function main(argv: string[]): Promise<void> {
   if (stopping) return;
   // The lock is ours: the journal is ours to append. Failing to open it never stops the server.
   await journal.start().catch((err: Error) => log.error({ err: err.message, file: journal.file }, 'journal unavailable; will retry on the next event'));
-  sessionJournal.start(new Date(writer.last?.startedAt ?? startedAt), s.heartbeatMs);
+  sessionJournal.start(new Date(writer.last?.startedAt ?? startedAt), s.heartbeatMs, writer.abandoned);
   try {
     const endpoint = await host.start();
     upstream?.watch(s.heartbeatMs);

@@ -8,7 +8,7 @@ import type { Logger } from 'pino';
 import type { Histogram, Operation } from '../shared/operations.js';
 import { reapSnapshotProcesses } from '../shared/process-groups.js';
 import { readSnapshotFile } from '../shared/read-snapshot.js';
-import { CLOSE_REASONS, noneClosed, type CloseReason } from '../shared/snapshot.js';
+import { CLOSE_REASONS, noneClosed, type CloseReason, type Connection } from '../shared/snapshot.js';
 
 /** The counters a writer starts from. */
 export interface PreviousState {
@@ -22,6 +22,11 @@ export interface PreviousState {
   operations?: Operation[];
   /** `sessionDurations` of the previous snapshot. */
   sessionDurations?: Histogram;
+  /**
+   * The sessions a writer that died left listed, and when it last wrote: the journal gets a
+   * `disconnect` (reason `shutdown`) for each, so that a `tail -F` reader sees them end.
+   */
+  abandoned?: { connections: Connection[]; lastWrittenAt: string };
 }
 
 /**
@@ -50,6 +55,7 @@ export async function loadPreviousState(file: string, log: Logger): Promise<Prev
     state.sessionDurations = prev.sessionDurations;
     if (prev.status !== 'stopped') {
       state.sessionsClosed.shutdown += prev.activeConnections;
+      state.abandoned = { connections: prev.connections, lastWrittenAt: prev.writtenAt };
       log.warn({ previousPid: prev.pid, status: prev.status, writtenAt: prev.writtenAt, lostSessions: prev.activeConnections }, 'the previous writer did not stop cleanly; its sessions count as closed (shutdown)');
       // Its --command processes may have outlived it (a stdio server that ignores stdin's end).
       const reaped = reapSnapshotProcesses(prev);

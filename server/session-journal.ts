@@ -4,6 +4,7 @@
  */
 import type { Connection } from '../shared/snapshot.js';
 import type { JournalWriter } from './journal-writer.js';
+import type { PreviousState } from './previous-state.js';
 import type { SessionEnd, SessionRegistry } from './session-registry.js';
 
 export interface SessionJournalOptions {
@@ -25,9 +26,16 @@ export class SessionJournal {
     options.registry.on('disconnect', this.#onDisconnect);
   }
 
-  /** The writer took the lock and started at `startedAt`. */
-  start(startedAt: Date, heartbeatMs: number): void {
+  /**
+   * The writer took the lock and started at `startedAt`. The sessions a previous writer that
+   * died left open end here, reason `shutdown`, their duration up to its last snapshot.
+   */
+  start(startedAt: Date, heartbeatMs: number, abandoned?: PreviousState['abandoned']): void {
     this.#o.journal.append({ event: 'start', ...this.#base(), startedAt: startedAt.toISOString(), heartbeatMs });
+    for (const c of abandoned?.connections ?? []) {
+      const durationMs = Date.parse(abandoned!.lastWrittenAt) - Date.parse(c.connectedAt);
+      this.#onDisconnect({ connection: c, reason: 'shutdown', durationMs: Number.isFinite(durationMs) ? durationMs : 0 });
+    }
   }
 
   /** The writer stops cleanly; `seq` is that of its final `stopped` snapshot. */

@@ -23,7 +23,7 @@ import {
   type WriterStatus,
 } from '../shared/snapshot.js';
 import { OperationRecorder } from './operation-recorder.js';
-import { loadPreviousState } from './previous-state.js';
+import { loadPreviousState, type PreviousState } from './previous-state.js';
 import type { SessionRegistry } from './session-registry.js';
 import { removeSnapshotTempFiles } from './temp-files.js';
 import { writeFileNoFollow } from '../shared/write-file-no-follow.js';
@@ -82,6 +82,8 @@ export class SnapshotWriter extends EventEmitter<WriterEvents> {
   #startedAt = new Date();
   #seq = 0;
   #previousTotal = 0;
+  /** What a previous writer that died left open (see {@link loadPreviousState}); set by start(). */
+  abandoned: PreviousState['abandoned'];
   readonly #closed: Record<CloseReason, number> = noneClosed();
   #pending: WriteReason | null = null;
   #draining: Promise<void> | null = null;
@@ -145,6 +147,7 @@ export class SnapshotWriter extends EventEmitter<WriterEvents> {
     const prev = await loadPreviousState(this.file, this.#log);
     this.#o.recorder.carryOver(prev);
     this.#previousTotal = prev.totalConnections;
+    this.abandoned = prev.abandoned;
     for (const [r, n] of Object.entries(prev.sessionsClosed)) this.#closed[r as CloseReason] += n;
     this.#seq = prev.seq;
     this.#startedAt = new Date();

@@ -11,7 +11,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { childArgs } from '../api/main.js';
 import { JournalWriter } from '../server/journal-writer.js';
 import { WriterLock } from '../server/writer-lock.js';
-import { readJournal, type JournalLine } from '../shared/journal.js';
+import { readJournal, type DisconnectLine, type JournalLine } from '../shared/journal.js';
 import { connectionsAt } from '../shared/replay.js';
 import { closeClients, connectClient } from './helpers/mcp-client.js';
 import { cleanup, makeStateDir, run } from './helpers/processes.js';
@@ -121,6 +121,25 @@ describe('the journal of a real MCP child', () => {
     const mid = connectionsAt(after.lines, Date.UTC(2026, 0, 1, 0, 0, 10));
     expect(mid.connections.map((x) => x.sessionId)).toEqual(['fixture-0', 'fixture-1', 'fixture-2']);
     expect(connectionsAt(after.lines, Date.now()).connections).toEqual([]);
+  });
+
+  it('the next writer journals the end of the sessions a killed writer left open (reason shutdown)', async () => {
+    const first = await startServer();
+    const c = await connectClient(first.url, { name: 'left-behind' });
+    const sid = c.transport.sessionId!;
+    await waitSnap(first.stateDir, (s) => s.connections.some((x) => x.sessionId === sid), 'the session listed');
+    await first.proc.stop('SIGKILL');
+    const second = await startServer({ stateDir: first.stateDir });
+    await second.proc.stop('SIGTERM');
+    const { lines: after } = await lines(first.stateDir);
+    const starts = after.flatMap((l, i) => (l.event === 'start' ? [i] : []));
+    expect(starts).toHaveLength(2);
+    const ends = after.filter((l): l is DisconnectLine => l.event === 'disconnect' && l.sessionId === sid);
+    expect(ends).toHaveLength(1);
+    expect(ends[0]).toMatchObject({ reason: 'shutdown', pid: second.proc.pid, clientInfo: { name: 'left-behind' } });
+    expect(ends[0]!.durationMs).toBeGreaterThanOrEqual(0);
+    expect(after.indexOf(ends[0]!)).toBeGreaterThan(starts[1]!);
+    expect(connectionsAt(after, Date.now()).connections).toEqual([]);
   });
 
   it('passes the journal settings from start to the child and refuses bad values', async () => {
