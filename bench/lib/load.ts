@@ -21,6 +21,10 @@ export interface LoadClient {
   call: () => Promise<unknown>;
   /** DELETE when there is a session (legacy), then close. */
   end: () => Promise<void>;
+  /** Close without DELETE: the server ends the session when it idles. */
+  leave: () => Promise<void>;
+  /** The legacy session's id, if it has one. */
+  sessionId: () => string | undefined;
 }
 
 /** The `tools/call` a load client repeats. */
@@ -38,7 +42,15 @@ export async function connect(url: string, kind: ClientKind, args: ToolCall = EC
     const transport = new V1Transport(new URL(url));
     const client = new V1Client({ name: CLIENT_NAME.v1, version: '1.0.0' });
     await client.connect(transport);
-    return { call: () => client.callTool(args), end: async () => { await transport.terminateSession(); await client.close(); } };
+    return {
+      call: () => client.callTool(args),
+      end: async () => {
+        await transport.terminateSession();
+        await client.close();
+      },
+      leave: () => client.close(),
+      sessionId: () => transport.sessionId,
+    };
   }
   const transport = new V2Transport(new URL(url));
   const client = new V2Client({ name: CLIENT_NAME.v2, version: '2.0.0' }, { versionNegotiation: { mode: 'auto' } });
@@ -50,6 +62,8 @@ export async function connect(url: string, kind: ClientKind, args: ToolCall = EC
       if (transport.sessionId !== undefined) await transport.terminateSession();
       await client.close();
     },
+    leave: () => client.close(),
+    sessionId: () => transport.sessionId,
   };
 }
 

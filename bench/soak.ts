@@ -1,0 +1,142 @@
+/**
+ * The soak (issue 16): the real product under load and faults for SOAK_MINUTES (default 30),
+ * then a proof from the files that nothing was lost. `npm run soak`; SOAK_SEED replays a run.
+ *
+ * One API, three servers from a config file (contract §8): the built-in server, server-memory
+ * over stdio (`command`), and server-everything behind `upstream`. Real SDK clients of both
+ * versions open sessions, call a tool and leave, without pause. Every 8 to 14 s one fault
+ * (soak/faults.ts). At the end the API is stopped with SIGTERM and soak/check.ts reads the
+ * journals and snapshots. Results: bench/soak.json and docs/bench.md.
+ */
+import { readdirSync, readFileSync } from 'node:fs';
+import { writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { rng } from '../test/helpers/fuzz-requests.js';
+import { nowMs, sleep, waitUntil } from './lib/clock.js';
+import { getJson } from './lib/http.js';
+import type { ClientKind } from './lib/load.js';
+import { cleanupAll, removeDir, ROOT, rssMb, spawnApi, stop, tempDir } from './lib/procs.js';
+import { round } from './lib/stats.js';
+import { checkServer, type ServerVerdict } from './soak/check.js';
+import { FAULT_KINDS, injectFault, type FaultWindow } from './soak/faults.js';
+import { clientLoop, SoakLedger, type SoakTarget } from './soak/load.js';
+import { freePort, Upstream } from './soak/upstream.js';
+
+const MINUTES = Number(process.env.SOAK_MINUTES ?? 30);
+const SEED = Number(process.env.SOAK_SEED ?? Math.floor(Math.random() * 2 ** 31));
+const MEMORY = path.join(ROOT, 'node_modules', '@modelcontextprotocol', 'server-memory', 'dist', 'index.js');
+
+/** Processes whose environment names `marker` (the soak's stdio processes), still alive. */
+function processesWith(marker: string): number[] {
+  return readdirSync('/proc').filter((d) => /^\d+$/.test(d)).flatMap((pid) => {
+    try {
+      return readFileSync(`/proc/${pid}/environ`, 'utf8').includes(marker) ? [Number(pid)] : [];
+    } catch {
+      return [];
+    }
+  });
+}
+
+async function main(): Promise<void> {
+  const rand = rng(SEED);
+  console.log(`soak: ${MINUTES} min, SOAK_SEED=${SEED}`);
+  const dir = await tempDir('soak');
+  const upstream = new Upstream(await freePort());
+  await upstream.start();
+  const memoryFile = path.join(dir, 'memory.jsonl');
+  const ports = { builtin: await freePort(), memory: await freePort(), proxy: await freePort() };
+  const common = { heartbeatMs: 1000, sessionIdleMs: 15_000 };
+  const config = path.join(dir, 'soak.json');
+  await writeFile(config, JSON.stringify({
+    servers: [
+      { id: 'builtin', mcpPort: ports.builtin, ...common },
+      { id: 'memory', command: [process.execPath, MEMORY], env: { MEMORY_FILE_PATH: memoryFile }, mcpPort: ports.memory, maxSessions: 16, ...common },
+      { id: 'proxy', upstream: upstream.url, mcpPort: ports.proxy, ...common },
+    ],
+  }));
+  const api = await spawnApi(['--config', config]);
+  await waitUntil(async () => {
+    const { servers } = await getJson<{ servers: { status: string }[] }>(`${api.url}/api/mcp/servers`);
+    return servers.length === 3 && servers.every((s) => s.status === 'running');
+  }, 60_000, 'three servers running', 100);
+
+  const url = (port: number) => `http://127.0.0.1:${port}/mcp`;
+  const targets: Array<SoakTarget> = [
+    { serverId: 'builtin', url: url(ports.builtin), tool: { name: 'echo', arguments: { text: 'soak' } }, kinds: ['v1', 'v1', 'v2', 'v2'] },
+    { serverId: 'memory', url: url(ports.memory), tool: { name: 'read_graph', arguments: {} }, kinds: ['v1', 'v1', 'v2'] },
+    { serverId: 'proxy', url: url(ports.proxy), tool: { name: 'echo', arguments: { message: 'soak' } }, kinds: ['v1', 'v1', 'v2'] },
+  ];
+  const ledger = new SoakLedger();
+  const endAt = nowMs() + MINUTES * 60_000;
+  const stopped = () => nowMs() >= endAt;
+  const loops = targets.flatMap((t) => t.kinds.map((k: ClientKind) => clientLoop(t, k, ledger, rng(Math.floor(rand() * 2 ** 31)), stopped)));
+
+  const faults: FaultWindow[] = [];
+  const faultErrors: string[] = [];
+  const ctx = {
+    apiUrl: api.url, apiPid: api.apiPid, stateDir: api.stateDir, serverIds: targets.map((t) => t.serverId),
+    commandServer: 'memory', proxyServer: 'proxy', killUpstream: () => upstream.kill(), startUpstream: () => upstream.start(), rand,
+  };
+  const samples: Array<{ atMin: number; apiMiB: number; childMiB: Record<string, number> }> = [];
+  const sampler = (async () => {
+    while (!stopped()) {
+      const { servers } = await getJson<{ servers: { serverId: string; pid: number | null }[] }>(`${api.url}/api/mcp/servers`).catch(() => ({ servers: [] }));
+      const childMiB: Record<string, number> = {};
+      for (const s of servers) if (s.pid) childMiB[s.serverId] = round(rssMb(s.pid), 1);
+      samples.push({ atMin: round((MINUTES * 60_000 - (endAt - nowMs())) / 60_000, 2), apiMiB: round(rssMb(api.apiPid), 1), childMiB });
+      await sleep(10_000);
+    }
+  })().catch((err: Error) => faultErrors.push(`sampler: ${err.message}`));
+  let lastReport = nowMs();
+  while (!stopped()) {
+    await sleep(8000 + rand() * 6000);
+    if (stopped()) break;
+    const kind = FAULT_KINDS[Math.floor(rand() * FAULT_KINDS.length)]!;
+    try {
+      const w = await injectFault(kind, ctx);
+      if (w) faults.push(w);
+    } catch (err) {
+      faultErrors.push(`${kind}: ${(err as Error).message}`);
+    }
+    if (nowMs() - lastReport > 60_000) {
+      lastReport = nowMs();
+      const calls = ledger.outcomes.filter((o) => o.what === 'call');
+      console.log(`soak: ${samples.at(-1)?.atMin ?? 0} min, ${faults.length} faults, ${calls.filter((o) => o.ok).length} calls ok, ${calls.filter((o) => !o.ok).length} failed, API ${samples.at(-1)?.apiMiB} MiB`);
+    }
+  }
+  await Promise.all(loops);
+  await sampler;
+  // Let idle sessions and DELETEs settle, then the clean stop that must close every session.
+  await sleep(3000);
+  await stop(api.child, 20_000);
+  const apiExit = { code: api.child.exitCode, signal: api.child.signalCode };
+  const leftProcesses = processesWith(`MEMORY_FILE_PATH=${memoryFile}`);
+  await upstream.kill();
+
+  const verdicts: ServerVerdict[] = [];
+  for (const t of targets) verdicts.push(await checkServer(api.stateDir, t.serverId, t.tool.name, ledger, faults));
+  const byKind: Record<string, number> = {};
+  for (const f of faults) byKind[f.kind] = (byKind[f.kind] ?? 0) + 1;
+  const lost = verdicts.reduce((n, v) => n + v.lostConnects.length + v.leftOpen.length + v.unexplained.length, 0);
+  const totalsMatch = verdicts.every((v) => v.totalConnections === v.connectLines);
+  const pass = lost === 0 && totalsMatch && leftProcesses.length === 0 && apiExit.code === 0 && faultErrors.length === 0;
+  const result = {
+    date: new Date().toISOString(), node: process.version, minutes: MINUTES, seed: SEED, pass,
+    apiExit, leftProcesses, faults: byKind, faultErrors,
+    servers: verdicts.map((v) => ({ ...v, lostConnects: v.lostConnects.slice(0, 10), leftOpen: v.leftOpen.slice(0, 10), unexplained: v.unexplained.slice(0, 10), lostCount: v.lostConnects.length, leftOpenCount: v.leftOpen.length, unexplainedCount: v.unexplained.length })),
+    memory: { first: samples[0], last: samples.at(-1), apiMaxMiB: Math.max(...samples.map((s) => s.apiMiB)) },
+    fuzz: faults.filter((f) => f.kind === 'fuzz').map((f) => f.note),
+  };
+  await writeFile(path.join(ROOT, 'bench', 'soak.json'), `${JSON.stringify(result, null, 2)}\n`);
+  console.log(JSON.stringify({ pass, faults: byKind, faultErrors, servers: result.servers.map((s) => ({ id: s.serverId, given: s.sessionsGiven, connects: s.connectLines, total: s.totalConnections, lost: s.lostCount, leftOpen: s.leftOpenCount, closedByStart: s.closedByStart, unexplained: s.unexplainedCount, callsOk: s.callsOk, callsFailed: s.callsFailed, recorded: s.callsRecorded, reasons: s.disconnectReasons })) }, null, 1));
+  await removeDir(api.stateDir);
+  await removeDir(dir);
+  process.exitCode = pass ? 0 : 1;
+}
+
+main()
+  .catch((err: Error) => {
+    console.error(`soak: ${err.stack ?? err.message}`);
+    process.exitCode = 1;
+  })
+  .finally(() => cleanupAll());
