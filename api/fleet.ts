@@ -6,6 +6,7 @@
  */
 import { fileURLToPath } from 'node:url';
 import type { Logger } from 'pino';
+import { COMMAND_ENV } from '../shared/child-env.js';
 import type { ServerConfig } from '../shared/config-file.js';
 import { reapSnapshotProcesses } from '../shared/process-groups.js';
 import { SETTINGS, type Settings } from '../shared/settings.js';
@@ -25,13 +26,6 @@ const BIN = fileURLToPath(new URL('../../bin/mcp-monitor.js', import.meta.url));
  * readable by every local user, and an upstream URL may hold a user name and password (or a key).
  */
 const ENV_ONLY_SETTINGS = ['upstream'] as const;
-
-/**
- * The environment variable that carries a config server's `env` to its child, as a JSON object
- * of strings: the child gives it to its `--command` processes only (server/command/), so that
- * nothing in it (`NODE_OPTIONS=--inspect`, say) changes the child itself.
- */
-export const COMMAND_ENV = 'MCP_MONITOR_COMMAND_ENV';
 
 /** `mcp-monitor server` arguments that reproduce the settings of the child, but those of {@link childEnv}. */
 export function childArgs(s: ChildSettings): string[] {

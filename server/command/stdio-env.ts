@@ -6,10 +6,8 @@
  * plus that object. Otherwise (a `--command` from a flag or env var, run by a user in their
  * shell) it gets that environment, minus the monitor's own `MCP_MONITOR_*` variables.
  */
+import { COMMAND_ENV } from '../../shared/child-env.js';
 import { UsageError } from '../../shared/settings.js';
-
-/** The variable that carries a config server's `env` to its child. */
-export const COMMAND_ENV = 'MCP_MONITOR_COMMAND_ENV';
 
 /** What a stdio process inherits when {@link COMMAND_ENV} is set (the SDK's allow-list on POSIX). */
 export const INHERITED_ENV = ['HOME', 'LOGNAME', 'PATH', 'SHELL', 'TERM', 'USER'] as const;
