@@ -55,6 +55,27 @@ async function main(): Promise<void> {
     ],
   }));
   const api = await spawnApi(['--config', config]);
+  // What the API and its children logged at warn and above, by message: the run's findings.
+  const logged = new Map<string, { count: number; first: string }>();
+  let partial = '';
+  api.child.stderr!.on('data', (d: string) => {
+    const lines = (partial + d).split('\n');
+    partial = lines.pop()!;
+    for (const l of lines) {
+      try {
+        const j = JSON.parse(l) as { level?: number; msg?: string; serverId?: string };
+        if ((j.level ?? 0) < 40) continue;
+        const key = `${j.level} ${j.serverId ?? 'api'}: ${j.msg}`;
+        const e = logged.get(key) ?? { count: 0, first: l.slice(0, 600) };
+        e.count += 1;
+        logged.set(key, e);
+      } catch {
+        const e = logged.get('not JSON') ?? { count: 0, first: l.slice(0, 600) };
+        e.count += 1;
+        logged.set('not JSON', e);
+      }
+    }
+  });
   await waitUntil(async () => {
     const { servers } = await getJson<{ servers: { status: string }[] }>(`${api.url}/api/mcp/servers`);
     return servers.length === 3 && servers.every((s) => s.status === 'running');
@@ -73,6 +94,7 @@ async function main(): Promise<void> {
 
   const faults: FaultWindow[] = [];
   const faultErrors: string[] = [];
+  const timeline: string[] = [];
   const ctx = {
     apiUrl: api.url, apiPid: api.apiPid, stateDir: api.stateDir, serverIds: targets.map((t) => t.serverId),
     commandServer: 'memory', proxyServer: 'proxy', killUpstream: () => upstream.kill(), startUpstream: () => upstream.start(), rand,
@@ -95,8 +117,10 @@ async function main(): Promise<void> {
     try {
       const w = await injectFault(kind, ctx);
       if (w) faults.push(w);
+      timeline.push(`${round(MINUTES - (endAt - nowMs()) / 60_000, 2)} min ${kind}${w ? ` ${w.serverId}` : ' (nothing to act on)'}`);
     } catch (err) {
       faultErrors.push(`${kind}: ${(err as Error).message}`);
+      timeline.push(`${round(MINUTES - (endAt - nowMs()) / 60_000, 2)} min ${kind} FAILED: ${(err as Error).message}`);
     }
     if (nowMs() - lastReport > 60_000) {
       lastReport = nowMs();
@@ -126,6 +150,8 @@ async function main(): Promise<void> {
     servers: verdicts.map((v) => ({ ...v, lostConnects: v.lostConnects.slice(0, 10), leftOpen: v.leftOpen.slice(0, 10), unexplained: v.unexplained.slice(0, 10), lostCount: v.lostConnects.length, leftOpenCount: v.leftOpen.length, unexplainedCount: v.unexplained.length })),
     memory: { first: samples[0], last: samples.at(-1), apiMaxMiB: Math.max(...samples.map((s) => s.apiMiB)) },
     fuzz: faults.filter((f) => f.kind === 'fuzz').map((f) => f.note),
+    logged: Object.fromEntries([...logged].sort((a, b) => b[1].count - a[1].count)),
+    timeline,
   };
   await writeFile(path.join(ROOT, 'bench', 'soak.json'), `${JSON.stringify(result, null, 2)}\n`);
   console.log(JSON.stringify({ pass, faults: byKind, faultErrors, servers: result.servers.map((s) => ({ id: s.serverId, given: s.sessionsGiven, connects: s.connectLines, total: s.totalConnections, lost: s.lostCount, leftOpen: s.leftOpenCount, closedByStart: s.closedByStart, unexplained: s.unexplainedCount, callsOk: s.callsOk, callsFailed: s.callsFailed, recorded: s.callsRecorded, reasons: s.disconnectReasons })) }, null, 1));

@@ -160,3 +160,23 @@ describe('client IP behind proxies (L6)', () => {
     expect(await ipOf(['--trust-proxy', '1'], { 'x-forwarded-for': 'evil\u009b[2J' + 'z'.repeat(3000) })).toBe('unknown');
   });
 });
+
+describe('bodies the child cannot read are the client’s fault', () => {
+  it('an unknown charset gets 415 and a body that does not inflate 400, with no error in the log', async () => {
+    const { url, proc } = await startServer();
+    const post = (headers: Record<string, string>, body: string) =>
+      fetch(url, { method: 'POST', headers: { accept: 'application/json, text/event-stream', ...headers }, body });
+    const charset = await post({ 'content-type': 'application/json; charset=latin1' }, '{}');
+    expect(charset.status).toBe(415);
+    expect(await charset.json()).toMatchObject({ error: { code: -32000, message: 'Unsupported Media Type: use UTF-8 JSON, identity, gzip, deflate or br' } });
+    const gzip = await post({ 'content-type': 'application/json', 'content-encoding': 'gzip' }, 'not gzip at all');
+    expect(gzip.status).toBe(400);
+    expect(await gzip.json()).toMatchObject({ error: { code: -32700 } });
+    const unknown = await post({ 'content-type': 'application/json', 'content-encoding': 'zstd-or-what' }, '{}');
+    expect(unknown.status).toBe(415);
+    // The next request is served: the log has no error line for any of these.
+    const c = await connectClient(url, { name: 'after-bad-bodies' });
+    await c.client.listTools();
+    expect(proc.logs().filter((l) => (l.level as number) >= 50)).toEqual([]);
+  });
+});
