@@ -4,11 +4,13 @@
  * ends the `--command` processes it left behind.
  */
 import { lstat } from 'node:fs/promises';
+import path from 'node:path';
 import type { Logger } from 'pino';
 import type { Histogram, Operation } from '../shared/operations.js';
 import { reapSnapshotProcesses } from '../shared/process-groups.js';
 import { readSnapshotFile } from '../shared/read-snapshot.js';
 import { CLOSE_REASONS, noneClosed, type CloseReason, type Connection } from '../shared/snapshot.js';
+import { unseenSessions } from './unseen-sessions.js';
 
 /** The counters a writer starts from. */
 export interface PreviousState {
@@ -54,9 +56,14 @@ export async function loadPreviousState(file: string, log: Logger): Promise<Prev
     state.operations = prev.operations;
     state.sessionDurations = prev.sessionDurations;
     if (prev.status !== 'stopped') {
-      state.sessionsClosed.shutdown += prev.activeConnections;
-      state.abandoned = { connections: prev.connections, lastWrittenAt: prev.writtenAt };
-      log.warn({ previousPid: prev.pid, status: prev.status, writtenAt: prev.writtenAt, lostSessions: prev.activeConnections }, 'the previous writer did not stop cleanly; its sessions count as closed (shutdown)');
+      // What it did after its last snapshot is in the journal only.
+      const unseen = await unseenSessions(path.dirname(file), prev);
+      state.totalConnections += unseen.opened;
+      for (const [r, n] of Object.entries(unseen.closed)) state.sessionsClosed[r as CloseReason] += n;
+      const left = [...prev.connections.filter((c) => !unseen.endedListed.has(c.sessionId)), ...unseen.open];
+      state.sessionsClosed.shutdown += left.length;
+      state.abandoned = { connections: left, lastWrittenAt: prev.writtenAt };
+      log.warn({ previousPid: prev.pid, status: prev.status, writtenAt: prev.writtenAt, lostSessions: left.length, unseenInSnapshot: unseen.opened }, 'the previous writer did not stop cleanly; its sessions count as closed (shutdown)');
       // Its --command processes may have outlived it (a stdio server that ignores stdin's end).
       const reaped = reapSnapshotProcesses(prev);
       if (reaped.length > 0) log.warn({ previousPid: prev.pid, pids: reaped }, 'ended the stdio server processes the previous writer left');

@@ -24,7 +24,8 @@ export interface ReplayResult {
   incomplete: boolean;
 }
 
-function connectionOf(line: ConnectLine): Connection {
+/** The connection a `connect` line recorded. */
+export function connectionOf(line: ConnectLine): Connection {
   return {
     sessionId: line.sessionId,
     clientIP: line.clientIP ?? '',

@@ -142,6 +142,30 @@ describe('the journal of a real MCP child', () => {
     expect(connectionsAt(after, Date.now()).connections).toEqual([]);
   });
 
+  it('counts and ends the sessions a killed writer journaled after its last snapshot', async () => {
+    const first = await startServer();
+    const c = await connectClient(first.url, { name: 'listed' });
+    const listed = c.transport.sessionId!;
+    await waitSnap(first.stateDir, (s) => s.connections.some((x) => x.sessionId === listed), 'the session listed');
+    await first.proc.stop('SIGKILL');
+    // What a writer killed right after its journal lines, before its next snapshot, leaves.
+    const snap = await readSnap(first.stateDir);
+    const file = path.join(first.stateDir, 'default', 'events.jsonl');
+    const base = { pid: snap.pid, serverId: 'default', ts: new Date().toISOString() };
+    const unseen = (sessionId: string, seq: number) => ({ event: 'connect', ...base, seq, sessionId, clientIP: '127.0.0.1', connectedAt: base.ts, era: 'legacy' });
+    const extra = [unseen('unseen-b', snap.seq + 1), { event: 'disconnect', ...base, seq: snap.seq + 2, sessionId: listed, reason: 'delete', durationMs: 5, requestCount: 1, era: 'legacy' }, unseen('unseen-c', snap.seq + 3)];
+    await writeFile(file, `${(await readFile(file, 'utf8')) + extra.map((l) => JSON.stringify(l)).join('\n')}\n`);
+    const second = await startServer({ stateDir: first.stateDir });
+    const s = await readSnap(first.stateDir);
+    expect(s.totalConnections).toBe(snap.totalConnections + 2);
+    expect(s.sessionsClosed).toMatchObject({ delete: (snap.sessionsClosed?.delete ?? 0) + 1, shutdown: (snap.sessionsClosed?.shutdown ?? 0) + 2 });
+    await second.proc.stop('SIGTERM');
+    const { lines: after } = await lines(first.stateDir);
+    const ends = after.filter((l): l is DisconnectLine => l.event === 'disconnect' && l.pid === second.proc.pid);
+    expect(ends.map((l) => [l.sessionId, l.reason]).sort()).toEqual([['unseen-b', 'shutdown'], ['unseen-c', 'shutdown']]);
+    expect(after.filter((l) => l.event === 'connect').length).toBe(s.totalConnections);
+  });
+
   it('passes the journal settings from start to the child and refuses bad values', async () => {
     const args = childArgs({ mcpPort: 0, mcpHost: '127.0.0.1', stateDir: '/s', serverId: 'x', heartbeatMs: 500, maxSessions: 1, sessionIdleMs: 0, entry: undefined, upstream: undefined, command: undefined, trustProxy: false, allowedHosts: [], clientWindowMs: 60000, journalMaxBytes: 4096, journalFiles: 7 });
     expect(args.join(' ')).toMatch(/ --journal-max-bytes 4096 --journal-files 7$/);
