@@ -53,6 +53,13 @@ interface ConnectionRow {
 
 const GRACE_MS = 3000;
 
+/**
+ * Operator requests go on a connection of their own: a kept-alive socket that the API closes
+ * as idle while this busy process reuses it fails with "socket hang up" (the client's race,
+ * not the API's), and a POST must not be re-sent.
+ */
+const FRESH = { connection: 'close' };
+
 async function serverRow(ctx: FaultContext, id: string): Promise<ServerRow> {
   const { servers } = await getJson<{ servers: ServerRow[] }>(`${ctx.apiUrl}/api/mcp/servers`);
   return servers.find((s) => s.serverId === id)!;
@@ -88,7 +95,7 @@ const FAULTS: Record<string, Fault> = {
     const id = pick(ctx, ctx.serverIds);
     const before = await serverRow(ctx, id);
     const startMs = nowMs();
-    const r = await request(`${ctx.apiUrl}/api/mcp/servers/${id}/restart`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' });
+    const r = await request(`${ctx.apiUrl}/api/mcp/servers/${id}/restart`, { method: 'POST', headers: { ...FRESH, 'content-type': 'application/json' }, body: '{}' });
     if (r.status !== 202) throw new Error(`soak: restart ${id}: HTTP ${r.status} ${r.body.slice(0, 200)}`);
     await runningAgain(ctx, id, before.pid);
     return { kind: 'restart', serverId: id, startMs, endMs: nowMs() + GRACE_MS, monitoringOnly: false };
@@ -109,7 +116,7 @@ const FAULTS: Record<string, Fault> = {
     if (legacy.length === 0) return undefined;
     const { sessionId } = pick(ctx, legacy);
     const startMs = nowMs();
-    const r = await request(`${ctx.apiUrl}/api/mcp/servers/${id}/connections/${encodeURIComponent(sessionId)}`, { method: 'DELETE' });
+    const r = await request(`${ctx.apiUrl}/api/mcp/servers/${id}/connections/${encodeURIComponent(sessionId)}`, { method: 'DELETE', headers: FRESH });
     // 404: the session ended meanwhile, by itself.
     if (r.status !== 202 && r.status !== 404) throw new Error(`soak: DELETE ${id}/${sessionId}: HTTP ${r.status} ${r.body.slice(0, 200)}`);
     return { kind: 'end-session', serverId: id, startMs, endMs: nowMs(), monitoringOnly: false, sessionId };
