@@ -11,14 +11,15 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { EventEmitter } from 'node:events';
 import type { Logger } from 'pino';
+import { STDIO_KILL_AFTER_MS, STDIO_TERM_AFTER_MS } from '../../shared/stdio-stop.js';
 import { RateLimitedLog } from './rate-limited-log.js';
 
 /** The longest stdout line (one JSON-RPC message) taken from a process. */
 export const MAX_LINE_BYTES = 4 * 1024 * 1024;
 /** How long a process has to exit once its stdin is closed before its group gets SIGTERM. */
-export const TERM_AFTER_MS = 2000;
+export const TERM_AFTER_MS = STDIO_TERM_AFTER_MS;
 /** How long a process has to exit after SIGTERM before its group gets SIGKILL. */
-export const KILL_AFTER_MS = 3000;
+export const KILL_AFTER_MS = STDIO_KILL_AFTER_MS;
 /** stderr lines logged per process per minute; the rest are counted. */
 const STDERR_LINES_PER_MINUTE = 60;
 /** Warnings about bad stdout lines logged per process per minute; the rest are counted. */
