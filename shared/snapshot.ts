@@ -55,6 +55,27 @@ export interface ConnectionProcess {
 }
 
 /**
+ * A live stdio process of the writer (`--command`), in the snapshot's `processes` from its spawn
+ * until it has exited, also after its session ended, so that whoever cleans up after a writer
+ * that died can end it (contract §7, review M2). Its identity (see `process-identity.ts`) is
+ * what a reaper must match exactly before it kills.
+ */
+export interface SnapshotProcess {
+  pid: number;
+  /** `/proc/<pid>/stat` starttime: clock ticks after boot. */
+  startTicks: number;
+  /** Its real uid. */
+  uid: number;
+  /** `/proc/sys/kernel/random/boot_id` of its boot. */
+  bootId: string;
+  /** The session it serves or served; null while (or if never) it has one. */
+  sessionId: string | null;
+}
+
+/** The longest `bootId` a reader accepts (a UUID has 36 characters). */
+const BOOT_ID_MAX = 64;
+
+/**
  * One connection as the child records it: a legacy session, or a modern (sessionless) client,
  * whose `sessionId` is `m-` and 16 hex digits (contract §7).
  */
@@ -129,6 +150,8 @@ export interface Snapshot {
   operations?: Operation[];
   /** Durations of ended connections of both eras, seconds, since the first start; added to schema @1. */
   sessionDurations?: Histogram;
+  /** `--command`: every stdio process that has not exited yet; added to schema @1 (readers accept a snapshot without it). */
+  processes?: SnapshotProcess[];
 }
 
 /** A snapshot that does not follow the schema; `code` is always `EINVALID`. */
@@ -216,6 +239,16 @@ function validateConnection(v: unknown, i: number): Connection {
   return c;
 }
 
+function validateProcess(v: unknown, i: number): SnapshotProcess {
+  const p = `processes[${i}].`;
+  if (!isObject(v)) fail(`processes[${i}]`, 'must be an object');
+  const pid = count(v, 'pid', p);
+  if (pid === 0) fail(`${p}pid`, 'must be a positive integer');
+  const bootId = str(v, 'bootId', p);
+  if (bootId.length === 0 || bootId.length > BOOT_ID_MAX) fail(`${p}bootId`, `must have 1-${BOOT_ID_MAX} characters`);
+  return { pid, startTicks: count(v, 'startTicks', p), uid: count(v, 'uid', p), bootId, sessionId: nullableStr(v, 'sessionId', p) };
+}
+
 /** Runs a validator of operations.ts, turning its TypeError into a {@link SnapshotValidationError}. */
 function checked<T>(check: () => T): T {
   try {
@@ -279,6 +312,10 @@ export function validateSnapshot(value: unknown): Snapshot {
     }
   }
   if (value.operations !== undefined) checked(() => validateOperations(value.operations));
+  if (value.processes !== undefined) {
+    if (!Array.isArray(value.processes)) fail('processes', 'must be an array');
+    value.processes = value.processes.map(validateProcess);
+  }
   if (value.sessionDurations !== undefined) checked(() => validateHistogram(value.sessionDurations, SESSION_DURATION_BOUNDS, 'sessionDurations'));
   return value as unknown as Snapshot;
 }

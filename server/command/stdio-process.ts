@@ -11,6 +11,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { EventEmitter } from 'node:events';
 import type { Logger } from 'pino';
+import { processIdentity, type ProcessIdentity } from '../../shared/process-identity.js';
 import { STDIO_KILL_AFTER_MS, STDIO_TERM_AFTER_MS } from '../../shared/stdio-stop.js';
 import { RateLimitedLog } from './rate-limited-log.js';
 
@@ -91,6 +92,7 @@ export class StdioProcess extends EventEmitter<StdioProcessEvents> {
   #resolveExit!: (e: ProcessExit) => void;
   readonly #env: Record<string, string>;
   #started = false;
+  #identity: ProcessIdentity | undefined;
   #stopping: Promise<ProcessExit> | undefined;
   readonly #stderrLimit = new RateLimitedLog({
     perMinute: STDERR_LINES_PER_MINUTE,
@@ -129,6 +131,14 @@ export class StdioProcess extends EventEmitter<StdioProcessEvents> {
     return this.#child?.pid;
   }
 
+  /**
+   * Who it is exactly (pid, start ticks, uid, boot id), read from /proc right after its spawn,
+   * while it cannot have been reaped (we are its parent); undefined without /proc.
+   */
+  get identity(): ProcessIdentity | undefined {
+    return this.#identity;
+  }
+
   /** How it ended, once it has. */
   get exit(): ProcessExit | undefined {
     return this.#exit;
@@ -160,7 +170,10 @@ export class StdioProcess extends EventEmitter<StdioProcessEvents> {
     child.stdin!.on('error', (err) => this.#log.debug({ err: err.message, stdioPid: child.pid }, 'stdin of a stdio server failed'));
     child.once('exit', (code, signal) => this.#ended({ code, signal }));
     await new Promise<void>((resolve, reject) => {
-      child.once('spawn', resolve);
+      child.once('spawn', () => {
+        if (child.pid !== undefined) this.#identity = processIdentity(child.pid);
+        resolve();
+      });
       child.once('error', (err) => {
         // With no pid it never ran: 'exit' will not come.
         if (child.pid === undefined) this.#ended({ code: null, signal: null, error: err });
