@@ -31,7 +31,7 @@ async function leader(): Promise<ProcessIdentity> {
   // setsid execs sleep in place (we are no group leader), so the pid leads the new session.
   const id = await waitFor(() => {
     const st = procStat(c.pid!);
-    return st?.session === c.pid && st.pgrp === c.pid ? processIdentity(c.pid!) : undefined;
+    return st !== undefined && st.session === c.pid && st.pgrp === c.pid ? processIdentity(c.pid!) : undefined;
   }, { timeout: 5000, what: 'setsid sleep leading its session' });
   expect(id.uid).toBe(0);
   return id;
