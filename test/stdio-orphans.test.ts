@@ -83,6 +83,8 @@ describe('a stdio server deaf to SIGTERM and stdin EOF, under the API', () => {
     // Its row is gone; the process is still listed (it ignores stdin's end for 2 s, SIGTERM for 3).
     const ending = await waitSnap(api.stateDir, (s) => s.activeConnections === 0, 'the session ended');
     expect(ending.processes).toMatchObject([{ pid, sessionId: c.sessionId }]);
+    // /metrics counts it too: a process that has not exited costs what it costs.
+    await waitFor(async () => /^mcp_session_processes\{server_id="default"\} 1$/m.test(await (await api.fetch('/metrics')).text()) || undefined, { timeout: 3000, what: 'mcp_session_processes 1 with no session' });
     process.kill(await api.childPid(), 'SIGKILL');
     await waitFor(() => !isAlive(pid), { timeout: 5000, what: `the API to end stdio process ${pid}` });
     expect(api.proc.logs().some((l) => l.msg === 'ended the stdio server processes the dead child left' && (l.pids as number[]).includes(pid))).toBe(true);
