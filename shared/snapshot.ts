@@ -4,7 +4,10 @@
  * Pure data and functions: no I/O here.
  */
 import { SESSION_DURATION_BOUNDS, validateHistogram, validateOperations, type Histogram, type Operation } from './operations.js';
+import { validateProcesses, type SnapshotProcess } from './snapshot-processes.js';
 import { ISO_UTC, isCount, isObject } from './validate.js';
+
+export type { SnapshotProcess } from './snapshot-processes.js';
 
 export const SNAPSHOT_SCHEMA = 'mcp-monitor/snapshot@1';
 
@@ -53,27 +56,6 @@ export interface ConnectionProcess {
   pid: number;
   rssBytes: number | null;
 }
-
-/**
- * A live stdio process of the writer (`--command`), in the snapshot's `processes` from its spawn
- * until it has exited, also after its session ended, so that whoever cleans up after a writer
- * that died can end it (contract §7, review M2). Its identity (see `process-identity.ts`) is
- * what a reaper must match exactly before it kills.
- */
-export interface SnapshotProcess {
-  pid: number;
-  /** `/proc/<pid>/stat` starttime: clock ticks after boot. */
-  startTicks: number;
-  /** Its real uid. */
-  uid: number;
-  /** `/proc/sys/kernel/random/boot_id` of its boot. */
-  bootId: string;
-  /** The session it serves or served; null while (or if never) it has one. */
-  sessionId: string | null;
-}
-
-/** The longest `bootId` a reader accepts (a UUID has 36 characters). */
-const BOOT_ID_MAX = 64;
 
 /**
  * One connection as the child records it: a legacy session, or a modern (sessionless) client,
@@ -239,16 +221,6 @@ function validateConnection(v: unknown, i: number): Connection {
   return c;
 }
 
-function validateProcess(v: unknown, i: number): SnapshotProcess {
-  const p = `processes[${i}].`;
-  if (!isObject(v)) fail(`processes[${i}]`, 'must be an object');
-  const pid = count(v, 'pid', p);
-  if (pid === 0) fail(`${p}pid`, 'must be a positive integer');
-  const bootId = str(v, 'bootId', p);
-  if (bootId.length === 0 || bootId.length > BOOT_ID_MAX) fail(`${p}bootId`, `must have 1-${BOOT_ID_MAX} characters`);
-  return { pid, startTicks: count(v, 'startTicks', p), uid: count(v, 'uid', p), bootId, sessionId: nullableStr(v, 'sessionId', p) };
-}
-
 /** Runs a validator of operations.ts, turning its TypeError into a {@link SnapshotValidationError}. */
 function checked<T>(check: () => T): T {
   try {
@@ -312,10 +284,7 @@ export function validateSnapshot(value: unknown): Snapshot {
     }
   }
   if (value.operations !== undefined) checked(() => validateOperations(value.operations));
-  if (value.processes !== undefined) {
-    if (!Array.isArray(value.processes)) fail('processes', 'must be an array');
-    value.processes = value.processes.map(validateProcess);
-  }
+  if (value.processes !== undefined) value.processes = checked(() => validateProcesses(value.processes));
   if (value.sessionDurations !== undefined) checked(() => validateHistogram(value.sessionDurations, SESSION_DURATION_BOUNDS, 'sessionDurations'));
   return value as unknown as Snapshot;
 }
