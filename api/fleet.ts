@@ -4,6 +4,7 @@
  * with it, the servers of the file, in its order. The children's own logs and exits go to the
  * API's log here, and a child that died leaving its `--command` processes gets them ended.
  */
+import { lstat } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import type { Logger } from 'pino';
 import type { ServerConfig } from '../shared/config-file.js';
@@ -84,8 +85,11 @@ export interface FleetOptions {
  * only on an exact identity match. A child that stopped cleanly lists none. Never rejects.
  */
 async function reapAfter(stateDir: string, serverId: string, pid: number, log: Logger): Promise<void> {
+  const file = snapshotPath(stateDir, serverId);
   try {
-    const last = await readSnapshotFile(snapshotPath(stateDir, serverId));
+    // Never through a link (as the next child's previous-state): the file's content becomes kill(2).
+    if ((await lstat(file)).isSymbolicLink()) return log.warn({ pid, file }, 'the snapshot of the exited child is a symbolic link; its stdio server processes are not ended from it');
+    const last = await readSnapshotFile(file);
     // Another writer's file (the next child already started, or none of ours): not ours to act on.
     if (last.pid !== pid) return;
     logReaped(log, reapSnapshotProcesses(last), 'ended the stdio server processes the dead child left', { pid });
