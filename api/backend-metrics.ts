@@ -13,6 +13,8 @@ export function registerBackendMetrics(registry: Registry, views: () => ServerVi
   const labelNames = ['server_id'] as const;
   /** The rows of each `--command` server (every row there has its process). */
   const commandRows = () => views().flatMap((v) => (v.snapshot?.backend?.kind === 'command' ? [[v.serverId, v.snapshot.connections.filter((c) => c.process)] as const] : []));
+  /** How many processes each `--command` server runs: its `processes` (those of ended sessions that have not exited too), else its rows. */
+  const commandProcesses = () => views().flatMap((v) => (v.snapshot?.backend?.kind === 'command' ? [[v.serverId, v.snapshot.processes?.length ?? v.snapshot.connections.filter((c) => c.process).length] as const] : []));
   new Gauge({
     name: 'mcp_upstream_up',
     help: '1 when the upstream of a --upstream server answered its last request or probe, 0 when it could not be reached.',
@@ -28,12 +30,12 @@ export function registerBackendMetrics(registry: Registry, views: () => ServerVi
   });
   new Gauge({
     name: 'mcp_session_processes',
-    help: 'Stdio server processes of a --command server (one per session) running now.',
+    help: 'Stdio server processes of a --command server (one per session, and those of ended sessions not exited yet) running now.',
     labelNames,
     registers,
     collect() {
       this.reset();
-      for (const [serverId, rows] of commandRows()) this.set({ server_id: serverId }, rows.length);
+      for (const [serverId, n] of commandProcesses()) this.set({ server_id: serverId }, n);
     },
   });
   new Gauge({

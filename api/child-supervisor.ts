@@ -19,6 +19,7 @@ import type { Logger } from 'pino';
 import { errnoPhrase } from '../shared/errno.js';
 import { RECLAIM_PID_ENV, SETTINGS, SUPERVISED_ENV } from '../shared/settings.js';
 import type { Snapshot } from '../shared/snapshot.js';
+import { CHILD_STOP_TIMEOUT_MS } from '../shared/stdio-stop.js';
 import { pipeChildOutput } from './child-output.js';
 import { spawnChild } from './spawn-child.js';
 
@@ -52,7 +53,10 @@ export interface ChildSupervisorOptions {
   logger: Logger;
   /** A child not `running` (per its snapshot) this long after spawn is killed and retried. Default 20000. */
   readyTimeoutMs?: number;
-  /** SIGTERM, then SIGKILL after this long. Default 5000. */
+  /**
+   * SIGTERM, then SIGKILL after this long. Default 10000 ({@link CHILD_STOP_TIMEOUT_MS}): longer
+   * than a child takes to end its `--command` processes (5 s), so that it always gets to.
+   */
   stopTimeoutMs?: number;
   /** First restart delay, doubled on each failure. Default 500. */
   backoffInitialMs?: number;
@@ -113,7 +117,7 @@ export class ChildSupervisor extends EventEmitter<SupervisorEvents> {
       command: process.execPath,
       env: process.env,
       readyTimeoutMs: 20_000,
-      stopTimeoutMs: 5000,
+      stopTimeoutMs: CHILD_STOP_TIMEOUT_MS,
       backoffInitialMs: 500,
       backoffMaxMs: 30_000,
       stableMs: 10_000,

@@ -4,13 +4,15 @@
  * with it, the servers of the file, in its order. The children's own logs and exits go to the
  * API's log here, and a child that died leaving its `--command` processes gets them ended.
  */
+import { lstat } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import type { Logger } from 'pino';
 import { COMMAND_ENV } from '../shared/child-env.js';
 import type { ServerConfig } from '../shared/config-file.js';
-import { reapSnapshotProcesses } from '../shared/process-groups.js';
+import { snapshotPath } from '../shared/paths.js';
+import { logReaped, reapSnapshotProcesses } from '../shared/process-groups.js';
+import { readSnapshotFile } from '../shared/read-snapshot.js';
 import { SETTINGS, type Settings } from '../shared/settings.js';
-import type { Snapshot } from '../shared/snapshot.js';
 import { ChildSupervisor } from './child-supervisor.js';
 
 /** The settings the child takes, passed on as flags. */
@@ -69,8 +71,26 @@ export interface FleetOptions {
   /** The children's working directory: the config file's, so that relative paths of a `command` are relative to the file. Default the API's. */
   cwd?: string;
   logger: Logger;
-  /** The latest snapshot of a server, to end the processes a dead child left. */
-  lastSnapshot: (serverId: string) => Snapshot | undefined;
+}
+
+/**
+ * Ends the `--command` processes that the child `pid` of `serverId`, now exited, left: those its
+ * snapshot file (read fresh: the watcher's copy may be behind) still lists in `processes`, each
+ * only on an exact identity match. A child that stopped cleanly lists none. Never rejects.
+ */
+async function reapAfter(stateDir: string, serverId: string, pid: number, log: Logger): Promise<void> {
+  const file = snapshotPath(stateDir, serverId);
+  try {
+    // Never through a link (as the next child's previous-state): the file's content becomes kill(2).
+    if ((await lstat(file)).isSymbolicLink()) return log.warn({ pid, file }, 'the snapshot of the exited child is a symbolic link; its stdio server processes are not ended from it');
+    const last = await readSnapshotFile(file);
+    // Another writer's file (the next child already started, or none of ours): not ours to act on.
+    if (last.pid !== pid) return;
+    logReaped(log, reapSnapshotProcesses(last), 'ended the stdio server processes the dead child left', { pid });
+  } catch (err) {
+    // ENOENT: the child never wrote one; anything else: nothing listed that we can trust.
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') log.warn({ pid, err: (err as Error).message }, 'cannot read the snapshot of the exited child to end its stdio server processes');
+  }
 }
 
 /** One supervisor per server, keyed by id in the given order; none started yet. */
@@ -89,17 +109,18 @@ export function buildFleet(o: FleetOptions): Map<string, ChildSupervisor> {
     });
     sup.on('state', (state, previous) => log.info({ state, previous }, 'MCP child state'));
     sup.on('exit', ({ pid, code, signal, expected, spawnError }) => {
-      // A spawn that failed has no exit to tell: the supervisor logs why it failed.
-      if (spawnError) return;
-      if (expected) log.info({ pid, code, signal, expected }, 'MCP child exited');
-      else log.warn({ pid, code, signal, expected }, 'MCP child exited');
-      // A child that died without stopping its --command processes (a crash, or a SIGKILL after
-      // the stop timeout): end them, by the pids its last snapshot lists, each checked so that a
-      // reused pid is never killed.
-      const last = o.lastSnapshot(serverId);
-      if ((!expected || signal === 'SIGKILL') && last && last.pid === pid && last.status !== 'stopped') {
-        const reaped = reapSnapshotProcesses(last);
-        if (reaped.length > 0) log.warn({ pid, reaped }, 'ended the stdio server processes the dead child left');
+      // Runs inside the child's 'exit' event: a throw here would crash the API and every child
+      // with it (review M7). Nothing may escape.
+      try {
+        // A spawn that failed has no exit to tell: the supervisor logs why it failed.
+        if (spawnError || pid === undefined) return;
+        if (expected) log.info({ pid, code, signal, expected }, 'MCP child exited');
+        else log.warn({ pid, code, signal, expected }, 'MCP child exited');
+        // A child that died before its --command processes did (a crash, or a SIGKILL after the
+        // stop timeout) leaves them listed: end them.
+        void reapAfter(o.stateDir, serverId, pid, log);
+      } catch (err) {
+        log.error({ pid, err: (err as Error).message }, 'handling the exit of the MCP child failed');
       }
     });
     fleet.set(serverId, sup);

@@ -73,7 +73,7 @@ export async function main(argv: string[]): Promise<void> {
   const rescanMs = Math.min(1000, ...start.servers.map((x) => x.settings.heartbeatMs));
 
   const watcher = new SnapshotWatcher({ stateDir: s.stateDir, logger: log.child({ component: 'snapshot-watcher' }), rescanMs });
-  const supervisors = buildFleet({ servers: start.servers, stateDir: s.stateDir, env: process.env, ...(start.childCwd !== undefined && { cwd: start.childCwd }), logger: log, lastSnapshot: (id) => watcher.get(id)?.snapshot });
+  const supervisors = buildFleet({ servers: start.servers, stateDir: s.stateDir, env: process.env, ...(start.childCwd !== undefined && { cwd: start.childCwd }), logger: log });
   const catalog = new ServerCatalog({ watcher, supervisors, defaultServerId: start.servers[0]!.id });
   const sse = new SseHub({ jsonOf: (snap) => watcher.jsonOf(snap) });
   const metrics = new Metrics({ catalog });

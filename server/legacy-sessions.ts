@@ -204,6 +204,7 @@ export class LegacySessions {
           });
           if (proc) {
             proc.useLogger(this.#log.child({ sessionId: id }));
+            proc.assignSession(id);
             // Its process exited: the session is over (the transport is closed by #end).
             proc.onProcessExit(() => void this.#end(id, 'process-exit'));
           }

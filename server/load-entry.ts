@@ -22,6 +22,17 @@ export interface SessionProcess {
   onProcessExit(cb: () => void): void;
   /** Logs from now on with `logger` (one that names the session). */
   useLogger(logger: import('pino').Logger): void;
+  /** It serves session `sessionId` now (named with it in the snapshot's `processes`). */
+  assignSession(sessionId: string): void;
+}
+
+/**
+ * The live processes a backend runs (`--command`), published as the snapshot's `processes`
+ * until each has exited; `'change'` when the list changed.
+ */
+export interface ProcessList {
+  list(): import('../shared/snapshot.js').SnapshotProcess[];
+  on(event: 'change', listener: () => void): unknown;
 }
 
 /** Whether `server` is a {@link SessionProcess}. */
@@ -58,6 +69,8 @@ export interface Backend {
   create: ServerFactory;
   /** Stops what the backend runs beside its servers (a timer), at shutdown. */
   close?(): void | Promise<void>;
+  /** The processes it runs, when it runs any (`--command`). */
+  readonly processes?: ProcessList;
 }
 
 /** The `--entry` module cannot be loaded or does not export a factory. */

@@ -107,6 +107,7 @@ export async function main(argv: string[]): Promise<void> {
     registry,
     lock,
     recorder,
+    ...(backend.processes && { processes: backend.processes }),
     backend: upstream ? () => ({ ...backendTarget(s), upstream: upstream.state }) : backendTarget(s),
     logger: log.child({ component: 'snapshot-writer' }),
     activityDelayMs: internalMs(ACTIVITY_DELAY_MS_ENV),

@@ -1,13 +1,13 @@
 /**
  * What a new writer carries over from the snapshot of the previous writer of its server id:
- * the session counters that the contract says survive restarts. When that writer died, it also
- * ends the `--command` processes it left behind.
+ * the session counters that the contract says survive restarts. It also ends the `--command`
+ * processes that writer left behind (its `processes`: it is dead, we hold the lock).
  */
 import { lstat } from 'node:fs/promises';
 import path from 'node:path';
 import type { Logger } from 'pino';
 import type { Histogram, Operation } from '../shared/operations.js';
-import { reapSnapshotProcesses } from '../shared/process-groups.js';
+import { logReaped, reapSnapshotProcesses } from '../shared/process-groups.js';
 import { readSnapshotFile } from '../shared/read-snapshot.js';
 import { CLOSE_REASONS, noneClosed, type CloseReason, type Connection } from '../shared/snapshot.js';
 import { unseenSessions } from './unseen-sessions.js';
@@ -64,9 +64,16 @@ export async function loadPreviousState(file: string, log: Logger): Promise<Prev
       state.sessionsClosed.shutdown += left.length;
       state.abandoned = { connections: left, lastWrittenAt: prev.writtenAt };
       log.warn({ previousPid: prev.pid, status: prev.status, writtenAt: prev.writtenAt, lostSessions: left.length, unseenInSnapshot: unseen.opened }, 'the previous writer did not stop cleanly; its sessions count as closed (shutdown)');
-      // Its --command processes may have outlived it (a stdio server that ignores stdin's end).
-      const reaped = reapSnapshotProcesses(prev);
-      if (reaped.length > 0) log.warn({ previousPid: prev.pid, pids: reaped }, 'ended the stdio server processes the previous writer left');
+    }
+    // Its --command processes may have outlived it (a stdio server that ignores stdin's end and
+    // SIGTERM). Not our own: a writer of this very process lists live processes of ours.
+    if (prev.pid !== process.pid) {
+      // A try of its own: a reaper failure never costs the counters read above (review M7).
+      try {
+        logReaped(log, reapSnapshotProcesses(prev), 'ended the stdio server processes the previous writer left', { previousPid: prev.pid });
+      } catch (err) {
+        log.error({ err: (err as Error).message, previousPid: prev.pid }, 'ending the stdio server processes the previous writer left failed');
+      }
     }
   } catch (err) {
     // ENOENT: the first start of this server id.

@@ -22,6 +22,7 @@ import {
   type WriteReason,
   type WriterStatus,
 } from '../shared/snapshot.js';
+import type { ProcessList } from './load-entry.js';
 import { OperationRecorder } from './operation-recorder.js';
 import { loadPreviousState, type PreviousState } from './previous-state.js';
 import type { SessionRegistry } from './session-registry.js';
@@ -53,6 +54,11 @@ export interface SnapshotWriterOptions {
    * upstream state changes). Default `{kind: 'builtin', target: null}`.
    */
   backend?: Backend | (() => Backend);
+  /**
+   * The live processes of the backend (`--command`), published as `processes` and written as
+   * soon as they change; absent for backends without processes (no `processes` field).
+   */
+  processes?: ProcessList;
 }
 
 interface WriterEvents {
@@ -75,7 +81,7 @@ function sleep(ms: number): Promise<void> {
 /** The coalescing writer of `snapshot.json`; see the file comment. Needs its {@link WriterLock} held. */
 export class SnapshotWriter extends EventEmitter<WriterEvents> {
   readonly file: string;
-  readonly #o: Required<SnapshotWriterOptions>;
+  readonly #o: Required<Omit<SnapshotWriterOptions, 'processes'>> & Pick<SnapshotWriterOptions, 'processes'>;
   readonly #log: Logger;
   #status: WriterStatus = 'starting';
   #mcp: McpEndpoint | null = null;
@@ -114,6 +120,8 @@ export class SnapshotWriter extends EventEmitter<WriterEvents> {
       this.request('disconnect');
     });
     registry.on('activity', () => this.request('activity'));
+    // A process spawned or exited: in the file at once, so a reaper sees what is live (review M2).
+    options.processes?.on('change', () => this.request('heartbeat'));
     options.lock.on('compromised', () => this.#onLockLost());
   }
 
@@ -309,6 +317,8 @@ export class SnapshotWriter extends EventEmitter<WriterEvents> {
       backend: typeof this.#o.backend === 'function' ? this.#o.backend() : this.#o.backend,
       operations: this.#o.recorder.operations(),
       sessionDurations: this.#o.recorder.sessionDurations(),
+      // Listed until each has exited, also in the `stopped` snapshot should one outlive the shutdown.
+      ...(this.#o.processes && { processes: this.#o.processes.list() }),
     };
   }
 

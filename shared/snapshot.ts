@@ -4,7 +4,10 @@
  * Pure data and functions: no I/O here.
  */
 import { SESSION_DURATION_BOUNDS, validateHistogram, validateOperations, type Histogram, type Operation } from './operations.js';
+import { validateProcesses, type SnapshotProcess } from './snapshot-processes.js';
 import { ISO_UTC, isCount, isObject } from './validate.js';
+
+export type { SnapshotProcess } from './snapshot-processes.js';
 
 export const SNAPSHOT_SCHEMA = 'mcp-monitor/snapshot@1';
 
@@ -129,6 +132,8 @@ export interface Snapshot {
   operations?: Operation[];
   /** Durations of ended connections of both eras, seconds, since the first start; added to schema @1. */
   sessionDurations?: Histogram;
+  /** `--command`: every stdio process that has not exited yet; added to schema @1 (readers accept a snapshot without it). */
+  processes?: SnapshotProcess[];
 }
 
 /** A snapshot that does not follow the schema; `code` is always `EINVALID`. */
@@ -279,6 +284,7 @@ export function validateSnapshot(value: unknown): Snapshot {
     }
   }
   if (value.operations !== undefined) checked(() => validateOperations(value.operations));
+  if (value.processes !== undefined) value.processes = checked(() => validateProcesses(value.processes));
   if (value.sessionDurations !== undefined) checked(() => validateHistogram(value.sessionDurations, SESSION_DURATION_BOUNDS, 'sessionDurations'));
   return value as unknown as Snapshot;
 }

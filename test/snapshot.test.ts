@@ -38,6 +38,24 @@ describe('validateSnapshot', () => {
     expect(() => validateSnapshot(good(over))).toThrow(message);
   });
 
+  it('accepts a snapshot without processes, and one with them (review M2)', () => {
+    expect(validateSnapshot(good()).processes).toBeUndefined();
+    const processes = [{ pid: 99, startTicks: 12345, uid: 0, bootId: '53163ec6-e001-49d0-a468-0fdf1faa9700', sessionId: null }, { pid: 100, startTicks: 1, uid: 1000, bootId: 'b', sessionId: 's1' }];
+    expect(validateSnapshot(good({ processes })).processes).toEqual(processes);
+  });
+
+  it.each([
+    [{ processes: {} }, /processes must be an array/],
+    [{ processes: [7] }, /processes\[0\] must be an object/],
+    [{ processes: [{ pid: 0, startTicks: 1, uid: 0, bootId: 'b', sessionId: null }] }, /processes\[0\]\.pid must be a positive integer/],
+    [{ processes: [{ pid: 9, uid: 0, bootId: 'b', sessionId: null }] }, /processes\[0\]\.startTicks is missing/],
+    [{ processes: [{ pid: 9, startTicks: 1, uid: -1, bootId: 'b', sessionId: null }] }, /processes\[0\]\.uid must be a non-negative integer/],
+    [{ processes: [{ pid: 9, startTicks: 1, uid: 0, bootId: 'x'.repeat(65), sessionId: null }] }, /processes\[0\]\.bootId must have 1-64 characters/],
+    [{ processes: [{ pid: 9, startTicks: 1, uid: 0, bootId: 'b', sessionId: 5 }] }, /processes\[0\]\.sessionId must be a string or null/],
+  ])('rejects processes %j', (over, message) => {
+    expect(() => validateSnapshot(good(over))).toThrow(message);
+  });
+
   it('parseSnapshot names an empty file and a truncated one', () => {
     expect(() => parseSnapshot('')).toThrow(/snapshot is empty/);
     expect(() => parseSnapshot(JSON.stringify(good()).slice(0, 40))).toThrow(/snapshot is not JSON/);

@@ -4,7 +4,9 @@
  * Stdio servers are connection-oriented, so the backend serves the legacy era only: a modern
  * request is answered so that a negotiating client falls back to `initialize`. The memory on
  * each session's row (`process.rssBytes`, the RSS of its whole process group) is refreshed on
- * every heartbeat and when the session starts.
+ * every heartbeat (not on connect: a connect storm would read /proc once per session, review
+ * L8; a new row shows null until the next heartbeat). Every process it spawned is listed in
+ * {@link CommandBackend.processes} until it has exited (the snapshot's `processes`).
  */
 import type { Logger } from 'pino';
 import { splitCommandLine } from '../../shared/command-line.js';
@@ -13,6 +15,7 @@ import { BackendStartError, type Backend } from '../load-entry.js';
 import type { SessionRegistry } from '../session-registry.js';
 import { StdioBridge } from './stdio-bridge.js';
 import { StdioProcess } from './stdio-process.js';
+import { StdioProcesses } from './stdio-processes.js';
 
 /** Options of {@link commandBackend}. */
 export interface CommandBackendOptions {
@@ -26,11 +29,11 @@ export interface CommandBackendOptions {
   env?: Record<string, string>;
 }
 
-/** Reads the RSS of every session's process group into its row (one pass over /proc). */
-function refreshMemory(registry: SessionRegistry): void {
+/** Reads the RSS of every session's process group into its row. */
+async function refreshMemory(registry: SessionRegistry): Promise<void> {
   const rows = registry.list().filter((c) => c.process);
   if (rows.length === 0) return;
-  const rss = groupRssBytes(new Set(rows.map((c) => c.process!.pid)));
+  const rss = await groupRssBytes(new Set(rows.map((c) => c.process!.pid)));
   for (const c of rows) c.process!.rssBytes = rss.get(c.process!.pid) ?? null;
 }
 
@@ -47,7 +50,10 @@ export class CommandBackend implements Backend {
   #timer: NodeJS.Timeout | undefined;
   #started = false;
   #closing: Promise<void> | undefined;
-  readonly #onConnect = () => refreshMemory(this.#o.registry);
+  /** The refresh under way: a slow /proc never makes them pile up. */
+  #refreshing: Promise<void> | undefined;
+  /** Every process spawned and not exited yet (the snapshot's `processes`). */
+  readonly processes = new StdioProcesses();
 
   constructor(o: CommandBackendOptions) {
     this.#o = o;
@@ -60,8 +66,14 @@ export class CommandBackend implements Backend {
     if (this.#started) throw new Error('CommandBackend already started');
     this.#started = true;
     if (this.#closing) return;
-    this.#timer = setInterval(() => refreshMemory(this.#o.registry), this.#o.refreshMs).unref();
-    this.#o.registry.on('connect', this.#onConnect);
+    this.#timer = setInterval(() => this.#refresh(), this.#o.refreshMs).unref();
+  }
+
+  #refresh(): void {
+    if (this.#refreshing) return;
+    this.#refreshing = refreshMemory(this.#o.registry)
+      .catch((err: Error) => this.#log.warn({ err: err.message }, 'reading the memory of the stdio server processes failed'))
+      .finally(() => (this.#refreshing = undefined));
   }
 
   /** Stops the refresh; the same promise every time. */
@@ -69,7 +81,6 @@ export class CommandBackend implements Backend {
     this.#closing ??= Promise.resolve().then(() => {
       clearInterval(this.#timer);
       this.#timer = undefined;
-      this.#o.registry.off('connect', this.#onConnect);
     });
     return this.#closing;
   }
@@ -88,7 +99,8 @@ export class CommandBackend implements Backend {
       throw new BackendStartError(`cannot start the MCP server ${JSON.stringify(this.#argv[0])}: ${(err as Error).message}`, { cause: err });
     }
     this.#log.debug({ stdioPid: proc.pid }, 'stdio server started');
-    return new StdioBridge(proc, this.#log);
+    this.processes.track(proc);
+    return new StdioBridge(proc, this.#log, (sessionId) => proc.pid !== undefined && this.processes.assign(proc.pid, sessionId));
   }
 }
 

@@ -36,6 +36,7 @@ function isId(v: unknown): v is Id {
 /** One session's bridge: created with its started process, connected to its transport by the host. */
 export class StdioBridge {
   readonly #proc: StdioProcess;
+  readonly #onAssign: ((sessionId: string) => void) | undefined;
   #log: Logger;
   #transport: BridgedTransport | undefined;
   /** Client requests the process has not answered, oldest first. */
@@ -45,8 +46,10 @@ export class StdioBridge {
   /** The latest request of #open (where a server's notifications go); no copy of #open per message. */
   #latest: Id | undefined;
 
-  constructor(proc: StdioProcess, logger: Logger) {
+  /** `onAssign`: told the session id once the host has one for it (see {@link assignSession}). */
+  constructor(proc: StdioProcess, logger: Logger, onAssign?: (sessionId: string) => void) {
     this.#proc = proc;
+    this.#onAssign = onAssign;
     this.#log = logger;
     proc.on('message', (m) => void this.#fromProcess(m as Record<string, unknown>));
     proc.on('exit', (e) => this.#answerOpen(e));
@@ -61,6 +64,11 @@ export class StdioBridge {
   useLogger(logger: Logger): void {
     this.#log = logger;
     this.#proc.useLogger(logger);
+  }
+
+  /** The process serves session `sessionId` (it is listed with it in the snapshot's `processes`). */
+  assignSession(sessionId: string): void {
+    this.#onAssign?.(sessionId);
   }
 
   /** Called by the host, as `McpServer.connect(transport)` would be. */

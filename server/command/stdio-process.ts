@@ -11,14 +11,16 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { EventEmitter } from 'node:events';
 import type { Logger } from 'pino';
+import { processIdentity, type ProcessIdentity } from '../../shared/process-identity.js';
+import { STDIO_KILL_AFTER_MS, STDIO_TERM_AFTER_MS } from '../../shared/stdio-stop.js';
 import { RateLimitedLog } from '../rate-limited-log.js';
 
 /** The longest stdout line (one JSON-RPC message) taken from a process. */
 export const MAX_LINE_BYTES = 4 * 1024 * 1024;
 /** How long a process has to exit once its stdin is closed before its group gets SIGTERM. */
-export const TERM_AFTER_MS = 2000;
+export const TERM_AFTER_MS = STDIO_TERM_AFTER_MS;
 /** How long a process has to exit after SIGTERM before its group gets SIGKILL. */
-export const KILL_AFTER_MS = 3000;
+export const KILL_AFTER_MS = STDIO_KILL_AFTER_MS;
 /** stderr lines logged per process per minute; the rest are counted. */
 const STDERR_LINES_PER_MINUTE = 60;
 /** Warnings about bad stdout lines logged per process per minute; the rest are counted. */
@@ -90,6 +92,7 @@ export class StdioProcess extends EventEmitter<StdioProcessEvents> {
   #resolveExit!: (e: ProcessExit) => void;
   readonly #env: Record<string, string>;
   #started = false;
+  #identity: ProcessIdentity | undefined;
   #stopping: Promise<ProcessExit> | undefined;
   readonly #stderrLimit = new RateLimitedLog({
     perMinute: STDERR_LINES_PER_MINUTE,
@@ -128,6 +131,14 @@ export class StdioProcess extends EventEmitter<StdioProcessEvents> {
     return this.#child?.pid;
   }
 
+  /**
+   * Who it is exactly (pid, start ticks, uid, boot id), read from /proc right after its spawn,
+   * while it cannot have been reaped (we are its parent); undefined without /proc.
+   */
+  get identity(): ProcessIdentity | undefined {
+    return this.#identity;
+  }
+
   /** How it ended, once it has. */
   get exit(): ProcessExit | undefined {
     return this.#exit;
@@ -159,7 +170,10 @@ export class StdioProcess extends EventEmitter<StdioProcessEvents> {
     child.stdin!.on('error', (err) => this.#log.debug({ err: err.message, stdioPid: child.pid }, 'stdin of a stdio server failed'));
     child.once('exit', (code, signal) => this.#ended({ code, signal }));
     await new Promise<void>((resolve, reject) => {
-      child.once('spawn', resolve);
+      child.once('spawn', () => {
+        if (child.pid !== undefined) this.#identity = processIdentity(child.pid);
+        resolve();
+      });
       child.once('error', (err) => {
         // With no pid it never ran: 'exit' will not come.
         if (child.pid === undefined) this.#ended({ code: null, signal: null, error: err });
