@@ -1,7 +1,8 @@
 /**
  * The upstream of `--upstream` (contract §7): any Streamable HTTP MCP server. Forwards one HTTP
  * exchange at a time, streaming both ways with backpressure (pipes: nothing is buffered whole),
- * with hop-by-hop headers dropped, `Host` rewritten and `X-Forwarded-*` added. Credentials in the
+ * with hop-by-hop headers dropped, `Host` rewritten and `X-Forwarded-*` set; each reaches the
+ * upstream at most once, and gets no answer after the head timeout (504). Credentials in the
  * URL become Basic auth to it and are never shown ({@link shownUrl}). Tracks whether it answers
  * (`state`, published in the snapshot's `backend.upstream`, read by `/api/mcp/health`), from the
  * exchanges it forwards and, when none pass, from a probe every heartbeat ({@link Upstream.watch}).
