@@ -12,8 +12,10 @@ import { builtinBackend } from './builtin-server.js';
 import { commandBackend } from './command/command-backend.js';
 import { stdioEnv } from './command/stdio-env.js';
 import { ControlDirectory } from './control/control-directory.js';
-import { Upstream } from './upstream/upstream.js';
+import { Upstream, UPSTREAM_SPARE_SOCKETS } from './upstream/upstream.js';
 import { UpstreamHost } from './upstream/upstream-host.js';
+import { lendsCredentials } from './upstream/lent-credentials.js';
+import { maxConnectionsFor } from './http-limits.js';
 import { EntryError, loadEntry, type Backend } from './load-entry.js';
 import { JournalWriter } from './journal-writer.js';
 import { ParentLink } from './parent-link.js';
@@ -81,7 +83,10 @@ export async function main(argv: string[]): Promise<void> {
   const registry = new SessionRegistry();
   const startedAt = new Date();
   const callers = new ModernCallers();
-  const upstream = s.upstream ? new Upstream(s.upstream) : undefined;
+  const upstream = s.upstream ? new Upstream(s.upstream, { maxSockets: maxConnectionsFor(s.maxSessions) + UPSTREAM_SPARE_SOCKETS, trustProxy: s.trustProxy }) : undefined;
+  if (upstream && lendsCredentials(s.upstream!, s.mcpHost)) {
+    log.warn({ upstream: upstream.shown, mcpHost: s.mcpHost }, 'the upstream URL has credentials and --mcp-host is not a loopback address: every client that reaches this server is sent on with them');
+  }
   let backend: Backend;
   try {
     if (s.entry) backend = await loadEntry(s.entry);

@@ -14,6 +14,7 @@ import { boundClientInfo, boundProtocolVersion, boundText, boundUserAgent, clien
 import { httpLimits, type HttpLimits } from '../http-limits.js';
 import { jsonRpcError } from '../json-rpc-error.js';
 import { forwardedIp } from '../forwarded-ip.js';
+import { endToEndListed } from './hop-headers.js';
 import { closeMcp, listenMcp, looksModern, MCP_ENDPOINT, mcpHostCheck } from '../mcp-http.js';
 import type { McpHostOptions } from '../mcp-host.js';
 import { ModernClients } from '../modern-clients.js';
@@ -110,6 +111,9 @@ export class UpstreamHost {
       const q = req.url?.indexOf('?') ?? -1;
       const path = q === -1 ? req.url : req.url!.slice(0, q);
       if (path !== MCP_ENDPOINT) return jsonRpcError(res, 404, -32000, 'Not found');
+      const listed = endToEndListed(req.headers);
+      // Refused before anything is counted: the upstream would not see what we read (review L5).
+      if (listed) return refuseBody(res, (r) => jsonRpcError(r, 400, -32600, `Bad Request: Connection may not list ${boundText(listed, 64)}`));
       const sid = req.headers['mcp-session-id'];
       // Ended on request: gone for the client as a hosted session is (MCP spec: 404, start anew).
       if (typeof sid === 'string' && this.#sessions.terminated(sid)) return jsonRpcError(res, 404, -32001, 'Session not found');

@@ -1,7 +1,8 @@
 /**
  * The upstream of `--upstream` (contract §7): any Streamable HTTP MCP server. Forwards one HTTP
  * exchange at a time, streaming both ways with backpressure (pipes: nothing is buffered whole),
- * with hop-by-hop headers dropped, `Host` rewritten and `X-Forwarded-*` added. Credentials in the
+ * with hop-by-hop headers dropped, `Host` rewritten and `X-Forwarded-*` set; each reaches the
+ * upstream at most once, and gets no answer after the head timeout (504). Credentials in the
  * URL become Basic auth to it and are never shown ({@link shownUrl}). Tracks whether it answers
  * (`state`, published in the snapshot's `backend.upstream`, read by `/api/mcp/health`), from the
  * exchanges it forwards and, when none pass, from a probe every heartbeat ({@link Upstream.watch}).
@@ -9,14 +10,48 @@
 import { EventEmitter } from 'node:events';
 import http from 'node:http';
 import https from 'node:https';
+import type net from 'node:net';
 import { performance } from 'node:perf_hooks';
+import type { TrustProxy } from '../../shared/settings.js';
 import type { UpstreamState } from '../../shared/snapshot.js';
 import { shownUrl } from '../../shared/upstream-url.js';
+import { headersWithout } from './hop-headers.js';
 
-/** Headers of one hop only (RFC 9110 §7.6.1), never forwarded. */
-const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'proxy-authenticate', 'proxy-authorization', 'te', 'trailer', 'transfer-encoding', 'upgrade', 'host', 'content-length']);
-/** How long a connection to the upstream may take. */
+/** How long a connection to the upstream may take, TLS handshake included. */
 const CONNECT_TIMEOUT_MS = 10_000;
+/**
+ * How long the upstream may take to send a response's head once asked (queued for a socket,
+ * connecting and sending included). Then the client gets 504. A stream whose head has come is
+ * never timed: SSE stays open as long as the upstream keeps it.
+ */
+const RESPONSE_HEAD_TIMEOUT_MS = 60_000;
+/**
+ * An idle kept-alive connection is closed after this long: below Node's default server
+ * `keepAliveTimeout` (5 s), so that we close it before the upstream does, not while a request is
+ * going out on it (that request could then not be sent again: see {@link Upstream.forward}).
+ */
+const IDLE_SOCKET_MS = 4_000;
+/** Sockets to the upstream beyond the ones of clients' exchanges: probes and DELETEs. */
+export const UPSTREAM_SPARE_SOCKETS = 8;
+
+/** Options of an {@link Upstream}; tests use small timeouts. */
+export interface UpstreamOptions {
+  /**
+   * Connections to the upstream at once; more exchanges wait for one (within the response head
+   * timeout). Give the child's `maxConnections` (each exchange comes on one) plus
+   * {@link UPSTREAM_SPARE_SOCKETS}. Default 256 + that.
+   */
+  maxSockets?: number;
+  /**
+   * `--trust-proxy`: when set, the client's `X-Forwarded-For` is believed and extended; when
+   * off (default), it is replaced by the socket's address (a client could forge it otherwise).
+   */
+  trustProxy?: TrustProxy;
+  /** Default {@link CONNECT_TIMEOUT_MS}. */
+  connectTimeoutMs?: number;
+  /** Default {@link RESPONSE_HEAD_TIMEOUT_MS}. */
+  responseHeadTimeoutMs?: number;
+}
 
 /** What one forwarded exchange tells its caller. */
 export interface ExchangeHooks {
@@ -45,16 +80,6 @@ interface UpstreamEvents {
   hookError: [err: unknown];
 }
 
-function headersWithout(h: http.IncomingHttpHeaders | http.OutgoingHttpHeaders): Record<string, string | string[]> {
-  const connectionListed = String(h.connection ?? '').toLowerCase().split(',').map((s) => s.trim()).filter(Boolean);
-  const out: Record<string, string | string[]> = {};
-  for (const [k, v] of Object.entries(h)) {
-    if (v === undefined || HOP_BY_HOP.has(k) || connectionListed.includes(k)) continue;
-    out[k] = typeof v === 'number' ? String(v) : v;
-  }
-  return out;
-}
-
 /** One line on why a request to the upstream failed, without credentials. */
 function why(err: NodeJS.ErrnoException): string {
   return (err.code ? `${err.code}: ${err.message}` : err.message).split('\n')[0]!.slice(0, 300);
@@ -65,16 +90,26 @@ export class Upstream extends EventEmitter<UpstreamEvents> {
   readonly #url: URL;
   readonly #agent: http.Agent;
   readonly #auth: string | undefined;
+  readonly #connectTimeoutMs: number;
+  readonly #headTimeoutMs: number;
+  readonly #trustProxy: TrustProxy;
   #state: UpstreamState | null = null;
   /** When an exchange last got an answer (performance.now()). */
   #lastAnswer = -Infinity;
   #probeTimer: NodeJS.Timeout | undefined;
 
-  constructor(url: string) {
+  /** `maxSockets`: give the child's own `maxConnections` (every exchange comes on one). */
+  constructor(url: string, options: UpstreamOptions = {}) {
     super();
     this.#url = new URL(url);
+    this.#connectTimeoutMs = options.connectTimeoutMs ?? CONNECT_TIMEOUT_MS;
+    this.#headTimeoutMs = options.responseHeadTimeoutMs ?? RESPONSE_HEAD_TIMEOUT_MS;
+    this.#trustProxy = options.trustProxy ?? false;
     const tls = this.#url.protocol === 'https:';
-    this.#agent = tls ? new https.Agent({ keepAlive: true }) : new http.Agent({ keepAlive: true });
+    // `timeout`: a free socket idle this long is destroyed by the agent; one in use only hears a
+    // 'timeout' event, which nothing here acts on (a quiet SSE stream is fine).
+    const agentOptions = { keepAlive: true, timeout: IDLE_SOCKET_MS, maxSockets: options.maxSockets ?? 256 + UPSTREAM_SPARE_SOCKETS };
+    this.#agent = tls ? new https.Agent(agentOptions) : new http.Agent(agentOptions);
     this.#auth = this.#url.username || this.#url.password ? `Basic ${Buffer.from(`${decodeURIComponent(this.#url.username)}:${decodeURIComponent(this.#url.password)}`).toString('base64')}` : undefined;
   }
 
@@ -115,8 +150,9 @@ export class Upstream extends EventEmitter<UpstreamEvents> {
     // The recording reads answers (errors, a session gone), which it cannot do compressed: the
     // upstream is asked for plain bytes; the client still gets the answer, only uncompressed.
     headers['accept-encoding'] = 'identity';
-    const forwardedFor = req.headers['x-forwarded-for'];
-    headers['x-forwarded-for'] = [forwardedFor, req.socket.remoteAddress].filter(Boolean).join(', ');
+    // Behind trusted proxies the chain goes on; else the client's own header is not passed on.
+    const forwardedFor = this.#trustProxy === false ? undefined : req.headers['x-forwarded-for'];
+    headers['x-forwarded-for'] = [forwardedFor, req.socket.remoteAddress].flat().filter(Boolean).join(', ');
     headers['x-forwarded-proto'] = 'http';
     if (req.headers.host) headers['x-forwarded-host'] = req.headers.host;
     if (this.#auth && !req.headers.authorization) headers.authorization = this.#auth;
@@ -127,16 +163,31 @@ export class Upstream extends EventEmitter<UpstreamEvents> {
   #attempt(x: Exchange, retried: boolean): void {
     const { res, hooks } = x;
     let answered = false;
+    let headTimedOut = false;
     const lib = this.#url.protocol === 'https:' ? https : http;
     const up = lib.request({ agent: this.#agent, protocol: this.#url.protocol, hostname: this.#url.hostname, port: this.#url.port, method: x.method, path: `${this.#url.pathname}${this.#url.search}`, headers: x.headers });
-    up.on('socket', (socket) => {
-      if (!socket.connecting) return;
-      const t = setTimeout(() => up.destroy(Object.assign(new Error(`no connection within ${CONNECT_TIMEOUT_MS} ms`), { code: 'ETIMEDOUT' })), CONNECT_TIMEOUT_MS);
-      socket.once('connect', () => clearTimeout(t));
-      socket.once('close', () => clearTimeout(t));
+    // From now until the head: waiting for a socket, connecting, sending, the upstream working.
+    const headTimer = setTimeout(() => {
+      headTimedOut = true;
+      up.destroy(Object.assign(new Error(`no response within ${this.#headTimeoutMs} ms`), { code: 'ETIMEDOUT' }));
+    }, this.#headTimeoutMs);
+    up.once('close', () => clearTimeout(headTimer));
+    // What the socket had sent before this request: more at an error means part of it went out.
+    let sentBefore: number | undefined;
+    let socket: net.Socket | undefined;
+    up.on('socket', (s) => {
+      socket = s;
+      sentBefore = s.bytesWritten;
+      if (up.reusedSocket || !s.connecting) return;
+      // A new connection: TCP, and for https the TLS handshake, within the connect timeout.
+      const ready = this.#url.protocol === 'https:' ? 'secureConnect' : 'connect';
+      const t = setTimeout(() => up.destroy(Object.assign(new Error(`no connection within ${this.#connectTimeoutMs} ms`), { code: 'ETIMEDOUT' })), this.#connectTimeoutMs);
+      s.once(ready, () => clearTimeout(t));
+      s.once('close', () => clearTimeout(t));
     });
     up.on('response', (ures) => {
       answered = true;
+      clearTimeout(headTimer);
       this.#saw(true, null);
       this.#hook(() => hooks.onResponse?.(ures.statusCode ?? 502, ures.headers));
       if (!res.writableEnded && !res.destroyed) res.writeHead(ures.statusCode ?? 502, headersWithout(ures.headers));
@@ -164,6 +215,7 @@ export class Upstream extends EventEmitter<UpstreamEvents> {
     };
     res.once('close', clientGone);
     up.on('error', (err: NodeJS.ErrnoException) => {
+      clearTimeout(headTimer);
       if (answered) {
         // Broke mid-answer: the client sees its stream cut, as it would from the upstream.
         res.destroy();
@@ -172,15 +224,20 @@ export class Upstream extends EventEmitter<UpstreamEvents> {
       // The client going away destroys `up` too: not the upstream's fault.
       if (res.destroyed || res.writableEnded) return x.done();
       // A kept-alive connection the upstream closed while idle (it restarted, or timed it out)
-      // fails before the request reached it: once more, on a fresh connection (Node's advice).
-      if (!retried && up.reusedSocket && (err.code === 'ECONNRESET' || err.code === 'EPIPE')) {
+      // fails as it is reused: once more, on a fresh connection, but only when the upstream
+      // cannot have acted on it (contract §7: at most once): a GET or DELETE, or a request none
+      // of whose bytes went out. A POST that did may have run (a tools/call): the client decides.
+      const unsent = socket !== undefined && sentBefore !== undefined && socket.bytesWritten === sentBefore;
+      const idempotent = x.method === 'GET' || x.method === 'DELETE';
+      if (!retried && up.reusedSocket && (err.code === 'ECONNRESET' || err.code === 'EPIPE') && (idempotent || unsent)) {
         res.off('close', clientGone);
         return this.#attempt(x, true);
       }
       this.#saw(false, why(err));
       // The client learns only that it failed: the upstream's address is the operator's to see
       // (the log, /api/mcp/health), not every client's.
-      x.fail(502, 'Upstream MCP server unreachable');
+      if (headTimedOut) x.fail(504, 'Upstream MCP server did not answer in time');
+      else x.fail(502, 'Upstream MCP server unreachable');
       x.done();
     });
     up.end(x.body);
@@ -193,7 +250,7 @@ export class Upstream extends EventEmitter<UpstreamEvents> {
     if (protocolVersion) headers['mcp-protocol-version'] = protocolVersion;
     if (this.#auth) headers.authorization = this.#auth;
     await new Promise<void>((resolve) => {
-      const r = lib.request({ agent: this.#agent, protocol: this.#url.protocol, hostname: this.#url.hostname, port: this.#url.port, method: 'DELETE', path: `${this.#url.pathname}${this.#url.search}`, headers, timeout: CONNECT_TIMEOUT_MS }, (res) => {
+      const r = lib.request({ agent: this.#agent, protocol: this.#url.protocol, hostname: this.#url.hostname, port: this.#url.port, method: 'DELETE', path: `${this.#url.pathname}${this.#url.search}`, headers, timeout: this.#connectTimeoutMs }, (res) => {
         res.resume();
         res.once('end', resolve);
         res.once('error', () => resolve());
@@ -223,7 +280,7 @@ export class Upstream extends EventEmitter<UpstreamEvents> {
     const headers: Record<string, string> = {};
     if (this.#auth) headers.authorization = this.#auth;
     return new Promise<void>((resolve) => {
-      const r = lib.request({ agent: this.#agent, protocol: this.#url.protocol, hostname: this.#url.hostname, port: this.#url.port, method: 'OPTIONS', path: `${this.#url.pathname}${this.#url.search}`, headers, timeout: CONNECT_TIMEOUT_MS }, (res) => {
+      const r = lib.request({ agent: this.#agent, protocol: this.#url.protocol, hostname: this.#url.hostname, port: this.#url.port, method: 'OPTIONS', path: `${this.#url.pathname}${this.#url.search}`, headers, timeout: this.#connectTimeoutMs }, (res) => {
         this.#saw(true, null);
         res.resume();
         res.once('end', resolve);
@@ -233,7 +290,7 @@ export class Upstream extends EventEmitter<UpstreamEvents> {
         this.#saw(false, why(err));
         resolve();
       });
-      r.on('timeout', () => r.destroy(Object.assign(new Error(`no answer within ${CONNECT_TIMEOUT_MS} ms`), { code: 'ETIMEDOUT' })));
+      r.on('timeout', () => r.destroy(Object.assign(new Error(`no answer within ${this.#connectTimeoutMs} ms`), { code: 'ETIMEDOUT' })));
       r.end();
     });
   }
