@@ -22,6 +22,7 @@ import { arrive, finish, readBody as readOperations, type HttpCall } from '../op
 import { listableSessionId } from './session-id.js';
 import type { SessionRegistry } from '../session-registry.js';
 import type { ReleaseSlot } from '../session-slots.js';
+import { PendingById } from './pending-by-id.js';
 import { readBody, refuseBody } from './read-body.js';
 import { responseReader } from './response-reader.js';
 import { sessionGoneReader } from './session-gone.js';
@@ -176,12 +177,13 @@ export class UpstreamHost {
     const parsed = parse(raw);
     readOperations(call, parsed);
     const method = call.method === undefined ? undefined : boundText(call.method, METHOD_MAX);
-    // Outcomes from the answer, by request id: JSON or SSE alike.
-    const ops = new Map((call.ops ?? []).map((op) => [op.id, op]));
+    // Outcomes from the answer, by request id (each of a repeated one): JSON or SSE alike.
+    const ops = new PendingById(call.ops);
     const onMessage = (m: Record<string, unknown>) => {
       const id = m.id as string | number | undefined;
-      const op = id === undefined ? undefined : ops.get(id);
-      if (op && (m.result !== undefined || m.error !== undefined)) op.outcome = outcomeOf(m as { id: string | number });
+      if (id === undefined || (m.result === undefined && m.error === undefined)) return;
+      const op = ops.take(id);
+      if (op) op.outcome = outcomeOf(m as { id: string | number });
     };
     const sid = req.headers['mcp-session-id'];
     let answer: ExchangeHooks = {};
