@@ -33,6 +33,8 @@ import { UpstreamSessions } from './upstream-sessions.js';
 export type UpstreamHostOptions = Omit<McpHostOptions, 'backend' | 'callers' | 'retryAfterSeconds'> & {
   /** The server every request is forwarded to. */
   upstream: Upstream;
+  /** The server's directory in the state dir: the ids the upstream issued are remembered there; default: in memory only. */
+  sessionsDir?: string;
 };
 
 /** A request header given once (a repeated one is not believed). */
@@ -67,7 +69,7 @@ export class UpstreamHost {
     this.#o = o;
     this.#log = o.logger;
     this.#limits = httpLimits(o.maxSessions, o.limits);
-    this.#sessions = new UpstreamSessions({ registry: o.registry, upstream: o.upstream, logger: o.logger, maxSessions: o.maxSessions, sessionIdleMs: o.sessionIdleMs, clock: o.clock, sweepIntervalMs: o.sweepIntervalMs, goneGraceMs: o.goneGraceMs });
+    this.#sessions = new UpstreamSessions({ registry: o.registry, upstream: o.upstream, logger: o.logger, maxSessions: o.maxSessions, sessionIdleMs: o.sessionIdleMs, clock: o.clock, sweepIntervalMs: o.sweepIntervalMs, goneGraceMs: o.goneGraceMs, dir: o.sessionsDir });
     this.#clients = new ModernClients({ registry: o.registry, windowMs: o.clientWindowMs ?? 60_000, max: o.maxSessions, logger: o.logger, clock: o.clock });
     o.upstream.on('hookError', (err) => this.#log.error({ err }, 'recording a proxied exchange failed'));
   }
@@ -85,18 +87,18 @@ export class UpstreamHost {
   }
 
   async start(): Promise<McpEndpoint> {
+    await this.#sessions.start();
     const { server, endpoint } = await listenMcp(this.#app(), this.#o.host, this.#o.port, this.#limits, this.#log);
     this.#http = server;
     this.#endpoint = endpoint;
-    this.#sessions.start();
     this.#clients.start();
     return endpoint;
   }
 
   close(): Promise<void> {
     this.#closePromise ??= closeMcp(this.#http, async () => {
-      this.#sessions.close();
       this.#clients.close();
+      await this.#sessions.close();
     }).then(() => this.#o.upstream.close());
     return this.#closePromise;
   }
@@ -152,21 +154,31 @@ export class UpstreamHost {
     if (recorder) res.once('close', () => finish(call, res.statusCode, recorder));
     let limit = this.#limits.sessionBodyBytes;
     let release: ReleaseSlot | undefined;
-    if (typeof req.headers['mcp-session-id'] !== 'string' && !looksModern(req)) {
+    const sid = req.headers['mcp-session-id'];
+    if (typeof sid !== 'string' && !looksModern(req)) {
       if (this.#sessions.closing) return jsonRpcError(res, 503, -32000, 'Server is shutting down');
       release = this.#sessions.slots.reserve();
-      if (!release) {
-        res.setHeader('Retry-After', '5');
-        this.#log.warn({ maxSessions: this.#o.maxSessions }, 'session limit reached; initialize refused');
-        return jsonRpcError(res, 503, -32000, `Too many sessions (limit ${this.#o.maxSessions}); retry later`);
-      }
+      if (!release) return this.#full(res, 'initialize');
       res.once('close', release);
       limit = this.#limits.initializeBodyBytes;
+    } else if (typeof sid === 'string') {
+      // An id the upstream issued that this child does not list (it restarted): adopted only
+      // with a slot, as an initialize is (contract §7); any other id is forwarded, unlisted.
+      const adopt = this.#sessions.adoptionSlot(sid);
+      if (adopt === 'full') return this.#full(res, 'adoption');
+      if (adopt) res.once('close', (release = adopt));
     }
     const body = await readBody(req, limit);
     if (body === 'aborted') return;
     if (body === 'too-large') return refuseBody(res, (r) => jsonRpcError(r, 413, -32000, 'Request body too large'));
     await this.#post(req, res, body, call, release);
+  }
+
+  /** `--max-sessions` reached: 503 with Retry-After, as a hosted server answers. */
+  #full(res: http.ServerResponse, what: 'initialize' | 'adoption'): void {
+    res.setHeader('Retry-After', '5');
+    this.#log.warn({ maxSessions: this.#o.maxSessions }, `session limit reached; ${what} refused`);
+    jsonRpcError(res, 503, -32000, `Too many sessions (limit ${this.#o.maxSessions}); retry later`);
   }
 
   #fail(res: http.ServerResponse): (status: number, message: string) => void {
@@ -188,7 +200,7 @@ export class UpstreamHost {
     const sid = req.headers['mcp-session-id'];
     let answer: ExchangeHooks = {};
     if (typeof sid === 'string') {
-      answer = this.#sessionAnswer(req, sid, method, res);
+      answer = this.#sessionAnswer(req, sid, method, res, slot);
     } else if (parsed !== undefined && classifyInboundRequest({ httpMethod: 'POST', body: parsed, protocolVersionHeader: header(req, 'mcp-protocol-version'), mcpMethodHeader: header(req, 'mcp-method'), mcpNameHeader: header(req, 'mcp-name') }).kind === 'modern') {
       const client = this.#clients.arrive({ body: parsed, clientIP: this.#clientIp(req), userAgent: req.headers['user-agent'], protocolVersion: header(req, 'mcp-protocol-version'), method: call.method });
       if (client) res.once('close', () => this.#clients.leave(client));
@@ -212,8 +224,12 @@ export class UpstreamHost {
     }, this.#fail(res));
   }
 
-  /** A request of session `sid`: counted; the upstream's "gone" ends it, its 2xx for an unknown id adopts it. */
-  #sessionAnswer(req: http.IncomingMessage, sid: string, method: string | undefined, res: http.ServerResponse): ExchangeHooks {
+  /**
+   * A request of session `sid`: counted; the upstream's "gone" ends it; with `slot` (an id it
+   * issued, not listed here), its answer to a request adopts it, never a 202 (the answer to
+   * notifications or responses, which a stateless upstream gives whatever the id).
+   */
+  #sessionAnswer(req: http.IncomingMessage, sid: string, method: string | undefined, res: http.ServerResponse, slot: ReleaseSlot | undefined): ExchangeHooks {
     const known = this.#sessions.has(sid);
     if (known) {
       const done = this.#sessions.request(sid, method);
@@ -224,9 +240,9 @@ export class UpstreamHost {
       ...gone,
       onResponse: (status, headers) => {
         gone.onResponse(status, headers);
-        if (!known && status >= 200 && status < 300 && listableSessionId(sid)) {
-          // A session the upstream knows and we do not (this child restarted): listed from now.
-          this.#sessions.open(this.#connection(req, sid, null, header(req, 'mcp-protocol-version'), method ?? null));
+        if (slot && status >= 200 && status < 300 && status !== 202) {
+          // A session the upstream issued and knows, and we do not (this child restarted): listed from now.
+          this.#sessions.open(this.#connection(req, sid, null, header(req, 'mcp-protocol-version'), method ?? null), slot);
         }
       },
     };
