@@ -7,6 +7,7 @@
 import type { Logger } from 'pino';
 import { createLogger, parseLogLevel } from '../shared/logger.js';
 import { ensureServerDir, ensureStateDir } from '../shared/state-dir.js';
+import { serverDir } from '../shared/paths.js';
 import { RECLAIM_PID_ENV, UsageError, backendTarget, parseCommand, settingsHelp, type SettingKey } from '../shared/settings.js';
 import { builtinBackend } from './builtin-server.js';
 import { commandBackend } from './command/command-backend.js';
@@ -131,7 +132,7 @@ export async function main(argv: string[]): Promise<void> {
     goneGraceMs: internalMs(GONE_GRACE_MS_ENV),
   };
   // --upstream: a proxy in front of another server; else the child hosts one.
-  const host = upstream ? new UpstreamHost({ ...endpointOptions, upstream }) : new McpHost({ ...endpointOptions, backend, callers });
+  const host = upstream ? new UpstreamHost({ ...endpointOptions, upstream, sessionsDir: serverDir(s.stateDir, s.serverId) }) : new McpHost({ ...endpointOptions, backend, callers });
   // Whether the upstream answers is in the snapshot (health reads it) as soon as it changes.
   upstream?.on('change', (state) => {
     if (state.reachable) log.info({ upstream: upstream.shown }, 'upstream answers');

@@ -23,6 +23,7 @@ import { arrive, finish, readBody as readOperations, type HttpCall } from '../op
 import { listableSessionId } from './session-id.js';
 import type { SessionRegistry } from '../session-registry.js';
 import type { ReleaseSlot } from '../session-slots.js';
+import { PendingById } from './pending-by-id.js';
 import { readBody, refuseBody } from './read-body.js';
 import { responseReader } from './response-reader.js';
 import { sessionGoneReader } from './session-gone.js';
@@ -33,6 +34,8 @@ import { UpstreamSessions } from './upstream-sessions.js';
 export type UpstreamHostOptions = Omit<McpHostOptions, 'backend' | 'callers' | 'retryAfterSeconds'> & {
   /** The server every request is forwarded to. */
   upstream: Upstream;
+  /** The server's directory in the state dir: the ids the upstream issued are remembered there; default: in memory only. */
+  sessionsDir?: string;
 };
 
 /** A request header given once (a repeated one is not believed). */
@@ -67,7 +70,7 @@ export class UpstreamHost {
     this.#o = o;
     this.#log = o.logger;
     this.#limits = httpLimits(o.maxSessions, o.limits);
-    this.#sessions = new UpstreamSessions({ registry: o.registry, upstream: o.upstream, logger: o.logger, maxSessions: o.maxSessions, sessionIdleMs: o.sessionIdleMs, clock: o.clock, sweepIntervalMs: o.sweepIntervalMs, goneGraceMs: o.goneGraceMs });
+    this.#sessions = new UpstreamSessions({ registry: o.registry, upstream: o.upstream, logger: o.logger, maxSessions: o.maxSessions, sessionIdleMs: o.sessionIdleMs, clock: o.clock, sweepIntervalMs: o.sweepIntervalMs, goneGraceMs: o.goneGraceMs, dir: o.sessionsDir });
     this.#clients = new ModernClients({ registry: o.registry, windowMs: o.clientWindowMs ?? 60_000, max: o.maxSessions, logger: o.logger, clock: o.clock });
     o.upstream.on('hookError', (err) => this.#log.error({ err }, 'recording a proxied exchange failed'));
   }
@@ -85,18 +88,18 @@ export class UpstreamHost {
   }
 
   async start(): Promise<McpEndpoint> {
+    await this.#sessions.start();
     const { server, endpoint } = await listenMcp(this.#app(), this.#o.host, this.#o.port, this.#limits, this.#log);
     this.#http = server;
     this.#endpoint = endpoint;
-    this.#sessions.start();
     this.#clients.start();
     return endpoint;
   }
 
   close(): Promise<void> {
     this.#closePromise ??= closeMcp(this.#http, async () => {
-      this.#sessions.close();
       this.#clients.close();
+      await this.#sessions.close();
     }).then(() => this.#o.upstream.close());
     return this.#closePromise;
   }
@@ -155,21 +158,31 @@ export class UpstreamHost {
     if (recorder) res.once('close', () => finish(call, res.statusCode, recorder));
     let limit = this.#limits.sessionBodyBytes;
     let release: ReleaseSlot | undefined;
-    if (typeof req.headers['mcp-session-id'] !== 'string' && !looksModern(req)) {
+    const sid = req.headers['mcp-session-id'];
+    if (typeof sid !== 'string' && !looksModern(req)) {
       if (this.#sessions.closing) return jsonRpcError(res, 503, -32000, 'Server is shutting down');
       release = this.#sessions.slots.reserve();
-      if (!release) {
-        res.setHeader('Retry-After', '5');
-        this.#log.warn({ maxSessions: this.#o.maxSessions }, 'session limit reached; initialize refused');
-        return jsonRpcError(res, 503, -32000, `Too many sessions (limit ${this.#o.maxSessions}); retry later`);
-      }
+      if (!release) return this.#full(res, 'initialize');
       res.once('close', release);
       limit = this.#limits.initializeBodyBytes;
+    } else if (typeof sid === 'string') {
+      // An id the upstream issued that this child does not list (it restarted): adopted only
+      // with a slot, as an initialize is (contract §7); any other id is forwarded, unlisted.
+      const adopt = this.#sessions.adoptionSlot(sid);
+      if (adopt === 'full') return this.#full(res, 'adoption');
+      if (adopt) res.once('close', (release = adopt));
     }
     const body = await readBody(req, limit);
     if (body === 'aborted') return;
     if (body === 'too-large') return refuseBody(res, (r) => jsonRpcError(r, 413, -32000, 'Request body too large'));
     await this.#post(req, res, body, call, release);
+  }
+
+  /** `--max-sessions` reached: 503 with Retry-After, as a hosted server answers. */
+  #full(res: http.ServerResponse, what: 'initialize' | 'adoption'): void {
+    res.setHeader('Retry-After', '5');
+    this.#log.warn({ maxSessions: this.#o.maxSessions }, `session limit reached; ${what} refused`);
+    jsonRpcError(res, 503, -32000, `Too many sessions (limit ${this.#o.maxSessions}); retry later`);
   }
 
   #fail(res: http.ServerResponse): (status: number, message: string) => void {
@@ -180,17 +193,18 @@ export class UpstreamHost {
     const parsed = parse(raw);
     readOperations(call, parsed);
     const method = call.method === undefined ? undefined : boundText(call.method, METHOD_MAX);
-    // Outcomes from the answer, by request id: JSON or SSE alike.
-    const ops = new Map((call.ops ?? []).map((op) => [op.id, op]));
+    // Outcomes from the answer, by request id (each of a repeated one): JSON or SSE alike.
+    const ops = new PendingById(call.ops);
     const onMessage = (m: Record<string, unknown>) => {
       const id = m.id as string | number | undefined;
-      const op = id === undefined ? undefined : ops.get(id);
-      if (op && (m.result !== undefined || m.error !== undefined)) op.outcome = outcomeOf(m as { id: string | number });
+      if (id === undefined || (m.result === undefined && m.error === undefined)) return;
+      const op = ops.take(id);
+      if (op) op.outcome = outcomeOf(m as { id: string | number });
     };
     const sid = req.headers['mcp-session-id'];
     let answer: ExchangeHooks = {};
     if (typeof sid === 'string') {
-      answer = this.#sessionAnswer(req, sid, method, res);
+      answer = this.#sessionAnswer(req, sid, method, res, slot);
     } else if (parsed !== undefined && classifyInboundRequest({ httpMethod: 'POST', body: parsed, protocolVersionHeader: header(req, 'mcp-protocol-version'), mcpMethodHeader: header(req, 'mcp-method'), mcpNameHeader: header(req, 'mcp-name') }).kind === 'modern') {
       const client = this.#clients.arrive({ body: parsed, clientIP: this.#clientIp(req), userAgent: req.headers['user-agent'], protocolVersion: header(req, 'mcp-protocol-version'), method: call.method });
       if (client) res.once('close', () => this.#clients.leave(client));
@@ -214,8 +228,12 @@ export class UpstreamHost {
     }, this.#fail(res));
   }
 
-  /** A request of session `sid`: counted; the upstream's "gone" ends it, its 2xx for an unknown id adopts it. */
-  #sessionAnswer(req: http.IncomingMessage, sid: string, method: string | undefined, res: http.ServerResponse): ExchangeHooks {
+  /**
+   * A request of session `sid`: counted; the upstream's "gone" ends it; with `slot` (an id it
+   * issued, not listed here), its answer to a request adopts it, never a 202 (the answer to
+   * notifications or responses, which a stateless upstream gives whatever the id).
+   */
+  #sessionAnswer(req: http.IncomingMessage, sid: string, method: string | undefined, res: http.ServerResponse, slot: ReleaseSlot | undefined): ExchangeHooks {
     const known = this.#sessions.has(sid);
     if (known) {
       const done = this.#sessions.request(sid, method);
@@ -226,9 +244,9 @@ export class UpstreamHost {
       ...gone,
       onResponse: (status, headers) => {
         gone.onResponse(status, headers);
-        if (!known && status >= 200 && status < 300 && listableSessionId(sid)) {
-          // A session the upstream knows and we do not (this child restarted): listed from now.
-          this.#sessions.open(this.#connection(req, sid, null, header(req, 'mcp-protocol-version'), method ?? null));
+        if (slot && status >= 200 && status < 300 && status !== 202) {
+          // A session the upstream issued and knows, and we do not (this child restarted): listed from now.
+          this.#sessions.open(this.#connection(req, sid, null, header(req, 'mcp-protocol-version'), method ?? null), slot);
         }
       },
     };

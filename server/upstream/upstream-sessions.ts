@@ -4,7 +4,8 @@
  * upstream answers an `initialize` with an `Mcp-Session-Id`; it ends on a DELETE the upstream
  * accepted (`delete`), a 404 of the upstream for it (`upstream`), its GET stream gone and
  * nothing heard for the gone-grace (`close`), idleness (`idle`, ended upstream with a DELETE),
- * or shutdown. `--max-sessions` caps them (slots, as for a hosted server).
+ * or shutdown. `--max-sessions` caps them (slots, as for a hosted server), adopted ones too.
+ * Only an id the upstream was seen to issue ({@link IssuedSessions}) is ever adopted.
  */
 import { performance } from 'node:perf_hooks';
 import type { Logger } from 'pino';
@@ -12,6 +13,7 @@ import type { CloseReason, Connection } from '../../shared/snapshot.js';
 import { GONE_GRACE_MS } from '../legacy-sessions.js';
 import type { SessionRegistry } from '../session-registry.js';
 import { SessionSlots, type ReleaseSlot } from '../session-slots.js';
+import { IssuedSessions } from './issued-sessions.js';
 import type { Upstream } from './upstream.js';
 
 /** Options of {@link UpstreamSessions}. */
@@ -24,6 +26,8 @@ export interface UpstreamSessionsOptions {
   clock?: () => number;
   sweepIntervalMs?: number;
   goneGraceMs?: number;
+  /** The server's directory in the state dir, where issued ids are remembered; default: in memory only. */
+  dir?: string;
 }
 
 /**
@@ -47,6 +51,7 @@ export class UpstreamSessions {
   readonly #sessions = new Map<string, Proxied>();
   readonly #terminated = new Set<string>();
   readonly slots: SessionSlots;
+  readonly #issued: IssuedSessions;
   #timer: NodeJS.Timeout | undefined;
   #closing = false;
 
@@ -54,6 +59,7 @@ export class UpstreamSessions {
     this.#o = o;
     this.#now = o.clock ?? (() => performance.now());
     this.slots = new SessionSlots(o.maxSessions, () => this.#sessions.size);
+    this.#issued = new IssuedSessions({ dir: o.dir, max: o.maxSessions, idleMs: o.sessionIdleMs, isOpen: (id) => this.#sessions.has(id), logger: o.logger, clock: o.clock });
   }
 
   get closing(): boolean {
@@ -81,23 +87,36 @@ export class UpstreamSessions {
     return true;
   }
 
-  start(): void {
+  /**
+   * For a request with an id not listed here: a slot to adopt it with when the upstream issued
+   * it (free it if the answer does not adopt); `full` when every slot is taken; undefined when
+   * the id is never to be listed (forwarded only).
+   */
+  adoptionSlot(id: string): ReleaseSlot | 'full' | undefined {
+    if (this.#closing || this.#sessions.has(id) || !this.#issued.adoptable(id)) return undefined;
+    return this.slots.reserve() ?? 'full';
+  }
+
+  /** Reads the ids issued before this start, then sweeps idle sessions. */
+  async start(): Promise<void> {
+    await this.#issued.load();
     if (this.#o.sessionIdleMs > 0) {
       const every = this.#o.sweepIntervalMs ?? Math.min(Math.max(Math.floor(this.#o.sessionIdleMs / 4), 50), 30_000);
       this.#timer = setInterval(() => this.#sweep(), every).unref();
     }
   }
 
-  /** Ends every session here (reason `shutdown`); the upstream keeps them, for the next child to adopt. */
-  close(): void {
+  /** Ends every session here (reason `shutdown`); the upstream keeps them, and their ids are kept for the next child to adopt. */
+  async close(): Promise<void> {
     this.#closing = true;
     clearInterval(this.#timer);
     for (const id of [...this.#sessions.keys()]) this.end(id, 'shutdown');
+    await this.#issued.close();
   }
 
   /**
    * A session the upstream opened (or, `adopted`, one it knows and we do not, after a restart
-   * of this child): listed from now. `slot` is the reservation of its `initialize`, if any.
+   * of this child): listed from now. `slot` is the reservation of its `initialize` or adoption, if any.
    */
   open(connection: Connection, slot?: ReleaseSlot): void {
     slot?.();
@@ -107,6 +126,7 @@ export class UpstreamSessions {
       return;
     }
     this.#sessions.set(connection.sessionId, { id: connection.sessionId, protocolVersion: connection.protocolVersion, inFlight: 0, lastSeen: this.#now(), goneTimer: undefined });
+    this.#issued.add(connection.sessionId);
   }
 
   /** A request of session `id` starts; the returned function marks its end (`wasStream`: the GET stream). */
@@ -146,6 +166,9 @@ export class UpstreamSessions {
    * client); `by`: who asked, for reason `terminated`.
    */
   end(id: string, reason: CloseReason, tellUpstream = false, by?: string): void {
+    // Gone upstream (or ended there by us): never adopted again. `shutdown` and `close` leave
+    // the upstream's session as it is, for the next child or the client's return.
+    if (reason !== 'shutdown' && reason !== 'close') this.#issued.forget(id);
     const s = this.#sessions.get(id);
     if (!s) return;
     clearTimeout(s.goneTimer);
