@@ -66,7 +66,9 @@ describe('reapProcesses: only an exact identity is killed', () => {
     expect(results.map((r) => r.outcome)).toEqual(['other', 'other', 'other', 'other']);
     expect(isAlive(id.pid)).toBe(true);
     expect(reapProcesses([entry(id)])).toEqual([{ pid: id.pid, sessionId: 's1', outcome: 'killed' }]);
-    await waitFor(() => !isAlive(id.pid), { timeout: 5000, what: 'the exact match killed' });
+    // Gone once its parent has reaped it: a zombie still has its /proc entry, and its group may
+    // still have members, so the reaper kills it again rather than call it gone.
+    await waitFor(() => !existsSync(`/proc/${id.pid}`), { timeout: 5000, what: 'the exact match killed and reaped' });
     expect(reapProcesses([entry(id)])[0]!.outcome).toBe('gone');
   });
 
