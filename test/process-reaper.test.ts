@@ -6,6 +6,7 @@
  * previous snapshot, and a real unprivileged process (uid 65534: the tests run as root).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { chown, mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
