@@ -82,7 +82,7 @@ export class Metrics {
     });
     new Counter({
       name: 'mcp_sessions_closed_total',
-      help: 'MCP sessions closed since the first start of this server id, by reason (delete, close, idle, shutdown, terminated, process-exit, upstream).',
+      help: 'MCP sessions closed since the first start of this server id, by reason (delete, close, idle, shutdown, terminated, process-exit, upstream, overflow).',
       labelNames: ['server_id', 'reason'] as const,
       registers,
       collect() {

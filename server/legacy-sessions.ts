@@ -206,6 +206,7 @@ export class LegacySessions {
             proc.useLogger(this.#log.child({ sessionId: id }));
             // Its process exited: the session is over (the transport is closed by #end).
             proc.onProcessExit(() => void this.#end(id, 'process-exit'));
+            proc.onOverflow(() => void this.#end(id, 'overflow'));
           }
         },
         // DELETE: the transport closes itself right after this.
@@ -223,6 +224,7 @@ export class LegacySessions {
         forget(pending, call);
         this.#settle(session);
       });
+      proc?.watch(res);
       await transport.handleRequest(req, res, req.body);
     } catch (err) {
       if (err instanceof BackendStartError) {
@@ -248,6 +250,13 @@ export class LegacySessions {
     if (typeof sid !== 'string') return jsonRpcError(res, 400, -32000, 'Bad Request: Mcp-Session-Id header is required');
     const session = this.#sessions.get(sid);
     if (!session) return jsonRpcError(res, 404, -32001, 'Session not found');
+    const proc = isSessionProcess(session.server) ? session.server : undefined;
+    if (proc && req.method === 'POST' && !proc.accepting) {
+      // Its process has not read what it was sent (busy, hung): queue no more (review M3).
+      res.set('Retry-After', String(this.#o.retryAfterSeconds ?? 5));
+      return jsonRpcError(res, 503, -32000, 'The MCP server process is not reading its input; retry later');
+    }
+    proc?.watch(res);
     session.inFlight += 1;
     session.lastSeen = this.#now();
     clearTimeout(session.goneTimer);

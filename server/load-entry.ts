@@ -14,12 +14,20 @@ export interface HostableServer {
 
 /**
  * A hosted server that is another program (`--command`): one process per session, whose pid
- * goes on the session's row and whose exit ends the session (reason `process-exit`).
+ * goes on the session's row and whose exit ends the session (reason `process-exit`). It has
+ * flow control (review M3): the host shows it every HTTP response of the session, refuses a
+ * POST while it is not `accepting`, and ends the session (reason `overflow`) on `onOverflow`.
  */
 export interface SessionProcess {
   readonly pid: number | undefined;
   /** `cb` runs once when the process has exited (at once if it already has). */
   onProcessExit(cb: () => void): void;
+  /** An HTTP response of its session, whose backpressure it follows. */
+  watch(res: import('node:stream').Writable): void;
+  /** False while the process has not read what it was sent: a new POST gets 503. */
+  readonly accepting: boolean;
+  /** `cb(why)` runs once when the session passed a hard limit of its flow control. */
+  onOverflow(cb: (why: string) => void): void;
   /** Logs from now on with `logger` (one that names the session). */
   useLogger(logger: import('pino').Logger): void;
 }

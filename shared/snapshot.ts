@@ -17,9 +17,10 @@ export type WriteReason = (typeof WRITE_REASONS)[number];
 /**
  * Why a connection ended (contract §4): the first four since the beginning; `terminated` (ended
  * on request, §9), `process-exit` (its stdio process exited, `--command`) and `upstream` (the
- * upstream server ended it, `--upstream`) added to schema @1.
+ * upstream server ended it, `--upstream`) added to schema @1; `overflow` (`--command`: its client
+ * did not read its streams, or its stdio process did not read its stdin, past the limit).
  */
-export const CLOSE_REASONS = ['delete', 'close', 'idle', 'shutdown', 'terminated', 'process-exit', 'upstream'] as const;
+export const CLOSE_REASONS = ['delete', 'close', 'idle', 'shutdown', 'terminated', 'process-exit', 'upstream', 'overflow'] as const;
 export type CloseReason = (typeof CLOSE_REASONS)[number];
 
 /** A zero for every close reason. */

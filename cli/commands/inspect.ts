@@ -183,7 +183,7 @@ export default async function inspect(argv: string[]): Promise<number> {
       human.push(printable(`  mcp        ${snap.mcp?.url ?? '-'}`));
       const backend = backendLine(snap);
       if (backend) human.push(printable(backend));
-      // The four reasons of every backend always; terminated, process-exit, upstream when they happened.
+      // The four reasons of every backend always; terminated, process-exit, upstream, overflow when they happened.
       const closed = snap.sessionsClosed ? `; closed: ${Object.entries(snap.sessionsClosed).filter(([k, v]) => v > 0 || ALWAYS_SHOWN_REASONS.has(k)).map(([k, v]) => `${k} ${v}`).join(', ')}` : '';
       const modern = countByEra(snap.connections).modern;
       human.push(`  sessions   ${snap.activeConnections} active (${modern} modern), ${snap.totalConnections} total${closed}`);

@@ -24,7 +24,7 @@ ${SERVER_ID_HELP}
 ${settingsHelp(KEYS, cwd)}
 
 Events: state, start, running, connect, disconnect (reason delete | close | idle | shutdown |
-terminated | process-exit | upstream | writer-died | unknown; a session ended on request says
+terminated | process-exit | upstream | overflow | writer-died | unknown; a session ended on request says
 by whom: "by" in --json), stop, stale, fresh, invalid. Connections are of the legacy era
 (sessions, protocol 2025 and before) or the modern one (sessionless clients, 2026-07-28 on,
 ids m-…): connect and disconnect say which ("era" in --json).
