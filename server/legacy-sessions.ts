@@ -81,7 +81,9 @@ export class LegacySessions {
   /** Open sessions and `initialize` requests under way, against maxSessions. */
   readonly #slots: SessionSlots;
   #sweepTimer: NodeJS.Timeout | undefined;
+  #started = false;
   #closing = false;
+  #closed: Promise<void> | undefined;
   /** Ended sessions whose process (`--command`) has not exited yet: each still holds its slot. */
   #exiting = 0;
 
@@ -108,19 +110,23 @@ export class LegacySessions {
     return true;
   }
 
-  /** Starts looking for idle sessions. */
+  /** Starts looking for idle sessions. Throws when called twice. */
   start(): void {
+    if (this.#started) throw new Error('LegacySessions already started');
+    this.#started = true;
+    if (this.#closing) return;
     if (this.#o.sessionIdleMs > 0) {
       const every = this.#o.sweepIntervalMs ?? Math.min(Math.max(Math.floor(this.#o.sessionIdleMs / 4), 50), 30_000);
       this.#sweepTimer = setInterval(() => this.#sweepIdle(), every).unref();
     }
   }
 
-  /** Ends every session (reason `shutdown`); later requests are refused. */
-  async close(): Promise<void> {
+  /** Ends every session (reason `shutdown`); later requests are refused. The same promise every time. */
+  close(): Promise<void> {
     this.#closing = true;
     clearInterval(this.#sweepTimer);
-    await Promise.all([...this.#sessions.keys()].map((id) => this.#end(id, 'shutdown')));
+    this.#closed ??= Promise.all([...this.#sessions.keys()].map((id) => this.#end(id, 'shutdown'))).then(() => undefined);
+    return this.#closed;
   }
 
   /**
@@ -218,6 +224,8 @@ export class LegacySessions {
       };
       transport.onerror = (err) => this.#log.debug({ err: err.message }, 'MCP transport error');
       await server.connect(transport as never);
+      // Closed while its server (a process) was starting: it is closed below, not made a session.
+      if (this.#closing) return jsonRpcError(res, 503, -32000, 'Server is shutting down');
       tapResponses(transport, (m) => settle(pending, m));
       expect(pending, call);
       res.on('close', () => {

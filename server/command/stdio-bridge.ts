@@ -56,6 +56,7 @@ export class StdioBridge {
   readonly #overflowed: ((why: string) => void)[] = [];
   #overflow: string | undefined;
   #closed = false;
+  #closing: Promise<void> | undefined;
 
   /** @param flow limits of its flow control (tests); default those of {@link BridgeFlow}. */
   constructor(proc: StdioProcess, logger: Logger, flow?: BridgeFlowOptions) {
@@ -95,6 +96,8 @@ export class StdioBridge {
 
   /** Called by the host, as `McpServer.connect(transport)` would be. */
   async connect(transport: BridgedTransport): Promise<void> {
+    if (this.#closed) throw new Error('StdioBridge closed');
+    if (this.#transport) throw new Error('StdioBridge already connected');
     this.#transport = transport;
     transport.onmessage = (m) => this.#fromClient(m as Record<string, unknown>);
     await transport.start();
@@ -102,9 +105,14 @@ export class StdioBridge {
 
   /**
    * Ends the process (stdin closed, then SIGTERM, then SIGKILL: {@link StdioProcess.stop}) and
-   * the session's streams; resolves when the process has exited.
+   * the session's streams; resolves when the process has exited. The same promise every time.
    */
-  async close(): Promise<void> {
+  close(): Promise<void> {
+    this.#closing ??= this.#close();
+    return this.#closing;
+  }
+
+  async #close(): Promise<void> {
     // What the process still writes is for no one; reading it lets it finish and exit on EOF.
     this.#closed = true;
     this.#flow.close();
