@@ -214,6 +214,8 @@ export class LegacySessions {
             proc.onProcessExit(() => void this.#end(id, 'process-exit'));
             proc.onOverflow(() => void this.#end(id, 'overflow'));
           }
+          // Closed while the SDK was taking this initialize: ended at once, not left behind.
+          if (this.#closing) void this.#end(id, 'shutdown');
         },
         // DELETE: the transport closes itself right after this.
         (id) => void this.#end(id, 'delete', false),
