@@ -81,7 +81,9 @@ export class LegacySessions {
   /** Open sessions and `initialize` requests under way, against maxSessions. */
   readonly #slots: SessionSlots;
   #sweepTimer: NodeJS.Timeout | undefined;
+  #started = false;
   #closing = false;
+  #closed: Promise<void> | undefined;
   /** Ended sessions whose process (`--command`) has not exited yet: each still holds its slot. */
   #exiting = 0;
 
@@ -108,19 +110,23 @@ export class LegacySessions {
     return true;
   }
 
-  /** Starts looking for idle sessions. */
+  /** Starts looking for idle sessions. Throws when called twice. */
   start(): void {
+    if (this.#started) throw new Error('LegacySessions already started');
+    this.#started = true;
+    if (this.#closing) return;
     if (this.#o.sessionIdleMs > 0) {
       const every = this.#o.sweepIntervalMs ?? Math.min(Math.max(Math.floor(this.#o.sessionIdleMs / 4), 50), 30_000);
       this.#sweepTimer = setInterval(() => this.#sweepIdle(), every).unref();
     }
   }
 
-  /** Ends every session (reason `shutdown`); later requests are refused. */
-  async close(): Promise<void> {
+  /** Ends every session (reason `shutdown`); later requests are refused. The same promise every time. */
+  close(): Promise<void> {
     this.#closing = true;
     clearInterval(this.#sweepTimer);
-    await Promise.all([...this.#sessions.keys()].map((id) => this.#end(id, 'shutdown')));
+    this.#closed ??= Promise.all([...this.#sessions.keys()].map((id) => this.#end(id, 'shutdown'))).then(() => undefined);
+    return this.#closed;
   }
 
   /**
@@ -207,7 +213,10 @@ export class LegacySessions {
             proc.assignSession(id);
             // Its process exited: the session is over (the transport is closed by #end).
             proc.onProcessExit(() => void this.#end(id, 'process-exit'));
+            proc.onOverflow((o) => void this.#end(id, o.reason));
           }
+          // Closed while the SDK was taking this initialize: ended at once, not left behind.
+          if (this.#closing) void this.#end(id, 'shutdown');
         },
         // DELETE: the transport closes itself right after this.
         (id) => void this.#end(id, 'delete', false),
@@ -218,12 +227,15 @@ export class LegacySessions {
       };
       transport.onerror = (err) => this.#log.debug({ err: err.message }, 'MCP transport error');
       await server.connect(transport as never);
+      // Closed while its server (a process) was starting: it is closed below, not made a session.
+      if (this.#closing) return jsonRpcError(res, 503, -32000, 'Server is shutting down');
       tapResponses(transport, (m) => settle(pending, m));
       expect(pending, call);
       res.on('close', () => {
         forget(pending, call);
         this.#settle(session);
       });
+      proc?.watch(res);
       await transport.handleRequest(req, res, req.body);
     } catch (err) {
       if (err instanceof BackendStartError) {
@@ -249,6 +261,13 @@ export class LegacySessions {
     if (typeof sid !== 'string') return jsonRpcError(res, 400, -32000, 'Bad Request: Mcp-Session-Id header is required');
     const session = this.#sessions.get(sid);
     if (!session) return jsonRpcError(res, 404, -32001, 'Session not found');
+    const proc = isSessionProcess(session.server) ? session.server : undefined;
+    if (proc && req.method === 'POST' && !proc.accepting) {
+      // Its process has not read what it was sent (busy, hung): queue no more (review M3).
+      res.set('Retry-After', String(this.#o.retryAfterSeconds ?? 5));
+      return jsonRpcError(res, 503, -32000, 'The MCP server process is not reading its input; retry later');
+    }
+    proc?.watch(res);
     session.inFlight += 1;
     session.lastSeen = this.#now();
     clearTimeout(session.goneTimer);

@@ -13,13 +13,31 @@ export interface HostableServer {
 }
 
 /**
+ * Why a `--command` session must end: its client did not read its streams (reason `close`: the
+ * client is gone in all but name), or its process did not read its stdin (reason
+ * `process-exit`: the process is ended). The contract's reasons; `why` goes to the log.
+ */
+export interface SessionOverflow {
+  reason: 'close' | 'process-exit';
+  why: string;
+}
+
+/**
  * A hosted server that is another program (`--command`): one process per session, whose pid
- * goes on the session's row and whose exit ends the session (reason `process-exit`).
+ * goes on the session's row and whose exit ends the session (reason `process-exit`). It has
+ * flow control (review M3): the host shows it every HTTP response of the session, refuses a
+ * POST while it is not `accepting`, and ends the session on `onOverflow`.
  */
 export interface SessionProcess {
   readonly pid: number | undefined;
   /** `cb` runs once when the process has exited (at once if it already has). */
   onProcessExit(cb: () => void): void;
+  /** An HTTP response of its session, whose backpressure it follows. */
+  watch(res: import('node:stream').Writable): void;
+  /** False while the process has not read what it was sent: a new POST gets 503. */
+  readonly accepting: boolean;
+  /** `cb` runs once when the session passed a hard limit of its flow control. */
+  onOverflow(cb: (o: SessionOverflow) => void): void;
   /** Logs from now on with `logger` (one that names the session). */
   useLogger(logger: import('pino').Logger): void;
   /** It serves session `sessionId` now (named with it in the snapshot's `processes`). */

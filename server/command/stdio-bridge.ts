@@ -10,8 +10,15 @@
  * that gave its `progressToken`; any other notification or server-to-client request to the
  * stream of the latest request still open (a stdio server sends them while it handles one, a
  * sampling request during a tool call), else to the session's GET stream.
+ *
+ * Flow control both ways ({@link BridgeFlow}): a stalled stream pauses the process's stdout; a
+ * process that does not read its stdin gets its session's POSTs refused; past a hard limit
+ * either way the session ends (its host's `onOverflow` callback).
  */
+import type { Writable } from 'node:stream';
 import type { Logger } from 'pino';
+import type { SessionOverflow } from '../load-entry.js';
+import { BridgeFlow, type BridgeFlowOptions } from './bridge-flow.js';
 import type { StdioProcess, ProcessExit } from './stdio-process.js';
 
 type Id = string | number;
@@ -28,6 +35,8 @@ export interface BridgedTransport {
 const PROCESS_EXITED = -32603;
 /** Client requests a session may have unanswered at once; past it a request is answered with an error, not forwarded. */
 export const MAX_OPEN_REQUESTS = 1024;
+/** Bytes counted for an answer the bridge makes itself (an error with a short message). */
+const OWN_ANSWER_BYTES = 256;
 
 function isId(v: unknown): v is Id {
   return typeof v === 'string' || typeof v === 'number';
@@ -45,13 +54,22 @@ export class StdioBridge {
   readonly #progress = new Map<Id, Id>();
   /** The latest request of #open (where a server's notifications go); no copy of #open per message. */
   #latest: Id | undefined;
+  readonly #flow: BridgeFlow;
+  readonly #overflowed: ((o: SessionOverflow) => void)[] = [];
+  #overflow: SessionOverflow | undefined;
+  #closed = false;
+  #closing: Promise<void> | undefined;
 
-  /** `onAssign`: told the session id once the host has one for it (see {@link assignSession}). */
-  constructor(proc: StdioProcess, logger: Logger, onAssign?: (sessionId: string) => void) {
+  /**
+   * `onAssign`: told the session id once the host has one for it (see {@link assignSession}).
+   * `flow`: limits of its flow control (tests); default those of {@link BridgeFlow}.
+   */
+  constructor(proc: StdioProcess, logger: Logger, onAssign?: (sessionId: string) => void, flow?: BridgeFlowOptions) {
     this.#proc = proc;
     this.#onAssign = onAssign;
     this.#log = logger;
-    proc.on('message', (m) => void this.#fromProcess(m as Record<string, unknown>));
+    this.#flow = new BridgeFlow(proc, (o) => this.#onOverflow(o), flow);
+    proc.on('message', (m, bytes) => void this.#fromProcess(m as Record<string, unknown>, bytes));
     proc.on('exit', (e) => this.#answerOpen(e));
   }
 
@@ -71,8 +89,26 @@ export class StdioBridge {
     this.#onAssign?.(sessionId);
   }
 
+  /** An HTTP response of the session (a POST's, the GET stream): a stalled one pauses the process's output. */
+  watch(res: Writable): void {
+    this.#flow.watch(res);
+  }
+
+  /** False while the process has not read more than the soft limit of what it was sent: a new POST gets 503. */
+  get accepting(): boolean {
+    return this.#flow.accepting;
+  }
+
+  /** `cb(why)` runs once when the session passed a hard limit of its flow control and must end. */
+  onOverflow(cb: (o: SessionOverflow) => void): void {
+    if (this.#overflow !== undefined) process.nextTick(cb, this.#overflow);
+    else this.#overflowed.push(cb);
+  }
+
   /** Called by the host, as `McpServer.connect(transport)` would be. */
   async connect(transport: BridgedTransport): Promise<void> {
+    if (this.#closed) throw new Error('StdioBridge closed');
+    if (this.#transport) throw new Error('StdioBridge already connected');
     this.#transport = transport;
     transport.onmessage = (m) => this.#fromClient(m as Record<string, unknown>);
     await transport.start();
@@ -80,9 +116,17 @@ export class StdioBridge {
 
   /**
    * Ends the process (stdin closed, then SIGTERM, then SIGKILL: {@link StdioProcess.stop}) and
-   * the session's streams; resolves when the process has exited.
+   * the session's streams; resolves when the process has exited. The same promise every time.
    */
-  async close(): Promise<void> {
+  close(): Promise<void> {
+    this.#closing ??= this.#close();
+    return this.#closing;
+  }
+
+  async #close(): Promise<void> {
+    // What the process still writes is for no one; reading it lets it finish and exit on EOF.
+    this.#closed = true;
+    this.#flow.close();
     try {
       await this.#proc.stop();
     } finally {
@@ -104,7 +148,7 @@ export class StdioBridge {
   #fromClient(m: Record<string, unknown>): void {
     if (typeof m.method === 'string' && isId(m.id)) {
       if (this.#open.size >= MAX_OPEN_REQUESTS && !this.#open.has(m.id)) {
-        void this.#transport?.send({ jsonrpc: '2.0', id: m.id, error: { code: PROCESS_EXITED, message: `Too many requests open in this session (limit ${MAX_OPEN_REQUESTS})` } }).catch((err: Error) => this.#log.debug({ err: err.message }, 'error answer not delivered'));
+        void this.#send({ jsonrpc: '2.0', id: m.id, error: { code: PROCESS_EXITED, message: `Too many requests open in this session (limit ${MAX_OPEN_REQUESTS})` } }, OWN_ANSWER_BYTES).catch((err: Error) => this.#log.debug({ err: err.message }, 'error answer not delivered'));
         return;
       }
       this.#open.add(m.id);
@@ -112,14 +156,16 @@ export class StdioBridge {
       const token = (m.params as { _meta?: { progressToken?: unknown } } | undefined)?._meta?.progressToken;
       if (isId(token)) this.#progress.set(token, m.id);
     }
-    if (!this.#proc.send(m) && typeof m.method === 'string' && isId(m.id)) {
-      void this.#answer(m.id, 'The MCP server process has exited');
+    if (!this.#proc.send(m)) {
+      if (typeof m.method === 'string' && isId(m.id)) void this.#answer(m.id, 'The MCP server process has exited');
+      return;
     }
+    this.#flow.wrote();
   }
 
-  async #fromProcess(m: Record<string, unknown>): Promise<void> {
+  async #fromProcess(m: Record<string, unknown>, bytes: number): Promise<void> {
     const transport = this.#transport;
-    if (!transport) return;
+    if (!transport || this.#closed) return;
     const isResponse = isId(m.id) && (m.result !== undefined || m.error !== undefined) && m.method === undefined;
     let related: Id | undefined;
     if (isResponse) {
@@ -132,14 +178,14 @@ export class StdioBridge {
     }
     if (!isResponse && related === undefined) related = this.#latest;
     try {
-      await transport.send(m, related === undefined ? undefined : { relatedRequestId: related });
+      await this.#send(m, bytes, related === undefined ? undefined : { relatedRequestId: related });
     } catch (err) {
       // The stream of that request is gone (the client went away): try the session's own.
       if (isResponse || related === undefined) {
         this.#log.debug({ err: (err as Error).message }, 'message of a stdio server not delivered');
         return;
       }
-      await transport.send(m).catch((e: Error) => this.#log.debug({ err: e.message }, 'message of a stdio server not delivered'));
+      await this.#send(m, bytes).catch((e: Error) => this.#log.debug({ err: e.message }, 'message of a stdio server not delivered'));
     }
   }
 
@@ -163,6 +209,20 @@ export class StdioBridge {
 
   async #answer(id: Id, message: string): Promise<void> {
     this.#forget(id);
-    await this.#transport?.send({ jsonrpc: '2.0', id, error: { code: PROCESS_EXITED, message } }).catch((err: Error) => this.#log.debug({ err: err.message }, 'error answer not delivered'));
+    await this.#send({ jsonrpc: '2.0', id, error: { code: PROCESS_EXITED, message } }, OWN_ANSWER_BYTES).catch((err: Error) => this.#log.debug({ err: err.message }, 'error answer not delivered'));
+  }
+
+  /** Every message toward the client goes through the flow control: `bytes` is its size. */
+  async #send(m: unknown, bytes: number, options?: { relatedRequestId?: Id }): Promise<void> {
+    const transport = this.#transport;
+    if (!transport) return;
+    this.#flow.sending(bytes);
+    await transport.send(m, options);
+  }
+
+  #onOverflow(o: SessionOverflow): void {
+    this.#overflow = o;
+    this.#log.warn({ stdioPid: this.#proc.pid, why: o.why, reason: o.reason }, 'session ended: flow control limit passed');
+    for (const cb of this.#overflowed.splice(0)) cb(o);
   }
 }

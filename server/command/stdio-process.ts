@@ -37,7 +37,8 @@ export interface ProcessExit {
 }
 
 interface StdioProcessEvents {
-  message: [message: object];
+  /** A JSON-RPC message and the bytes of its line. */
+  message: [message: object, bytes: number];
   exit: [exit: ProcessExit];
 }
 
@@ -182,12 +183,31 @@ export class StdioProcess extends EventEmitter<StdioProcessEvents> {
     });
   }
 
-  /** Sends one JSON-RPC message; false when the process is gone. */
+  /**
+   * Sends one JSON-RPC message; false when the process is gone. What it has not read yet is
+   * {@link inputBacklog}: the caller bounds it (stdin.write buffers whatever it is given).
+   */
   send(message: unknown): boolean {
     const stdin = this.#child?.stdin;
     if (!stdin || this.#exit || stdin.destroyed) return false;
     stdin.write(`${JSON.stringify(message)}\n`);
     return true;
+  }
+
+  /** Bytes written to its stdin and not yet taken by its pipe (0 when gone). */
+  get inputBacklog(): number {
+    const stdin = this.#child?.stdin;
+    return stdin && !stdin.destroyed ? stdin.writableLength : 0;
+  }
+
+  /** Stops reading its stdout: its pipe fills and its writes block until {@link resumeOutput}. */
+  pauseOutput(): void {
+    this.#child?.stdout?.pause();
+  }
+
+  /** Reads its stdout again. */
+  resumeOutput(): void {
+    this.#child?.stdout?.resume();
   }
 
   /**
@@ -270,7 +290,7 @@ export class StdioProcess extends EventEmitter<StdioProcessEvents> {
       if (this.#badLineLimit.allow()) this.#log.warn({ stdioPid: this.pid }, 'stdio server wrote JSON that is not a JSON-RPC message; dropped');
       return;
     }
-    this.emit('message', message);
+    this.emit('message', message, line.length);
   }
 
   #onStderr(line: Buffer): void {
