@@ -12,6 +12,7 @@
 import { Router, type NextFunction, type Request, type Response } from 'express';
 import type { Logger } from 'pino';
 import { NoControlDir, writeControlRequest } from '../../shared/control-request.js';
+import { ActionQueueFull } from '../action-queue.js';
 import type { ChildState, ChildSupervisor } from '../child-supervisor.js';
 import { sendError } from '../http-errors.js';
 import type { ServerCatalog } from '../server-catalog.js';
@@ -49,7 +50,14 @@ export function controlRoutes(o: ControlRoutesOptions): Router {
     if (!view) return;
     if (!view.supervisor) return sendError(res, 409, 'external_server', `Server "${view.serverId}" was not spawned by this API (found in the state directory): it cannot be ${req.params.action}ed from here`);
     o.logger.info({ serverId: view.serverId, action: req.params.action, from: req.socket.remoteAddress }, 'supervisor action requested');
-    const status = await act(view.supervisor);
+    let status: ChildState;
+    try {
+      status = await act(view.supervisor);
+    } catch (err) {
+      // A repeat of the action waiting is merged into it; only different ones fill the queue.
+      if (err instanceof ActionQueueFull) return sendError(res, 429, 'queue_full', `Server "${view.serverId}": ${err.message}`);
+      throw err;
+    }
     res.status(202).json({ serverId: view.serverId, status });
   });
 
