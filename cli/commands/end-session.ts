@@ -7,7 +7,7 @@
  */
 import os from 'node:os';
 import { unlink } from 'node:fs/promises';
-import { NoControlDir, writeControlRequest } from '../../shared/control-request.js';
+import { isControlSessionId, NoControlDir, SESSION_ID_MAX, writeControlRequest } from '../../shared/control-request.js';
 import { errnoPhrase } from '../../shared/errno.js';
 import { snapshotPath } from '../../shared/paths.js';
 import { readSnapshotFile } from '../../shared/read-snapshot.js';
@@ -85,8 +85,8 @@ export default async function endSession(argv: string[]): Promise<number> {
   }
   const sessionId = positionals[0];
   if (sessionId === undefined) throw new UsageError(`missing SESSION_ID (see 'mcp-monitor end-session --help')`);
-  if (sessionId === '' || sessionId.length > 256 || /[\u0000-\u001f\u007f-\u009f]/.test(sessionId)) {
-    throw new UsageError(`Invalid SESSION_ID: ${JSON.stringify(sessionId.slice(0, 80))} (1-256 printable characters)`);
+  if (!isControlSessionId(sessionId)) {
+    throw new UsageError(`Invalid SESSION_ID: ${JSON.stringify(sessionId.slice(0, 80))} (1-${SESSION_ID_MAX} printable characters)`);
   }
   const { stateDir, serverId } = settings;
   const output = processOutput('end-session');
