@@ -16,6 +16,7 @@
  */
 import type { ChildProcess } from 'node:child_process';
 import { EventEmitter } from 'node:events';
+import { performance } from 'node:perf_hooks';
 import type { Logger } from 'pino';
 import { errnoPhrase } from '../shared/errno.js';
 import { RECLAIM_PID_ENV, SETTINGS, SUPERVISED_ENV } from '../shared/settings.js';
@@ -90,6 +91,7 @@ export class ChildSupervisor extends EventEmitter<SupervisorEvents> {
   #state: ChildState = 'stopped';
   #child: ChildProcess | undefined;
   #pid: number | undefined;
+  /** `performance.now()` at the last spawn (monotonic: a clock step does not change how long a child ran). */
   #spawnedAt: number | undefined;
   #restarts = 0;
   #startFailures = 0;
@@ -278,7 +280,7 @@ export class ChildSupervisor extends EventEmitter<SupervisorEvents> {
     delete env[RECLAIM_PID_ENV];
     if (this.#lastDeadPid !== undefined) env[RECLAIM_PID_ENV] = String(this.#lastDeadPid);
     env[SUPERVISED_ENV] = '1';
-    this.#spawnedAt = Date.now();
+    this.#spawnedAt = performance.now();
     this.#setState('starting');
     let child: ChildProcess;
     try {
@@ -323,7 +325,7 @@ export class ChildSupervisor extends EventEmitter<SupervisorEvents> {
     if (this.#intent === 'stop') return this.#setState('stopped');
     if (spawnError) this.#log.error({ command: this.#o.command, err: errnoPhrase(spawnError), code: (spawnError as NodeJS.ErrnoException).code }, 'could not spawn the MCP child');
     if (pid !== undefined) this.#lastDeadPid = pid;
-    const ranMs = Date.now() - (this.#spawnedAt ?? Date.now());
+    const ranMs = Math.round(performance.now() - (this.#spawnedAt ?? performance.now()));
     const wasStarting = this.#state === 'starting';
     if (wasStarting) this.#startFailures += 1;
     else this.#startFailures = 0;

@@ -7,6 +7,7 @@
  */
 import os from 'node:os';
 import { unlink } from 'node:fs/promises';
+import { performance } from 'node:perf_hooks';
 import { isControlSessionId, NoControlDir, SESSION_ID_MAX, writeControlRequest } from '../../shared/control-request.js';
 import { errnoPhrase } from '../../shared/errno.js';
 import { snapshotPath } from '../../shared/paths.js';
@@ -110,7 +111,8 @@ export default async function endSession(argv: string[]): Promise<number> {
     else output.warn(`cannot write a request into the control directory of ${JSON.stringify(serverId)}: ${errnoPhrase(err)}`);
     return 4;
   }
-  const deadline = Date.now() + WAIT_MS;
+  // Monotonic: a clock step neither cuts the wait short nor makes it endless (review L11).
+  const deadline = performance.now() + WAIT_MS;
   for (;;) {
     const now = await readSnapshotFile(file).catch((err: unknown) => {
       // Replaced atomically: a failed read is not a partial file but a real trouble; try again until the deadline.
@@ -122,7 +124,7 @@ export default async function endSession(argv: string[]): Promise<number> {
       output.out(`ended session ${sessionId} of server ${serverId}${how}`);
       return 0;
     }
-    if (Date.now() >= deadline) break;
+    if (performance.now() >= deadline) break;
     await sleep(POLL_MS);
   }
   // Withdrawn, so that "not ended" stays true (unless the writer is reading it right now).
