@@ -3,8 +3,8 @@
  * asked, each once the previous one is done. A request identical to the last one still waiting
  * (not yet begun) is merged into it: it gets the same promise, so a burst of N `restart`s gives
  * at most two kill-and-spawn cycles (the one under way and one more), not N. Waiting actions
- * are bounded: past {@link ACTION_QUEUE_MAX} a new, different one is refused with
- * {@link ActionQueueFull}.
+ * (behind the one under way) are bounded: past {@link ACTION_QUEUE_MAX} a new, different one
+ * is refused with {@link ActionQueueFull}.
  */
 
 /** Actions waiting (not yet begun) at most, per supervisor. */
@@ -29,15 +29,17 @@ export class ActionQueue<K extends string, R> {
   readonly #max: number;
   /** Settles when the last action queued has finished (never rejects). */
   #tail: Promise<unknown> = Promise.resolve();
-  /** Actions queued and not begun, oldest first. */
+  /** Actions queued behind another and not begun yet, oldest first. */
   readonly #waiting: Waiting<K, R>[] = [];
+  /** Actions queued and not finished (the one under way included). */
+  #unfinished = 0;
 
   /** @param max actions waiting at most; default {@link ACTION_QUEUE_MAX}. */
   constructor(max = ACTION_QUEUE_MAX) {
     this.#max = max;
   }
 
-  /** Actions queued and not begun. */
+  /** Actions queued behind another and not begun yet. */
   get waiting(): number {
     return this.#waiting.length;
   }
@@ -51,13 +53,20 @@ export class ActionQueue<K extends string, R> {
     const last = this.#waiting.at(-1);
     if (last?.kind === kind) return last.result;
     if (this.#waiting.length >= this.#max) return Promise.reject(new ActionQueueFull(this.#max));
+    // With nothing ahead it is under way at once (it begins in a microtask): not waiting.
+    const waits = this.#unfinished > 0;
+    this.#unfinished += 1;
     const entry: Waiting<K, R> = { kind, result: undefined as unknown as Promise<R> };
-    entry.result = this.#tail.then(() => {
-      // Begun: a later identical request is a new action (this one may be half done already).
-      this.#waiting.splice(this.#waiting.indexOf(entry), 1);
-      return action();
-    });
-    this.#waiting.push(entry);
+    entry.result = this.#tail
+      .then(() => {
+        // Begun: a later identical request is a new action (this one may be half done already).
+        if (waits) this.#waiting.splice(this.#waiting.indexOf(entry), 1);
+        return action();
+      })
+      .finally(() => {
+        this.#unfinished -= 1;
+      });
+    if (waits) this.#waiting.push(entry);
     this.#tail = entry.result.catch(() => undefined);
     return entry.result;
   }
