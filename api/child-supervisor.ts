@@ -11,15 +11,18 @@
  * keeps it down, {@link ChildSupervisor.startChild} brings it up again (from `fatal` too), and
  * {@link ChildSupervisor.restartChild} ends it and starts a new one, not counted in `restarts`
  * (those count the supervisor's own restarts after a crash). Actions run one after the other,
- * in the order they were asked for, each once the previous one is done.
+ * in the order they were asked for, each once the previous one is done; a repeat of the action
+ * still waiting is merged into it, and few may wait ({@link ActionQueue}).
  */
 import type { ChildProcess } from 'node:child_process';
 import { EventEmitter } from 'node:events';
+import { performance } from 'node:perf_hooks';
 import type { Logger } from 'pino';
 import { errnoPhrase } from '../shared/errno.js';
 import { RECLAIM_PID_ENV, SETTINGS, SUPERVISED_ENV } from '../shared/settings.js';
 import type { Snapshot } from '../shared/snapshot.js';
 import { CHILD_STOP_TIMEOUT_MS } from '../shared/stdio-stop.js';
+import { ActionQueue } from './action-queue.js';
 import { pipeChildOutput } from './child-output.js';
 import { spawnChild } from './spawn-child.js';
 
@@ -92,6 +95,7 @@ export class ChildSupervisor extends EventEmitter<SupervisorEvents> {
   #state: ChildState = 'stopped';
   #child: ChildProcess | undefined;
   #pid: number | undefined;
+  /** `performance.now()` at the last spawn (monotonic: a clock step does not change how long a child ran). */
   #spawnedAt: number | undefined;
   #restarts = 0;
   #startFailures = 0;
@@ -104,8 +108,8 @@ export class ChildSupervisor extends EventEmitter<SupervisorEvents> {
   #intent: 'run' | 'stop';
   /** Children this supervisor asked to end (stop, restart, close): their exit is expected. */
   readonly #asked = new WeakSet<ChildProcess>();
-  /** The operator actions, one after another. */
-  #queue: Promise<unknown> = Promise.resolve();
+  /** The operator actions, one after another, repeats merged. */
+  readonly #queue = new ActionQueue<'start' | 'stop' | 'restart', ChildState>();
   #started = false;
   #closed = false;
   #closePromise: Promise<void> | undefined;
@@ -160,10 +164,10 @@ export class ChildSupervisor extends EventEmitter<SupervisorEvents> {
   /**
    * Starts the child if it is not up: from `stopped` or `fatal`, and at once from `backoff`,
    * with a fresh count of failures. A no-op while it is `starting` or `running`. Resolves with
-   * the state then (`starting`).
+   * the state then (`starting`). Rejects with `ActionQueueFull` when too many actions wait.
    */
   startChild(): Promise<ChildState> {
-    return this.#enqueue(async () => {
+    return this.#enqueue('start', async () => {
       this.#intent = 'run';
       if (!this.#started || this.#state === 'starting' || this.#state === 'running') return this.state;
       this.#spawnFresh();
@@ -173,7 +177,7 @@ export class ChildSupervisor extends EventEmitter<SupervisorEvents> {
 
   /** Stops the child (SIGTERM, then SIGKILL) and keeps it stopped until started. Resolves once it has exited, with `stopped`. */
   stopChild(): Promise<ChildState> {
-    return this.#enqueue(async () => {
+    return this.#enqueue('stop', async () => {
       this.#intent = 'stop';
       await this.#end();
       return this.#state;
@@ -182,7 +186,7 @@ export class ChildSupervisor extends EventEmitter<SupervisorEvents> {
 
   /** Stops the child if it runs and starts a new one (not counted in `restarts`). Resolves once the new one is spawned. */
   restartChild(): Promise<ChildState> {
-    return this.#enqueue(async () => {
+    return this.#enqueue('restart', async () => {
       this.#intent = 'run';
       if (!this.#started) return this.#state;
       await this.#end();
@@ -229,15 +233,13 @@ export class ChildSupervisor extends EventEmitter<SupervisorEvents> {
       this.#intent = 'stop';
       await this.#end();
       // An action under way (a restart waiting for its old child) finishes without spawning.
-      await this.#queue;
+      await this.#queue.idle();
     })();
     return this.#closePromise;
   }
 
-  #enqueue(action: () => Promise<ChildState>): Promise<ChildState> {
-    const run = this.#queue.then(() => (this.#closed ? this.#state : action()));
-    this.#queue = run.catch(() => undefined);
-    return run;
+  #enqueue(kind: 'start' | 'stop' | 'restart', action: () => Promise<ChildState>): Promise<ChildState> {
+    return this.#queue.run(kind, () => (this.#closed ? Promise.resolve(this.#state) : action()));
   }
 
   /** A start an operator asked for: the failures and the backoff of earlier runs no longer count. */
@@ -282,7 +284,7 @@ export class ChildSupervisor extends EventEmitter<SupervisorEvents> {
     delete env[RECLAIM_PID_ENV];
     if (this.#lastDeadPid !== undefined) env[RECLAIM_PID_ENV] = String(this.#lastDeadPid);
     env[SUPERVISED_ENV] = '1';
-    this.#spawnedAt = Date.now();
+    this.#spawnedAt = performance.now();
     this.#setState('starting');
     let child: ChildProcess;
     try {
@@ -327,7 +329,7 @@ export class ChildSupervisor extends EventEmitter<SupervisorEvents> {
     if (this.#intent === 'stop') return this.#setState('stopped');
     if (spawnError) this.#log.error({ command: this.#o.command, err: errnoPhrase(spawnError), code: (spawnError as NodeJS.ErrnoException).code }, 'could not spawn the MCP child');
     if (pid !== undefined) this.#lastDeadPid = pid;
-    const ranMs = Date.now() - (this.#spawnedAt ?? Date.now());
+    const ranMs = Math.round(performance.now() - (this.#spawnedAt ?? performance.now()));
     const wasStarting = this.#state === 'starting';
     if (wasStarting) this.#startFailures += 1;
     else this.#startFailures = 0;

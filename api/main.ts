@@ -32,10 +32,15 @@ function fail(message: string, code: number): void {
   process.exitCode = code;
 }
 
-/** Warns (contract §5) when the API can be reached from elsewhere without a token, or reads any Host. */
+/**
+ * Warns (contract §5) when the API runs without a token (its write routes are then open to
+ * every local user, review M8; bound elsewhere, to anyone who reaches it), or reads any Host.
+ */
 function warnExposure(log: Logger, s: Settings, allowedHosts: ReadonlySet<string> | null): void {
-  if (!isLoopbackHost(s.host) && !s.token) {
-    log.warn({ host: s.host }, `API bound to ${s.host}, not a loopback address, without a token: anyone who reaches it reads every client's IP and session id (set MCP_MONITOR_TOKEN)`);
+  if (!s.token && !isLoopbackHost(s.host)) {
+    log.warn({ host: s.host }, `API bound to ${s.host}, not a loopback address, without a token: anyone who reaches it reads every client's IP and session id, and its write routes (restart, stop, start, ending sessions) are open to them and to every local user (set MCP_MONITOR_TOKEN)`);
+  } else if (!s.token) {
+    log.warn({ host: s.host }, `API without a token: its write routes (restart, stop, start, ending sessions) are open to every local user (set MCP_MONITOR_TOKEN)`);
   }
   if (allowedHosts === null) {
     log.warn({ host: s.host }, `Host header not checked: bound to every interface (${s.host}) with no --allowed-hosts, so DNS rebinding is possible (list the names clients use with --allowed-hosts)`);

@@ -32,7 +32,7 @@ export const CONTROL_REQUEST_MAX_BYTES = 4096;
 export const CONTROL_REQUEST_MAX_AGE_MS = 60_000;
 
 /** How long a session id may be (`by`: {@link BY_MAX}, as the journal reads it). */
-const SESSION_ID_MAX = 256;
+export const SESSION_ID_MAX = 256;
 
 /** The actions a writer carries out. */
 export type ControlAction = 'end-session';
@@ -68,6 +68,15 @@ function printable(s: string): boolean {
   return !/[\u0000-\u001f\u007f-\u009f]/.test(s);
 }
 
+/**
+ * Whether a writer takes `sessionId` in a request: 1-{@link SESSION_ID_MAX} characters, none a
+ * control character. The one rule for the writer, the API's route and the CLI, so that neither
+ * writes a request the writer refuses (review L6).
+ */
+export function isControlSessionId(sessionId: string): boolean {
+  return sessionId !== '' && sessionId.length <= SESSION_ID_MAX && printable(sessionId);
+}
+
 /** The request in `text`, checked; throws {@link BadControlRequest} saying what is wrong. */
 export function parseControlRequest(text: string): ControlRequest {
   let v: unknown;
@@ -80,7 +89,7 @@ export function parseControlRequest(text: string): ControlRequest {
   const o = v as Record<string, unknown>;
   if (o.action !== 'end-session') throw new BadControlRequest(`unknown action ${JSON.stringify(String(o.action)).slice(0, 80)}`);
   const { sessionId, requestedAt, by } = o;
-  if (typeof sessionId !== 'string' || sessionId === '' || sessionId.length > SESSION_ID_MAX || !printable(sessionId)) throw new BadControlRequest(`bad sessionId (a string of 1-${SESSION_ID_MAX} printable characters)`);
+  if (typeof sessionId !== 'string' || !isControlSessionId(sessionId)) throw new BadControlRequest(`bad sessionId (a string of 1-${SESSION_ID_MAX} printable characters)`);
   if (typeof requestedAt !== 'string' || Number.isNaN(Date.parse(requestedAt))) throw new BadControlRequest('bad requestedAt (an ISO-8601 time)');
   if (typeof by !== 'string' || by === '' || by.length > BY_MAX || !printable(by)) throw new BadControlRequest(`bad by (a string of 1-${BY_MAX} printable characters)`);
   return { action: 'end-session', sessionId, requestedAt: new Date(Date.parse(requestedAt)).toISOString(), by };

@@ -151,6 +151,16 @@ describe('ChildSupervisor operator actions', () => {
     expect(t.lines.filter((l) => l.msg === 'MCP child spawned')).toHaveLength(4);
   });
 
+  it('merges repeats of the waiting action: five restarts asked at once are two restarts, each answered', async () => {
+    const t = supervise(process.execPath, idle);
+    await t.sup.start();
+    const results = await Promise.all(Array.from({ length: 5 }, () => t.sup.restartChild()));
+    expect(results).toEqual(Array(5).fill('starting'));
+    // The first child, the restart under way, and one for the four asked while it was.
+    expect(t.lines.filter((l) => l.msg === 'MCP child spawned')).toHaveLength(3);
+    expect(t.exits).toHaveLength(2);
+  });
+
   it('does not spawn without autostart until started; stop and start before start() only set what is wanted', async () => {
     const t = supervise(process.execPath, idle, { autostart: false });
     expect(t.sup.wanted).toBe(false);

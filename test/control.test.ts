@@ -130,11 +130,11 @@ describe('control requests dropped by hand', () => {
     const { url, stateDir, proc } = await startServer();
     const c = await connectClient(url);
     const file = path.join(controlDir(stateDir), 'echoed.json');
-    // The shell's `>`: the file exists, empty, before its text is written. Its time set ahead
-    // keeps it "just written" however slow this machine is.
+    // The shell's `>`: the file exists, empty, before its text is written. Its mtime an hour
+    // ago (a clock stepped back meanwhile, review L11): the writer goes by when it first saw it.
     const fh = await open(file, 'w');
-    const ahead = new Date(Date.now() + 60_000);
-    await utimes(file, ahead, ahead);
+    const past = new Date(Date.now() - 3_600_000);
+    await utimes(file, past, past);
     // Any look at the directory that sees the marker sees the empty file too.
     await drop(stateDir, 'marker.json', endRequest('marker-session'));
     await warningAbout(proc, 'marker.json');
@@ -163,6 +163,20 @@ describe('control requests dropped by hand', () => {
     expect(oldWarning.why).toBeUndefined();
     expect((await warningAbout(proc, 'left.json.123456')).msg).toBe('removed a temp file left by a killed request writer');
     expect((await readdir(dir)).sort()).toEqual(['flight.json.654321']);
+  });
+
+  it('keeps a temp file that appears while it runs, however old its mtime (its writer may be renaming it now)', async () => {
+    const { stateDir, proc } = await startServer();
+    const temp = path.join(controlDir(stateDir), 'inflight.json.777');
+    await writeFile(temp, '{"act');
+    const past = new Date(Date.now() - 3_600_000);
+    await utimes(temp, past, past);
+    // Two markers carried out one after the other: a whole look at the directory saw the temp file.
+    for (const marker of ['marker-1.json', 'marker-2.json']) {
+      await drop(stateDir, marker, endRequest('marker-session'));
+      await warningAbout(proc, marker);
+    }
+    expect(await readdir(controlDir(stateDir))).toEqual(['inflight.json.777']);
   });
 
   it('serves without control when the control directory is a symbolic link, which it leaves alone', async () => {

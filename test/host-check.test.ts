@@ -77,6 +77,7 @@ describe('Host check', () => {
     const api = await startApi({ args: ['--host', '0.0.0.0'] });
     const token = await api.proc.waitForLog((l) => l.level === 40 && /without a token/.test(String(l.msg)));
     expect(token.msg).toMatch(/0\.0\.0\.0/);
+    expect(token.msg).toMatch(/write routes \(restart, stop, start, ending sessions\) are open to them and to every local user/);
     await api.proc.waitForLog((l) => l.level === 40 && /Host header not checked/.test(String(l.msg)));
     expect((await getWithHost(api.port, '/livez', `attacker.example:${api.port}`)).status).toBe(200);
   });
@@ -85,6 +86,6 @@ describe('Host check', () => {
     const api = await startApi({ args: ['--host', '0.0.0.0', '--allowed-hosts', 'monitor.example', '--token', 's3cret'] });
     expect((await getWithHost(api.port, '/livez', `attacker.example:${api.port}`)).status).toBe(403);
     expect((await getWithHost(api.port, '/livez', `monitor.example:${api.port}`)).status).toBe(200);
-    expect(api.proc.logs().filter((l) => l.level === 40 && /without a token|Host header not checked/.test(String(l.msg)))).toEqual([]);
+    expect(api.proc.logs().filter((l) => l.level === 40 && /without a token|write routes|Host header not checked/.test(String(l.msg)))).toEqual([]);
   });
 });

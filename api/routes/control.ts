@@ -11,7 +11,8 @@
  */
 import { Router, type NextFunction, type Request, type Response } from 'express';
 import type { Logger } from 'pino';
-import { NoControlDir, writeControlRequest } from '../../shared/control-request.js';
+import { isControlSessionId, NoControlDir, SESSION_ID_MAX, writeControlRequest } from '../../shared/control-request.js';
+import { ActionQueueFull } from '../action-queue.js';
 import type { ChildState, ChildSupervisor } from '../child-supervisor.js';
 import { sendError } from '../http-errors.js';
 import type { ServerCatalog } from '../server-catalog.js';
@@ -37,6 +38,11 @@ function isJson(req: Request): boolean {
   return type === 'application/json';
 }
 
+/** `s` cut to 100 characters and quoted, with every control character escaped (JSON leaves U+007F-U+009F as they are). */
+function quoted(s: string): string {
+  return JSON.stringify(s.slice(0, 100)).replace(/[\u007f-\u009f]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+}
+
 /** The routes of supervisor control and of ending sessions, mounted behind the token. */
 export function controlRoutes(o: ControlRoutesOptions): Router {
   const router = Router();
@@ -49,18 +55,28 @@ export function controlRoutes(o: ControlRoutesOptions): Router {
     if (!view) return;
     if (!view.supervisor) return sendError(res, 409, 'external_server', `Server "${view.serverId}" was not spawned by this API (found in the state directory): it cannot be ${req.params.action}ed from here`);
     o.logger.info({ serverId: view.serverId, action: req.params.action, from: req.socket.remoteAddress }, 'supervisor action requested');
-    const status = await act(view.supervisor);
+    let status: ChildState;
+    try {
+      status = await act(view.supervisor);
+    } catch (err) {
+      // A repeat of the action waiting is merged into it; only different ones fill the queue.
+      if (err instanceof ActionQueueFull) return sendError(res, 429, 'queue_full', `Server "${view.serverId}": ${err.message}`);
+      throw err;
+    }
     res.status(202).json({ serverId: view.serverId, status });
   });
 
   const endSession = async (serverId: string, req: Request, res: Response) => {
+    const wanted = String(req.params.sessionId);
+    // The writer refuses such an id ("bad sessionId"): say so now rather than 202 for nothing.
+    if (!isControlSessionId(wanted)) return sendError(res, 400, 'bad_session_id', `Session id ${quoted(wanted)} cannot be ended: a session id is 1-${SESSION_ID_MAX} printable characters`);
     const view = knownServer(o.catalog, serverId, res);
     if (!view) return;
     const snap = view.snapshot;
     if (!snap) return sendError(res, 503, 'no_snapshot', `No valid snapshot of server "${serverId}" yet${view.snapshotError ? `: ${view.snapshotError}` : ''}`);
     // Only an id that the snapshot lists goes into a request file: the URL's text never does.
-    const conn = snap.connections.find((c) => c.sessionId === req.params.sessionId);
-    if (!conn) return sendError(res, 404, 'unknown_session', `No session ${JSON.stringify(String(req.params.sessionId).slice(0, 100))} on server "${serverId}"`);
+    const conn = snap.connections.find((c) => c.sessionId === wanted);
+    if (!conn) return sendError(res, 404, 'unknown_session', `No session ${quoted(wanted)} on server "${serverId}"`);
     if (conn.era === 'modern') return sendError(res, 409, 'sessionless', `${conn.sessionId} is a sessionless (modern) client: there is no session to end (it is listed until its client window passes without a request)`);
     if (view.stale) return sendError(res, 409, 'writer_not_live', `Server "${serverId}" has no live writer (its snapshot is stale): nothing would end the session`);
     try {

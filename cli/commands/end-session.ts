@@ -7,7 +7,8 @@
  */
 import os from 'node:os';
 import { unlink } from 'node:fs/promises';
-import { NoControlDir, writeControlRequest } from '../../shared/control-request.js';
+import { performance } from 'node:perf_hooks';
+import { isControlSessionId, NoControlDir, SESSION_ID_MAX, writeControlRequest } from '../../shared/control-request.js';
 import { errnoPhrase } from '../../shared/errno.js';
 import { snapshotPath } from '../../shared/paths.js';
 import { readSnapshotFile } from '../../shared/read-snapshot.js';
@@ -85,8 +86,8 @@ export default async function endSession(argv: string[]): Promise<number> {
   }
   const sessionId = positionals[0];
   if (sessionId === undefined) throw new UsageError(`missing SESSION_ID (see 'mcp-monitor end-session --help')`);
-  if (sessionId === '' || sessionId.length > 256 || /[\u0000-\u001f\u007f-\u009f]/.test(sessionId)) {
-    throw new UsageError(`Invalid SESSION_ID: ${JSON.stringify(sessionId.slice(0, 80))} (1-256 printable characters)`);
+  if (!isControlSessionId(sessionId)) {
+    throw new UsageError(`Invalid SESSION_ID: ${JSON.stringify(sessionId.slice(0, 80))} (1-${SESSION_ID_MAX} printable characters)`);
   }
   const { stateDir, serverId } = settings;
   const output = processOutput('end-session');
@@ -110,7 +111,8 @@ export default async function endSession(argv: string[]): Promise<number> {
     else output.warn(`cannot write a request into the control directory of ${JSON.stringify(serverId)}: ${errnoPhrase(err)}`);
     return 4;
   }
-  const deadline = Date.now() + WAIT_MS;
+  // Monotonic: a clock step neither cuts the wait short nor makes it endless (review L11).
+  const deadline = performance.now() + WAIT_MS;
   for (;;) {
     const now = await readSnapshotFile(file).catch((err: unknown) => {
       // Replaced atomically: a failed read is not a partial file but a real trouble; try again until the deadline.
@@ -122,7 +124,7 @@ export default async function endSession(argv: string[]): Promise<number> {
       output.out(`ended session ${sessionId} of server ${serverId}${how}`);
       return 0;
     }
-    if (Date.now() >= deadline) break;
+    if (performance.now() >= deadline) break;
     await sleep(POLL_MS);
   }
   // Withdrawn, so that "not ended" stays true (unless the writer is reading it right now).

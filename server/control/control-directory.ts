@@ -11,6 +11,7 @@
  */
 import { lstat, readdir, rm, unlink } from 'node:fs/promises';
 import path from 'node:path';
+import { performance } from 'node:perf_hooks';
 import type { Logger } from 'pino';
 import {
   BadControlRequest,
@@ -44,7 +45,10 @@ export interface ControlDirectoryOptions {
   logger: Logger;
   /** How often the directory is listed. Default 500 (a request is carried out within 1 s, contract §9). */
   pollMs?: number;
-  /** Requests older than this found at start are removed unread, and temp files older than this whenever found. Default 60000. */
+  /**
+   * Requests and temp files older than this (by mtime) found at start are removed unread; a temp
+   * file seen for this long since is removed too. Default 60000.
+   */
   maxAgeMs?: number;
 }
 
@@ -77,6 +81,14 @@ export class ControlDirectory {
   readonly #strange = new Set<string>();
   /** Requests that could not be removed: not read again (else a warning every poll). */
   readonly #stuck = new Set<string>();
+  /**
+   * When each name in the directory was first listed (`performance.now()`): the age of a temp
+   * file or of a request not JSON yet. Not its mtime against the wall clock, which a clock step
+   * moves (review L11): forward, a young temp file would be removed under its writer (whose
+   * rename then fails); backward, a half-written request would wait for ever. Only names still
+   * listed are kept.
+   */
+  readonly #firstSeen = new Map<string, number>();
   #failures = 0;
   #started = false;
   #closed = false;
@@ -116,18 +128,24 @@ export class ControlDirectory {
     return this.#closePromise;
   }
 
-  /** At start: requests older than the max age, unread. (Old temp files go in every scan, the first one right after this.) */
+  /**
+   * At start: requests and temp files older than the max age, unread, by their mtime: what an
+   * earlier run left (contract §9). The one use of the wall clock here: there is no earlier
+   * monotonic time to compare with.
+   */
   async #clearLeftovers(): Promise<void> {
     for (const name of await readdir(this.dir)) {
       if (this.#closed) return;
-      if (CONTROL_REQUEST_RE.test(name) && (await this.#isOld(name))) {
-        if (await this.#remove(name)) this.#log.warn({ file: name, maxAgeMs: this.#maxAgeMs }, 'removed an old control request found at start, unread');
-      }
+      const request = CONTROL_REQUEST_RE.test(name);
+      if ((!request && !CONTROL_TEMP_RE.test(name)) || !(await this.#modifiedLongAgo(name))) continue;
+      if (!(await this.#remove(name))) continue;
+      if (request) this.#log.warn({ file: name, maxAgeMs: this.#maxAgeMs }, 'removed an old control request found at start, unread');
+      else this.#log.warn({ file: name }, 'removed a temp file left by a killed request writer');
     }
   }
 
-  /** Whether `name` was last modified longer than the max age ago (false when it is gone). */
-  async #isOld(name: string): Promise<boolean> {
+  /** Whether `name` was last modified longer than the max age ago, by the wall clock (false when it is gone). */
+  async #modifiedLongAgo(name: string): Promise<boolean> {
     try {
       return Date.now() - (await lstat(path.join(this.dir, name))).mtimeMs > this.#maxAgeMs;
     } catch (err) {
@@ -150,6 +168,7 @@ export class ControlDirectory {
       await ensureControlDir(this.dir);
       return;
     }
+    this.#forgetGone(names);
     for (const name of names) {
       if (this.#closed) return;
       if (this.#stuck.has(name)) continue;
@@ -157,7 +176,7 @@ export class ControlDirectory {
         await this.#handle(name);
       } else if (CONTROL_TEMP_RE.test(name)) {
         // Young: a request being written right now. Old: its writer was killed mid-write.
-        if ((await this.#isOld(name)) && (await this.#remove(name))) this.#log.warn({ file: name }, 'removed a temp file left by a killed request writer');
+        if (this.#seenFor(name) > this.#maxAgeMs && (await this.#remove(name))) this.#log.warn({ file: name }, 'removed a temp file left by a killed request writer');
       } else if (!name.startsWith('.') && !this.#strange.has(name)) {
         // Hidden files (an editor's, or an operator's before a rename into place) are not ours to judge.
         remember(this.#strange, name);
@@ -168,20 +187,36 @@ export class ControlDirectory {
     this.#failures = 0;
   }
 
+  /** How long since `name` was first listed, in ms (0 the first time). */
+  #seenFor(name: string): number {
+    const now = performance.now();
+    const first = this.#firstSeen.get(name);
+    if (first === undefined) {
+      this.#firstSeen.set(name, now);
+      return 0;
+    }
+    return now - first;
+  }
+
+  /** Drops the first-seen times of names no longer listed (a name may come back as a new file). */
+  #forgetGone(names: readonly string[]): void {
+    if (this.#firstSeen.size === 0) return;
+    const listed = new Set(names);
+    for (const name of this.#firstSeen.keys()) if (!listed.has(name)) this.#firstSeen.delete(name);
+  }
+
   /** Reads, removes and carries out the request `name`. */
   async #handle(name: string): Promise<void> {
     const file = path.join(this.dir, name);
     let request: ControlRequest;
-    let mtimeMs = 0;
     try {
       const read = await readRequestFile(file);
-      mtimeMs = read.mtimeMs;
       request = parseControlRequest(read.text);
     } catch (err) {
       // ENOENT: gone meanwhile (its writer withdrew it); nothing to do.
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
       // Maybe still being written by a plain (not atomic) write: the poll looks again.
-      if (err instanceof BadControlRequest && err.notJson && Date.now() - mtimeMs < SETTLE_MS) return;
+      if (err instanceof BadControlRequest && err.notJson && this.#seenFor(name) < SETTLE_MS) return;
       const why = err instanceof RefusedRequestFile || err instanceof BadControlRequest ? err.message : errnoPhrase(err);
       if (await this.#remove(name)) this.#log.warn({ file: name, why }, 'control request refused and removed');
       return;
