@@ -363,7 +363,10 @@ describe('one writer per server id', () => {
     // No `disconnect … shutdown` and no `stop` of A land in B's journal.
     const { lines } = await readJournal(dir, () => undefined);
     expect(lines.filter((l) => l.pid === a.proc.pid).map((l) => l.event)).toEqual(['start', 'connect']);
-    expect(lines.filter((l) => l.pid === b.pid).map((l) => l.event)).toEqual(['start', 'connect']);
+    // B found A's snapshot not stopped: A's session ends in B's journal (reason shutdown), once.
+    expect(lines.filter((l) => l.pid === b.pid).map((l) => l.event)).toEqual(['start', 'disconnect', 'connect']);
+    const aSession = lines.find((l) => l.pid === a.proc.pid && l.event === 'connect') as { sessionId: string };
+    expect(lines.find((l) => l.pid === b.pid && l.event === 'disconnect')).toMatchObject({ sessionId: aSession.sessionId, reason: 'shutdown' });
     // A exited without removing B's lock (proper-lockfile's exit handler leaves it alone).
     expect((await stat(path.join(dir, 'snapshot.json.lock'))).isDirectory()).toBe(true);
   });
