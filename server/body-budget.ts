@@ -77,3 +77,21 @@ export function admitBody(req: http.IncomingMessage, res: http.ServerResponse, l
   });
   return false;
 }
+
+/**
+ * Answers 413 and closes the connection as soon as the body of `req` passes `limit` while it
+ * is read, for a reader that would otherwise read the rest before it answers (express's
+ * body-parser does). Attach it just before the reader, in the same tick.
+ */
+export function cutOffPast(req: http.IncomingMessage, res: http.ServerResponse, limit: number): void {
+  let size = 0;
+  const count = (chunk: Buffer) => {
+    size += chunk.length;
+    if (size <= limit) return;
+    req.off('data', count);
+    req.pause();
+    refuseBody(res, (r) => jsonRpcError(r, 413, -32000, 'Request body too large'));
+  };
+  req.on('data', count);
+  req.once('end', () => req.off('data', count));
+}

@@ -13,7 +13,7 @@ import { classifyInboundRequest } from '@modelcontextprotocol/server';
 import type { Logger } from 'pino';
 import type { TrustProxy } from '../shared/settings.js';
 import type { McpEndpoint } from '../shared/snapshot.js';
-import { admitBody, BodyBudget } from './body-budget.js';
+import { admitBody, BodyBudget, cutOffPast } from './body-budget.js';
 import { clientAddress } from './client-fields.js';
 import { httpLimits, type HttpLimits } from './http-limits.js';
 import { jsonRpcError, jsonRpcErrorHandler } from './json-rpc-error.js';
@@ -166,7 +166,9 @@ export class McpHost {
     const initJson = express.json({ limit: this.#limits.initializeBodyBytes });
     const sessionJson = express.json({ limit: this.#limits.sessionBodyBytes });
     const read = (limit: number, parser: RequestHandler): RequestHandler => (req, res, next) => {
-      if (admitBody(req, res, limit, this.#budget)) parser(req, res, next);
+      if (!admitBody(req, res, limit, this.#budget)) return;
+      cutOffPast(req, res, limit);
+      parser(req, res, next);
     };
     const readInit = read(this.#limits.initializeBodyBytes, initJson);
     const readSession = read(this.#limits.sessionBodyBytes, sessionJson);
