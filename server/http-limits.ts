@@ -60,9 +60,9 @@ export function connectionsPerIpFor(maxConnections: number): number {
   return Math.max(1, Math.ceil(maxConnections * CONNECTIONS_PER_IP_SHARE));
 }
 
-/** The limits for `maxSessions`, with `overrides` (tests use small ones). */
+/** The limits for `maxSessions`, with `overrides` (tests use small ones; the per-address cap follows `maxSessions`, not an overridden `maxConnections`). */
 export function httpLimits(maxSessions: number, overrides: Partial<HttpLimits> = {}): HttpLimits {
-  const maxConnections = overrides.maxConnections ?? maxConnectionsFor(maxSessions);
+  const maxConnections = maxConnectionsFor(maxSessions);
   return {
     initializeBodyBytes: INITIALIZE_BODY_LIMIT,
     sessionBodyBytes: SESSION_BODY_LIMIT,

@@ -17,7 +17,7 @@ import { admitBody, BodyBudget, cutOffPast } from './body-budget.js';
 import { clientAddress } from './client-fields.js';
 import { httpLimits, type HttpLimits } from './http-limits.js';
 import { jsonRpcError, jsonRpcErrorHandler } from './json-rpc-error.js';
-import { closeMcp, listenMcp, MCP_ENDPOINT, mcpHostCheck, servedModern } from './mcp-http.js';
+import { closeMcp, listenMcp, looksModern, MCP_ENDPOINT, mcpHostCheck, servedModern } from './mcp-http.js';
 import { LegacySessions } from './legacy-sessions.js';
 import type { Backend } from './load-entry.js';
 import { ModernCallers, type ModernRequest } from './modern-callers.js';
@@ -160,9 +160,10 @@ export class McpHost {
     // An initialize comes before any session: it gets a small body, and holds a session slot
     // while its body is read (a slow body must not slip past --max-sessions). Only a session
     // that exists may send a large one: an unknown id gets 404 before its body is read. A
-    // modern request of a version this backend serves has no session: it may send a large one
-    // (the legacy leg checks its slot after the body, in case it turns out to be an
-    // initialize). Every body also takes its share of the child's budget before it is read.
+    // request that looks modern takes no slot (the legacy leg checks its slot after the body,
+    // in case it turns out to be an initialize), and only one of a version this backend
+    // serves may send a large body. Every body also takes its share of the child's budget
+    // before it is read.
     const initJson = express.json({ limit: this.#limits.initializeBodyBytes });
     const sessionJson = express.json({ limit: this.#limits.sessionBodyBytes });
     const read = (limit: number, parser: RequestHandler): RequestHandler => (req, res, next) => {
@@ -179,7 +180,7 @@ export class McpHost {
       return readSession(req, res, next);
     };
     const admit: RequestHandler = (req, res, next) => {
-      if (typeof req.headers['mcp-session-id'] === 'string' || this.#servedModern(req)) return next();
+      if (typeof req.headers['mcp-session-id'] === 'string' || looksModern(req)) return next();
       this.#legacy.admit(req, res, next);
     };
     app.post(MCP_ENDPOINT, (req, res, next) => this.#arrive(res, next), admit, json, (req, res) => this.#post(req, res));

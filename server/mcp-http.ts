@@ -5,6 +5,7 @@
  */
 import type http from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { SUPPORTED_PROTOCOL_VERSIONS } from '@modelcontextprotocol/server';
 import type { Logger } from 'pino';
 import { allowedHostNames, isAnyAddress, isHostAllowed, urlHostName } from '../shared/host-check.js';
 import { createLimitedHttpServer } from '../shared/limited-http-server.js';
@@ -16,12 +17,24 @@ import { MODERN_PROTOCOL_VERSIONS } from './modern-clients.js';
 /** The path of the MCP endpoint. */
 export const MCP_ENDPOINT = '/mcp';
 
+const LEGACY_VERSIONS: ReadonlySet<string> = new Set(SUPPORTED_PROTOCOL_VERSIONS);
+
+/**
+ * A POST without a session id that announces a protocol version newer than the legacy ones
+ * looks modern: it takes no session slot before its body is read (a full legacy-only backend
+ * must still answer a modern probe 400, so that the client falls back, not 503). Its body
+ * limit is {@link servedModern}'s to decide. Only a hint: the body decides the era.
+ */
+export function looksModern(req: http.IncomingMessage): boolean {
+  const v = req.headers['mcp-protocol-version'];
+  return typeof v === 'string' && !LEGACY_VERSIONS.has(v) && typeof req.headers['mcp-session-id'] !== 'string';
+}
+
 /**
  * A POST without a session id that announces a modern protocol version the backend serves
- * (spec 2026-07-28: every request carries `MCP-Protocol-Version`): it takes no session slot
- * and may have a session-sized body (contract §7). Any other version, a newer one included,
- * is treated as an `initialize` would be: 64 KiB and a slot while it is read (review H3).
- * Only a hint: the body decides the era.
+ * (spec 2026-07-28: every request carries `MCP-Protocol-Version`) may have a session-sized
+ * body (contract §7). Any other version, a newer one included, gets the 64 KiB of an
+ * `initialize` (review H3).
  * @param servesModern whether the backend serves the modern era at all (an SDK v1 one does not)
  */
 export function servedModern(req: http.IncomingMessage, servesModern: boolean): boolean {

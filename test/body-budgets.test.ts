@@ -112,7 +112,7 @@ describe('the body limit without a session the child holds (H3)', () => {
 
   it('64 KiB + 1 declared without a session gets 413, with a legacy version or none', async () => {
     const { port } = await startHost();
-    for (const headers of [{}, { 'mcp-protocol-version': '2025-06-18' }]) {
+    for (const headers of [{}, { 'mcp-protocol-version': '2025-06-18' }] as Record<string, string>[]) {
       const c = rawPost(port, { ...headers, 'content-length': String(SIXTY_FOUR_KIB + 1) });
       await waitFor(() => c.closed(), { what: 'the connection to be closed' });
       expect(c.received()).toMatch(/^HTTP\/1\.1 413 /);

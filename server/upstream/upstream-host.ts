@@ -15,7 +15,7 @@ import { boundClientInfo, boundProtocolVersion, boundText, boundUserAgent, clien
 import { httpLimits, type HttpLimits } from '../http-limits.js';
 import { jsonRpcError } from '../json-rpc-error.js';
 import { forwardedIp } from '../forwarded-ip.js';
-import { closeMcp, listenMcp, MCP_ENDPOINT, mcpHostCheck, servedModern } from '../mcp-http.js';
+import { closeMcp, listenMcp, looksModern, MCP_ENDPOINT, mcpHostCheck, servedModern } from '../mcp-http.js';
 import type { McpHostOptions } from '../mcp-host.js';
 import { ModernClients } from '../modern-clients.js';
 import { METHOD_MAX, outcomeOf, type OperationRecorder } from '../operation-recorder.js';
@@ -168,9 +168,10 @@ export class UpstreamHost {
     let release: ReleaseSlot | undefined;
     if (typeof sid === 'string') {
       if (this.#holdsSession(sid)) limit = this.#limits.sessionBodyBytes;
-    } else if (servedModern(req, true)) {
-      // The upstream's eras are not known here: the modern versions the child reads are the test.
-      limit = this.#limits.sessionBodyBytes;
+    } else if (looksModern(req)) {
+      // No slot, as hosted. The upstream's eras are not known here: the modern versions the
+      // child reads are the test of a large body.
+      if (servedModern(req, true)) limit = this.#limits.sessionBodyBytes;
     } else {
       if (this.#sessions.closing) return jsonRpcError(res, 503, -32000, 'Server is shutting down');
       release = this.#sessions.slots.reserve();
