@@ -168,7 +168,8 @@ export class McpHost {
     const sessionJson = express.json({ limit: this.#limits.sessionBodyBytes });
     const read = (limit: number, parser: RequestHandler): RequestHandler => (req, res, next) => {
       if (!admitBody(req, res, limit, this.#budget)) return;
-      cutOffPast(req, res, limit);
+      // Only a body the parser reads (JSON): any other is left unread for the handler to refuse.
+      if (req.is('application/json')) cutOffPast(req, res, limit);
       parser(req, res, next);
     };
     const readInit = read(this.#limits.initializeBodyBytes, initJson);
