@@ -1,8 +1,9 @@
 /**
  * Limits of the child's HTTP server, so that a client cannot hold sockets or session slots for
  * ever with a slow or half-sent request, nor make the child read megabytes before it has a
- * session (issue 8, review H2). A response is never timed: SSE streams stay open as long as
- * their session does.
+ * session (issue 8, review H2), nor make it buffer more than a fixed budget of request bytes,
+ * nor hold most of its sockets from one address (review H3). A response is never timed: SSE
+ * streams stay open as long as their session does.
  */
 import type { HttpServerLimits } from '../shared/limited-http-server.js';
 
@@ -26,6 +27,18 @@ export const CONNECTIONS_CHECK_MS = 1_000;
 export const CONNECTIONS_PER_SESSION = 4;
 /** `maxConnections` is never below this, whatever `--max-sessions` is. */
 export const MIN_MAX_CONNECTIONS = 256;
+/**
+ * Request bytes the child buffers at once, all requests together (review H3): past it a
+ * request gets 503 with `Retry-After` before its body is read. 16 session-sized bodies.
+ */
+export const BUFFERED_BODY_BUDGET = 64 * 1024 * 1024;
+/**
+ * The share of `maxConnections` one client address may hold. Every local client comes from
+ * the same loopback address, and every client behind a reverse proxy from the proxy's, so this
+ * is a fraction rather than a small number: one address cannot take every socket, and the
+ * clients that share one still have half of them.
+ */
+export const CONNECTIONS_PER_IP_SHARE = 0.5;
 
 /** The limits of one server; each defaults to the constant of the same name above. */
 export interface HttpLimits extends HttpServerLimits {
@@ -33,6 +46,8 @@ export interface HttpLimits extends HttpServerLimits {
   initializeBodyBytes: number;
   /** Default {@link SESSION_BODY_LIMIT}. */
   sessionBodyBytes: number;
+  /** Default {@link BUFFERED_BODY_BUDGET}. */
+  bufferedBodyBytes: number;
 }
 
 /** `maxConnections` for a child holding up to `maxSessions` sessions. */
@@ -40,16 +55,24 @@ export function maxConnectionsFor(maxSessions: number): number {
   return Math.max(MIN_MAX_CONNECTIONS, maxSessions * CONNECTIONS_PER_SESSION);
 }
 
-/** The limits for `maxSessions`, with `overrides` (tests use small ones). */
+/** Sockets one client address may hold when `maxConnections` are allowed in all. */
+export function connectionsPerIpFor(maxConnections: number): number {
+  return Math.max(1, Math.ceil(maxConnections * CONNECTIONS_PER_IP_SHARE));
+}
+
+/** The limits for `maxSessions`, with `overrides` (tests use small ones; the per-address cap follows `maxSessions`, not an overridden `maxConnections`). */
 export function httpLimits(maxSessions: number, overrides: Partial<HttpLimits> = {}): HttpLimits {
+  const maxConnections = maxConnectionsFor(maxSessions);
   return {
     initializeBodyBytes: INITIALIZE_BODY_LIMIT,
     sessionBodyBytes: SESSION_BODY_LIMIT,
+    bufferedBodyBytes: BUFFERED_BODY_BUDGET,
     headersTimeoutMs: HEADERS_TIMEOUT_MS,
     requestTimeoutMs: REQUEST_TIMEOUT_MS,
     keepAliveTimeoutMs: KEEP_ALIVE_TIMEOUT_MS,
     checkIntervalMs: CONNECTIONS_CHECK_MS,
-    maxConnections: maxConnectionsFor(maxSessions),
+    maxConnections,
+    maxConnectionsPerIp: connectionsPerIpFor(maxConnections),
     ...overrides,
   };
 }

@@ -5,6 +5,7 @@
 import type http from 'node:http';
 import type { NextFunction, Request, Response } from 'express';
 import type { Logger } from 'pino';
+import { refuseBody } from './upstream/read-body.js';
 
 /** Answers `status` with `{"jsonrpc":"2.0","error":{code,message},"id":null}`, unless headers went out already. */
 export function jsonRpcError(res: http.ServerResponse, status: number, code: number, message: string): void {
@@ -22,7 +23,8 @@ export function jsonRpcError(res: http.ServerResponse, status: number, code: num
 export function jsonRpcErrorHandler(log: Logger) {
   return (err: Error & { status?: number; type?: string }, _req: Request, res: Response, _next: NextFunction): void => {
     if (err.type === 'entity.parse.failed') return jsonRpcError(res, 400, -32700, 'Parse error: the body is not JSON');
-    if (err.type === 'entity.too.large') return jsonRpcError(res, 413, -32000, 'Request body too large');
+    // The rest of an oversized body is never read: the connection closes with the answer.
+    if (err.type === 'entity.too.large') return refuseBody(res, (r) => jsonRpcError(r, 413, -32000, 'Request body too large'));
     // The client's fault (a charset or Content-Encoding we do not read, a body that does not
     // inflate): its status and a fixed message, and no error in the operator's log.
     if (err.type === 'charset.unsupported' || err.type === 'encoding.unsupported') {

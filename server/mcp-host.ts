@@ -13,11 +13,12 @@ import { classifyInboundRequest } from '@modelcontextprotocol/server';
 import type { Logger } from 'pino';
 import type { TrustProxy } from '../shared/settings.js';
 import type { McpEndpoint } from '../shared/snapshot.js';
+import { admitBody, BodyBudget, cutOffPast } from './body-budget.js';
 import { clientAddress } from './client-fields.js';
 import { httpLimits, type HttpLimits } from './http-limits.js';
 import { jsonDepthLimit } from './json-depth.js';
 import { jsonRpcError, jsonRpcErrorHandler } from './json-rpc-error.js';
-import { closeMcp, listenMcp, looksModern, MCP_ENDPOINT, mcpHostCheck } from './mcp-http.js';
+import { closeMcp, listenMcp, looksModern, MCP_ENDPOINT, mcpHostCheck, servedModern } from './mcp-http.js';
 import { LegacySessions } from './legacy-sessions.js';
 import type { Backend } from './load-entry.js';
 import { ModernCallers, type ModernRequest } from './modern-callers.js';
@@ -79,6 +80,8 @@ export class McpHost {
   readonly #o: McpHostOptions;
   readonly #log: Logger;
   readonly #limits: HttpLimits;
+  /** The child's one budget of buffered request bytes (it serves one endpoint). */
+  readonly #budget: BodyBudget;
   readonly #legacy: LegacySessions;
   readonly #modern: ModernLeg | undefined;
   readonly #clients: ModernClients;
@@ -92,6 +95,7 @@ export class McpHost {
     this.#o = options;
     this.#log = options.logger;
     this.#limits = httpLimits(options.maxSessions, options.limits);
+    this.#budget = new BodyBudget(this.#limits.bufferedBodyBytes);
     this.#callers = options.callers ?? new ModernCallers();
     this.#legacy = new LegacySessions({
       registry: options.registry,
@@ -157,15 +161,25 @@ export class McpHost {
     // An initialize comes before any session: it gets a small body, and holds a session slot
     // while its body is read (a slow body must not slip past --max-sessions). Only a session
     // that exists may send a large one: an unknown id gets 404 before its body is read. A
-    // modern request has no session: it may send a large one (the legacy leg checks its slot
-    // after the body, in case it turns out to be an initialize).
+    // request that looks modern takes no slot (the legacy leg checks its slot after the body,
+    // in case it turns out to be an initialize), and only one of a version this backend
+    // serves may send a large body. Every body also takes its share of the child's budget
+    // before it is read.
     const initJson = express.json({ limit: this.#limits.initializeBodyBytes });
     const sessionJson = express.json({ limit: this.#limits.sessionBodyBytes });
+    const read = (limit: number, parser: RequestHandler): RequestHandler => (req, res, next) => {
+      if (!admitBody(req, res, limit, this.#budget)) return;
+      // Only a body the parser reads (JSON): any other is left unread for the handler to refuse.
+      if (req.is('application/json')) cutOffPast(req, res, limit);
+      parser(req, res, next);
+    };
+    const readInit = read(this.#limits.initializeBodyBytes, initJson);
+    const readSession = read(this.#limits.sessionBodyBytes, sessionJson);
     const json: RequestHandler = (req, res, next) => {
       const sid = req.headers['mcp-session-id'];
-      if (typeof sid !== 'string') return looksModern(req) ? sessionJson(req, res, next) : initJson(req, res, next);
+      if (typeof sid !== 'string') return this.#servedModern(req) ? readSession(req, res, next) : readInit(req, res, next);
       if (!this.#legacy.has(sid)) return jsonRpcError(res, 404, -32001, 'Session not found');
-      return sessionJson(req, res, next);
+      return readSession(req, res, next);
     };
     const admit: RequestHandler = (req, res, next) => {
       if (typeof req.headers['mcp-session-id'] === 'string' || looksModern(req)) return next();
@@ -180,6 +194,11 @@ export class McpHost {
     });
     app.use(jsonRpcErrorHandler(this.#log));
     return app;
+  }
+
+  /** A sessionless POST of a modern version this backend serves (contract §7): a session-sized body, no slot. */
+  #servedModern(req: Request): boolean {
+    return servedModern(req, this.#modern !== undefined);
   }
 
   #clientIp(req: Request): string {

@@ -12,6 +12,7 @@ import { createLimitedHttpServer } from '../shared/limited-http-server.js';
 import type { McpEndpoint } from '../shared/snapshot.js';
 import type { HttpLimits } from './http-limits.js';
 import { jsonRpcError } from './json-rpc-error.js';
+import { MODERN_PROTOCOL_VERSIONS } from './modern-clients.js';
 
 /** The path of the MCP endpoint. */
 export const MCP_ENDPOINT = '/mcp';
@@ -19,13 +20,26 @@ export const MCP_ENDPOINT = '/mcp';
 const LEGACY_VERSIONS: ReadonlySet<string> = new Set(SUPPORTED_PROTOCOL_VERSIONS);
 
 /**
- * A POST without a session id that announces a protocol version newer than the legacy ones is
- * a modern request (spec 2026-07-28: every request carries `MCP-Protocol-Version`): it takes
- * no session slot and may have a session-sized body. Only a hint: the body decides the era.
+ * A POST without a session id that announces a protocol version newer than the legacy ones
+ * looks modern: it takes no session slot before its body is read (a full legacy-only backend
+ * must still answer a modern probe 400, so that the client falls back, not 503). Its body
+ * limit is {@link servedModern}'s to decide. Only a hint: the body decides the era.
  */
 export function looksModern(req: http.IncomingMessage): boolean {
   const v = req.headers['mcp-protocol-version'];
   return typeof v === 'string' && !LEGACY_VERSIONS.has(v) && typeof req.headers['mcp-session-id'] !== 'string';
+}
+
+/**
+ * A POST without a session id that announces a modern protocol version the backend serves
+ * (spec 2026-07-28: every request carries `MCP-Protocol-Version`) may have a session-sized
+ * body (contract §7). Any other version, a newer one included, gets the 64 KiB of an
+ * `initialize` (review H3).
+ * @param servesModern whether the backend serves the modern era at all (an SDK v1 one does not)
+ */
+export function servedModern(req: http.IncomingMessage, servesModern: boolean): boolean {
+  const v = req.headers['mcp-protocol-version'];
+  return servesModern && typeof v === 'string' && MODERN_PROTOCOL_VERSIONS.has(v) && typeof req.headers['mcp-session-id'] !== 'string';
 }
 
 /** The host of the published URL: a wildcard bind address is reached through loopback. */
@@ -59,6 +73,11 @@ export async function listenMcp(app: http.RequestListener, host: string, port: n
     dropped += 1;
     // A flood would flood the log too: the first, then every 100th.
     if (dropped === 1 || dropped % 100 === 0) log.warn({ maxConnections: server.maxConnections, dropped }, 'connection limit reached; new connections closed');
+  });
+  let droppedIp = 0;
+  server.on('drop-ip', (ip: string) => {
+    droppedIp += 1;
+    if (droppedIp === 1 || droppedIp % 100 === 0) log.warn({ maxConnectionsPerIp: limits.maxConnectionsPerIp, ip, dropped: droppedIp }, 'connection limit of one address reached; its new connections closed');
   });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);

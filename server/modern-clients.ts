@@ -8,7 +8,10 @@
  * It connects at its first request, and stays while it sent one within `windowMs` or has one
  * open (a long SSE response, a `subscriptions/listen` stream); then it leaves with reason
  * `idle` and the duration from its first request to its last. Identities cost a client nothing
- * to invent, so at most `max` are listed: past that, requests are still served, only not listed.
+ * to invent, so at most `max` are listed, and at most `maxPerIp` from one client address (so
+ * that identities invented from one address cannot fill the list: review L9); past either,
+ * requests are still served, only not listed. Identical software (same name, version and
+ * User-Agent) behind one address (loopback, a NAT, a reverse proxy) is one identity: one row.
  */
 import { createHash } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
@@ -36,6 +39,8 @@ export interface ModernClientsOptions {
   windowMs: number;
   /** Modern clients listed at once (the child's `--max-sessions`). */
   max: number;
+  /** Modern clients listed at once from one client address. Default {@link modernClientsPerIp} of `max`. */
+  maxPerIp?: number;
   logger: Logger;
   /** A monotonic clock in ms. Default `performance.now`. */
   clock?: () => number;
@@ -43,9 +48,22 @@ export interface ModernClientsOptions {
   sweepIntervalMs?: number;
 }
 
+/** The least per-address cap of listed modern clients. */
+export const MIN_MODERN_CLIENTS_PER_IP = 16;
+
+/**
+ * The default per-address cap for `max` listed clients: a tenth, at least
+ * {@link MIN_MODERN_CLIENTS_PER_IP} (every local client shares the loopback address).
+ */
+export function modernClientsPerIp(max: number): number {
+  return Math.min(max, Math.max(MIN_MODERN_CLIENTS_PER_IP, Math.ceil(max / 10)));
+}
+
 /** One listed modern client. */
 export interface ModernClient {
   readonly id: string;
+  /** The client address it was listed from (its row's `clientIP`). */
+  readonly ip: string;
   /** Its requests whose responses have not closed yet. */
   open: number;
   /** Monotonic ms of its first request, and of its last request's arrival or end. */
@@ -71,6 +89,9 @@ export class ModernClients {
   readonly #o: ModernClientsOptions;
   readonly #now: () => number;
   readonly #clients = new Map<string, ModernClient>();
+  /** Listed clients of each client address. */
+  readonly #perIp = new Map<string, number>();
+  readonly #maxPerIp: number;
   #timer: NodeJS.Timeout | undefined;
   #unlisted = 0;
   #warnedAt = -Infinity;
@@ -79,6 +100,7 @@ export class ModernClients {
   constructor(options: ModernClientsOptions) {
     this.#o = options;
     this.#now = options.clock ?? (() => performance.now());
+    this.#maxPerIp = options.maxPerIp ?? modernClientsPerIp(options.max);
   }
 
   /** Modern clients listed now. */
@@ -121,16 +143,21 @@ export class ModernClients {
       this.#o.registry.touch(id, method);
       return known;
     }
-    if (this.#clients.size >= this.#o.max) {
+    const fromIp = this.#perIp.get(a.clientIP) ?? 0;
+    if (this.#clients.size >= this.#o.max || fromIp >= this.#maxPerIp) {
       this.#unlisted += 1;
       if (now - this.#warnedAt >= CAP_WARNING_EVERY_MS) {
         this.#warnedAt = now;
-        this.#o.logger.warn({ max: this.#o.max, unlisted: this.#unlisted }, 'modern client limit reached; further clients are served but not listed');
+        const full = this.#clients.size >= this.#o.max;
+        this.#o.logger.warn(
+          full ? { max: this.#o.max, unlisted: this.#unlisted } : { maxPerIp: this.#maxPerIp, unlisted: this.#unlisted },
+          full ? 'modern client limit reached; further clients are served but not listed' : 'modern client limit of one address reached; its further clients are served but not listed',
+        );
         this.#unlisted = 0;
       }
       return undefined;
     }
-    const client: ModernClient = { id, open: 1, firstSeen: now, lastSeen: now };
+    const client: ModernClient = { id, ip: a.clientIP, open: 1, firstSeen: now, lastSeen: now };
     const at = new Date().toISOString();
     const listed = this.#o.registry.add({
       sessionId: id,
@@ -148,6 +175,7 @@ export class ModernClients {
     // served, not listed.
     if (!listed) return undefined;
     this.#clients.set(id, client);
+    this.#perIp.set(a.clientIP, fromIp + 1);
     return client;
   }
 
@@ -167,6 +195,9 @@ export class ModernClients {
 
   #end(c: ModernClient, reason: 'idle' | 'shutdown'): void {
     this.#clients.delete(c.id);
+    const left = (this.#perIp.get(c.ip) ?? 1) - 1;
+    if (left <= 0) this.#perIp.delete(c.ip);
+    else this.#perIp.set(c.ip, left);
     this.#o.registry.remove(c.id, reason, new Date(), c.lastSeen - c.firstSeen);
   }
 }

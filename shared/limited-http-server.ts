@@ -18,6 +18,32 @@ export interface HttpServerLimits {
   checkIntervalMs: number;
   /** Sockets open at once; past it Node closes new ones at once (the server emits `drop`). */
   maxConnections: number;
+  /**
+   * Sockets open at once from one remote address; past it a new one is closed at once (the
+   * server emits `drop-ip` with the address). Default none. Every local client shares the
+   * loopback address, and every client behind a reverse proxy shares the proxy's.
+   */
+  maxConnectionsPerIp?: number;
+}
+
+/** Closes a socket past `max` from its remote address; counts each address's open sockets. */
+function capPerIp(server: http.Server, max: number): void {
+  const open = new Map<string, number>();
+  server.on('connection', (socket) => {
+    const ip = socket.remoteAddress ?? '';
+    const n = open.get(ip) ?? 0;
+    if (n >= max) {
+      socket.destroy();
+      server.emit('drop-ip', ip);
+      return;
+    }
+    open.set(ip, n + 1);
+    socket.once('close', () => {
+      const left = (open.get(ip) ?? 1) - 1;
+      if (left <= 0) open.delete(ip);
+      else open.set(ip, left);
+    });
+  });
 }
 
 /** An HTTP server for `handler` with `limits` applied; the caller listens. */
@@ -30,5 +56,6 @@ export function createLimitedHttpServer(handler: http.RequestListener, limits: H
     handler,
   );
   server.maxConnections = limits.maxConnections;
+  if (limits.maxConnectionsPerIp !== undefined) capPerIp(server, limits.maxConnectionsPerIp);
   return server;
 }

@@ -10,12 +10,13 @@ import type http from 'node:http';
 import { classifyInboundRequest } from '@modelcontextprotocol/server';
 import type { Logger } from 'pino';
 import type { McpEndpoint } from '../../shared/snapshot.js';
+import { admitBody, BodyBudget } from '../body-budget.js';
 import { boundClientInfo, boundProtocolVersion, boundText, boundUserAgent, clientAddress } from '../client-fields.js';
 import { httpLimits, type HttpLimits } from '../http-limits.js';
 import { jsonRpcError } from '../json-rpc-error.js';
 import { forwardedIp } from '../forwarded-ip.js';
 import { endToEndListed } from './hop-headers.js';
-import { closeMcp, listenMcp, looksModern, MCP_ENDPOINT, mcpHostCheck } from '../mcp-http.js';
+import { closeMcp, listenMcp, looksModern, MCP_ENDPOINT, mcpHostCheck, servedModern } from '../mcp-http.js';
 import type { McpHostOptions } from '../mcp-host.js';
 import { ModernClients } from '../modern-clients.js';
 import { METHOD_MAX, outcomeOf, type OperationRecorder } from '../operation-recorder.js';
@@ -60,6 +61,8 @@ export class UpstreamHost {
   readonly #o: UpstreamHostOptions;
   readonly #log: Logger;
   readonly #limits: HttpLimits;
+  /** The child's one budget of buffered request bytes (it serves one endpoint). */
+  readonly #budget: BodyBudget;
   readonly #sessions: UpstreamSessions;
   readonly #clients: ModernClients;
   #http: http.Server | undefined;
@@ -70,6 +73,7 @@ export class UpstreamHost {
     this.#o = o;
     this.#log = o.logger;
     this.#limits = httpLimits(o.maxSessions, o.limits);
+    this.#budget = new BodyBudget(this.#limits.bufferedBodyBytes);
     this.#sessions = new UpstreamSessions({ registry: o.registry, upstream: o.upstream, logger: o.logger, maxSessions: o.maxSessions, sessionIdleMs: o.sessionIdleMs, clock: o.clock, sweepIntervalMs: o.sweepIntervalMs, goneGraceMs: o.goneGraceMs, dir: o.sessionsDir });
     this.#clients = new ModernClients({ registry: o.registry, windowMs: o.clientWindowMs ?? 60_000, max: o.maxSessions, logger: o.logger, clock: o.clock });
     o.upstream.on('hookError', (err) => this.#log.error({ err }, 'recording a proxied exchange failed'));
@@ -148,30 +152,48 @@ export class UpstreamHost {
   }
 
   /**
+   * Whether `sid` names a session the child holds, so that its requests may send a
+   * session-sized body (contract §7). An id it does not hold is "no session": 64 KiB.
+   * The one place that decides it (adoption extends it).
+   */
+  #holdsSession(sid: string): boolean {
+    return this.#sessions.has(sid);
+  }
+
+  /**
    * A POST: timed from arrival; its body read under the limits of a hosted server (an
-   * `initialize` small and holding a session slot while it is read; a session's or a modern
-   * request's larger), then forwarded as it came.
+   * `initialize` small and holding a session slot while it is read; a held session's or a
+   * served modern request's larger; an unknown session id's small), and within the child's
+   * budget of buffered bytes, then forwarded as it came.
    */
   async #receive(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
     const recorder = this.#o.recorder;
     const call = arrive();
     if (recorder) res.once('close', () => finish(call, res.statusCode, recorder));
-    let limit = this.#limits.sessionBodyBytes;
-    let release: ReleaseSlot | undefined;
     const sid = req.headers['mcp-session-id'];
-    if (typeof sid !== 'string' && !looksModern(req)) {
+    let limit = this.#limits.initializeBodyBytes;
+    let release: ReleaseSlot | undefined;
+    if (typeof sid === 'string') {
+      if (this.#holdsSession(sid)) limit = this.#limits.sessionBodyBytes;
+      else {
+        // An id the upstream issued that this child does not list (it restarted): adopted only
+        // with a slot, as an initialize is (contract §7); any other id is forwarded, unlisted.
+        // Not held yet: the small body limit.
+        const adopt = this.#sessions.adoptionSlot(sid);
+        if (adopt === 'full') return this.#full(res, 'adoption');
+        if (adopt) res.once('close', (release = adopt));
+      }
+    } else if (looksModern(req)) {
+      // No slot, as hosted. The upstream's eras are not known here: the modern versions the
+      // child reads are the test of a large body.
+      if (servedModern(req, true)) limit = this.#limits.sessionBodyBytes;
+    } else {
       if (this.#sessions.closing) return jsonRpcError(res, 503, -32000, 'Server is shutting down');
       release = this.#sessions.slots.reserve();
       if (!release) return this.#full(res, 'initialize');
       res.once('close', release);
-      limit = this.#limits.initializeBodyBytes;
-    } else if (typeof sid === 'string') {
-      // An id the upstream issued that this child does not list (it restarted): adopted only
-      // with a slot, as an initialize is (contract §7); any other id is forwarded, unlisted.
-      const adopt = this.#sessions.adoptionSlot(sid);
-      if (adopt === 'full') return this.#full(res, 'adoption');
-      if (adopt) res.once('close', (release = adopt));
     }
+    if (!admitBody(req, res, limit, this.#budget)) return;
     const body = await readBody(req, limit);
     if (body === 'aborted') return;
     if (body === 'too-large') return refuseBody(res, (r) => jsonRpcError(r, 413, -32000, 'Request body too large'));
