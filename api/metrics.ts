@@ -15,7 +15,7 @@
  * OpenTelemetry MCP semantic conventions, labelled by method and tool or prompt name.
  */
 import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
-import { OPERATION_BOUNDS, SESSION_DURATION_BOUNDS, type Operation } from '../shared/operations.js';
+import { OPERATION_BOUNDS, SESSION_DURATION_BOUNDS, canonicalName, type Operation } from '../shared/operations.js';
 import { countByEra } from '../shared/eras.js';
 import { CLOSE_REASONS, ERAS, snapshotAgeMs, type Snapshot } from '../shared/snapshot.js';
 import type { ServerCatalog, ServerView } from './server-catalog.js';
@@ -184,10 +184,11 @@ export class Metrics {
 type OperationLabels = Record<'server_id' | 'mcp_method_name' | 'gen_ai_tool_name' | 'gen_ai_prompt_name', string>;
 
 function operationLabels(serverId: string, op: Operation): OperationLabels {
-  const name = op.name ?? '';
+  // An older writer's `_other` is the contract's `_OTHER` (summed with it by operationsOf).
+  const name = canonicalName(op.name) ?? '';
   return {
     server_id: serverId,
-    mcp_method_name: op.method,
+    mcp_method_name: canonicalName(op.method),
     gen_ai_tool_name: op.method === 'tools/call' ? name : '',
     gen_ai_prompt_name: op.method === 'prompts/get' ? name : '',
   };

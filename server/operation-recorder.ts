@@ -5,9 +5,14 @@
  * the snapshot writer reads {@link OperationRecorder.operations} on the writes that happen
  * anyway (activity batches, heartbeats).
  *
- * Method and name come from clients, so they are bounded here: at most {@link MAX_OPERATIONS}
- * entries in all (further names counted under `_other` of their method, further methods under
- * method `_other`), each string cut and stripped of control characters.
+ * Method and name come from clients, so they are bounded here. A tool or prompt name gets an
+ * entry of its own only once the server has shown it knows it: it is in the server's catalog
+ * (the {@link KnownName} hook), or, while no catalog is known, the server answered a call of it
+ * with a result (not `isError: true`). A method gets one if the specification has it, or the
+ * server answered it with a result. Everything else counts under `_OTHER` of its method, or
+ * method `_OTHER`: invented names, even those of requests the host refused, never take a slot
+ * (review M6). At most {@link MAX_OPERATIONS} entries in all; each string cut and stripped of
+ * control characters.
  */
 import {
   CALLER_FAULT_CODES,
@@ -16,6 +21,8 @@ import {
   OPERATION_BOUNDS,
   OTHER_NAME,
   SESSION_DURATION_BOUNDS,
+  SPEC_METHODS,
+  canonicalName,
   emptyHistogram,
   observe,
   type Histogram,
@@ -31,7 +38,7 @@ export const METHOD_MAX = 64;
 /** Longest tool or prompt name kept. */
 export const NAME_MAX = 128;
 
-// Entries kept back for the `_other` buckets, so that a flood of new names always has a place to go.
+// Entries kept back for the `_OTHER` buckets, so that a flood of new names always has a place to go.
 const RESERVED = NAMED_METHODS.length + 1;
 
 // Both SDKs (v1 1.32, v2 2.4) answer bad tool arguments with an isError result whose text starts so:
@@ -62,10 +69,26 @@ interface Entry extends Operation {
   durationSeconds: { sum: number; buckets: number[] };
 }
 
+/**
+ * The hook for the server's catalog (contract §11): whether `name` is one of its tools
+ * (`tools/call`) or prompts (`prompts/get`), or `undefined` while no catalog is known, when the
+ * server's answers decide instead.
+ */
+export type KnownName = (method: string, name: string) => boolean | undefined;
+
+export interface OperationRecorderOptions {
+  knownName?: KnownName;
+}
+
 export class OperationRecorder {
   readonly #entries = new Map<string, Entry>();
+  readonly #knownName: KnownName;
   #sessions: Histogram = emptyHistogram(SESSION_DURATION_BOUNDS);
   #changed = false;
+
+  constructor(options: OperationRecorderOptions = {}) {
+    this.#knownName = options.knownName ?? (() => undefined);
+  }
 
   /**
    * Continues from the counts of a previous writer of this server id (they survive restarts,
@@ -73,10 +96,21 @@ export class OperationRecorder {
    */
   carryOver(previous: { operations?: readonly Operation[] | undefined; sessionDurations?: Histogram | undefined }): void {
     for (const op of previous.operations ?? []) {
+      // An older writer's `_other` is `_OTHER`; should a file hold both, they are one entry.
+      const method = canonicalName(op.method);
+      const name = canonicalName(op.name);
+      const found = this.#entries.get(key(method, name));
+      if (found) {
+        found.count += op.count;
+        found.errors += op.errors;
+        found.durationSeconds.sum += op.durationSeconds.sum;
+        op.durationSeconds.buckets.forEach((b, i) => (found.durationSeconds.buckets[i]! += b));
+        continue;
+      }
       if (this.#entries.size >= MAX_OPERATIONS) break;
-      this.#entries.set(key(op.method, op.name), {
-        method: op.method,
-        name: op.name,
+      this.#entries.set(key(method, name), {
+        method,
+        name,
         count: op.count,
         errors: op.errors,
         durationSeconds: { sum: op.durationSeconds.sum, buckets: [...op.durationSeconds.buckets] },
@@ -88,12 +122,14 @@ export class OperationRecorder {
   /**
    * Records one request from its arrival to its final response. `method` and `name` are what the
    * client sent (bounded here); `name` is kept only for `tools/call` and `prompts/get`.
-   * A caller's fault is counted, and timed, but not as an error.
+   * `answered`: the server answered it with a result (for `tools/call`, without `isError: true`);
+   * only that makes a new method or name known. A caller's fault is counted, and timed, but not as
+   * an error.
    */
-  record(method: string, name: string | null | undefined, seconds: number, outcome: OperationOutcome): void {
-    const m = boundText(method, METHOD_MAX) || '_unknown';
+  record(method: string, name: string | null | undefined, seconds: number, outcome: OperationOutcome, answered = outcome === 'ok'): void {
+    const m = this.#method(boundText(method, METHOD_MAX) ?? '', answered);
     const named = NAMED_METHODS.includes(m);
-    const n = named ? boundText(name, NAME_MAX) ?? null : null;
+    const n = named ? this.#name(m, boundText(name, NAME_MAX) ?? OTHER_NAME, answered) : null;
     const e = this.#entry(m, n);
     e.count += 1;
     if (outcome === 'error') e.errors += 1;
@@ -125,11 +161,25 @@ export class OperationRecorder {
     return { ...this.#sessions, buckets: [...this.#sessions.buckets] };
   }
 
+  /** `method` if the specification has it, the server answered it, or it has an entry; else `_OTHER`. */
+  #method(method: string, answered: boolean): string {
+    if (method === '') return OTHER_NAME;
+    if (SPEC_METHODS.has(method) || answered || this.#entries.has(key(method, null))) return method;
+    return OTHER_NAME;
+  }
+
+  /** `name` if the catalog has it (or, with no catalog, the server answered it, or it has an entry); else `_OTHER`. */
+  #name(method: string, name: string, answered: boolean): string {
+    const inCatalog = this.#knownName(method, name);
+    if (inCatalog !== undefined) return inCatalog ? name : OTHER_NAME;
+    return answered || this.#entries.has(key(method, name)) ? name : OTHER_NAME;
+  }
+
   #entry(method: string, name: string | null): Entry {
     const k = key(method, name);
     const found = this.#entries.get(k);
     if (found) return found;
-    // Near the cap: a new name goes to `_other` of its method, a new method to method `_other`
+    // Near the cap: a new name goes to `_OTHER` of its method, a new method to method `_OTHER`
     // (each has a slot kept back, so the entries never pass MAX_OPERATIONS).
     let m = method;
     let n = name;

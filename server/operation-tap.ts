@@ -75,7 +75,7 @@ export function readBody(call: HttpCall, body: unknown): void {
 /**
  * Records the operations of `call` when its response has closed: each with its own outcome, or
  * that of `status`. A call answered before its body was read (404, 413, 503) counts as one
- * operation of unknown method when it failed; a POST of notifications alone counts none.
+ * operation of method `_OTHER` when it failed; a POST of notifications alone counts none.
  */
 export function finish(call: HttpCall, status: number, recorder: OperationRecorder): void {
   const seconds = Number(process.hrtime.bigint() - call.t0) / 1e9;
@@ -83,7 +83,8 @@ export function finish(call: HttpCall, status: number, recorder: OperationRecord
     if (status >= 400) recorder.record('', null, seconds, outcomeOfStatus(status));
     return;
   }
-  for (const op of call.ops) recorder.record(op.method, op.name, seconds, op.outcome ?? outcomeOfStatus(status));
+  // Only a response message of the server makes a name known: a 2xx status alone shows nothing.
+  for (const op of call.ops) recorder.record(op.method, op.name, seconds, op.outcome ?? outcomeOfStatus(status), op.outcome === 'ok');
 }
 
 /** Anything with the SDK transport's `send` (both SDK generations). */

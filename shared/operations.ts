@@ -14,8 +14,31 @@ export const SESSION_DURATION_BOUNDS: readonly number[] = [1, 10, 60, 300, 1800,
 /** At most this many operation entries; further names of a method are counted under {@link OTHER_NAME}. */
 export const MAX_OPERATIONS = 100;
 
-/** The `name` under which names past {@link MAX_OPERATIONS} are counted. */
-export const OTHER_NAME = '_other';
+/**
+ * The `name` under which names the server does not know (and names past {@link MAX_OPERATIONS})
+ * are counted, and the `method` of methods it does not know (contract §4 `operations`).
+ */
+export const OTHER_NAME = '_OTHER';
+
+/** How writers before the contract's `_OTHER` named that bucket; read as {@link OTHER_NAME}. */
+const LEGACY_OTHER_NAME = '_other';
+
+/** A method or name as the contract spells it: a carried-over `_other` is {@link OTHER_NAME}. */
+export function canonicalName<T extends string | null>(s: T): T {
+  return (s === LEGACY_OTHER_NAME ? OTHER_NAME : s) as T;
+}
+
+/**
+ * The requests a client sends a server in the MCP specification (2025-11-25, and the modern
+ * era's `server/discover` and `subscriptions/listen`): known methods, whatever the server answers.
+ */
+export const SPEC_METHODS: ReadonlySet<string> = new Set([
+  'initialize', 'ping', 'server/discover', 'subscriptions/listen',
+  'tools/list', 'tools/call', 'prompts/list', 'prompts/get',
+  'resources/list', 'resources/templates/list', 'resources/read', 'resources/subscribe', 'resources/unsubscribe',
+  'completion/complete', 'logging/setLevel',
+  'tasks/get', 'tasks/list', 'tasks/result', 'tasks/cancel',
+]);
 
 /** Methods whose entries are kept per name (the tool or prompt). */
 export const NAMED_METHODS: readonly string[] = ['tools/call', 'prompts/get'];
@@ -36,7 +59,7 @@ export interface Histogram {
 /** One method (and, for `tools/call` and `prompts/get`, one name). */
 export interface Operation {
   method: string;
-  /** Tool or prompt name for `tools/call` / `prompts/get` ({@link OTHER_NAME} past the cap); null otherwise. */
+  /** Tool or prompt name for `tools/call` / `prompts/get` ({@link OTHER_NAME} for names the server does not know); null otherwise. */
   name: string | null;
   count: number;
   errors: number;

@@ -29,9 +29,62 @@ describe('OperationRecorder', () => {
     expect(ops.length).toBeLessThanOrEqual(MAX_OPERATIONS);
     const total = ops.reduce((n, o) => n + o.count, 0);
     expect(total).toBe(1050);
-    expect(ops.find((o) => o.method === 'tools/call' && o.name === '_other')!.count).toBeGreaterThan(400);
-    expect(ops.find((o) => o.method === '_other' && o.name === null)!.count).toBe(500);
-    expect(ops.find((o) => o.method === 'prompts/get' && o.name === '_other')!.count).toBe(50);
+    expect(ops.find((o) => o.method === 'tools/call' && o.name === '_OTHER')!.count).toBeGreaterThan(400);
+    expect(ops.find((o) => o.method === '_OTHER' && o.name === null)!.count).toBe(500);
+    expect(ops.find((o) => o.method === 'prompts/get' && o.name === '_OTHER')!.count).toBe(50);
+  });
+
+  it('gives a name or method an entry only once the server answered it with a result (review M6)', () => {
+    const r = new OperationRecorder();
+    for (let i = 0; i < 500; i += 1) r.record('tools/call', `junk-${i}`, 0.001, i % 2 ? 'caller-fault' : 'error');
+    for (let i = 0; i < 50; i += 1) r.record('prompts/get', `p-${i}`, 0.001, 'caller-fault');
+    for (let i = 0; i < 50; i += 1) r.record(`x/${i}`, null, 0.001, 'caller-fault');
+    // A 2xx status without a result message shows nothing about the name.
+    r.record('tools/call', 'unseen', 0.001, 'ok', false);
+    r.record('tools/list', null, 0.001, 'caller-fault');
+    r.record('tools/call', 'echo', 0.001, 'ok');
+    r.record('tools/call', 'echo', 0.001, 'error');
+    r.record('prompts/get', 'greet', 0.001, 'ok');
+    r.record('custom/method', null, 0.001, 'ok');
+    r.record('', null, 0.001, 'caller-fault');
+    const got = r.operations().map((o) => [o.method, o.name, o.count, o.errors]);
+    expect(got).toEqual([
+      ['tools/call', '_OTHER', 501, 250],
+      ['prompts/get', '_OTHER', 50, 0],
+      ['_OTHER', null, 51, 0],
+      ['tools/list', null, 1, 0],
+      ['tools/call', 'echo', 2, 1],
+      ['prompts/get', 'greet', 1, 0],
+      ['custom/method', null, 1, 0],
+    ]);
+  });
+
+  it('asks the catalog hook first, and the answers only while it knows no catalog', () => {
+    const catalog = new Set(['listed']);
+    let known = false;
+    const r = new OperationRecorder({ knownName: (method, name) => (known ? method === 'tools/call' && catalog.has(name) : undefined) });
+    r.record('tools/call', 'answered', 0.001, 'ok');
+    known = true;
+    r.record('tools/call', 'listed', 0.001, 'error');
+    r.record('tools/call', 'not-listed', 0.001, 'ok');
+    r.record('tools/call', 'answered', 0.001, 'ok');
+    expect(r.operations().map((o) => [o.name, o.count])).toEqual([['answered', 1], ['listed', 1], ['_OTHER', 2]]);
+  });
+
+  it('reads a carried-over _other as _OTHER, merged with an _OTHER of the same method', () => {
+    const r = new OperationRecorder();
+    const h = (n: number) => ({ sum: n, buckets: OPERATION_BOUNDS.map(() => n) });
+    r.carryOver({
+      operations: [
+        { method: 'tools/call', name: '_other', count: 3, errors: 1, durationSeconds: h(3) },
+        { method: 'tools/call', name: '_OTHER', count: 2, errors: 0, durationSeconds: h(2) },
+        { method: '_other', name: null, count: 4, errors: 0, durationSeconds: h(4) },
+      ],
+    });
+    r.record('tools/call', 'invented', 0.001, 'caller-fault');
+    const ops = r.operations();
+    expect(ops.map((o) => [o.method, o.name, o.count, o.errors])).toEqual([['tools/call', '_OTHER', 6, 1], ['_OTHER', null, 4, 0]]);
+    expect(ops[0]!.durationSeconds.buckets).toEqual(OPERATION_BOUNDS.map(() => 6));
   });
 
   it('bounds what a client wrote: no control characters, no megabyte names', () => {
@@ -47,13 +100,15 @@ describe('OperationRecorder', () => {
 
   it('carries counts over from a previous writer and goes on from them', () => {
     const a = new OperationRecorder();
-    a.record('tools/call', 'echo', 0.01, 'error');
+    a.record('tools/call', 'echo', 0.01, 'ok');
     a.sessionEnded(5);
     const b = new OperationRecorder();
     b.carryOver({ operations: a.operations(), sessionDurations: a.sessionDurations() });
-    b.record('tools/call', 'echo', 0.01, 'ok');
+    // A carried-over name is known: its errors count under it, not under _OTHER.
+    b.record('tools/call', 'echo', 0.01, 'error');
     b.sessionEnded(100);
-    expect(b.operations()[0]).toMatchObject({ count: 2, errors: 1 });
+    expect(b.operations()).toHaveLength(1);
+    expect(b.operations()[0]).toMatchObject({ name: 'echo', count: 2, errors: 1 });
     expect(b.sessionDurations()).toMatchObject({ count: 2, sum: 105, buckets: [0, 1, 1, 2, 2, 2, 2, 2] });
     // Copies: changing what was handed out changes nothing inside.
     b.operations()[0]!.count = 99;
