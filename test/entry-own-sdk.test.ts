@@ -60,9 +60,10 @@ describe('--entry with its own copy of the SDK', () => {
     const s = await waitSnap(stateDir, (x) => x.connections.some(byName('own-modern')) && x.connections.some(byName('own-legacy')), 'both listed');
     expect(s.connections.find(byName('own-modern'))!.era).toBe('modern');
     expect(s.connections.find(byName('own-legacy'))!.era).toBe('legacy');
-    const ops = (await waitSnap(stateDir, (x) => (x.operations ?? []).some((o) => o.name === 'fail'), 'the calls counted')).operations!;
+    const ops = (await waitSnap(stateDir, (x) => (x.operations ?? []).some((o) => o.name === '_OTHER'), 'the calls counted')).operations!;
     expect(ops.find((o) => o.name === 'add')).toMatchObject({ method: 'tools/call', count: 2 });
-    expect(ops.find((o) => o.name === 'fail')).toMatchObject({ method: 'tools/call', count: 1, errors: 1 });
+    // Only ever isError: no entry of its own while no catalog is known (contract §6).
+    expect(ops.find((o) => o.name === '_OTHER')).toMatchObject({ method: 'tools/call', count: 1, errors: 1 });
   });
 
   it('a v1 module serves a v2 auto client after its fallback', async () => {
