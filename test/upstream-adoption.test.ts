@@ -155,7 +155,8 @@ describe('--upstream batches', () => {
     expect(r.status).toBe(200);
     const snap = await waitSnap(stateDir, (s) => (s.operations ?? []).filter((o) => o.method === 'tools/call').length === 2, 'both calls recorded');
     const call = (name: string) => snap.operations!.find((o) => o.method === 'tools/call' && o.name === name);
-    expect(call('first')).toMatchObject({ count: 1, errors: 1 });
+    // The error answer: its name never answered with a result, so under _OTHER (contract §6).
+    expect(call('_OTHER')).toMatchObject({ count: 1, errors: 1 });
     expect(call('second')).toMatchObject({ count: 1, errors: 0 });
   });
 });
