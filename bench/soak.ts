@@ -15,15 +15,18 @@ import { rng } from '../test/helpers/fuzz-requests.js';
 import { nowMs, sleep, waitUntil } from './lib/clock.js';
 import { getJson } from './lib/http.js';
 import type { ClientKind } from './lib/load.js';
-import { cleanupAll, removeDir, ROOT, rssMb, spawnApi, stop, tempDir } from './lib/procs.js';
+import { cleanupAll, keepDir, removeDir, ROOT, rssMb, spawnApi, stop, tempDir } from './lib/procs.js';
 import { round } from './lib/stats.js';
 import { checkServer, type ServerVerdict } from './soak/check.js';
 import { FAULT_KINDS, injectFault, type FaultWindow } from './soak/faults.js';
 import { clientLoop, SoakLedger, type SoakTarget } from './soak/load.js';
 import { freePort, Upstream } from './soak/upstream.js';
+import { judgeGrowth, LivenessProbe, sample, type Sample } from './soak/vitals.js';
 
 const MINUTES = Number(process.env.SOAK_MINUTES ?? 30);
 const SEED = Number(process.env.SOAK_SEED ?? Math.floor(Math.random() * 2 ** 31));
+/** The load runs this long before the figures that later ones are compared with. */
+const WARMUP_MIN = Math.min(5, MINUTES / 5);
 const MEMORY = path.join(ROOT, 'node_modules', '@modelcontextprotocol', 'server-memory', 'dist', 'index.js');
 
 /** Processes whose environment names `marker` (the soak's stdio processes), still alive. */
@@ -99,16 +102,16 @@ async function main(): Promise<void> {
     apiUrl: api.url, apiPid: api.apiPid, stateDir: api.stateDir, serverIds: targets.map((t) => t.serverId),
     commandServer: 'memory', proxyServer: 'proxy', killUpstream: () => upstream.kill(), startUpstream: () => upstream.start(), rand,
   };
-  const samples: Array<{ atMin: number; apiMiB: number; childMiB: Record<string, number> }> = [];
+  const atMin = () => MINUTES - (endAt - nowMs()) / 60_000;
+  const samples: Sample[] = [];
   const sampler = (async () => {
     while (!stopped()) {
-      const { servers } = await getJson<{ servers: { serverId: string; pid: number | null }[] }>(`${api.url}/api/mcp/servers`).catch(() => ({ servers: [] }));
-      const childMiB: Record<string, number> = {};
-      for (const s of servers) if (s.pid) childMiB[s.serverId] = round(rssMb(s.pid), 1);
-      samples.push({ atMin: round((MINUTES * 60_000 - (endAt - nowMs())) / 60_000, 2), apiMiB: round(rssMb(api.apiPid), 1), childMiB });
+      const s = await sample(api.url, api.apiPid, atMin());
+      if (s) samples.push(s);
       await sleep(10_000);
     }
   })().catch((err: Error) => faultErrors.push(`sampler: ${err.message}`));
+  const liveness = new LivenessProbe(api.url);
   let lastReport = nowMs();
   while (!stopped()) {
     await sleep(8000 + rand() * 6000);
@@ -125,13 +128,17 @@ async function main(): Promise<void> {
     if (nowMs() - lastReport > 60_000) {
       lastReport = nowMs();
       const calls = ledger.outcomes.filter((o) => o.what === 'call');
-      console.log(`soak: ${samples.at(-1)?.atMin ?? 0} min, ${faults.length} faults, ${calls.filter((o) => o.ok).length} calls ok, ${calls.filter((o) => !o.ok).length} failed, API ${samples.at(-1)?.apiMiB} MiB`);
+      const last = samples.at(-1);
+      console.log(`soak: ${round(atMin(), 1)} min, ${faults.length} faults, ${calls.filter((o) => o.ok).length} calls ok, ${calls.filter((o) => !o.ok).length} failed, API ${last?.api.rssMiB} MiB ${last?.api.fds} fds`);
     }
   }
   await Promise.all(loops);
   await sampler;
-  // Let idle sessions and DELETEs settle, then the clean stop that must close every session.
+  // Let DELETEs settle; the figures at the end are taken at rest, before the clean stop that
+  // must close every session.
   await sleep(3000);
+  const endSample = await sample(api.url, api.apiPid, atMin());
+  const alive = await liveness.stop(faults);
   await stop(api.child, 20_000);
   const apiExit = { code: api.child.exitCode, signal: api.child.signalCode };
   const leftProcesses = processesWith(`MEMORY_FILE_PATH=${memoryFile}`);
@@ -143,21 +150,34 @@ async function main(): Promise<void> {
   for (const f of faults) byKind[f.kind] = (byKind[f.kind] ?? 0) + 1;
   const lost = verdicts.reduce((n, v) => n + v.lostConnects.length + v.leftOpen.length + v.unexplained.length, 0);
   const totalsMatch = verdicts.every((v) => v.totalConnections === v.connectLines);
-  const pass = lost === 0 && totalsMatch && leftProcesses.length === 0 && apiExit.code === 0 && faultErrors.length === 0;
+  const callsCounted = verdicts.every((v) => v.callsCounted);
+  const warm = samples.find((x) => x.atMin >= WARMUP_MIN);
+  const growth = warm && endSample ? judgeGrowth(warm, endSample) : [];
+  const noGrowth = growth.length > 0 && growth.every((g) => g.ok);
+  const pass = lost === 0 && totalsMatch && callsCounted && noGrowth && alive.longestGapUnfrozenMs < 2000 && leftProcesses.length === 0 && apiExit.code === 0 && faultErrors.length === 0;
   const result = {
     date: new Date().toISOString(), node: process.version, minutes: MINUTES, seed: SEED, pass,
     apiExit, leftProcesses, faults: byKind, faultErrors,
     servers: verdicts.map((v) => ({ ...v, lostConnects: v.lostConnects.slice(0, 10), leftOpen: v.leftOpen.slice(0, 10), unexplained: v.unexplained.slice(0, 10), lostCount: v.lostConnects.length, leftOpenCount: v.leftOpen.length, unexplainedCount: v.unexplained.length })),
-    memory: { first: samples[0], last: samples.at(-1), apiMaxMiB: Math.max(...samples.map((s) => s.apiMiB)) },
+    liveness: alive,
+    warmupMin: WARMUP_MIN,
+    growth,
+    samples: [...samples, ...(endSample ? [endSample] : [])],
     fuzz: faults.filter((f) => f.kind === 'fuzz').map((f) => f.note),
     logged: Object.fromEntries([...logged].sort((a, b) => b[1].count - a[1].count)),
     timeline,
   };
   await writeFile(path.join(ROOT, 'bench', 'soak.json'), `${JSON.stringify(result, null, 2)}\n`);
-  console.log(JSON.stringify({ pass, faults: byKind, faultErrors, servers: result.servers.map((s) => ({ id: s.serverId, given: s.sessionsGiven, connects: s.connectLines, total: s.totalConnections, lost: s.lostCount, leftOpen: s.leftOpenCount, closedByStart: s.closedByStart, unexplained: s.unexplainedCount, callsOk: s.callsOk, callsFailed: s.callsFailed, recorded: s.callsRecorded, reasons: s.disconnectReasons })) }, null, 1));
+  console.log(JSON.stringify({ pass, faults: byKind, faultErrors, servers: result.servers.map((s) => ({ id: s.serverId, given: s.sessionsGiven, connects: s.connectLines, total: s.totalConnections, lost: s.lostCount, leftOpen: s.leftOpenCount, closedByStart: s.closedByStart, unexplained: s.unexplainedCount, callsOk: s.callsOk, callsFailed: s.callsFailed, recorded: s.callsRecorded, atRisk: s.callsAtRisk, reasons: s.disconnectReasons })), liveness: alive, growth: growth.filter((g) => !g.ok) }, null, 1));
+  if (!pass) {
+    keepDir(api.stateDir);
+    console.log(`soak: failed; the state directory is kept for a look: ${api.stateDir}`);
+    await removeDir(dir);
+    process.exitCode = 1;
+    return;
+  }
   await removeDir(api.stateDir);
   await removeDir(dir);
-  process.exitCode = pass ? 0 : 1;
 }
 
 main()

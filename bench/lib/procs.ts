@@ -35,6 +35,11 @@ export async function tempDir(prefix: string): Promise<string> {
   return dir;
 }
 
+/** `dir` is left in place by `cleanupAll()` (to look at after a failure). */
+export function keepDir(dir: string): void {
+  dirs.delete(dir);
+}
+
 export async function removeDir(dir: string): Promise<void> {
   await rm(dir, { recursive: true, force: true });
   dirs.delete(dir);

@@ -1,8 +1,13 @@
 /**
  * What the soak proves, read from the files after the API has stopped: every session a client
  * was given is in the journal (no connect lost), every connect has its disconnect (none left
- * open), the snapshot's total equals the journal's connects, and every client failure is
- * explained by a fault of the server itself, never by one of monitoring alone.
+ * open), the snapshot's total equals the journal's connects, every call a client completed is
+ * counted in `operations`, and every client failure is explained by a fault of the server
+ * itself, never by one of monitoring alone.
+ *
+ * A SIGKILL of a child takes with it what it counted since its last snapshot write (a write
+ * follows activity within `ACTIVITY_MS`): calls completed just before such a kill are "at
+ * risk", and the count may miss them, never more.
  */
 import path from 'node:path';
 import { readJournal } from '../../shared/journal.js';
@@ -27,16 +32,28 @@ export interface ServerVerdict {
   callsFailed: number;
   /** Tool calls the snapshot's operations counted for the soak's tool. */
   callsRecorded: number;
+  /** Calls completed within {@link AT_RISK_MS} before a SIGKILL of this server's child. */
+  callsAtRisk: number;
+  /** `callsOk - callsAtRisk <= callsRecorded <= callsOk + callsFailed` (a failed call may have been answered, too late). */
+  callsCounted: boolean;
   /** Failed connects and calls that no fault explains. */
   unexplained: Outcome[];
+  /** The journal's lines of the sessions left open, and of the `start` lines after them (what to look at). */
+  leftOpenLines: string[];
 }
+
+/** A snapshot write follows activity within 250 ms (server/snapshot-writer.ts); a write takes a few more. */
+const AT_RISK_MS = 1000;
 
 function explained(o: Outcome, faults: FaultWindow[]): boolean {
   return faults.some((f) => {
-    if (f.sessionId !== undefined) return o.sessionId === f.sessionId && o.atMs >= f.startMs;
-    if (f.monitoringOnly) return false;
-    // The operation overlapped the fault's window.
-    return f.serverId === o.serverId && o.atMs >= f.startMs && o.startMs <= f.endMs;
+    if (f.monitoringOnly || f.serverId !== o.serverId) return false;
+    const overlaps = o.atMs >= f.startMs && o.startMs <= f.endMs;
+    if (f.sessionId === undefined) return overlaps;
+    if (o.sessionId === f.sessionId) return o.atMs >= f.startMs;
+    // A session is listed from its `initialize`: the fault may have ended one whose client
+    // was still waiting for the answer, and so never learnt its id.
+    return o.what === 'connect' && o.sessionId === undefined && overlaps;
   });
 }
 
@@ -67,18 +84,31 @@ export async function checkServer(stateDir: string, serverId: string, tool: stri
   const mine = ledger.outcomes.filter((o) => o.serverId === serverId);
   const failed = mine.filter((o) => !o.ok && o.what !== 'end');
   const recorded = (snap?.operations ?? []).filter((o) => o.method === 'tools/call' && o.name === tool).reduce((n, o) => n + o.count, 0);
+  const calls = mine.filter((o) => o.what === 'call');
+  const callsOk = calls.filter((o) => o.ok).length;
+  const callsFailed = calls.length - callsOk;
+  const kills = faults.filter((f) => f.kind === 'kill-child' && f.serverId === serverId);
+  const callsAtRisk = calls.filter((o) => o.ok && kills.some((k) => o.atMs <= k.startMs && o.atMs >= k.startMs - AT_RISK_MS)).length;
+  const leftOpen = [...open];
+  const leftOpenLines = leftOpen.length === 0 ? [] : lines.filter((l, i) => {
+    if ('sessionId' in l && leftOpen.includes(l.sessionId)) return true;
+    return l.event === 'start' && lines.slice(0, i).some((p) => 'sessionId' in p && leftOpen.includes(p.sessionId));
+  }).slice(0, 40).map((l) => JSON.stringify(l));
   return {
     serverId,
     sessionsGiven: given.length,
     connectLines,
     lostConnects: given.filter((s) => !connected.has(s)),
-    leftOpen: [...open],
-    closedByStart: [...open].filter((sid) => openAtStart.has(sid)).length,
+    leftOpen,
+    closedByStart: leftOpen.filter((sid) => openAtStart.has(sid)).length,
     disconnectReasons: reasons,
     totalConnections: snap?.totalConnections ?? null,
-    callsOk: mine.filter((o) => o.what === 'call' && o.ok).length,
-    callsFailed: mine.filter((o) => o.what === 'call' && !o.ok).length,
+    callsOk,
+    callsFailed,
     callsRecorded: recorded,
+    callsAtRisk,
+    callsCounted: callsOk - callsAtRisk <= recorded && recorded <= callsOk + callsFailed,
     unexplained: failed.filter((o) => !explained(o, faults)),
+    leftOpenLines,
   };
 }
