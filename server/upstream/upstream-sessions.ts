@@ -127,6 +127,9 @@ export class UpstreamSessions {
     }
     this.#sessions.set(connection.sessionId, { id: connection.sessionId, protocolVersion: connection.protocolVersion, inFlight: 0, lastSeen: this.#now(), goneTimer: undefined });
     this.#issued.add(connection.sessionId);
+    // An answer that arrived after close() ended the others: its session ends as they did, or
+    // its `connect` line would have no `disconnect` (the final snapshot lists no session).
+    if (this.#closing) this.end(connection.sessionId, 'shutdown');
   }
 
   /** A request of session `id` starts; the returned function marks its end (`wasStream`: the GET stream). */
