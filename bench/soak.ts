@@ -9,24 +9,27 @@
  * journals and snapshots. Results: bench/soak.json and docs/bench.md.
  */
 import { readdirSync, readFileSync } from 'node:fs';
-import { writeFile } from 'node:fs/promises';
+import { cp, mkdtemp, writeFile } from 'node:fs/promises';
+import os from 'node:os';
 import path from 'node:path';
 import { rng } from '../test/helpers/fuzz-requests.js';
 import { nowMs, sleep, waitUntil } from './lib/clock.js';
 import { getJson } from './lib/http.js';
 import type { ClientKind } from './lib/load.js';
-import { cleanupAll, keepDir, removeDir, ROOT, rssMb, spawnApi, stop, tempDir } from './lib/procs.js';
+import { cleanupAll, removeDir, ROOT, rssMb, spawnApi, stop, tempDir } from './lib/procs.js';
 import { round } from './lib/stats.js';
 import { checkServer, type ServerVerdict } from './soak/check.js';
 import { FAULT_KINDS, injectFault, type FaultWindow } from './soak/faults.js';
 import { clientLoop, SoakLedger, type SoakTarget } from './soak/load.js';
+import { mountSmallDisk, unmountSmallDisk } from './soak/small-disk.js';
 import { freePort, Upstream } from './soak/upstream.js';
-import { judgeGrowth, LivenessProbe, sample, type Sample } from './soak/vitals.js';
+import { heapSnapshotEnv, judgeGrowth, judgeHeaps, liveHeaps, LivenessProbe, sample, type Sample } from './soak/vitals.js';
 
 const MINUTES = Number(process.env.SOAK_MINUTES ?? 30);
 const SEED = Number(process.env.SOAK_SEED ?? Math.floor(Math.random() * 2 ** 31));
-/** The load runs this long before the figures that later ones are compared with. */
+/** The load runs this long before the figures that the last ones are compared with (soak/vitals.ts), over windows this long. */
 const WARMUP_MIN = Math.min(5, MINUTES / 5);
+const WINDOW_MIN = Math.min(5, MINUTES / 5);
 const MEMORY = path.join(ROOT, 'node_modules', '@modelcontextprotocol', 'server-memory', 'dist', 'index.js');
 
 /** Processes whose environment names `marker` (the soak's stdio processes), still alive. */
@@ -39,6 +42,9 @@ function processesWith(marker: string): number[] {
     }
   });
 }
+
+/** The small disk while it is mounted (unmounted however the run ends). */
+let mounted: string | undefined;
 
 async function main(): Promise<void> {
   const rand = rng(SEED);
@@ -57,7 +63,13 @@ async function main(): Promise<void> {
       { id: 'proxy', upstream: upstream.url, mcpPort: ports.proxy, ...common },
     ],
   }));
-  const api = await spawnApi(['--config', config]);
+  // The state directory on a small disk of its own, which the fill-disk fault fills.
+  const stateDir = await tempDir('state');
+  const smallDisk = mountSmallDisk(stateDir, 64);
+  if (smallDisk) mounted = stateDir;
+  console.log(smallDisk ? `soak: state directory on a 64 MiB tmpfs (${stateDir})` : 'soak: no tmpfs could be mounted here (root on Linux needed); the fill-disk fault is left out');
+  const heapDir = await tempDir('heap');
+  const api = await spawnApi(['--config', config], heapSnapshotEnv(heapDir), stateDir);
   // What the API and its children logged at warn and above, by message: the run's findings.
   const logged = new Map<string, { count: number; first: string }>();
   let partial = '';
@@ -100,14 +112,23 @@ async function main(): Promise<void> {
   const timeline: string[] = [];
   const ctx = {
     apiUrl: api.url, apiPid: api.apiPid, stateDir: api.stateDir, serverIds: targets.map((t) => t.serverId),
-    commandServer: 'memory', proxyServer: 'proxy', killUpstream: () => upstream.kill(), startUpstream: () => upstream.start(), rand,
+    commandServer: 'memory', proxyServer: 'proxy', killUpstream: () => upstream.kill(), startUpstream: () => upstream.start(), smallDisk, rand,
   };
   const atMin = () => MINUTES - (endAt - nowMs()) / 60_000;
   const samples: Sample[] = [];
+  let warmHeaps: Record<string, number> | undefined;
+  // A heap snapshot pauses its process for seconds: a fault of the server for its clients
+  // (as a SIGSTOP is), a pause of the API for the liveness probe.
+  const paused: Array<{ startMs: number; endMs: number }> = [];
+  const heapPause = (id: string, startMs: number) => {
+    if (id === 'api') paused.push({ startMs, endMs: nowMs() });
+    else faults.push({ kind: 'heap-snapshot', serverId: id, startMs, endMs: nowMs() + 3000, monitoringOnly: false });
+  };
   const sampler = (async () => {
     while (!stopped()) {
       const s = await sample(api.url, api.apiPid, atMin());
       if (s) samples.push(s);
+      if (!warmHeaps && atMin() >= WARMUP_MIN) warmHeaps = await liveHeaps(api.url, api.apiPid, heapDir, heapPause);
       await sleep(10_000);
     }
   })().catch((err: Error) => faultErrors.push(`sampler: ${err.message}`));
@@ -134,11 +155,12 @@ async function main(): Promise<void> {
   }
   await Promise.all(loops);
   await sampler;
-  // Let DELETEs settle; the figures at the end are taken at rest, before the clean stop that
-  // must close every session.
-  await sleep(3000);
+  // Let DELETEs settle and the sessions that clients walked away from end idle: the figures at
+  // the end are taken at rest, before the clean stop that must close every session.
+  await sleep(common.sessionIdleMs + 3000);
   const endSample = await sample(api.url, api.apiPid, atMin());
-  const alive = await liveness.stop(faults);
+  const alive = await liveness.stop([...paused, ...faults.filter((f) => f.kind === 'freeze-api')]);
+  const endHeaps = await liveHeaps(api.url, api.apiPid, heapDir, () => undefined);
   await stop(api.child, 20_000);
   const apiExit = { code: api.child.exitCode, signal: api.child.signalCode };
   const leftProcesses = processesWith(`MEMORY_FILE_PATH=${memoryFile}`);
@@ -151,9 +173,8 @@ async function main(): Promise<void> {
   const lost = verdicts.reduce((n, v) => n + v.lostConnects.length + v.leftOpen.length + v.unexplained.length, 0);
   const totalsMatch = verdicts.every((v) => v.totalConnections === v.connectLines);
   const callsCounted = verdicts.every((v) => v.callsCounted);
-  const warm = samples.find((x) => x.atMin >= WARMUP_MIN);
-  const growth = warm && endSample ? judgeGrowth(warm, endSample) : [];
-  const noGrowth = growth.length > 0 && growth.every((g) => g.ok);
+  const growth = [...judgeGrowth([...samples, ...(endSample ? [endSample] : [])], WARMUP_MIN, WINDOW_MIN), ...judgeHeaps(warmHeaps ?? {}, endHeaps)];
+  const noGrowth = growth.some((g) => g.what.endsWith('liveHeapMiB')) && growth.every((g) => g.ok || !g.judged);
   const pass = lost === 0 && totalsMatch && callsCounted && noGrowth && alive.longestGapUnfrozenMs < 2000 && leftProcesses.length === 0 && apiExit.code === 0 && faultErrors.length === 0;
   const result = {
     date: new Date().toISOString(), node: process.version, minutes: MINUTES, seed: SEED, pass,
@@ -161,6 +182,7 @@ async function main(): Promise<void> {
     servers: verdicts.map((v) => ({ ...v, lostConnects: v.lostConnects.slice(0, 10), leftOpen: v.leftOpen.slice(0, 10), unexplained: v.unexplained.slice(0, 10), lostCount: v.lostConnects.length, leftOpenCount: v.leftOpen.length, unexplainedCount: v.unexplained.length })),
     liveness: alive,
     warmupMin: WARMUP_MIN,
+    windowMin: WINDOW_MIN,
     growth,
     samples: [...samples, ...(endSample ? [endSample] : [])],
     fuzz: faults.filter((f) => f.kind === 'fuzz').map((f) => f.note),
@@ -168,15 +190,17 @@ async function main(): Promise<void> {
     timeline,
   };
   await writeFile(path.join(ROOT, 'bench', 'soak.json'), `${JSON.stringify(result, null, 2)}\n`);
-  console.log(JSON.stringify({ pass, faults: byKind, faultErrors, servers: result.servers.map((s) => ({ id: s.serverId, given: s.sessionsGiven, connects: s.connectLines, total: s.totalConnections, lost: s.lostCount, leftOpen: s.leftOpenCount, closedByStart: s.closedByStart, unexplained: s.unexplainedCount, callsOk: s.callsOk, callsFailed: s.callsFailed, recorded: s.callsRecorded, atRisk: s.callsAtRisk, reasons: s.disconnectReasons })), liveness: alive, growth: growth.filter((g) => !g.ok) }, null, 1));
+  console.log(JSON.stringify({ pass, faults: byKind, faultErrors, servers: result.servers.map((s) => ({ id: s.serverId, given: s.sessionsGiven, connects: s.connectLines, total: s.totalConnections, lost: s.lostCount, leftOpen: s.leftOpenCount, closedByStart: s.closedByStart, unexplained: s.unexplainedCount, callsOk: s.callsOk, callsFailed: s.callsFailed, recorded: s.callsRecorded, atRisk: s.callsAtRisk, reasons: s.disconnectReasons })), liveness: alive, growth }, null, 1));
   if (!pass) {
-    keepDir(api.stateDir);
-    console.log(`soak: failed; the state directory is kept for a look: ${api.stateDir}`);
-    await removeDir(dir);
+    // Copied off the small disk, which goes with the unmount below.
+    const kept = await mkdtemp(path.join(os.tmpdir(), 'mcp-monitor-soak-failed-'));
+    await cp(stateDir, kept, { recursive: true });
+    console.log(`soak: failed; the state directory is kept for a look: ${kept}`);
     process.exitCode = 1;
-    return;
   }
-  await removeDir(api.stateDir);
+  if (smallDisk) unmountSmallDisk(stateDir);
+  mounted = undefined;
+  await removeDir(stateDir);
   await removeDir(dir);
 }
 
@@ -185,4 +209,8 @@ main()
     console.error(`soak: ${err.stack ?? err.message}`);
     process.exitCode = 1;
   })
-  .finally(() => cleanupAll());
+  .finally(async () => {
+    // A lazy unmount first: the directory under it is then an ordinary one to remove.
+    if (mounted) unmountSmallDisk(mounted);
+    await cleanupAll();
+  });

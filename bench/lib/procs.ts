@@ -35,11 +35,6 @@ export async function tempDir(prefix: string): Promise<string> {
   return dir;
 }
 
-/** `dir` is left in place by `cleanupAll()` (to look at after a failure). */
-export function keepDir(dir: string): void {
-  dirs.delete(dir);
-}
-
 export async function removeDir(dir: string): Promise<void> {
   await rm(dir, { recursive: true, force: true });
   dirs.delete(dir);
@@ -133,10 +128,11 @@ export interface Api extends ApiProcess {
  * the servers: `--mcp-port 0` for one child, or `--config FILE` for a fleet (contract §8; a
  * child setting given as a flag beside a config file is a usage error).
  * `env`: more environment for the API, which passes it on to its children (the profiler sets
- * `NODE_OPTIONS=--cpu-prof …` this way to profile both).
+ * `NODE_OPTIONS=--cpu-prof …` this way to profile both). `stateDir`: one made by the caller
+ * (a fresh temp directory by default).
  */
-export async function spawnApi(args: string[], env: NodeJS.ProcessEnv = {}): Promise<ApiProcess> {
-  const stateDir = await tempDir('state');
+export async function spawnApi(args: string[], env: NodeJS.ProcessEnv = {}, stateDir?: string): Promise<ApiProcess> {
+  stateDir ??= await tempDir('state');
   // BENCH_CPU_PROF=<dir>: the API writes a V8 CPU profile there when it exits (open it in
   // Chrome DevTools). The child, spawned by the API, is not profiled.
   const prof = process.env.BENCH_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}`] : [];

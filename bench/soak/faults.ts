@@ -1,7 +1,7 @@
 /**
  * The soak's faults, one at a time: the server's own process killed or frozen, an operator's
  * restart or end-session, a stdio process killed, the upstream killed, and faults of monitoring
- * alone (the API frozen, the snapshot's path blocked, a burst of hostile requests). Each returns
+ * alone (the API frozen, the snapshot's path blocked, the disk full, a burst of hostile requests). Each returns
  * the window in which it may explain a client's failure: faults of monitoring alone explain
  * none, since the MCP server must keep serving whatever happens to monitoring.
  */
@@ -10,6 +10,7 @@ import path from 'node:path';
 import { FuzzGenerator, send } from '../../test/helpers/fuzz-requests.js';
 import { nowMs, sleep, waitUntil } from '../lib/clock.js';
 import { getJson, request } from '../lib/http.js';
+import { fillDisk, freeDisk } from './small-disk.js';
 
 /** What a fault may explain. */
 export interface FaultWindow {
@@ -36,6 +37,8 @@ export interface FaultContext {
   proxyServer: string;
   killUpstream: () => Promise<void>;
   startUpstream: () => Promise<void>;
+  /** The state directory is a small tmpfs of its own, which a fault may fill. */
+  smallDisk: boolean;
   rand: () => number;
 }
 
@@ -147,14 +150,22 @@ const FAULTS: Record<string, Fault> = {
     process.kill(ctx.apiPid, 'SIGCONT');
     return { kind: 'freeze-api', serverId: '*', startMs, endMs: nowMs(), monitoringOnly: true };
   },
+  async 'fill-disk'(ctx) {
+    if (!ctx.smallDisk) return undefined;
+    const startMs = nowMs();
+    const filler = await fillDisk(ctx.stateDir);
+    await sleep(10_000);
+    await freeDisk(filler);
+    return { kind: 'fill-disk', serverId: '*', startMs, endMs: nowMs(), monitoringOnly: true };
+  },
   async 'block-snapshot'(ctx) {
-    // A directory where the snapshot goes: every write of the writer fails for 5 s.
+    // A directory where the snapshot goes: every write of the writer fails for 10 s.
     const id = pick(ctx, ctx.serverIds);
     const file = path.join(ctx.stateDir, id, 'snapshot.json');
     const startMs = nowMs();
     await rm(file, { force: true });
     await mkdir(file).catch(() => undefined);
-    await sleep(5000);
+    await sleep(10_000);
     await rmdir(file).catch(() => undefined);
     return { kind: 'block-snapshot', serverId: id, startMs, endMs: nowMs(), monitoringOnly: true };
   },
