@@ -7,8 +7,13 @@
  *   take the file past `maxBytes`.
  * - A killed writer may leave a torn last line; the next writer ends it with a newline before
  *   its first line, so the torn line stays one bad line that readers skip, never a bad next line.
- * - `append()` only queues: writes run in the background one at a time, failures are reported
- *   as `'error'` events and the line is dropped. The MCP server is never held up or broken.
+ * - `append()` only queues: writes run in the background one at a time. The MCP server is never
+ *   held up or broken. A line that failed for want of room or descriptors (ENOSPC, EMFILE,
+ *   ENFILE, EAGAIN, a short write) is kept and tried again with backoff (server/journal-retry.ts):
+ *   lines are lost only past `maxQueue`, or at close if room does not come back within
+ *   {@link CLOSE_RETRY_MS}. After a short write only the bytes not yet written go out, so the
+ *   line ends up whole, once. Other failures are reported as `'error'` events and the line is
+ *   dropped.
  *
  * - The writer's {@link WriterLock} guards the journal too: each line is written only after
  *   `lock.verify()`, and once the lock is lost the queue is dropped and the file closed without
@@ -25,11 +30,15 @@ import type { Logger } from 'pino';
 import { journalFileName, serializeJournalLine, type JournalLine } from '../shared/journal.js';
 import { errnoPhrase } from '../shared/errno.js';
 import { DIR_MODE, FILE_MODE, serverDir } from '../shared/paths.js';
+import { CLOSE_RETRY_MS, isTransient, RetryBackoff, shortWriteError } from './journal-retry.js';
 import type { WriterLock } from './writer-lock.js';
 
 // O_APPEND: every write lands at the end, wherever another handle left the offset. O_RDWR, not
 // O_WRONLY: the last byte is read at open to mend a torn line. O_NOFOLLOW: never a planted link.
 const OPEN_FLAGS = constants.O_RDWR | constants.O_APPEND | constants.O_CREAT | constants.O_NOFOLLOW;
+
+/** While writes keep failing for want of room, a reminder every this many retries (about a minute). */
+const REMIND_EVERY = 30;
 
 export interface JournalWriterOptions {
   stateDir: string;
@@ -46,7 +55,7 @@ export interface JournalWriterOptions {
 }
 
 interface JournalWriterEvents {
-  /** A write, an open or a rotation failed; the line was dropped. */
+  /** A write, an open or a rotation failed and the line was dropped (a transient failure is retried, not reported). */
   error: [err: Error];
 }
 
@@ -60,6 +69,11 @@ export class JournalWriter extends EventEmitter<JournalWriterEvents> {
   readonly #log: Logger;
   readonly #lock: WriterLock;
   readonly #queue: string[] = [];
+  /** The line being written, out of the queue (so that `maxQueue` never drops it half written). */
+  #current: string | undefined;
+  /** After a short write: the bytes of `#current` not yet written. */
+  #rest: Buffer | undefined;
+  readonly #backoff = new RetryBackoff();
   #fh: FileHandle | undefined;
   #size = 0;
   /** The file ends without a newline (a torn line): the next write starts with one. */
@@ -70,6 +84,8 @@ export class JournalWriter extends EventEmitter<JournalWriterEvents> {
   #closed = false;
   #closePromise: Promise<void> | undefined;
   #dropped = 0;
+  /** Why our own last write was cut short, while the file ends in that partial line. */
+  #shortWrite: string | undefined;
 
   constructor(options: JournalWriterOptions) {
     super();
@@ -101,14 +117,11 @@ export class JournalWriter extends EventEmitter<JournalWriterEvents> {
   append(line: JournalLine): void {
     if (this.#closed) return;
     this.#queue.push(serializeJournalLine(line));
-    if (this.#queue.length > this.#maxQueue) {
-      this.#queue.shift();
-      this.#dropped += 1;
-    }
+    this.#trimQueue();
     if (this.#started) this.#kick();
   }
 
-  /** Resolves when every line queued so far has been written (or dropped). */
+  /** Resolves when every line queued so far has been written (or dropped); on a full disk, once room is back. */
   async flush(): Promise<void> {
     while (this.#draining) await this.#draining;
   }
@@ -117,6 +130,7 @@ export class JournalWriter extends EventEmitter<JournalWriterEvents> {
   close(): Promise<void> {
     this.#closePromise ??= (async () => {
       this.#closed = true;
+      this.#backoff.hurry();
       // A failed start is its caller's to report; the lines queued get one more try below.
       await this.#opening?.catch(() => undefined);
       if (this.#started) this.#kick();
@@ -148,7 +162,12 @@ export class JournalWriter extends EventEmitter<JournalWriterEvents> {
       this.#fh = fh;
       this.#size = size;
       this.#torn = torn;
-      if (torn) this.#log.warn({ file: this.file }, 'the journal ends in a torn line (a writer was killed mid-append); ending it');
+      if (torn && this.#shortWrite !== undefined) {
+        this.#log.warn({ file: this.file }, `the journal ends in a partial line of this writer (${this.#shortWrite}); ending it`);
+      } else if (torn) {
+        this.#log.warn({ file: this.file }, 'the journal ends in a torn line left by an earlier writer (killed mid-append, or its disk was full); ending it');
+      }
+      this.#shortWrite = undefined;
     } catch (err) {
       // The error thrown below is the one to report; a failing close of this handle adds nothing.
       await fh.close().catch(() => undefined);
@@ -166,7 +185,10 @@ export class JournalWriter extends EventEmitter<JournalWriterEvents> {
   #onLockLost(): void {
     this.#closed = true;
     this.#queue.length = 0;
+    this.#current = undefined;
+    this.#rest = undefined;
     this.#dropped = 0;
+    this.#backoff.interrupt();
     // A write in flight finishes first (its verify() passed before the loss was known).
     void (async () => {
       await this.flush();
@@ -175,7 +197,7 @@ export class JournalWriter extends EventEmitter<JournalWriterEvents> {
   }
 
   #kick(): void {
-    if (this.#draining || this.#queue.length === 0) return;
+    if (this.#draining || (this.#queue.length === 0 && this.#current === undefined)) return;
     this.#draining = this.#drain().finally(() => {
       this.#draining = null;
       // Lines queued while the last write was finishing.
@@ -184,16 +206,31 @@ export class JournalWriter extends EventEmitter<JournalWriterEvents> {
   }
 
   async #drain(): Promise<void> {
-    while (this.#queue.length > 0 && !this.#lock.compromised) {
+    while (!this.#lock.compromised) {
       if (this.#dropped > 0) {
-        this.emit('error', new Error(`${this.#dropped} journal line(s) dropped: the disk is too slow for ${this.file}`));
+        this.emit('error', new Error(`${this.#dropped} journal line(s) dropped: the disk is too slow or full for ${this.file}`));
         this.#dropped = 0;
       }
-      const text = this.#queue.shift()!;
+      this.#current ??= this.#queue.shift();
+      if (this.#current === undefined) return;
       try {
-        await this.#write(text);
+        await this.#write(this.#current);
+        this.#current = undefined;
+        const b = this.#backoff;
+        if (b.tries > 0) this.#log.info({ file: this.file, retries: b.tries, failingMs: b.failingMs }, 'journal writes resumed; no line lost');
+        b.reset();
       } catch (err) {
-        if (this.#lock.compromised) break; // the line was not written, and none will be
+        if (this.#lock.compromised) return; // the line was not written, and none will be
+        if (isTransient(err) && (await this.#retryLater(err as Error))) continue;
+        this.#current = undefined;
+        this.#rest = undefined;
+        if (isTransient(err)) {
+          // Closing, and still no room: what is left is lost, said once.
+          const lost = 1 + this.#queue.length;
+          this.#queue.length = 0;
+          this.emit('error', new Error(`${lost} journal line(s) dropped at close of ${this.file}: still failing after ${CLOSE_RETRY_MS} ms (${(err as Error).message})`, { cause: err }));
+          return;
+        }
         this.emit('error', new Error(`Could not append to ${this.file}: ${(err as Error).message}`, { cause: err }));
         // Reopen on the next line: the handle may be what broke.
         await this.#closeFile();
@@ -201,17 +238,46 @@ export class JournalWriter extends EventEmitter<JournalWriterEvents> {
     }
   }
 
+  /** Waits before the next try of the current line; false when closing and out of time. */
+  async #retryLater(err: Error): Promise<boolean> {
+    const tries = this.#backoff.tries;
+    if (tries === 0 || tries % REMIND_EVERY === 0) {
+      this.#log.warn({ file: this.file, err: err.message, retries: tries, queued: this.#queue.length + 1 }, 'journal append failed for want of room or descriptors; keeping the line and retrying');
+    }
+    return this.#backoff.wait();
+  }
+
+  /** Past `maxQueue` the oldest lines are dropped (and counted). */
+  #trimQueue(): void {
+    while (this.#queue.length > this.#maxQueue) {
+      this.#queue.shift();
+      this.#dropped += 1;
+    }
+  }
+
   async #write(text: string): Promise<void> {
     await this.#lock.verify();
-    if (!this.#fh) await this.#open();
-    const line = Buffer.from(text);
-    if (this.#size > 0 && this.#size + line.length + (this.#torn ? 1 : 0) > this.#maxBytes) await this.#rotate();
-    const out = this.#torn ? Buffer.concat([Buffer.from('\n'), line]) : line;
+    // The rest of a line cut short goes to the same file, right after its first part (O_APPEND,
+    // and no other writer while the lock is ours); a reopened file starts the line over instead.
+    if (!this.#fh) this.#rest = undefined;
+    let out = this.#rest;
+    if (!out) {
+      if (!this.#fh) await this.#open();
+      const line = Buffer.from(text);
+      if (this.#size > 0 && this.#size + line.length + (this.#torn ? 1 : 0) > this.#maxBytes) await this.#rotate();
+      out = this.#torn ? Buffer.concat([Buffer.from('\n'), line]) : line;
+    }
     const { bytesWritten } = await this.#fh!.write(out, 0, out.length);
     this.#size += bytesWritten;
-    // A short write (a full disk) leaves part of a line: the next one starts on a new line.
-    this.#torn = bytesWritten > 0 ? bytesWritten < out.length : this.#torn;
-    if (bytesWritten < out.length) throw new Error(`short write (${bytesWritten} of ${out.length} bytes)`);
+    if (bytesWritten > 0) this.#torn = out[bytesWritten - 1] !== 0x0a;
+    if (bytesWritten < out.length) {
+      this.#rest = out.subarray(bytesWritten);
+      const err = shortWriteError(bytesWritten, out.length);
+      if (this.#torn) this.#shortWrite = err.message;
+      throw err;
+    }
+    this.#rest = undefined;
+    this.#shortWrite = undefined;
   }
 
   /** events.jsonl → events.1.jsonl, events.1 → events.2, …; the oldest beyond `files` is replaced. */

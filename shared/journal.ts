@@ -4,7 +4,8 @@
  * rotated by size into `events.1.jsonl` (newest) … `events.N.jsonl` (oldest).
  *
  * Parsing and reading for every reader. A line is never split across files; a last line
- * without its newline is the torn write of a killed writer and is skipped with a warning.
+ * without its newline is the torn write of a killed writer, or the first part of a line whose
+ * writer waits for disk space to write the rest; it is skipped with a warning.
  */
 import { open, readdir, stat, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
@@ -93,9 +94,9 @@ export class JournalLineError extends Error {
 export const JournalReadError = StateFileError;
 export type JournalReadError = StateFileError;
 
-/** The warning for a last line without its newline: the torn append of a killed writer. */
+/** The warning for a last line without its newline: a killed writer's, or one still waiting for room. */
 export function tornLineWarning(file: string): string {
-  return `${file}: the last line is incomplete (a writer was killed mid-append); skipped`;
+  return `${file}: the last line is incomplete (a writer was killed mid-append, or is waiting for disk space); skipped`;
 }
 
 /** Parses one line of a journal (without its newline); throws {@link JournalLineError}. */
@@ -150,8 +151,8 @@ export async function journalFiles(dir: string): Promise<string[]> {
 }
 
 /**
- * Splits the text of one journal file into lines. A last line without its newline is the torn
- * write of a killed writer: it is left out and reported. Bad lines are reported and left out.
+ * Splits the text of one journal file into lines. A last line without its newline (torn, or not
+ * yet finished on a full disk) is left out and reported. Bad lines are reported and left out.
  */
 export function parseJournalText(text: string, file: string, onWarning: (message: string) => void): JournalLine[] {
   const parts = text.split('\n');

@@ -118,6 +118,6 @@ describe('JournalFollower', () => {
     await rotate();
     await appendFile(file, line('s2'));
     expect(ids(await f.read())).toEqual(['s2']);
-    expect(warnings).toEqual([`${file}: the last line is incomplete (a writer was killed mid-append); skipped`]);
+    expect(warnings).toEqual([`${file}: the last line is incomplete (a writer was killed mid-append, or is waiting for disk space); skipped`]);
   });
 });
