@@ -16,42 +16,9 @@ import type { TrustProxy } from '../../shared/settings.js';
 import type { UpstreamState } from '../../shared/snapshot.js';
 import { shownUrl } from '../../shared/upstream-url.js';
 import { headersWithout } from './hop-headers.js';
+import { CONNECT_TIMEOUT_MS, IDLE_SOCKET_MS, RESPONSE_HEAD_TIMEOUT_MS, UPSTREAM_SPARE_SOCKETS, type UpstreamOptions } from './upstream-options.js';
 
-/** How long a connection to the upstream may take, TLS handshake included. */
-const CONNECT_TIMEOUT_MS = 10_000;
-/**
- * How long the upstream may take to send a response's head once asked (queued for a socket,
- * connecting and sending included). Then the client gets 504. A stream whose head has come is
- * never timed: SSE stays open as long as the upstream keeps it.
- */
-const RESPONSE_HEAD_TIMEOUT_MS = 60_000;
-/**
- * An idle kept-alive connection is closed after this long: below Node's default server
- * `keepAliveTimeout` (5 s), so that we close it before the upstream does, not while a request is
- * going out on it (that request could then not be sent again: see {@link Upstream.forward}).
- */
-const IDLE_SOCKET_MS = 4_000;
-/** Sockets to the upstream beyond the ones of clients' exchanges: probes and DELETEs. */
-export const UPSTREAM_SPARE_SOCKETS = 8;
-
-/** Options of an {@link Upstream}; tests use small timeouts. */
-export interface UpstreamOptions {
-  /**
-   * Connections to the upstream at once; more exchanges wait for one (within the response head
-   * timeout). Give the child's `maxConnections` (each exchange comes on one) plus
-   * {@link UPSTREAM_SPARE_SOCKETS}. Default 256 + that.
-   */
-  maxSockets?: number;
-  /**
-   * `--trust-proxy`: when set, the client's `X-Forwarded-For` is believed and extended; when
-   * off (default), it is replaced by the socket's address (a client could forge it otherwise).
-   */
-  trustProxy?: TrustProxy;
-  /** Default {@link CONNECT_TIMEOUT_MS}. */
-  connectTimeoutMs?: number;
-  /** Default {@link RESPONSE_HEAD_TIMEOUT_MS}. */
-  responseHeadTimeoutMs?: number;
-}
+export { UPSTREAM_SPARE_SOCKETS, type UpstreamOptions } from './upstream-options.js';
 
 /** What one forwarded exchange tells its caller. */
 export interface ExchangeHooks {
