@@ -64,6 +64,10 @@ export class Upstream extends EventEmitter<UpstreamEvents> {
   /** When an exchange last got an answer (performance.now()). */
   #lastAnswer = -Infinity;
   #probeTimer: NodeJS.Timeout | undefined;
+  #watched = false;
+  #closing: Promise<void> | undefined;
+  /** Probes and DELETEs under way: close() waits for them (the agent's destroy cuts them short). */
+  readonly #ownRequests = new Set<Promise<void>>();
 
   /** `maxSockets`: give the child's own `maxConnections` (every exchange comes on one). */
   constructor(url: string, options: UpstreamOptions = {}) {
@@ -100,6 +104,8 @@ export class Upstream extends EventEmitter<UpstreamEvents> {
   }
 
   #saw(reachable: boolean, error: string | null): void {
+    // A request cut by close() says nothing about the upstream.
+    if (this.#closing) return;
     if (reachable) this.#lastAnswer = performance.now();
     if (this.#state?.reachable === reachable && this.#state.error === error) return;
     this.#state = { reachable, error, since: new Date().toISOString() };
@@ -210,8 +216,20 @@ export class Upstream extends EventEmitter<UpstreamEvents> {
     up.end(x.body);
   }
 
-  /** Ends a session upstream (DELETE with its id); errors are the upstream's to have. */
-  async endSession(sessionId: string, protocolVersion: string | null): Promise<void> {
+  /** Runs one request of our own (probe, DELETE) unless closed, for close() to wait for. */
+  #own(send: () => Promise<void>): Promise<void> {
+    if (this.#closing) return Promise.resolve();
+    const p = send().finally(() => this.#ownRequests.delete(p));
+    this.#ownRequests.add(p);
+    return p;
+  }
+
+  /** Ends a session upstream (DELETE with its id); errors are the upstream's to have. Nothing after close(). */
+  endSession(sessionId: string, protocolVersion: string | null): Promise<void> {
+    return this.#own(() => this.#delete(sessionId, protocolVersion));
+  }
+
+  async #delete(sessionId: string, protocolVersion: string | null): Promise<void> {
     const lib = this.#url.protocol === 'https:' ? https : http;
     const headers: Record<string, string> = { 'mcp-session-id': sessionId };
     if (protocolVersion) headers['mcp-protocol-version'] = protocolVersion;
@@ -232,17 +250,25 @@ export class Upstream extends EventEmitter<UpstreamEvents> {
   /**
    * Keeps `state` true when no client is talking: now, and every `everyMs` in which no exchange
    * was answered, an `OPTIONS` to the endpoint (any HTTP answer, even 404 or 405, means it
-   * answers; it opens no session and has no body).
+   * answers; it opens no session and has no body). Its start: throws when called twice; does
+   * nothing after close().
    */
   watch(everyMs: number): void {
+    if (this.#watched) throw new Error('Upstream already watched');
+    this.#watched = true;
+    if (this.#closing) return;
     void this.probe();
     this.#probeTimer = setInterval(() => {
       if (performance.now() - this.#lastAnswer >= everyMs) void this.probe();
     }, everyMs).unref();
   }
 
-  /** One `OPTIONS` request: the state it gives. */
+  /** One `OPTIONS` request: the state it gives. Nothing after close(). */
   probe(): Promise<void> {
+    return this.#own(() => this.#options());
+  }
+
+  #options(): Promise<void> {
     const lib = this.#url.protocol === 'https:' ? https : http;
     const headers: Record<string, string> = {};
     if (this.#auth) headers.authorization = this.#auth;
@@ -262,8 +288,17 @@ export class Upstream extends EventEmitter<UpstreamEvents> {
     });
   }
 
-  close(): void {
-    clearInterval(this.#probeTimer);
-    this.#agent.destroy();
+  /**
+   * Stops the probes and destroys every socket to the upstream (call it once no exchange is
+   * forwarded any more); resolves when the probes and DELETEs under way have ended. The same
+   * promise every time.
+   */
+  close(): Promise<void> {
+    this.#closing ??= (async () => {
+      clearInterval(this.#probeTimer);
+      this.#agent.destroy();
+      await Promise.all(this.#ownRequests);
+    })();
+    return this.#closing;
   }
 }
