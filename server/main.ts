@@ -182,6 +182,7 @@ export async function main(argv: string[]): Promise<void> {
       process.exitCode = exitCode;
       process.off('SIGINT', onSignal);
       process.off('SIGTERM', onSignal);
+      await parent.close();
       log.info('stopped');
     })();
     return stopping;
@@ -207,6 +208,7 @@ export async function main(argv: string[]): Promise<void> {
     await lock.close();
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
+    await parent.close();
     if (err instanceof WriterLockedError) return fail(err.message, EXIT_FAILURE);
     if (err instanceof UsageError) return fail(err.message, EXIT_USAGE);
     return fail(`cannot publish snapshots in ${s.stateDir}: ${(err as Error).message}`, EXIT_FAILURE);
