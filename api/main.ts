@@ -99,13 +99,14 @@ export async function main(argv: string[]): Promise<void> {
     stopping ??= (async () => {
       log.info({ why }, 'shutting down');
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
-      sse.close();
+      // Ended now; a stream that cannot end (its socket not drained) closes with the connections below.
+      const sseClosed = sse.close();
       await monitoring.close();
       server.closeIdleConnections();
       await Promise.all([...supervisors.values()].map((sup) => sup.close()));
       await watcher.close();
       server.closeAllConnections();
-      await closed;
+      await Promise.all([closed, sseClosed]);
       process.off('SIGINT', onSignal);
       process.off('SIGTERM', onSignal);
       process.exitCode = exitCode;

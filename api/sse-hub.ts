@@ -44,7 +44,11 @@ export function snapshotEvent(snapshot: Snapshot, json: string = JSON.stringify(
   return `event: snapshot\nid: ${snapshot.serverId}:${snapshot.pid}:${snapshot.seq}\ndata: ${json}\n\n`;
 }
 
-/** The SSE subscribers of the API: `add()` a request, `broadcast()` every new snapshot, `close()` at shutdown. */
+/**
+ * The SSE subscribers of the API: `add()` a request, `broadcast()` every new snapshot, `close()`
+ * at shutdown. It has no start(): it serves from its construction, and its keep-alive timer
+ * runs from the first `add()` until close(); an `add()` after close() is refused and starts nothing.
+ */
 export class SseHub {
   readonly #clients = new Set<Client>();
   readonly #keepAliveMs: number;
@@ -54,7 +58,7 @@ export class SseHub {
   /** Frames are built once per snapshot, whatever the number of clients. */
   readonly #frames = new WeakMap<Snapshot, string>();
   #timer: NodeJS.Timeout | undefined;
-  #closed = false;
+  #closed: Promise<void> | undefined;
 
   constructor(options: SseHubOptions = {}) {
     this.#keepAliveMs = options.keepAliveMs ?? 15_000;
@@ -103,12 +107,23 @@ export class SseHub {
     }
   }
 
-  /** Ends every stream (at shutdown). */
-  close(): void {
-    this.#closed = true;
-    clearInterval(this.#timer);
-    for (const c of this.#clients) c.res.end();
-    this.#clients.clear();
+  /**
+   * Ends every stream (at shutdown) and stops the keep-alive timer; later subscribers get 503.
+   * A stream whose socket is backed up is cut, not ended: its client is not reading, and would
+   * never read the end. Resolves when every stream has closed; the same promise every time.
+   */
+  close(): Promise<void> {
+    this.#closed ??= (() => {
+      clearInterval(this.#timer);
+      const closed = [...this.#clients].map((c) => new Promise<void>((resolve) => {
+        c.res.once('close', () => resolve());
+        if (c.blockedSince === undefined) c.res.end();
+        else c.res.destroy();
+      }));
+      this.#clients.clear();
+      return Promise.all(closed).then(() => undefined);
+    })();
+    return this.#closed;
   }
 
   #frame(snapshot: Snapshot): string {

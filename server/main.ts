@@ -182,6 +182,7 @@ export async function main(argv: string[]): Promise<void> {
       process.exitCode = exitCode;
       process.off('SIGINT', onSignal);
       process.off('SIGTERM', onSignal);
+      await parent.close();
       log.info('stopped');
     })();
     return stopping;
@@ -207,6 +208,7 @@ export async function main(argv: string[]): Promise<void> {
     await lock.close();
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
+    await parent.close();
     if (err instanceof WriterLockedError) return fail(err.message, EXIT_FAILURE);
     if (err instanceof UsageError) return fail(err.message, EXIT_USAGE);
     return fail(`cannot publish snapshots in ${s.stateDir}: ${(err as Error).message}`, EXIT_FAILURE);
@@ -225,6 +227,9 @@ export async function main(argv: string[]): Promise<void> {
     await writer.markRunning(endpoint);
     log.info({ url: endpoint.url, snapshot: writer.file }, 'MCP server listening');
   } catch (err) {
+    // Stopped while starting (a signal, the API gone, the lock lost): the host's start() rejects
+    // for that alone (server/endpoint-lifecycle.ts), and the shutdown under way goes on.
+    if (stopping) return;
     const e = err as NodeJS.ErrnoException;
     const why = e.code === 'EADDRINUSE' ? `port ${s.mcpPort} on ${s.mcpHost} is already in use (--mcp-port)` : e.code === 'EADDRNOTAVAIL' ? `cannot bind ${s.mcpHost} (--mcp-host)` : e.message;
     process.stderr.write(`mcp-monitor server: ${why}\n`);

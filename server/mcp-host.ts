@@ -7,7 +7,6 @@
  * timed and judged for the {@link OperationRecorder} (see operation-tap.ts). The Host check and
  * the body limits stand in front of both eras.
  */
-import type http from 'node:http';
 import express, { type NextFunction, type Request, type RequestHandler, type Response } from 'express';
 import { classifyInboundRequest } from '@modelcontextprotocol/server';
 import type { Logger } from 'pino';
@@ -15,10 +14,11 @@ import type { TrustProxy } from '../shared/settings.js';
 import type { McpEndpoint } from '../shared/snapshot.js';
 import { admitBody, BodyBudget, cutOffPast } from './body-budget.js';
 import { clientAddress } from './client-fields.js';
+import { EndpointLifecycle } from './endpoint-lifecycle.js';
 import { httpLimits, type HttpLimits } from './http-limits.js';
 import { jsonDepthLimit } from './json-depth.js';
 import { jsonRpcError, jsonRpcErrorHandler } from './json-rpc-error.js';
-import { closeMcp, listenMcp, looksModern, MCP_ENDPOINT, mcpHostCheck, servedModern } from './mcp-http.js';
+import { listenMcp, looksModern, MCP_ENDPOINT, mcpHostCheck, servedModern } from './mcp-http.js';
 import { LegacySessions } from './legacy-sessions.js';
 import type { Backend } from './load-entry.js';
 import { ModernCallers, type ModernRequest } from './modern-callers.js';
@@ -75,7 +75,11 @@ export interface McpHostOptions {
   goneGraceMs?: number;
 }
 
-/** The child's MCP endpoint: owns its HTTP server, its sessions and modern clients (`start()`/`close()`). */
+/**
+ * The child's MCP endpoint: owns its HTTP server, its sessions and modern clients. `start()` once,
+ * `close()` once (the same promise); a close() during start() makes start() reject, and leaves
+ * nothing listening or running.
+ */
 export class McpHost {
   readonly #o: McpHostOptions;
   readonly #log: Logger;
@@ -86,10 +90,8 @@ export class McpHost {
   readonly #modern: ModernLeg | undefined;
   readonly #clients: ModernClients;
   readonly #callers: ModernCallers;
-  #http: http.Server | undefined;
+  readonly #life = new EndpointLifecycle('McpHost');
   #endpoint: McpEndpoint | undefined;
-  #started = false;
-  #closePromise: Promise<void> | undefined;
 
   constructor(options: McpHostOptions) {
     this.#o = options;
@@ -126,26 +128,27 @@ export class McpHost {
     return this.#legacy.terminate(sessionId, by);
   }
 
-  /** Binds the port; resolves with the endpoint (the real port when 0 was asked). */
-  async start(): Promise<McpEndpoint> {
-    if (this.#started) throw new Error('McpHost already started');
-    this.#started = true;
-    const { server, endpoint } = await listenMcp(this.#app(), this.#o.host, this.#o.port, this.#limits, this.#log);
-    this.#http = server;
-    this.#endpoint = endpoint;
-    this.#legacy.start();
-    this.#clients.start();
-    return endpoint;
+  /**
+   * Binds the port; resolves with the endpoint (the real port when 0 was asked). Throws when
+   * called twice or after close(); a close() that comes before it resolves makes it reject,
+   * once the port is closed again (server/endpoint-lifecycle.ts).
+   */
+  start(): Promise<McpEndpoint> {
+    return this.#life.start({
+      listen: () => listenMcp(this.#app(), this.#o.host, this.#o.port, this.#limits, this.#log),
+      serving: () => {
+        this.#legacy.start();
+        this.#clients.start();
+      },
+    }).then((endpoint) => (this.#endpoint = endpoint));
   }
 
-  /** Ends every session and modern client (reason `shutdown`) and closes the port. Safe to call many times. */
+  /**
+   * Ends every session and modern client (reason `shutdown`) and closes the port, also while
+   * start() is binding it. The same promise every time.
+   */
   close(): Promise<void> {
-    this.#closePromise ??= this.#close();
-    return this.#closePromise;
-  }
-
-  async #close(): Promise<void> {
-    await closeMcp(this.#http, async () => {
+    return this.#life.close(async () => {
       // The modern handler ends its open exchanges and listen streams gracefully.
       await Promise.all([this.#legacy.close(), this.#modern?.close()]);
       this.#clients.close();

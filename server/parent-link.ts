@@ -8,9 +8,20 @@
  */
 import { SUPERVISED_ENV } from '../shared/settings.js';
 
+/**
+ * Watches the link: it has no start(), the constructor starts watching (from the child's first
+ * moment). `close()` stops it: its `disconnect` listener is removed and `onGone` is never called
+ * after; the channel itself is left as it is (unreferenced, it keeps nothing alive; it closes
+ * when this process exits). The same promise every time.
+ */
 export class ParentLink {
   #gone = false;
   #onGone: (() => void) | undefined;
+  readonly #lost = (): void => {
+    this.#gone = true;
+    this.#onGone?.();
+  };
+  #closed: Promise<void> | undefined;
 
   constructor(env: NodeJS.ProcessEnv = process.env) {
     const supervised = env[SUPERVISED_ENV] === '1';
@@ -19,7 +30,7 @@ export class ParentLink {
     if (process.channel) {
       // Only a lifeline: it must never keep this process alive.
       process.channel.unref();
-      process.once('disconnect', () => this.#lost());
+      process.once('disconnect', this.#lost);
     } else if (supervised) {
       this.#gone = true;
     }
@@ -32,12 +43,18 @@ export class ParentLink {
 
   /** Calls `fn` when the API goes (at once if it has gone already). */
   onGone(fn: () => void): void {
+    if (this.#closed) return;
     this.#onGone = fn;
     if (this.#gone) fn();
   }
 
-  #lost(): void {
-    this.#gone = true;
-    this.#onGone?.();
+  /** Stops watching. */
+  close(): Promise<void> {
+    if (!this.#closed) {
+      process.off('disconnect', this.#lost);
+      this.#onGone = undefined;
+      this.#closed = Promise.resolve();
+    }
+    return this.#closed;
   }
 }

@@ -52,10 +52,10 @@ async function startApp(o: { limits?: ApiServerLimits; maxSse?: number; maxSocke
   await monitoring.start();
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   closers.push(async () => {
-    sse.close();
+    const sseClosed = sse.close();
     await monitoring.close();
     server.closeAllConnections();
-    await new Promise((r) => server.close(r));
+    await Promise.all([sseClosed, new Promise((r) => server.close(r))]);
   });
   const { port } = server.address() as net.AddressInfo;
   return { server, sse, monitoring, port, url: `http://127.0.0.1:${port}` };
@@ -171,7 +171,7 @@ describe('subscriber caps', () => {
 
   it('answers 503 with the error JSON once the SSE hub is closed (shutdown)', async () => {
     const api = await startApp();
-    api.sse.close();
+    await api.sse.close();
     const res = await openSse(api.url);
     expect(res.statusCode).toBe(503);
     expect((await bodyOf(res)).error).toMatchObject({ code: 'shutting_down' });

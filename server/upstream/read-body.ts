@@ -45,3 +45,14 @@ export function refuseBody(res: http.ServerResponse, answer: (res: http.ServerRe
   res.once('finish', () => res.req.destroy());
   answer(res);
 }
+
+/** The parsed copy of a body, to read from (never forwarded: the bytes are). */
+export function parseBody(body: Buffer | undefined): unknown {
+  if (!body || body.length === 0) return undefined;
+  try {
+    return JSON.parse(body.toString('utf8'));
+  } catch {
+    // Not JSON: the upstream answers it (a parse error); nothing to record but the status.
+    return undefined;
+  }
+}

@@ -12,11 +12,12 @@ import type { Logger } from 'pino';
 import type { McpEndpoint } from '../../shared/snapshot.js';
 import { admitBody, BodyBudget } from '../body-budget.js';
 import { boundClientInfo, boundProtocolVersion, boundText, boundUserAgent, clientAddress } from '../client-fields.js';
+import { EndpointLifecycle } from '../endpoint-lifecycle.js';
 import { httpLimits, type HttpLimits } from '../http-limits.js';
 import { jsonRpcError } from '../json-rpc-error.js';
 import { forwardedIp } from '../forwarded-ip.js';
 import { endToEndListed } from './hop-headers.js';
-import { closeMcp, listenMcp, looksModern, MCP_ENDPOINT, mcpHostCheck, servedModern } from '../mcp-http.js';
+import { listenMcp, looksModern, MCP_ENDPOINT, mcpHostCheck, servedModern } from '../mcp-http.js';
 import type { McpHostOptions } from '../mcp-host.js';
 import { ModernClients } from '../modern-clients.js';
 import { METHOD_MAX, outcomeOf, type OperationRecorder } from '../operation-recorder.js';
@@ -25,7 +26,7 @@ import { listableSessionId } from './session-id.js';
 import type { SessionRegistry } from '../session-registry.js';
 import type { ReleaseSlot } from '../session-slots.js';
 import { PendingById } from './pending-by-id.js';
-import { readBody, refuseBody } from './read-body.js';
+import { parseBody, readBody, refuseBody } from './read-body.js';
 import { responseReader } from './response-reader.js';
 import { sessionGoneReader } from './session-gone.js';
 import type { ExchangeHooks, Upstream } from './upstream.js';
@@ -45,18 +46,7 @@ function header(req: http.IncomingMessage, name: string): string | undefined {
   return typeof v === 'string' ? v : undefined;
 }
 
-/** The parsed copy of a body, to read from (never forwarded: the bytes are). */
-function parse(body: Buffer | undefined): unknown {
-  if (!body || body.length === 0) return undefined;
-  try {
-    return JSON.parse(body.toString('utf8'));
-  } catch {
-    // Not JSON: the upstream answers it (a parse error); nothing to record but the status.
-    return undefined;
-  }
-}
-
-/** The proxy endpoint: `start()`/`close()`, as `McpHost`. */
+/** The proxy endpoint: `start()`/`close()` with the rules of `McpHost` (server/mcp-host.ts). */
 export class UpstreamHost {
   readonly #o: UpstreamHostOptions;
   readonly #log: Logger;
@@ -65,7 +55,7 @@ export class UpstreamHost {
   readonly #budget: BodyBudget;
   readonly #sessions: UpstreamSessions;
   readonly #clients: ModernClients;
-  #http: http.Server | undefined;
+  readonly #life = new EndpointLifecycle('UpstreamHost');
   #endpoint: McpEndpoint | undefined;
   #closePromise: Promise<void> | undefined;
 
@@ -91,17 +81,18 @@ export class UpstreamHost {
     return this.#sessions.terminate(sessionId, by);
   }
 
-  async start(): Promise<McpEndpoint> {
-    await this.#sessions.start();
-    const { server, endpoint } = await listenMcp(this.#app(), this.#o.host, this.#o.port, this.#limits, this.#log);
-    this.#http = server;
-    this.#endpoint = endpoint;
-    this.#clients.start();
-    return endpoint;
+  /** Reads the issued ids, then binds the port: as `McpHost.start()` (server/endpoint-lifecycle.ts). */
+  start(): Promise<McpEndpoint> {
+    return this.#life.start({
+      prepare: () => this.#sessions.start(),
+      listen: () => listenMcp(this.#app(), this.#o.host, this.#o.port, this.#limits, this.#log),
+      serving: () => this.#clients.start(),
+    }).then((endpoint) => (this.#endpoint = endpoint));
   }
 
+  /** Ends every session here, closes the port (also while start() is under way), then the upstream's sockets. The same promise every time. */
   close(): Promise<void> {
-    this.#closePromise ??= closeMcp(this.#http, async () => {
+    this.#closePromise ??= this.#life.close(async () => {
       this.#clients.close();
       await this.#sessions.close();
     }).then(() => this.#o.upstream.close());
@@ -212,7 +203,7 @@ export class UpstreamHost {
   }
 
   async #post(req: http.IncomingMessage, res: http.ServerResponse, raw: Buffer, call: HttpCall, slot: ReleaseSlot | undefined): Promise<void> {
-    const parsed = parse(raw);
+    const parsed = parseBody(raw);
     readOperations(call, parsed);
     const method = call.method === undefined ? undefined : boundText(call.method, METHOD_MAX);
     // Outcomes from the answer, by request id (each of a repeated one): JSON or SSE alike.

@@ -53,7 +53,10 @@ export class UpstreamSessions {
   readonly slots: SessionSlots;
   readonly #issued: IssuedSessions;
   #timer: NodeJS.Timeout | undefined;
+  /** The read of the issued ids, once start() was called. */
+  #loading: Promise<void> | undefined;
   #closing = false;
+  #closed: Promise<void> | undefined;
 
   constructor(o: UpstreamSessionsOptions) {
     this.#o = o;
@@ -97,21 +100,30 @@ export class UpstreamSessions {
     return this.slots.reserve() ?? 'full';
   }
 
-  /** Reads the ids issued before this start, then sweeps idle sessions. */
+  /** Reads the ids issued before this start, then sweeps idle sessions (none when close() came meanwhile). Throws when called twice. */
   async start(): Promise<void> {
-    await this.#issued.load();
-    if (this.#o.sessionIdleMs > 0) {
-      const every = this.#o.sweepIntervalMs ?? Math.min(Math.max(Math.floor(this.#o.sessionIdleMs / 4), 50), 30_000);
-      this.#timer = setInterval(() => this.#sweep(), every).unref();
-    }
+    if (this.#loading) throw new Error('UpstreamSessions already started');
+    this.#loading = this.#issued.load();
+    await this.#loading;
+    if (this.#closing || this.#o.sessionIdleMs <= 0) return;
+    const every = this.#o.sweepIntervalMs ?? Math.min(Math.max(Math.floor(this.#o.sessionIdleMs / 4), 50), 30_000);
+    this.#timer = setInterval(() => this.#sweep(), every).unref();
   }
 
-  /** Ends every session here (reason `shutdown`); the upstream keeps them, and their ids are kept for the next child to adopt. */
-  async close(): Promise<void> {
+  /**
+   * Ends every session here (reason `shutdown`); the upstream keeps them, and their ids are kept
+   * for the next child to adopt. Resolves once a start() under way has read the ids and what is
+   * pending is written; the same promise every time.
+   */
+  close(): Promise<void> {
     this.#closing = true;
     clearInterval(this.#timer);
     for (const id of [...this.#sessions.keys()]) this.end(id, 'shutdown');
-    await this.#issued.close();
+    this.#closed ??= (async () => {
+      await this.#loading?.catch(() => undefined);
+      await this.#issued.close();
+    })();
+    return this.#closed;
   }
 
   /**

@@ -16,42 +16,9 @@ import type { TrustProxy } from '../../shared/settings.js';
 import type { UpstreamState } from '../../shared/snapshot.js';
 import { shownUrl } from '../../shared/upstream-url.js';
 import { headersWithout } from './hop-headers.js';
+import { CONNECT_TIMEOUT_MS, IDLE_SOCKET_MS, RESPONSE_HEAD_TIMEOUT_MS, UPSTREAM_SPARE_SOCKETS, type UpstreamOptions } from './upstream-options.js';
 
-/** How long a connection to the upstream may take, TLS handshake included. */
-const CONNECT_TIMEOUT_MS = 10_000;
-/**
- * How long the upstream may take to send a response's head once asked (queued for a socket,
- * connecting and sending included). Then the client gets 504. A stream whose head has come is
- * never timed: SSE stays open as long as the upstream keeps it.
- */
-const RESPONSE_HEAD_TIMEOUT_MS = 60_000;
-/**
- * An idle kept-alive connection is closed after this long: below Node's default server
- * `keepAliveTimeout` (5 s), so that we close it before the upstream does, not while a request is
- * going out on it (that request could then not be sent again: see {@link Upstream.forward}).
- */
-const IDLE_SOCKET_MS = 4_000;
-/** Sockets to the upstream beyond the ones of clients' exchanges: probes and DELETEs. */
-export const UPSTREAM_SPARE_SOCKETS = 8;
-
-/** Options of an {@link Upstream}; tests use small timeouts. */
-export interface UpstreamOptions {
-  /**
-   * Connections to the upstream at once; more exchanges wait for one (within the response head
-   * timeout). Give the child's `maxConnections` (each exchange comes on one) plus
-   * {@link UPSTREAM_SPARE_SOCKETS}. Default 256 + that.
-   */
-  maxSockets?: number;
-  /**
-   * `--trust-proxy`: when set, the client's `X-Forwarded-For` is believed and extended; when
-   * off (default), it is replaced by the socket's address (a client could forge it otherwise).
-   */
-  trustProxy?: TrustProxy;
-  /** Default {@link CONNECT_TIMEOUT_MS}. */
-  connectTimeoutMs?: number;
-  /** Default {@link RESPONSE_HEAD_TIMEOUT_MS}. */
-  responseHeadTimeoutMs?: number;
-}
+export { UPSTREAM_SPARE_SOCKETS, type UpstreamOptions } from './upstream-options.js';
 
 /** What one forwarded exchange tells its caller. */
 export interface ExchangeHooks {
@@ -97,6 +64,10 @@ export class Upstream extends EventEmitter<UpstreamEvents> {
   /** When an exchange last got an answer (performance.now()). */
   #lastAnswer = -Infinity;
   #probeTimer: NodeJS.Timeout | undefined;
+  #watched = false;
+  #closing: Promise<void> | undefined;
+  /** Probes and DELETEs under way: close() waits for them (the agent's destroy cuts them short). */
+  readonly #ownRequests = new Set<Promise<void>>();
 
   /** `maxSockets`: give the child's own `maxConnections` (every exchange comes on one). */
   constructor(url: string, options: UpstreamOptions = {}) {
@@ -133,6 +104,8 @@ export class Upstream extends EventEmitter<UpstreamEvents> {
   }
 
   #saw(reachable: boolean, error: string | null): void {
+    // A request cut by close() says nothing about the upstream.
+    if (this.#closing) return;
     if (reachable) this.#lastAnswer = performance.now();
     if (this.#state?.reachable === reachable && this.#state.error === error) return;
     this.#state = { reachable, error, since: new Date().toISOString() };
@@ -243,8 +216,20 @@ export class Upstream extends EventEmitter<UpstreamEvents> {
     up.end(x.body);
   }
 
-  /** Ends a session upstream (DELETE with its id); errors are the upstream's to have. */
-  async endSession(sessionId: string, protocolVersion: string | null): Promise<void> {
+  /** Runs one request of our own (probe, DELETE) unless closed, for close() to wait for. */
+  #own(send: () => Promise<void>): Promise<void> {
+    if (this.#closing) return Promise.resolve();
+    const p = send().finally(() => this.#ownRequests.delete(p));
+    this.#ownRequests.add(p);
+    return p;
+  }
+
+  /** Ends a session upstream (DELETE with its id); errors are the upstream's to have. Nothing after close(). */
+  endSession(sessionId: string, protocolVersion: string | null): Promise<void> {
+    return this.#own(() => this.#delete(sessionId, protocolVersion));
+  }
+
+  async #delete(sessionId: string, protocolVersion: string | null): Promise<void> {
     const lib = this.#url.protocol === 'https:' ? https : http;
     const headers: Record<string, string> = { 'mcp-session-id': sessionId };
     if (protocolVersion) headers['mcp-protocol-version'] = protocolVersion;
@@ -265,17 +250,25 @@ export class Upstream extends EventEmitter<UpstreamEvents> {
   /**
    * Keeps `state` true when no client is talking: now, and every `everyMs` in which no exchange
    * was answered, an `OPTIONS` to the endpoint (any HTTP answer, even 404 or 405, means it
-   * answers; it opens no session and has no body).
+   * answers; it opens no session and has no body). Its start: throws when called twice; does
+   * nothing after close().
    */
   watch(everyMs: number): void {
+    if (this.#watched) throw new Error('Upstream already watched');
+    this.#watched = true;
+    if (this.#closing) return;
     void this.probe();
     this.#probeTimer = setInterval(() => {
       if (performance.now() - this.#lastAnswer >= everyMs) void this.probe();
     }, everyMs).unref();
   }
 
-  /** One `OPTIONS` request: the state it gives. */
+  /** One `OPTIONS` request: the state it gives. Nothing after close(). */
   probe(): Promise<void> {
+    return this.#own(() => this.#options());
+  }
+
+  #options(): Promise<void> {
     const lib = this.#url.protocol === 'https:' ? https : http;
     const headers: Record<string, string> = {};
     if (this.#auth) headers.authorization = this.#auth;
@@ -295,8 +288,17 @@ export class Upstream extends EventEmitter<UpstreamEvents> {
     });
   }
 
-  close(): void {
-    clearInterval(this.#probeTimer);
-    this.#agent.destroy();
+  /**
+   * Stops the probes and destroys every socket to the upstream (call it once no exchange is
+   * forwarded any more); resolves when the probes and DELETEs under way have ended. The same
+   * promise every time.
+   */
+  close(): Promise<void> {
+    this.#closing ??= (async () => {
+      clearInterval(this.#probeTimer);
+      this.#agent.destroy();
+      await Promise.all(this.#ownRequests);
+    })();
+    return this.#closing;
   }
 }
