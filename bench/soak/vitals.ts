@@ -57,9 +57,9 @@ export interface Growth {
   end: number;
   ok: boolean;
   /**
-   * Whether the pass depends on it. A child's RSS is only reported: V8 grows a busy child's
-   * heap towards a plateau over minutes (and a restart starts it again), while the child's live
-   * heap, judged instead, measures what it still holds.
+   * Whether the pass depends on it. RSS is only reported: V8 grows a busy process's heap
+   * towards a plateau over minutes and keeps what a heap snapshot used (a restart starts a
+   * child again), while the live heap, judged instead, measures what the process still holds.
    */
   judged: boolean;
 }
@@ -85,7 +85,7 @@ export function judgeGrowth(samples: Sample[], warmupMin: number, windowMin: num
       const w = highest(warm, (x) => of(x)?.[field]);
       const e = highest(end, (x) => of(x)?.[field]);
       if (!Number.isFinite(w) || !Number.isFinite(e)) continue;
-      out.push({ what: `${id} ${field}`, warm: w, end: e, ok: e <= w * (1 + GROWTH), judged: id === 'api' || field === 'fds' });
+      out.push({ what: `${id} ${field}`, warm: w, end: e, ok: e <= w * (1 + GROWTH), judged: field === 'fds' });
     }
   }
   return out;
