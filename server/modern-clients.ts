@@ -108,9 +108,10 @@ export class ModernClients {
     return this.#clients.size;
   }
 
-  /** Starts looking for quiet clients. */
+  /** Starts looking for quiet clients; twice throws, after close() does nothing. */
   start(): void {
     if (this.#timer) throw new Error('ModernClients already started');
+    if (this.#closed) return;
     const every = this.#o.sweepIntervalMs ?? Math.min(Math.max(Math.floor(this.#o.windowMs / 4), 20), 10_000);
     this.#timer = setInterval(() => this.sweep(), every).unref();
   }
