@@ -1,5 +1,5 @@
 /**
- * What a request body may cost before it is read (contract §7 "Limits and trust", review H3):
+ * What a request body may cost before it is read:
  * its own limit (64 KiB without a session the child holds, 4 MiB with one), and a share of one
  * budget of buffered request bytes for the whole child, so that many senders that stall just
  * under their limit cannot together exhaust its memory. The hosted and the proxy endpoints both

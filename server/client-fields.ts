@@ -1,7 +1,8 @@
 /**
  * Bounds what an MCP client sends about itself before it is stored. Whatever is kept here is
  * rewritten into every snapshot and journal line and pushed to every API subscriber and
- * terminal, so it must be small and printable (issue 8, review H2 and M3; contract §4).
+ * terminal, so it must be small (a client must not bloat them) and printable (raw control
+ * characters would reach terminals).
  */
 import { isIP } from 'node:net';
 import type { ClientInfo } from '../shared/snapshot.js';

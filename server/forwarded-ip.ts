@@ -1,8 +1,8 @@
 /**
- * The client address of a request under `--trust-proxy` (contract §3), by the rule of Express's
- * `trust proxy` (proxy-addr), for the endpoint that does not run on Express (the `--upstream`
- * proxy): the addresses from the socket back through `X-Forwarded-For`, right to left; the
- * client is the first one not trusted as a proxy. `n` hops: the first `n` are proxies.
+ * The client address of a request under `--trust-proxy` (see shared/settings.ts), by the rule of
+ * Express's `trust proxy` (proxy-addr), for the endpoint that does not run on Express (the
+ * `--upstream` proxy): the addresses from the socket back through `X-Forwarded-For`, right to left;
+ * the client is the first one not trusted as a proxy. `n` hops: the first `n` are proxies.
  * `loopback`: every loopback address is a proxy. Off: the socket's address.
  */
 import type http from 'node:http';

@@ -1,9 +1,8 @@
 /**
- * Limits of the child's HTTP server, so that a client cannot hold sockets or session slots for
- * ever with a slow or half-sent request, nor make the child read megabytes before it has a
- * session (issue 8, review H2), nor make it buffer more than a fixed budget of request bytes,
- * nor hold most of its sockets from one address (review H3). A response is never timed: SSE
- * streams stay open as long as their session does.
+ * Limits of the child's HTTP server, so that a client cannot hold sockets or session slots for ever
+ * with a slow or half-sent request, nor make the child read megabytes before it has a session, nor
+ * make it buffer more than a fixed budget of request bytes, nor hold most of its sockets from one
+ * address. A response is never timed: SSE streams stay open as long as their session does.
  */
 import type { HttpServerLimits } from '../shared/limited-http-server.js';
 
@@ -28,7 +27,7 @@ export const CONNECTIONS_PER_SESSION = 4;
 /** `maxConnections` is never below this, whatever `--max-sessions` is. */
 export const MIN_MAX_CONNECTIONS = 256;
 /**
- * Request bytes the child buffers at once, all requests together (review H3): past it a
+ * Request bytes the child buffers at once, all requests together: past it a
  * request gets 503 with `Retry-After` before its body is read. 16 session-sized bodies.
  */
 export const BUFFERED_BODY_BUDGET = 64 * 1024 * 1024;

@@ -1,5 +1,5 @@
 /**
- * Appends the event journal `state/<serverId>/events.jsonl` (contract section 4): one JSON line
+ * Appends the event journal `state/<serverId>/events.jsonl` (see shared/journal.ts): one JSON line
  * per event, rotated by size into `events.1.jsonl` … `events.N.jsonl`.
  *
  * - Each line goes out in ONE write(2) on a file opened with O_APPEND, so a line is never split

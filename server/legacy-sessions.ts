@@ -100,9 +100,9 @@ export class LegacySessions {
   }
 
   /**
-   * Ends session `sid` on request (contract §9): reason `terminated`, `by` who asked; its server
-   * (and a `--command` session's process) is closed, and its next request gets 404.
-   * Returns false when no such session is open.
+   * Ends session `sid` on request (a control request, see shared/control-request.ts): reason
+   * `terminated`, `by` who asked; its server (and a `--command` session's process) is closed, and
+   * its next request gets 404. Returns false when no such session is open.
    */
   terminate(sid: string, by: string): boolean {
     if (!this.#sessions.has(sid)) return false;
@@ -157,7 +157,8 @@ export class LegacySessions {
     if (typeof req.headers['mcp-session-id'] === 'string') return this.existing(req, res, call);
     const body = req.body as { method?: unknown; params?: { clientInfo?: unknown; protocolVersion?: unknown } } | undefined;
     // Not initialize: a 400 that is not -32022, so that a negotiating modern client falls back
-    // to initialize (design memo §2); never 5xx, which makes it fail instead.
+    // to initialize (-32022, UnsupportedProtocolVersion, would make it retry another modern
+    // version instead); never 5xx, which makes it fail instead.
     if (Array.isArray(body) || body?.method !== 'initialize' || typeof body.params !== 'object' || body.params === null) {
       return jsonRpcError(res, 400, -32000, 'Bad Request: no valid session id; start with an initialize request');
     }
@@ -194,7 +195,8 @@ export class LegacySessions {
           session = { id, transport, server: server!, inFlight: 1, lastSeen: this.#now(), goneTimer: undefined, pending };
           this.#sessions.set(id, session);
           const now = new Date().toISOString();
-          // Only bounded fields are kept: they are rewritten into every snapshot (review H2, M3).
+          // Only bounded fields are kept: they are rewritten into every snapshot (see
+          // client-fields.ts).
           this.#o.registry.add({
             sessionId: id,
             clientIP: this.#o.clientIp(req),
@@ -263,7 +265,8 @@ export class LegacySessions {
     if (!session) return jsonRpcError(res, 404, -32001, 'Session not found');
     const proc = isSessionProcess(session.server) ? session.server : undefined;
     if (proc && req.method === 'POST' && !proc.accepting) {
-      // Its process has not read what it was sent (busy, hung): queue no more (review M3).
+      // Its process has not read what it was sent (busy, hung): queue no more (see
+      // command/bridge-flow.ts).
       res.set('Retry-After', String(this.#o.retryAfterSeconds ?? 5));
       return jsonRpcError(res, 503, -32000, 'The MCP server process is not reading its input; retry later');
     }
@@ -316,7 +319,7 @@ export class LegacySessions {
     clearTimeout(s.goneTimer);
     this.#sessions.delete(id);
     this.#o.registry.remove(id, reason, new Date(), undefined, by);
-    // debug: per-session lines at info would flood a busy child's log (review M6).
+    // debug: per-session lines at info would flood a busy child's log.
     this.#log.debug({ sessionId: id, reason }, 'session ended');
     // A session's own process (--command) ends with its session, however that ended.
     const own = isSessionProcess(s.server);

@@ -1,7 +1,7 @@
 /**
  * Loads the user's `--entry` module: its default export is a factory `() => McpServer` (or a
  * promise of one), of SDK v1 (`@modelcontextprotocol/sdk`: the legacy era only) or v2
- * (`@modelcontextprotocol/server`: both eras; contract §7).
+ * (`@modelcontextprotocol/server`: both eras).
  */
 import { pathToFileURL } from 'node:url';
 import { access } from 'node:fs/promises';
@@ -15,7 +15,8 @@ export interface HostableServer {
 /**
  * Why a `--command` session must end: its client did not read its streams (reason `close`: the
  * client is gone in all but name), or its process did not read its stdin (reason
- * `process-exit`: the process is ended). The contract's reasons; `why` goes to the log.
+ * `process-exit`: the process is ended). Reasons of `CLOSE_REASONS` in shared/snapshot.ts; `why`
+ * goes to the log.
  */
 export interface SessionOverflow {
   reason: 'close' | 'process-exit';
@@ -23,9 +24,9 @@ export interface SessionOverflow {
 }
 
 /**
- * A hosted server that is another program (`--command`): one process per session, whose pid
- * goes on the session's row and whose exit ends the session (reason `process-exit`). It has
- * flow control (review M3): the host shows it every HTTP response of the session, refuses a
+ * A hosted server that is another program (`--command`): one process per session, whose pid goes on
+ * the session's row and whose exit ends the session (reason `process-exit`). It has flow control
+ * (see command/bridge-flow.ts): the host shows it every HTTP response of the session, refuses a
  * POST while it is not `accepting`, and ends the session on `onOverflow`.
  */
 export interface SessionProcess {
@@ -102,7 +103,7 @@ export class EntryError extends Error {
 
 /**
  * The SDK generation of `x` by duck typing: `instanceof` fails when the user's module resolves
- * its own copy of a package (design memo §5). Only v2's low-level Server has
+ * its own copy of a package (its classes are then not ours). Only v2's low-level Server has
  * `getNegotiatedProtocolVersion` and `projectCallToolResult`; both have `setRequestHandler`.
  */
 export function sdkGeneration(x: unknown): SdkGeneration | undefined {

@@ -78,7 +78,7 @@ export async function main(argv: string[]): Promise<void> {
     throw err;
   }
   const s = parsed.settings;
-  // Asynchronous: a parent that does not read our stderr must never stall the MCP server (M6).
+  // Asynchronous: a parent that does not read our stderr must never stall the MCP server.
   const log = createLogger('server', parseLogLevel(process.env.MCP_MONITOR_LOG_LEVEL), { async: true }).child({ serverId: s.serverId });
 
   const registry = new SessionRegistry();
@@ -142,7 +142,7 @@ export async function main(argv: string[]): Promise<void> {
   logSessions(registry, log);
   // After the writer: its registry listeners run first, so `seq` already counts the change.
   const journal = new JournalWriter({ stateDir: s.stateDir, serverId: s.serverId, lock, maxBytes: s.journalMaxBytes, files: s.journalFiles, logger: log.child({ component: 'journal' }) });
-  // Requests to end sessions (contract §9), carried out by whichever host serves.
+  // Requests to end sessions (see shared/control-request.ts), carried out by whichever host serves.
   const controlLog = log.child({ component: 'control' });
   const control = new ControlDirectory({ stateDir: s.stateDir, serverId: s.serverId, registry, sessions: host, logger: controlLog });
   const sessionJournal = new SessionJournal({ serverId: s.serverId, registry, journal, seq: () => writer.seq });
@@ -193,8 +193,9 @@ export async function main(argv: string[]): Promise<void> {
   // Spawned by the API: when it goes (or went while this one was loading), so does this one.
   parent.onGone(() => void shutdown('parent API went away'));
   lock.on('compromised', (err) => {
-    // The writer and the journal have stopped writing already (they listen too). The journal
-    // must not even queue the `disconnect … shutdown` lines of the host closing below (M1).
+    // The writer and the journal have stopped writing already (they listen too). The journal must
+    // not even queue the `disconnect … shutdown` lines of the host closing below: they would land
+    // after the next writer's `start` (see shared/replay.ts).
     sessionJournal.detach();
     log.error({ err: err.message }, 'snapshot lock lost (another writer took it over); stopping without writing');
     void shutdown('lock compromised', EXIT_FAILURE);

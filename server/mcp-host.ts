@@ -1,11 +1,11 @@
 /**
- * The MCP endpoint of the child: `/mcp` on one HTTP server, serving both protocol eras
- * (contract §7). Legacy requests (sessions) go to {@link LegacySessions}; modern ones
+ * The MCP endpoint of the child: `/mcp` on one HTTP server, serving both protocol eras (see `ERAS`
+ * in shared/snapshot.ts). Legacy requests (sessions) go to {@link LegacySessions}; modern ones
  * (2026-07-28, sessionless) to {@link ModernLeg} when the backend is on SDK v2, their clients
  * listed by {@link ModernClients}. A backend on SDK v1 is legacy only: a modern request gets the
- * legacy 400 and a negotiating client falls back to `initialize`. Every JSON-RPC request is
- * timed and judged for the {@link OperationRecorder} (see operation-tap.ts). The Host check and
- * the body limits stand in front of both eras.
+ * legacy 400 and a negotiating client falls back to `initialize`. Every JSON-RPC request is timed
+ * and judged for the {@link OperationRecorder} (see operation-tap.ts). The Host check and the body
+ * limits stand in front of both eras.
  */
 import express, { type NextFunction, type Request, type RequestHandler, type Response } from 'express';
 import { classifyInboundRequest } from '@modelcontextprotocol/server';
@@ -121,7 +121,7 @@ export class McpHost {
   }
 
   /**
-   * Ends legacy session `sessionId` on request (contract §9, reason `terminated`); false when
+   * Ends legacy session `sessionId` on request (reason `terminated`); false when
    * no such session is open (a modern client has none).
    */
   terminate(sessionId: string, by: string): boolean {
@@ -199,7 +199,7 @@ export class McpHost {
     return app;
   }
 
-  /** A sessionless POST of a modern version this backend serves (contract §7): a session-sized body, no slot. */
+  /** A sessionless POST of a modern version this backend serves: a session-sized body, no slot. */
   #servedModern(req: Request): boolean {
     return servedModern(req, this.#modern !== undefined);
   }

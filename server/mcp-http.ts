@@ -33,8 +33,8 @@ export function looksModern(req: http.IncomingMessage): boolean {
 /**
  * A POST without a session id that announces a modern protocol version the backend serves
  * (spec 2026-07-28: every request carries `MCP-Protocol-Version`) may have a session-sized
- * body (contract §7). Any other version, a newer one included, gets the 64 KiB of an
- * `initialize` (review H3).
+ * body. Any other version, a newer one included, gets the 64 KiB of an `initialize`: a client
+ * must not make the child read megabytes by announcing a version it does not serve.
  * @param servesModern whether the backend serves the modern era at all (an SDK v1 one does not)
  */
 export function servedModern(req: http.IncomingMessage, servesModern: boolean): boolean {
@@ -49,9 +49,11 @@ function urlHost(host: string): string {
 }
 
 /**
- * DNS-rebinding protection (contract §6): the loopback names, the bind address (an IPv6 one in
- * brackets, as it comes in `Host`) and `allowedHosts`; anything else gets 403. Undefined (and a
- * warning) when bound to every interface with no `allowedHosts`: then nothing can be checked.
+ * DNS-rebinding protection (the attack of the security warning in
+ * https://modelcontextprotocol.io/specification/2025-11-25/basic/transports): the loopback names,
+ * the bind address (an IPv6 one in brackets, as it comes in `Host`) and `allowedHosts`; anything
+ * else gets 403. Undefined (and a warning) when bound to every interface with no `allowedHosts`:
+ * then nothing can be checked.
  */
 /** A check of a request that calls `next()` or answers it (as an express middleware, or by hand). */
 export type RequestCheck = (req: http.IncomingMessage, res: http.ServerResponse, next: () => void) => void;

@@ -3,7 +3,7 @@
  * session id to its tool handlers, only the web `Request` the handler built (`ctx.http.req`);
  * the host links that `Request` to the connection id of its client here. WeakMaps: an entry
  * lives exactly as long as its request objects, and nothing here needs AsyncLocalStorage
- * (issue 9, design memo §4-5).
+ * (the `Request` object itself is the key).
  */
 
 /** What the host knows of one modern request while it is served. */

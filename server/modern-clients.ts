@@ -1,5 +1,5 @@
 /**
- * Modern (2026-07-28) clients as connections (contract §7). A modern client has no session: it
+ * Modern (2026-07-28) clients as connections. A modern client has no session: it
  * is known by what it says on every request. Its connection id is `m-` and the first 16 hex
  * digits of the SHA-256 of the UTF-8 JSON text of `[name, version, clientIP, userAgent]`, the
  * four values as the connection row stores them (bounded clientInfo name and version, the
@@ -9,7 +9,7 @@
  * open (a long SSE response, a `subscriptions/listen` stream); then it leaves with reason
  * `idle` and the duration from its first request to its last. Identities cost a client nothing
  * to invent, so at most `max` are listed, and at most `maxPerIp` from one client address (so
- * that identities invented from one address cannot fill the list: review L9); past either,
+ * that identities invented from one address cannot fill the list); past either,
  * requests are still served, only not listed. Identical software (same name, version and
  * User-Agent) behind one address (loopback, a NAT, a reverse proxy) is one identity: one row.
  */

@@ -1,18 +1,19 @@
 /**
- * Counts and times what clients ask for (contract §4 `operations`, `sessionDurations`): every
+ * Counts and times what clients ask for (the snapshot's `operations` and `sessionDurations`, see
+ * shared/operations.ts): every
  * JSON-RPC request the child serves, in either era and from any backend, by method and, for
  * `tools/call` and `prompts/get`, by name. Plain counters in memory: recording never writes;
  * the snapshot writer reads {@link OperationRecorder.operations} on the writes that happen
  * anyway (activity batches, heartbeats).
  *
- * Method and name come from clients, so they are bounded here. A tool or prompt name gets an
- * entry of its own only once the server has shown it knows it: it is in the server's catalog
- * (the {@link KnownName} hook), or, while no catalog is known, the server answered a call of it
- * with a result (not `isError: true`). A method gets one if the specification has it, or the
- * server answered it with a result. Everything else counts under `_OTHER` of its method, or
- * method `_OTHER`: invented names, even those of requests the host refused, never take a slot
- * (review M6). At most {@link MAX_OPERATIONS} entries in all; each string cut and stripped of
- * control characters.
+ * Method and name come from clients, so they are bounded here. A tool or prompt name gets an entry
+ * of its own only once the server has shown it knows it: it is in the server's catalog (the
+ * {@link KnownName} hook), or, while no catalog is known, the server answered a call of it with a
+ * result (not `isError: true`). A method gets one if the specification has it, or the server
+ * answered it with a result. Everything else counts under `_OTHER` of its method, or method
+ * `_OTHER`: invented names, even those of requests the host refused, never take a slot (a client
+ * could otherwise fill the table with invented names). At most {@link MAX_OPERATIONS} entries in
+ * all; each string cut and stripped of control characters.
  */
 import {
   CALLER_FAULT_CODES,
@@ -42,7 +43,7 @@ export const NAME_MAX = 128;
 const RESERVED = NAMED_METHODS.length + 1;
 
 // Both SDKs (v1 1.32, v2 2.4) answer bad tool arguments with an isError result whose text starts so:
-// the caller's fault, like -32602 (contract §4), not an error of the tool.
+// the caller's fault, like -32602 (Invalid params), not an error of the tool.
 const INPUT_VALIDATION = 'Input validation error';
 
 /**
@@ -70,7 +71,7 @@ interface Entry extends Operation {
 }
 
 /**
- * The hook for the server's catalog (contract §11): whether `name` is one of its tools
+ * The hook for the server's catalog: whether `name` is one of its tools
  * (`tools/call`) or prompts (`prompts/get`), or `undefined` while no catalog is known, when the
  * server's answers decide instead.
  */

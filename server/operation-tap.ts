@@ -1,16 +1,16 @@
 /**
- * How the host times and judges each JSON-RPC request it serves (contract §4 `operations`;
- * design memo §4). At arrival: a start time (`process.hrtime.bigint()`), and method and name
- * read from the body Express already parsed (each element of a batch; notifications are
- * activity, not operations). The outcome: the response message as the SDK hands it to its
- * transport (`send`, tapped: no parsing of what it serialized, JSON or SSE alike), else, for
- * answers no transport sends (our own 400/404/413/503, the modern ladder's rejections), the HTTP
- * status. Recorded once, when the HTTP response closes.
+ * How the host times and judges each JSON-RPC request it serves (the snapshot's `operations`, see
+ * shared/operations.ts). At arrival: a start time (`process.hrtime.bigint()`), and method and name
+ * read from the body Express already parsed (each element of a batch; notifications are activity,
+ * not operations). The outcome: the response message as the SDK hands it to its transport (`send`,
+ * tapped: no parsing of what it serialized, JSON or SSE alike), else, for answers no transport
+ * sends (our own 400/404/413/503, the modern ladder's rejections), the HTTP status. Recorded once,
+ * when the HTTP response closes.
  *
  * `subscriptions/listen` (modern) has no final response: its stream stays open until the client
  * or the server ends it. It is recorded like any request, at the close of its response, with the
  * stream's lifetime as its duration and the HTTP status as its outcome: honest about what
- * happened, and kept apart from the rest by its method label (issue 9, design memo §4).
+ * happened, and kept apart from the rest by its method label.
  */
 import { outcomeOf, outcomeOfStatus, type OperationOutcome, type OperationRecorder } from './operation-recorder.js';
 

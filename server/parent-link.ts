@@ -1,6 +1,6 @@
 /**
  * The child's link to the API that spawned it: an IPC channel, which closes when the API exits,
- * even by SIGKILL (contract §6: when the API goes away, its children go too). Watched from the
+ * even by SIGKILL (when the API goes away, its children go too: no orphans). Watched from the
  * child's first moment, not once it has started: the API may die while the backend loads or the
  * lock is taken, and a `disconnect` nobody listened for is lost. A child whose channel had closed
  * before its code ran at all (the API died while Node booted) is told by the API's marker in its

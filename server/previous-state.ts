@@ -1,6 +1,7 @@
 /**
  * What a new writer carries over from the snapshot of the previous writer of its server id:
- * the session counters that the contract says survive restarts. It also ends the `--command`
+ * the session counters that survive restarts (`sessionsTotal`, `sessionsClosed`, … of
+ * shared/snapshot.ts). It also ends the `--command`
  * processes that writer left behind (its `processes`: it is dead, we hold the lock).
  */
 import { lstat } from 'node:fs/promises';
@@ -68,7 +69,7 @@ export async function loadPreviousState(file: string, log: Logger): Promise<Prev
     // Its --command processes may have outlived it (a stdio server that ignores stdin's end and
     // SIGTERM). Not our own: a writer of this very process lists live processes of ours.
     if (prev.pid !== process.pid) {
-      // A try of its own: a reaper failure never costs the counters read above (review M7).
+      // A try of its own: a reaper failure never costs the counters read above.
       try {
         logReaped(log, reapSnapshotProcesses(prev), 'ended the stdio server processes the previous writer left', { previousPid: prev.pid });
       } catch (err) {

@@ -69,7 +69,7 @@ export class SessionJournal {
       userAgent: c.userAgent,
       clientInfo: c.clientInfo,
       era: c.era ?? 'legacy',
-      // Only on a session ended on request (contract §9): who asked.
+      // Only on a session ended on request (reason `terminated`): who asked.
       ...(end.by !== undefined && { by: end.by }),
     });
   };

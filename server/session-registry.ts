@@ -72,7 +72,7 @@ export class SessionRegistry extends EventEmitter<RegistryEvents> {
    */
   add(connection: Connection): boolean {
     if (this.#sessions.has(connection.sessionId)) return false;
-    // Every row says whether it has a stdio process (contract §4: null unless `--command`).
+    // Every row says whether it has a stdio process (null unless `--command`).
     connection.process ??= null;
     this.#sessions.set(connection.sessionId, connection);
     this.#startedAt.set(connection.sessionId, this.#now());

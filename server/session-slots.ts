@@ -1,7 +1,7 @@
 /**
  * The session slots of one MCP child (`--max-sessions`): open sessions, plus `initialize`
  * requests under way. An initialize takes its slot before its body is read, so that clients
- * sending slow bodies cannot get past the limit (issue 8, review H2).
+ * sending slow bodies cannot get past the limit.
  */
 
 /** Frees a reserved slot; calling it again does nothing. */

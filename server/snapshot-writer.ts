@@ -120,7 +120,7 @@ export class SnapshotWriter extends EventEmitter<WriterEvents> {
       this.request('disconnect');
     });
     registry.on('activity', () => this.request('activity'));
-    // A process spawned or exited: in the file at once, so a reaper sees what is live (review M2).
+    // A process spawned or exited: in the file at once, so a reaper sees what is live.
     options.processes?.on('change', () => this.request('heartbeat'));
     options.lock.on('compromised', () => this.#onLockLost());
   }

@@ -1,6 +1,6 @@
 /**
  * Temp files a killed writer left beside the snapshot (`snapshot.json.<digits>`): readers ignore
- * them, and the next writer removes them once it holds the lock (contract section 4).
+ * them, and the next writer removes them once it holds the lock.
  */
 import { readdir, unlink } from 'node:fs/promises';
 import path from 'node:path';

@@ -1,5 +1,5 @@
 /**
- * Flow control of one `--command` session, both ways (review M3). Toward the client: the
+ * Flow control of one `--command` session, both ways. Toward the client: the
  * process's stdout is paused while one of the session's HTTP streams (the SSE response of a
  * POST, the GET stream) needs drain, and resumed once every one has drained, so that a client
  * that reads slowly or not at all stalls its own process (its stdout pipe fills, its writes

@@ -1,12 +1,12 @@
 /**
- * The `--command` backend (contract §7): each legacy session gets its own process of the
- * command line, started at its `initialize` and bridged to its transport ({@link StdioBridge}).
- * Stdio servers are connection-oriented, so the backend serves the legacy era only: a modern
- * request is answered so that a negotiating client falls back to `initialize`. The memory on
- * each session's row (`process.rssBytes`, the RSS of its whole process group) is refreshed on
- * every heartbeat (not on connect: a connect storm would read /proc once per session, review
- * L8; a new row shows null until the next heartbeat). Every process it spawned is listed in
- * {@link CommandBackend.processes} until it has exited (the snapshot's `processes`).
+ * The `--command` backend: each legacy session gets its own process of the command line, started at
+ * its `initialize` and bridged to its transport ({@link StdioBridge}). Stdio servers are
+ * connection-oriented, so the backend serves the legacy era only: a modern request is answered so
+ * that a negotiating client falls back to `initialize`. The memory on each session's row
+ * (`process.rssBytes`, the RSS of its whole process group) is refreshed on every heartbeat (not on
+ * connect: a connect storm would read /proc once per session; a new row shows null until the next
+ * heartbeat). Every process it spawned is listed in {@link CommandBackend.processes} until it has
+ * exited (the snapshot's `processes`).
  */
 import type { Logger } from 'pino';
 import { splitCommandLine } from '../../shared/command-line.js';

@@ -1,5 +1,5 @@
 /**
- * One stdio MCP server process of a `--command` session (contract §7): spawned without a
+ * One stdio MCP server process of a `--command` session: spawned without a
  * shell, in its own process group (so that `npx` and whatever it starts end together), with
  * newline-delimited JSON-RPC on stdin/stdout. What it prints is hostile input: stdout lines are
  * bounded ({@link MAX_LINE_BYTES}; a longer one is dropped, never buffered whole) and must be

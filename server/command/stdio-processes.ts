@@ -1,9 +1,9 @@
 /**
- * The live stdio processes of one `--command` child, for the snapshot's `processes` (contract
- * §7, review M2): each from its spawn, with the identity read then (pid, start ticks, uid, boot
- * id), until it has exited, also after its session ended (a server that ignores stdin's end and
- * SIGTERM lives up to 5 s longer). A writer that dies leaves them listed, so that its API or its
- * next start can end exactly them.
+ * The live stdio processes of one `--command` child, for the snapshot's `processes` (see
+ * shared/snapshot-processes.ts): each from its spawn, with the identity read then (pid, start
+ * ticks, uid, boot id), until it has exited, also after its session ended (a server that ignores
+ * stdin's end and SIGTERM lives up to 5 s longer). A writer that dies leaves them listed, so that
+ * its API or its next start can end exactly them.
  */
 import { EventEmitter } from 'node:events';
 import type { SnapshotProcess } from '../../shared/snapshot.js';

@@ -1,7 +1,8 @@
 /**
- * Making the control directory `state/<serverId>/control/` (contract §9) ours at start: created
- * with mode 0700, and refused, like the rest of the state directory (contract §4), when it is a
- * symbolic link, not a directory, or another user's. Requests are read from it as they come.
+ * Making the control directory `state/<serverId>/control/` (see shared/control-request.ts) ours at
+ * start: created with mode 0700, and refused, like the rest of the state directory (see
+ * shared/state-dir.ts), when it is a symbolic link, not a directory, or another user's. Requests
+ * are read from it as they come.
  */
 import { mkdir } from 'node:fs/promises';
 import { errnoPhrase } from '../../shared/errno.js';

@@ -1,5 +1,5 @@
 /**
- * The control directory of this MCP child (contract §9): `state/<serverId>/control/` holds
+ * The control directory of this MCP child: `state/<serverId>/control/` holds
  * requests to it, one `<name>.json` each, written atomically by the API, the CLI or an operator.
  * At start the directory is made ours (0700) and what an earlier run left there is cleared
  * (requests older than a minute, unread; temp files of a killed writer). Then each new request
@@ -43,7 +43,7 @@ export interface ControlDirectoryOptions {
   /** Ends a session of the backend. */
   sessions: SessionTerminator;
   logger: Logger;
-  /** How often the directory is listed. Default 500 (a request is carried out within 1 s, contract §9). */
+  /** How often the directory is listed. Default 500 (a request is to be carried out within 1 s). */
   pollMs?: number;
   /**
    * Requests and temp files older than this (by mtime) found at start are removed unread; a temp
@@ -84,7 +84,7 @@ export class ControlDirectory {
   /**
    * When each name in the directory was first listed (`performance.now()`): the age of a temp
    * file or of a request not JSON yet. Not its mtime against the wall clock, which a clock step
-   * moves (review L11): forward, a young temp file would be removed under its writer (whose
+   * moves: forward, a young temp file would be removed under its writer (whose
    * rename then fails); backward, a half-written request would wait for ever. Only names still
    * listed are kept.
    */
@@ -130,7 +130,7 @@ export class ControlDirectory {
 
   /**
    * At start: requests and temp files older than the max age, unread, by their mtime: what an
-   * earlier run left (contract §9). The one use of the wall clock here: there is no earlier
+   * earlier run left. The one use of the wall clock here: there is no earlier
    * monotonic time to compare with.
    */
   async #clearLeftovers(): Promise<void> {

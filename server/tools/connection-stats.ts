@@ -2,7 +2,7 @@
  * Tool `connection_stats`: the caller's own connection as the monitor sees it (a legacy session,
  * or a modern client), and how many other connections there are. Never another client's id or
  * IP: on Streamable HTTP the session id is the only credential of a session, and IPs are
- * personal data (issue 8, review H1; contract §7).
+ * personal data.
  */
 import type { McpServer } from '@modelcontextprotocol/server';
 import type { ToolContext } from './tool-context.js';

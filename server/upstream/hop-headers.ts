@@ -1,6 +1,7 @@
 /**
- * Headers of one hop (RFC 9110 §7.6.1): what the proxy of `--upstream` never forwards either
- * way, and the `Connection` header that could make it drop an end-to-end one (review L5).
+ * Headers of one hop (RFC 9110, https://www.rfc-editor.org/rfc/rfc9110#section-7.6.1): what the
+ * proxy of `--upstream` never forwards either way, and the `Connection` header that could make it
+ * drop an end-to-end one (then the upstream would not see what the monitor read).
  */
 import type http from 'node:http';
 

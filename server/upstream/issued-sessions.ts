@@ -1,10 +1,10 @@
 /**
  * The session ids the upstream issued, as far as this child (and the ones before it, for the
- * same server id) saw: the `Mcp-Session-Id` of a 2xx answer to an `initialize` (contract §7:
- * "a legacy session is listed only for an id the child saw the upstream issue, remembered
- * across its restarts"). Only these are adopted: listed when a request carries one the child
+ * same server id) saw: the `Mcp-Session-Id` of a 2xx answer to an `initialize` (a legacy
+ * session is listed only for an id the child saw the upstream issue, remembered across its
+ * restarts). Only these are adopted: listed when a request carries one the child
  * does not know (it restarted). Any other id is forwarded but never listed, so a stateless
- * upstream that answers 200 whatever the id cannot fill the registry (review H2).
+ * upstream that answers 200 whatever the id cannot fill the registry.
  *
  * Remembered in `<stateDir>/<serverId>/upstream-sessions.json` (0600, replaced atomically and
  * never through a link): one line `{"ids":[…]}`. The snapshot cannot carry them: a clean stop

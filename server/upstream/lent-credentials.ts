@@ -1,5 +1,5 @@
 /**
- * Review L12: the proxy of `--upstream` adds the URL's credentials to every client request that
+ * The proxy of `--upstream` adds the URL's credentials to every client request that
  * has no `Authorization` of its own, so whoever reaches the child uses them. On a loopback
  * address that is this machine's users; on any other, everyone on the network.
  */

@@ -1,6 +1,6 @@
 /**
  * The operations of one proxied POST by JSON-RPC id, for the answers read from the upstream's
- * JSON or SSE to find. A batch may repeat an id (review L13): each is kept, and each answer
+ * JSON or SSE to find. A batch may repeat an id: each is kept, and each answer
  * with that id goes to the next of them still waiting, in the batch's order (the answers of
  * one id cannot be told apart). O(1) an answer, whatever the batch.
  */

@@ -1,5 +1,5 @@
 /**
- * The MCP endpoint of the child in `--upstream` mode (contract §7): a reverse proxy at `/mcp`
+ * The MCP endpoint of the child in `--upstream` mode: a reverse proxy at `/mcp`
  * in front of any Streamable HTTP MCP server, either era. Every request is forwarded as it came
  * (bytes unchanged, bounded by the same body limits as a hosted server) and its answer streamed
  * back; what passes is read to record what a hosted server would: legacy sessions
@@ -74,7 +74,7 @@ export class UpstreamHost {
   }
 
   /**
-   * Ends proxied session `sessionId` on request (contract §9, reason `terminated`), upstream
+   * Ends proxied session `sessionId` on request (reason `terminated`), upstream
    * too; false when no such session is open (a modern client has none).
    */
   terminate(sessionId: string, by: string): boolean {
@@ -110,7 +110,7 @@ export class UpstreamHost {
       const path = q === -1 ? req.url : req.url!.slice(0, q);
       if (path !== MCP_ENDPOINT) return jsonRpcError(res, 404, -32000, 'Not found');
       const listed = endToEndListed(req.headers);
-      // Refused before anything is counted: the upstream would not see what we read (review L5).
+      // Refused before anything is counted: the upstream would not see what we read.
       if (listed) return refuseBody(res, (r) => jsonRpcError(r, 400, -32600, `Bad Request: Connection may not list ${boundText(listed, 64)}`));
       const sid = req.headers['mcp-session-id'];
       // Ended on request: gone for the client as a hosted session is (MCP spec: 404, start anew).
@@ -144,7 +144,7 @@ export class UpstreamHost {
 
   /**
    * Whether `sid` names a session the child holds, so that its requests may send a
-   * session-sized body (contract §7). An id it does not hold is "no session": 64 KiB.
+   * session-sized body. An id it does not hold is "no session": 64 KiB.
    * The one place that decides it (adoption extends it).
    */
   #holdsSession(sid: string): boolean {
@@ -168,7 +168,7 @@ export class UpstreamHost {
       if (this.#holdsSession(sid)) limit = this.#limits.sessionBodyBytes;
       else {
         // An id the upstream issued that this child does not list (it restarted): adopted only
-        // with a slot, as an initialize is (contract §7); any other id is forwarded, unlisted.
+        // with a slot, as an initialize is; any other id is forwarded, unlisted.
         // Not held yet: the small body limit.
         const adopt = this.#sessions.adoptionSlot(sid);
         if (adopt === 'full') return this.#full(res, 'adoption');

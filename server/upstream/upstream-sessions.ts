@@ -79,7 +79,7 @@ export class UpstreamSessions {
   }
 
   /**
-   * Ends session `id` on request (contract §9): reason `terminated`, `by` who asked, and a
+   * Ends session `id` on request: reason `terminated`, `by` who asked, and a
    * DELETE to the upstream. Returns false when no such session is open.
    */
   terminate(id: string, by: string): boolean {

@@ -1,5 +1,5 @@
 /**
- * The upstream of `--upstream` (contract §7): any Streamable HTTP MCP server. Forwards one HTTP
+ * The upstream of `--upstream`: any Streamable HTTP MCP server. Forwards one HTTP
  * exchange at a time, streaming both ways with backpressure (pipes: nothing is buffered whole),
  * with hop-by-hop headers dropped, `Host` rewritten and `X-Forwarded-*` set; each reaches the
  * upstream at most once, and gets no answer after the head timeout (504). Credentials in the
@@ -197,9 +197,10 @@ export class Upstream extends EventEmitter<UpstreamEvents> {
       // The client going away destroys `up` too: not the upstream's fault.
       if (res.destroyed || res.writableEnded) return x.done();
       // A kept-alive connection the upstream closed while idle (it restarted, or timed it out)
-      // fails as it is reused: once more, on a fresh connection, but only when the upstream
-      // cannot have acted on it (contract §7: at most once): a GET or DELETE, or a request none
-      // of whose bytes went out. A POST that did may have run (a tools/call): the client decides.
+      // fails as it is reused: once more, on a fresh connection, but only when the upstream cannot
+      // have acted on it (a request reaches the upstream at most once): a GET or DELETE, or a
+      // request none of whose bytes went out. A POST that did may have run (a tools/call): the
+      // client decides.
       const unsent = socket !== undefined && sentBefore !== undefined && socket.bytesWritten === sentBefore;
       const idempotent = x.method === 'GET' || x.method === 'DELETE';
       if (!retried && up.reusedSocket && (err.code === 'ECONNRESET' || err.code === 'EPIPE') && (idempotent || unsent)) {
