@@ -1,5 +1,5 @@
 /**
- * The operator actions of one supervisor (review M8): run one after the other, in the order
+ * The operator actions of one supervisor: run one after the other, in the order
  * asked, each once the previous one is done. A request identical to the last one still waiting
  * (not yet begun) is merged into it: it gets the same promise, so a burst of N `restart`s gives
  * at most two kill-and-spawn cycles (the one under way and one more), not N. Waiting actions

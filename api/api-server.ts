@@ -1,8 +1,9 @@
 /**
- * The API's HTTP server with limits on what a client may hold (review H2): a client that sends
- * its request slowly, or not at all, is cut off, and the number of open connections is capped.
- * The timeouts cover *receiving* a request only (Node's `requestTimeout`/`headersTimeout`), so
- * responses that stay open on purpose (SSE, socket.io long-polling) are not affected.
+ * The API's HTTP server with limits on what a client may hold (see shared/limited-http-server.ts):
+ * a client that sends its request slowly, or not at all, is cut off, and the number of open
+ * connections is capped. The timeouts cover *receiving* a request only (Node's
+ * `requestTimeout`/`headersTimeout`), so responses that stay open on purpose (SSE, socket.io
+ * long-polling) are not affected.
  */
 import type http from 'node:http';
 import { createLimitedHttpServer, type HttpServerLimits } from '../shared/limited-http-server.js';

@@ -29,12 +29,12 @@ export interface AppOptions {
   publicRouters?: express.Router[];
 }
 
-/** The API's Express app (contract §5). */
+/** The API's Express app: probes, the `/api/mcp` routes, metrics, the dashboard. */
 export function createApp(o: AppOptions): express.Express {
   const app = express();
   app.disable('x-powered-by');
   app.set('json spaces', 0);
-  // Before everything, probes included: a rebound name must not read even /readyz (review H3).
+  // Before everything, probes included: a rebound name must not read even /readyz.
   app.use(requireAllowedHost(o.allowedHosts));
   app.use(probeRoutes(o.catalog));
   for (const r of o.publicRouters ?? []) app.use(r);

@@ -1,5 +1,5 @@
 /**
- * Metrics of what fronts the MCP server (contract §7), per server id: whether a `--upstream`
+ * Metrics of what fronts the MCP server, per server id: whether a `--upstream`
  * server's upstream answers, and what the stdio processes of a `--command` server hold (their
  * count and memory, summed: a process per session, never a session id as a label). A leak of
  * per-session processes shows as a count that only grows.

@@ -5,14 +5,14 @@
  * backoff, capped, and reset after a stable run; one that keeps failing to start is `fatal`.
  * The child gets an IPC channel only so that it notices when this process is gone (no orphans).
  * A child that cannot even be spawned (ENOENT of the node binary after an upgrade, EACCES,
- * EAGAIN) is a failed start like any other: backoff, then `fatal` (review M5).
+ * EAGAIN) is a failed start like any other: backoff, then `fatal`.
  *
- * An operator acts on it too (contract §5): {@link ChildSupervisor.stopChild} ends the child and
- * keeps it down, {@link ChildSupervisor.startChild} brings it up again (from `fatal` too), and
- * {@link ChildSupervisor.restartChild} ends it and starts a new one, not counted in `restarts`
- * (those count the supervisor's own restarts after a crash). Actions run one after the other,
- * in the order they were asked for, each once the previous one is done; a repeat of the action
- * still waiting is merged into it, and few may wait ({@link ActionQueue}).
+ * An operator acts on it too (see routes/control.ts): {@link ChildSupervisor.stopChild} ends the
+ * child and keeps it down, {@link ChildSupervisor.startChild} brings it up again (from `fatal`
+ * too), and {@link ChildSupervisor.restartChild} ends it and starts a new one, not counted in
+ * `restarts` (those count the supervisor's own restarts after a crash). Actions run one after the
+ * other, in the order they were asked for, each once the previous one is done; a repeat of the
+ * action still waiting is merged into it, and few may wait ({@link ActionQueue}).
  */
 import type { ChildProcess } from 'node:child_process';
 import { EventEmitter } from 'node:events';
@@ -83,7 +83,7 @@ const EXIT_USAGE = 2;
 
 /**
  * Never handed to the child: the API's secret is of no use to the MCP server, and the user's
- * `--entry` code (or anything it runs) must not read it (review L4).
+ * `--entry` code (or anything it runs) must not read it.
  */
 const TOKEN_ENV = SETTINGS.token.env;
 

@@ -1,6 +1,6 @@
 /**
  * The servers one API supervises: one {@link ChildSupervisor} each, with its own settings,
- * backoff and restarts (contract §8). Without `--config` it is one server made of the flags;
+ * backoff and restarts. Without `--config` it is one server made of the flags;
  * with it, the servers of the file, in its order. The children's own logs and exits go to the
  * API's log here, and a child that died leaving its `--command` processes gets them ended.
  */
@@ -110,7 +110,7 @@ export function buildFleet(o: FleetOptions): Map<string, ChildSupervisor> {
     sup.on('state', (state, previous) => log.info({ state, previous }, 'MCP child state'));
     sup.on('exit', ({ pid, code, signal, expected, spawnError }) => {
       // Runs inside the child's 'exit' event: a throw here would crash the API and every child
-      // with it (review M7). Nothing may escape.
+      // with it. Nothing may escape.
       try {
         // A spawn that failed has no exit to tell: the supervisor logs why it failed.
         if (spawnError || pid === undefined) return;

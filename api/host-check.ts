@@ -1,5 +1,5 @@
 /**
- * DNS-rebinding protection for the API (contract §5, review H3): every request, probes and the
+ * DNS-rebinding protection for the API (see shared/host-check.ts): every request, probes and the
  * dashboard's files included, must name an allowed host in `Host`. A page of `attacker.example`
  * that rebinds its name to 127.0.0.1 still sends `Host: attacker.example:PORT`, so it is refused
  * before any route (or the token check) runs. The rule itself is `shared/host-check.ts`, the

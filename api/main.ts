@@ -33,8 +33,8 @@ function fail(message: string, code: number): void {
 }
 
 /**
- * Warns (contract §5) when the API runs without a token (its write routes are then open to
- * every local user, review M8; bound elsewhere, to anyone who reaches it), or reads any Host.
+ * Warns when the API runs without a token (its write routes are then open to every local user;
+ * bound elsewhere, to anyone who reaches it), or reads any Host.
  */
 function warnExposure(log: Logger, s: Settings, allowedHosts: ReadonlySet<string> | null): void {
   if (!s.token && !isLoopbackHost(s.host)) {

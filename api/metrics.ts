@@ -1,5 +1,5 @@
 /**
- * Prometheus metrics of the API (contract section 5), read from the {@link ServerCatalog} at
+ * Prometheus metrics of the API (`GET /metrics`), read from the {@link ServerCatalog} at
  * scrape time: nothing is counted twice and nothing drifts from what the REST routes say.
  * Every series is labelled `server_id` (and `reason` for closed sessions) only: never a
  * session id or an IP, which would be personal data and an unbounded number of series.
@@ -9,7 +9,7 @@
  * not go back when a child restarts; they reset only when the state directory is wiped, which
  * Prometheus' `rate()` reads as a counter reset.
  *
- * What clients asked for (issue 9) comes from the snapshot's `operations` and
+ * What clients asked for comes from the snapshot's `operations` and
  * `sessionDurations`, cumulative histograms kept by the child (the API never sees a request):
  * `mcp_server_operation_duration_seconds` and `mcp_server_session_duration_seconds` after the
  * OpenTelemetry MCP semantic conventions, labelled by method and tool or prompt name.
@@ -184,7 +184,7 @@ export class Metrics {
 type OperationLabels = Record<'server_id' | 'mcp_method_name' | 'gen_ai_tool_name' | 'gen_ai_prompt_name', string>;
 
 function operationLabels(serverId: string, op: Operation): OperationLabels {
-  // An older writer's `_other` is the contract's `_OTHER` (summed with it by operationsOf).
+  // An older writer's `_other` is today's `_OTHER` (summed with it by operationsOf).
   const name = canonicalName(op.name) ?? '';
   return {
     server_id: serverId,

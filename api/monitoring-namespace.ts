@@ -1,5 +1,5 @@
 /**
- * socket.io namespace `/monitoring` (contract section 5), for the client snippet users already
+ * socket.io namespace `/monitoring`, for the client snippet users already
  * have:
  *
  * ```js
@@ -41,7 +41,7 @@ export const DATA_EVENT = 'mcp_connections_data';
 /** Sent instead of an ack when a subscribe without an ack callback fails. */
 export const ERROR_EVENT = 'mcp_connections_error';
 /**
- * Default cap on sockets connected to `/monitoring` at once (review L9): each one is sent the
+ * Default cap on sockets connected to `/monitoring` at once: each one is sent the
  * full state of its servers on every change, so their number bounds the API's fan-out work.
  */
 export const MAX_MONITORING_CLIENTS = 1000;
@@ -121,7 +121,7 @@ export class MonitoringNamespace {
       ...(token ? { cors: { origin: true } } : {}),
       // Every handshake (polling and WebSocket) passes the Host check first: a page that rebinds
       // its own name to this address sends `Origin` and `Host` both of its own name, so the
-      // origin check alone does not stop it (review H3).
+      // origin check alone does not stop it.
       allowRequest: (req, callback) => {
         if (!requestHostAllowed(req, allowedHosts)) return callback(forbiddenHostMessage(req.headers.host), false);
         if (token) return callback(null, true);

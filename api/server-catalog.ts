@@ -20,7 +20,7 @@ export interface ServerSummary {
   startedAt: string | null;
   heartbeatAgeMs: number | null;
   activeConnections: number;
-  /** `activeConnections` by protocol era (contract §7); a connection without `era` is legacy. */
+  /** `activeConnections` by protocol era; a connection without `era` is legacy. */
   activeByEra: Record<Era, number>;
   totalConnections: number;
   mcpUrl: string | null;
@@ -119,7 +119,7 @@ export interface ConnectionStats {
   writtenAt: string;
   stale: boolean;
   snapshotError: string | null;
-  /** What clients asked for (the snapshot's `operations`, issue 9), null from an older writer: the dashboard's operations table. */
+  /** What clients asked for (the snapshot's `operations`), null from an older writer: the dashboard's operations table. */
   operations: Operation[] | null;
   /** What the server is (`--entry`, `--upstream`, `--command`) and, for an upstream, whether it answers; null from an older writer. */
   backend: NonNullable<ServerView['snapshot']>['backend'] | null;

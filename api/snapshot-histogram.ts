@@ -1,10 +1,10 @@
 /**
- * A Prometheus histogram whose buckets are read as they are from the snapshot (contract §4
- * `operations`, `sessionDurations`): the child keeps the cumulative counts, the API only shows
- * them. prom-client's `Histogram` can only `observe()` values, so this is a metric object of
- * its own that a prom-client `Registry` formats like any other: the registry writes the
- * `_bucket{le}`, `_sum` and `_count` lines and escapes the label values (`\`, `"`, newline),
- * which matters here because tool and prompt names come from clients.
+ * A Prometheus histogram whose buckets are read as they are from the snapshot (`operations`,
+ * `sessionDurations`, see shared/operations.ts): the child keeps the cumulative counts, the API
+ * only shows them. prom-client's `Histogram` can only `observe()` values, so this is a metric
+ * object of its own that a prom-client `Registry` formats like any other: the registry writes the
+ * `_bucket{le}`, `_sum` and `_count` lines and escapes the label values (`\`, `"`, newline), which
+ * matters here because tool and prompt names come from clients.
  */
 import type { Metric, Registry } from 'prom-client';
 

@@ -8,7 +8,8 @@
  * read `settleMs` later, and every server is re-read on a slow timer as a safety net: the
  * watcher always ends on the final state. Reads of one server never overlap ({@link SerialTask}),
  * so they cannot land out of order. A lower `seq` of the same writer is never accepted; a
- * snapshot of another writer always is, whatever its clock says (H4).
+ * snapshot of another writer always is, whatever its clock says (see `isNewer` in
+ * shared/snapshot.ts).
  */
 import { EventEmitter } from 'node:events';
 import { readdir } from 'node:fs/promises';

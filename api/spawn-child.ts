@@ -25,7 +25,7 @@ export function spawnChild(command: string, args: readonly string[], options: { 
     };
     child.once('exit', (code, signal) => end(code, signal));
     // A spawn that fails at run time (ENOENT, EACCES, EAGAIN) emits 'error' and 'close' but no
-    // 'exit' (review M5); 'close' also covers any other way the process ends.
+    // 'exit'; 'close' also covers any other way the process ends.
     child.once('close', (code, signal) => end(code, signal));
     child.on('error', (err) => {
       if (child.pid === undefined) return end(null, null, err);

@@ -14,7 +14,7 @@ import type { Snapshot } from '../shared/snapshot.js';
 import { sendError } from './http-errors.js';
 
 /**
- * Default cap on SSE subscribers at once (review L9): each one is sent every snapshot, so their
+ * Default cap on SSE subscribers at once: each one is sent every snapshot, so their
  * number bounds the API's fan-out work. Past it a new subscriber gets 503 `too_many_subscribers`.
  */
 export const MAX_SSE_CLIENTS = 1000;

@@ -1,8 +1,8 @@
 /**
- * The settings of `mcp-monitor start`: flags and env vars (contract §3) and, with `--config`,
- * the file (contract §8). A flag or env var wins over the file's API settings; the child
- * settings come from the file alone: given as a flag they are a usage error, their env vars are
- * ignored. Everything is checked here, before anything starts.
+ * The settings of `mcp-monitor start`: flags and env vars (see shared/settings.ts) and, with
+ * `--config`, the file (see shared/config-file.ts). A flag or env var wins over the file's API
+ * settings; the child settings come from the file alone: given as a flag they are a usage error,
+ * their env vars are ignored. Everything is checked here, before anything starts.
  */
 import { access } from 'node:fs/promises';
 import path from 'node:path';

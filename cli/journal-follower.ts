@@ -2,7 +2,7 @@
  * Follows one journal file like `tail -F`: keeps its handle open, reads what was appended since
  * the last call, and when the file was rotated (a new inode under the name) finishes the old
  * file, then reads the rotated files written since (`events.<n>.jsonl` whose inodes it has not
- * read, oldest first: several rotations may land between two calls, L1), then the new current
+ * read, oldest first: several rotations may land between two calls), then the new current
  * file from its start. Only whole lines come out; a torn line (a killed writer's) turns into a
  * warning when the next writer ends it.
  */

@@ -32,7 +32,7 @@ const SHORT: Record<string, string> = { '\b': '\\b', '\t': '\\t', '\n': '\\n', '
  * `text` safe for a terminal: C0 controls, DEL and C1 controls escaped as JSON.stringify
  * escapes C0 (`\n`, `\u001b`, `\u009b`), everything else as is. Every string a client could
  * have chosen (clientInfo, User-Agent, session id, anything read from a state file) goes through
- * it before it is printed (M3): a raw ESC could set the title, clear the screen or write the
+ * it before it is printed: a raw ESC could set the title, clear the screen or write the
  * clipboard (OSC 52).
  */
 export function printable(text: string): string {

@@ -8,7 +8,7 @@
  * reported with reason `unknown` (or `shutdown` when the writer was stopping). A writer that
  * died takes its sessions with it: reason `writer-died`.
  *
- * A writer is its `(pid, startedAt)` (M7): a restart that gets the same pid (a container's child
+ * A writer is its `(pid, startedAt)`: a restart that gets the same pid (a container's child
  * is always pid 7) is a restart, and a pid that an earlier writer had is not muted for good.
  * Journal lines other than `start` carry only the pid: they belong to the current writer when
  * the pid is its own, and are news of a gone writer when the pid is a replaced writer's.
@@ -36,7 +36,7 @@ export type TailEvent =
 interface Session {
   pid: number;
   sessionId: string;
-  /** A journal line or connection without it is of a writer older than issue 9: legacy. */
+  /** A journal line or connection without it is of a writer from before eras were recorded: legacy. */
   era: Era;
   clientIP: string | null;
   userAgent: string | null;

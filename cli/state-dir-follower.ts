@@ -7,7 +7,7 @@
  * trailing event for a burst, chokidar #1455), and re-reads everything every `pollMs`: that
  * also finds a state directory or server that appears later and notices a heartbeat that stops.
  * A snapshot file that did not change since it was read (same inode, size and times) is not
- * read again: only its writer is judged again (L9). Reads of one server never overlap
+ * read again: only its writer is judged again. Reads of one server never overlap
  * ({@link SerialTask}), so events come out in order.
  */
 import { stat } from 'node:fs/promises';

@@ -1,5 +1,5 @@
 /**
- * `--command`: a command line split into the program and its arguments, as contract §3 says:
+ * `--command`: a command line split into the program and its arguments:
  * on spaces, `"…"` and `'…'` quote (the quotes go, what is between them stays as it is), no
  * shell, so no variables, globs, pipes or escapes. Split once, at parse time, so that a bad
  * line stops the program at start (exit 2) and never when the first client comes.

@@ -1,5 +1,5 @@
 /**
- * `start --config FILE` (contract §8): a JSON file of the servers one API supervises. Top-level
+ * `start --config FILE`: a JSON file of the servers one API supervises. Top-level
  * keys are API settings by their camelCase names; `servers` lists each child with its `id`, its
  * child settings by name, `env` (extra environment of a `command`) and `autostart`. Every value
  * goes through the parser of its flag (shared/settings.ts), so the rules are the flags' rules.

@@ -1,5 +1,5 @@
 /**
- * The control directory of a server (contract §9): `state/<serverId>/control/` holds requests to
+ * The control directory of a server: `state/<serverId>/control/` holds requests to
  * its live writer, one file `<name>.json` each, written atomically (a temp file renamed into
  * place) by the API (`by: "api"`) or the CLI (`by: "cli:<user>"`). The writer creates the
  * directory at start, picks each request up within a second, acts on it and removes it.
@@ -28,7 +28,7 @@ export const CONTROL_TEMP_RE = /^[A-Za-z0-9_-]{1,100}\.json\.\d+$/;
 /** A request file larger than this is not read (it is removed with a warning). */
 export const CONTROL_REQUEST_MAX_BYTES = 4096;
 
-/** Requests older than this found by a writer at start are removed unread (contract §9). */
+/** Requests older than this found by a writer at start are removed unread: what an earlier run left. */
 export const CONTROL_REQUEST_MAX_AGE_MS = 60_000;
 
 /** How long a session id may be (`by`: {@link BY_MAX}, as the journal reads it). */
@@ -71,7 +71,7 @@ function printable(s: string): boolean {
 /**
  * Whether a writer takes `sessionId` in a request: 1-{@link SESSION_ID_MAX} characters, none a
  * control character. The one rule for the writer, the API's route and the CLI, so that neither
- * writes a request the writer refuses (review L6).
+ * writes a request the writer refuses.
  */
 export function isControlSessionId(sessionId: string): boolean {
   return sessionId !== '' && sessionId.length <= SESSION_ID_MAX && printable(sessionId);

@@ -1,6 +1,7 @@
 /**
- * Protocol eras of connections (contract §7) as every view counts them. A connection or journal
- * line without `era` was written before issue 9, when every connection was a session: legacy.
+ * Protocol eras of connections (see `ERAS` in snapshot.ts) as every view counts them. A
+ * connection or journal line without `era` was written before eras were recorded, when every
+ * connection was a session: legacy.
  */
 import type { Connection, Era } from './snapshot.js';
 

@@ -1,5 +1,5 @@
 /**
- * Which `Host` header names a server accepts (DNS-rebinding protection, contract §5 and §6).
+ * Which `Host` header names a server accepts (DNS-rebinding protection).
  * One rule for the API and the MCP endpoint: a page that rebinds its own name to 127.0.0.1 still
  * sends that name in `Host`, so only names we expect pass.
  */

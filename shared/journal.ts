@@ -1,5 +1,5 @@
 /**
- * The event journal `state/<serverId>/events.jsonl` (contract section 4): one JSON line per
+ * The event journal `state/<serverId>/events.jsonl`: one JSON line per
  * `start`, `connect`, `disconnect` and `stop` of one server id, appended by its live writer and
  * rotated by size into `events.1.jsonl` (newest) … `events.N.jsonl` (oldest).
  *
@@ -47,7 +47,7 @@ export interface ConnectLine extends JournalLineBase {
   requestCount?: number;
   clientInfo?: ClientInfo | null;
   protocolVersion?: string | null;
-  /** The connection's protocol era (contract §4, §7); lines written before issue 9 have none (then legacy). */
+  /** The connection's protocol era; lines written before eras were recorded have none (then legacy). */
   era?: Era;
   lastMethod?: string | null;
 }
@@ -62,9 +62,9 @@ export interface DisconnectLine extends JournalLineBase {
   clientIP?: string;
   userAgent?: string | null;
   clientInfo?: ClientInfo | null;
-  /** The connection's protocol era; lines written before issue 9 have none (then legacy). */
+  /** The connection's protocol era; lines written before eras were recorded have none (then legacy). */
   era?: Era;
-  /** Who asked, when the session was ended on request (reason `terminated`, contract §9): `api`, `cli:<user>`. */
+  /** Who asked, when the session was ended on request (reason `terminated`, see control-request.ts): `api`, `cli:<user>`. */
   by?: string;
 }
 
@@ -190,7 +190,7 @@ const READ_ATTEMPTS = 10;
  * skipped and reported through `onWarning`. Throws {@link StateFileError} when there is no
  * journal or it cannot be read.
  *
- * A rotation renames every file while we read (L2): so all files are opened first (an open file
+ * A rotation renames every file while we read: so all files are opened first (an open file
  * keeps its inode whatever its name becomes), and if `events.jsonl` is not the same inode after
  * the opens as before the listing, a rotation came in between and it starts over.
  */

@@ -1,5 +1,5 @@
 /**
- * An HTTP server that a slow or half-sent request cannot hold for ever (review H2): the API and
+ * An HTTP server that a slow or half-sent request cannot hold for ever: the API and
  * the MCP child both make theirs here, each with its own numbers. The timeouts cover *receiving*
  * a request only (Node's `headersTimeout`/`requestTimeout`): responses that stay open on purpose
  * (SSE, socket.io long-polling, MCP streams) are never timed.

@@ -1,6 +1,6 @@
 /**
- * What clients asked for, as the snapshot publishes it (contract §4 `operations`,
- * `sessionDurations`): cumulative histograms with fixed bounds, so that the API can turn them into
+ * What clients asked for, as the snapshot publishes it (`operations`, `sessionDurations`):
+ * cumulative histograms with fixed bounds, so that the API can turn them into
  * Prometheus histograms and the dashboard can estimate quantiles. Pure data and functions.
  */
 import { isCount, isObject } from './validate.js';
@@ -16,14 +16,14 @@ export const MAX_OPERATIONS = 100;
 
 /**
  * The `name` under which names the server does not know (and names past {@link MAX_OPERATIONS})
- * are counted, and the `method` of methods it does not know (contract §4 `operations`).
+ * are counted, and the `method` of methods it does not know.
  */
 export const OTHER_NAME = '_OTHER';
 
-/** How writers before the contract's `_OTHER` named that bucket; read as {@link OTHER_NAME}. */
+/** How older writers named that bucket, before it was `_OTHER`; read as {@link OTHER_NAME}. */
 const LEGACY_OTHER_NAME = '_other';
 
-/** A method or name as the contract spells it: a carried-over `_other` is {@link OTHER_NAME}. */
+/** A method or name as the snapshot spells it today: a carried-over `_other` is {@link OTHER_NAME}. */
 export function canonicalName<T extends string | null>(s: T): T {
   return (s === LEGACY_OTHER_NAME ? OTHER_NAME : s) as T;
 }

@@ -1,5 +1,5 @@
 /**
- * Where things live in the state directory (contract section 4). Pure functions.
+ * Where things live in the state directory. Pure functions.
  *
  * ```
  * state/<serverId>/snapshot.json        the latest snapshot, replaced atomically

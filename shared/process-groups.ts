@@ -34,7 +34,7 @@ export interface ReapResult {
  * pid, start time in ticks and uid, and only while it still leads its own session and group (as
  * a `--command` process does). Synchronous on purpose: the check and the kill are as close
  * together as Node allows (there is no pidfd API), so a pid freed and reused in between is all
- * but impossible. Never throws: EPERM and every other error are results (review M7).
+ * but impossible. Never throws: EPERM and every other error are results.
  */
 export function reapProcesses(list: readonly SnapshotProcess[]): ReapResult[] {
   const boot = bootId();
@@ -148,11 +148,11 @@ async function scanGroups(pgids: ReadonlySet<number>): Promise<Map<number, numbe
 }
 
 /**
- * Resident memory of each process group in `pgids`, in bytes: the sum of VmRSS of its members.
- * It reads only each leader and its descendants (`/proc/<pid>/task/<tid>/children`), not all of
- * `/proc` (review L8); a member that is no descendant of its leader any more (its parent exited)
- * is missed. A kernel without those files gets one pass over `/proc`. A group with no member
- * left, or no /proc: absent.
+ * Resident memory of each process group in `pgids`, in bytes: the sum of VmRSS of its members. It
+ * reads only each leader and its descendants (`/proc/<pid>/task/<tid>/children`), not all of
+ * `/proc` (which costs a read per process of the machine); a member that is no descendant of its
+ * leader any more (its parent exited) is missed. A kernel without those files gets one pass over
+ * `/proc`. A group with no member left, or no /proc: absent.
  */
 export async function groupRssBytes(pgids: ReadonlySet<number>): Promise<Map<number, number>> {
   const out = new Map<number, number>();

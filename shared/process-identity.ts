@@ -2,7 +2,7 @@
  * Who a process is, exactly, as Linux tells it in `/proc`: its pid, when it started in clock
  * ticks since boot (`/proc/<pid>/stat` field 22, `starttime`), its real uid (`/proc/<pid>/status`
  * `Uid:`) and the boot it runs in (`/proc/sys/kernel/random/boot_id`). A `--command` child records
- * this when it spawns a stdio process (review M7); a reaper kills a listed pid only when all four
+ * this when it spawns a stdio process; a reaper kills a listed pid only when all four
  * match, so a pid reused by another process (even one started the same second), a snapshot of
  * another boot, or a process of another user is never killed. No wall clock is involved: a clock
  * step changes none of these.

@@ -4,7 +4,7 @@
  * The lines are taken in the order they were written. A `start` ends whatever the previous
  * writer still held (if it stopped cleanly there is nothing left; if it died, its sessions died
  * with it), and so does a `stop` of the current writer. A writer that lost its lock may still
- * append its `disconnect` and `stop` lines after the next writer's `start` (M1): lines of a
+ * append its `disconnect` and `stop` lines after the next writer's `start`: lines of a
  * writer that an other one has replaced are news of the past and change nothing.
  */
 import { eraOf } from './eras.js';
@@ -35,7 +35,7 @@ export function connectionOf(line: ConnectLine): Connection {
     requestCount: line.requestCount ?? 0,
     clientInfo: line.clientInfo ?? null,
     protocolVersion: line.protocolVersion ?? null,
-    // A line of a writer older than issue 9 has no era: its sessions were legacy ones.
+    // A line written before eras were recorded has no era: its sessions were legacy ones.
     era: eraOf(line.era),
     lastMethod: typeof line.lastMethod === 'string' ? line.lastMethod : null,
   };

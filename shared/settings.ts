@@ -1,5 +1,5 @@
 /**
- * Settings of contract section 3: each is a flag and an environment variable, the flag wins.
+ * Settings: each is a flag and an environment variable, the flag wins.
  * Parsing is pure: argv and env come in, typed settings or a {@link UsageError} come out.
  */
 import path from 'node:path';
@@ -59,7 +59,7 @@ export interface Settings {
   journalMaxBytes: number;
   /** Rotated journal files kept (`events.1.jsonl` … `events.N.jsonl`). Default 5. */
   journalFiles: number;
-  /** `start` only: a JSON file of the servers to supervise (contract §8), absolute; undefined = one server from the settings. */
+  /** `start` only: a JSON file of the servers to supervise (see config-file.ts), absolute; undefined = one server from the settings. */
   config: string | undefined;
 }
 
@@ -308,7 +308,7 @@ export function parseCommand<K extends SettingKey>(
   return { settings: settings as Pick<Settings, K>, sources: sources as Record<K, SettingSource>, flags, positionals };
 }
 
-/** The settings that choose the child's backend; at most one may be set (contract §3). */
+/** The settings that choose the child's backend; at most one may be set. */
 export const BACKEND_SETTINGS = ['entry', 'upstream', 'command'] as const satisfies readonly SettingKey[];
 
 function checkOneBackend(s: Partial<Settings>): void {
@@ -319,7 +319,7 @@ function checkOneBackend(s: Partial<Settings>): void {
   }
 }
 
-/** The snapshot's `backend` for these settings (contract §4); the target never shows credentials. */
+/** The snapshot's `backend` for these settings; the target never shows credentials. */
 export function backendTarget(s: Pick<Settings, 'entry' | 'upstream' | 'command'>): { kind: 'builtin' | 'entry' | 'upstream' | 'command'; target: string | null } {
   if (s.entry) return { kind: 'entry', target: s.entry };
   if (s.upstream) return { kind: 'upstream', target: shownUrl(s.upstream) };

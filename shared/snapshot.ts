@@ -18,8 +18,8 @@ export const WRITE_REASONS = ['startup', 'connect', 'disconnect', 'activity', 'h
 export type WriteReason = (typeof WRITE_REASONS)[number];
 
 /**
- * Why a connection ended (contract §4): the first four since the beginning; `terminated` (ended
- * on request, §9), `process-exit` (its stdio process exited, `--command`) and `upstream` (the
+ * Why a connection ended: the first four since the beginning; `terminated` (ended on request, see
+ * control-request.ts), `process-exit` (its stdio process exited, `--command`) and `upstream` (the
  * upstream server ended it, `--upstream`) added to schema @1.
  */
 export const CLOSE_REASONS = ['delete', 'close', 'idle', 'shutdown', 'terminated', 'process-exit', 'upstream'] as const;
@@ -31,13 +31,13 @@ export function noneClosed(): Record<CloseReason, number> {
 }
 
 /**
- * Protocol eras (contract §7): `legacy` (2024-11-05 … 2025-11-25: `initialize`, a session id)
+ * Protocol eras: `legacy` (2024-11-05 … 2025-11-25: `initialize`, a session id)
  * and `modern` (2026-07-28 on: no sessions; identity on every request).
  */
 export const ERAS = ['legacy', 'modern'] as const;
 export type Era = (typeof ERAS)[number];
 
-/** Where the child's MCP server comes from (contract §7). */
+/** Where the child's MCP server comes from: built-in tools, `--entry`, `--upstream` or `--command`. */
 export const BACKEND_KINDS = ['builtin', 'entry', 'upstream', 'command'] as const;
 export type BackendKind = (typeof BACKEND_KINDS)[number];
 
@@ -59,7 +59,7 @@ export interface ConnectionProcess {
 
 /**
  * One connection as the child records it: a legacy session, or a modern (sessionless) client,
- * whose `sessionId` is `m-` and 16 hex digits (contract §7).
+ * whose `sessionId` is `m-` and 16 hex digits (see server/modern-clients.ts).
  */
 export interface Connection {
   sessionId: string;
@@ -78,12 +78,12 @@ export interface Connection {
   process?: ConnectionProcess | null;
 }
 
-/** The backend of the child (contract §4 `backend`): `target` is the module, URL (no credentials) or command line. */
+/** The backend of the child: `target` is the module, URL (no credentials) or command line. */
 export interface Backend {
   kind: BackendKind;
   target: string | null;
   /**
-   * `upstream` only (our addition, contract §7 asks health to name an unreachable upstream):
+   * `upstream` only (our addition, so that health can name an unreachable upstream):
    * whether the last request forwarded to it got an HTTP answer, and if not, why, in one line
    * without credentials. Absent for other kinds; null before the first request.
    */
@@ -128,7 +128,7 @@ export interface Snapshot {
   sessionsClosed?: Record<CloseReason, number>;
   /** Added to schema @1 (readers accept a snapshot without it). */
   backend?: Backend;
-  /** What clients asked for since the first start of this server id (contract §4); added to schema @1. */
+  /** What clients asked for since the first start of this server id (see operations.ts); added to schema @1. */
   operations?: Operation[];
   /** Durations of ended connections of both eras, seconds, since the first start; added to schema @1. */
   sessionDurations?: Histogram;
@@ -325,7 +325,7 @@ export function isStale(snapshot: Snapshot, now: number = Date.now()): boolean {
  * True when `next` may replace `current` for a reader. Within one writer (same pid and
  * `startedAt`) only a higher seq does. A snapshot of another writer always does: writers of one
  * server id follow each other under the lock, so the file's order is the order of writers, and
- * their clocks say nothing about it (a clock stepped back must not hide a new writer, H4).
+ * their clocks say nothing about it (a clock stepped back must not hide a new writer).
  */
 export function isNewer(next: Snapshot, current: Snapshot | undefined): boolean {
   if (!current || !sameWriter(next, current)) return true;

@@ -4,7 +4,7 @@
  *
  * Like ssh with `~/.ssh`: a directory that another user owns, or that group or others may write,
  * is refused. Whoever can write it can rename our `<id>` directory away and put one full of
- * symbolic links in its place (contract section 4).
+ * symbolic links in its place.
  */
 import { access, chmod, constants, lstat, mkdir, stat } from 'node:fs/promises';
 import type { Stats } from 'node:fs';

@@ -1,10 +1,10 @@
 /**
- * How long ending a `--command` stdio process may take (contract §7), shared by the child that
+ * How long ending a `--command` stdio process may take, shared by the child that
  * ends its processes and the API that ends the child: the MCP stdio lifecycle
  * (https://modelcontextprotocol.io/specification/2025-06-18/basic/lifecycle#stdio) closes stdin,
  * sends SIGTERM {@link STDIO_TERM_AFTER_MS} later and SIGKILL {@link STDIO_KILL_AFTER_MS} after
  * that. The API must give its child longer than their sum, or its own SIGKILL of the child lands
- * first and the processes outlive it (review M2).
+ * first and the processes outlive it.
  */
 
 /** How long a stdio process has to exit once its stdin is closed before its group gets SIGTERM. */

@@ -49,7 +49,7 @@ export function verdictOf(snapshot: Snapshot, probe: WriterProbe, now: number = 
 }
 
 /**
- * Whether the writer of a `running` snapshot lives, judged by its lock first (M7):
+ * Whether the writer of a `running` snapshot lives, judged by its lock first:
  * - `alive`: lock refreshed within {@link LOCK_STALE_MS} and heartbeat fresh, whatever its pid
  *   says: the pid is only a hint (pids are reused, and a container's pid means nothing in the
  *   host's pid namespace);
@@ -63,7 +63,7 @@ export function writerLiveness(snapshot: Snapshot, probe: WriterProbe, now: numb
   return probe.pidAlive === false ? 'gone' : 'late';
 }
 
-/** Exit code of the contract for a set of verdicts: 0 all running, 3 one stopped, 4 one stale or invalid (or none). */
+/** The CLI's exit code for a set of verdicts: 0 all running, 3 one stopped, 4 one stale or invalid (or none). */
 export function exitCodeOf(states: readonly VerdictState[]): 0 | 3 | 4 {
   if (states.length === 0 || states.some((s) => s === 'stale' || s === 'invalid')) return 4;
   if (states.some((s) => s === 'stopped')) return 3;

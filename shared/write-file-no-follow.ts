@@ -1,6 +1,6 @@
 /**
  * Atomic replacement of a file that never follows a symbolic link planted in its place
- * (contract section 4). write-file-atomic resolves the target with realpath and writes next to
+ * (see state-dir.ts). write-file-atomic resolves the target with realpath and writes next to
  * the link's target; here the temp file is created with O_EXCL|O_NOFOLLOW beside the path
  * itself, and rename(2) replaces whatever is at the path (a symlink included) without following
  * it.

@@ -1,8 +1,8 @@
 /**
- * The routes that act (contract §5): supervisor control of a spawned server
+ * The routes that act: supervisor control of a spawned server
  * (`POST /api/mcp/servers/:serverId/restart`, `/stop`, `/start`) and ending a session through
  * the server's control directory (`DELETE /api/mcp/connections/:sessionId` and
- * `DELETE /api/mcp/servers/:serverId/connections/:sessionId`, contract §9).
+ * `DELETE /api/mcp/servers/:serverId/connections/:sessionId`; see shared/control-request.ts).
  *
  * Cross-site requests: a web page can send a POST with a "simple" content type (text/plain,
  * a form) to any origin without asking; `application/json` needs a CORS preflight, which this

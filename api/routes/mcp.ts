@@ -1,4 +1,4 @@
-/** The `/api/mcp` routes of contract section 5: connections, servers, health and the SSE stream. */
+/** The `/api/mcp` routes: connections, servers, health and the SSE stream. */
 import { Router, type Request, type Response } from 'express';
 import { SERVER_ID_RE } from '../../shared/paths.js';
 import { snapshotAgeMs, type Snapshot } from '../../shared/snapshot.js';
@@ -41,7 +41,7 @@ function connectionRoutes(catalog: ServerCatalog, serverIdOf: (req: Request) => 
 }
 
 /**
- * The check of a `--upstream` server's upstream (contract §7): failing while the proxy cannot
+ * The check of a `--upstream` server's upstream: failing while the proxy cannot
  * reach it, naming it (the target, never with credentials) and why. Undefined for other backends.
  */
 function upstreamCheck(s: Snapshot | undefined) {

@@ -1,9 +1,9 @@
 /**
  * `mcp-monitor end-session SESSION_ID`: asks the live writer of a server to end one of its
- * sessions, through its control directory (contract §2, §9), with or without the API. Exit 3 at
- * once when no writer of the server is live, 4 at once when the session is not in its snapshot
- * (or is a sessionless client); else the request is written and the session awaited out of the
- * snapshot for up to 5 s: 0 ended, 4 not ended in time (the request is then withdrawn).
+ * sessions, through its control directory (see shared/control-request.ts), with or without the API.
+ * Exit 3 at once when no writer of the server is live, 4 at once when the session is not in its
+ * snapshot (or is a sessionless client); else the request is written and the session awaited out of
+ * the snapshot for up to 5 s: 0 ended, 4 not ended in time (the request is then withdrawn).
  */
 import os from 'node:os';
 import { unlink } from 'node:fs/promises';
@@ -21,7 +21,7 @@ import { processOutput, type Output } from '../output.js';
 
 const KEYS = ['stateDir', 'serverId'] as const;
 
-/** How long the session is awaited out of the snapshot (contract §2). */
+/** How long the session is awaited out of the snapshot (then exit 4). */
 const WAIT_MS = 5000;
 /** How often the snapshot is read meanwhile. */
 const POLL_MS = 50;
@@ -111,7 +111,7 @@ export default async function endSession(argv: string[]): Promise<number> {
     else output.warn(`cannot write a request into the control directory of ${JSON.stringify(serverId)}: ${errnoPhrase(err)}`);
     return 4;
   }
-  // Monotonic: a clock step neither cuts the wait short nor makes it endless (review L11).
+  // Monotonic: a clock step neither cuts the wait short nor makes it endless.
   const deadline = performance.now() + WAIT_MS;
   for (;;) {
     const now = await readSnapshotFile(file).catch((err: unknown) => {

@@ -125,7 +125,8 @@ function connectionsTable(connections: Connection[], output: Output): string[] {
   if (connections.length === 0) return ['  (no connections)'];
   // The PROCESS column (--command) only when some session has a process.
   const withProcess = connections.some((c) => c.process);
-  // Escaped before the table cuts them (M3): a cut never splits an escape sequence.
+  // Escaped before the table cuts them (see printable in ../output.ts): a cut never splits an
+  // escape sequence.
   const rows = connections.map((c) => [
     c.sessionId,
     eraOf(c.era),
@@ -174,7 +175,7 @@ export default async function inspect(argv: string[]): Promise<number> {
     if (s.verdict.state === 'invalid') output.warn(s.error ?? `${s.file}: invalid`);
     const snap = s.snapshot;
     if (human.length > 0) human.push('');
-    // Every text from a file is escaped (M3); only the colour codes are ours.
+    // Every text from a file is escaped; only the colour codes are ours.
     human.push(`${s.serverId}: ${paint(output, printable(verdictLine(s, now)), verdictColor(s.verdict.state))}`);
     human.push(printable(`  file       ${s.file}`));
     if (snap) {

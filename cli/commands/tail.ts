@@ -38,7 +38,7 @@ function client(info: { name: string; version?: string } | null): string {
 
 /**
  * One human line (or a few, for `state`) of an event. What follows the head of each line comes
- * from the state files, a client's strings among them: it is made {@link printable} (M3).
+ * from the state files, a client's strings among them: it is made {@link printable}.
  */
 export function formatEvent(e: TailEvent, output: Pick<Output, 'color'>): string {
   const head = `${e.ts} ${e.serverId} ${paint(output, e.event.padEnd(10), EVENT_COLOR[e.event] ?? (e.event === 'state' ? verdictColor(e.verdict) : undefined))}`;
