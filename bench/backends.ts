@@ -32,7 +32,7 @@ export interface BackendNumbers {
   p99Ms: number;
 }
 
-/** `results.json` `backends` (the field names of issue 10). */
+/** `results.json` `backends` (readers of earlier results rely on these field names). */
 export interface Backends {
   direct: BackendNumbers;
   upstream: BackendNumbers;

@@ -1,5 +1,5 @@
 /**
- * (8) Fleet churn (issue 11): a fleet of `children` built-in servers under one API, each holding
+ * (8) Fleet churn: a fleet of `children` built-in servers under one API, each holding
  * `sessionsEach` open sessions (bare `initialize` POSTs). Then for `seconds`, one loop per
  * server, all at once, ends a random one of its sessions (DELETE) and opens another in its
  * place, so every server keeps changing while holding about `sessionsEach`. After the last

@@ -1,7 +1,7 @@
 /**
- * (8) Fleet: one API supervising many children (`mcp-monitor start --config FILE`, contract §8;
- * issue 11). N built-in servers on port 0 with a 2 s heartbeat, so the API reads N/2 snapshots a
- * second at rest, started by the API as many at a time as there are cores. Measured:
+ * (8) Fleet: one API supervising many children (`mcp-monitor start --config FILE`, see
+ * shared/config-file.ts). N built-in servers on port 0 with a 2 s heartbeat, so the API reads N/2
+ * snapshots a second at rest, started by the API as many at a time as there are cores. Measured:
  * - the API's CPU at idle (no client connected) over `idleSeconds`, from /proc/<pid>/stat, in %
  *   of one core; the same with one SSE subscriber to all servers; the children's CPU beside it;
  * - memory: VmRSS of every child (mean) and of the API, and Pss (shared pages split) per child;
@@ -118,7 +118,7 @@ export interface FleetResult {
 }
 
 export interface FleetOptions {
-  /** Children of the fleet measured at rest and for the latency (issue 11: 50). */
+  /** Children of the fleet measured at rest and for the latency (50 in a full run, see run.ts). */
   children: number;
   /** Latency samples (sessions opened and ended one at a time). */
   samples: number;

@@ -30,7 +30,7 @@ const ROUNDS = 3;
 const PER_ROUND = QUICK ? 20 : 70;
 const SIZES = QUICK ? [100, 1000] : [100, 1000, 10_000];
 const ONLY = process.env.BENCH_ONLY;
-/** Issue 11: 50 children at rest and 10 x 100 sessions churning (QUICK: 10, and 5 x 20). */
+/** The fleet: 50 children at rest and 10 x 100 sessions churning (QUICK: 10, and 5 x 20). */
 const FLEET: FleetOptions = QUICK
   ? { children: 10, samples: 20, idleSeconds: 5, churnChildren: 5, churnSessions: 20, churnSeconds: 3, log }
   : { children: 50, samples: 100, idleSeconds: 10, churnChildren: 10, churnSessions: 100, churnSeconds: 10, log };

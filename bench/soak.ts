@@ -1,8 +1,8 @@
 /**
- * The soak (issue 16): the real product under load and faults for SOAK_MINUTES (default 30),
+ * The soak: the real product under load and faults for SOAK_MINUTES (default 30),
  * then a proof from the files that nothing was lost. `npm run soak`; SOAK_SEED replays a run.
  *
- * One API, three servers from a config file (contract §8): the built-in server, server-memory
+ * One API, three servers from a config file: the built-in server, server-memory
  * over stdio (`command`), and server-everything behind `upstream`. Real SDK clients of both
  * versions open sessions, call a tool and leave, without pause. Every 8 to 14 s one fault
  * (soak/faults.ts). At the end the API is stopped with SIGTERM and soak/check.ts reads the

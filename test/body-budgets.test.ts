@@ -1,5 +1,5 @@
 /**
- * What request bodies may cost the child (contract §7 "Limits and trust", review H3 and L9):
+ * What request bodies may cost the child (see server/body-budget.ts and server/http-limits.ts):
  * 64 KiB unless the child holds the session or the request is a modern one of a version the
  * backend serves; one budget of buffered request bytes; sockets per client address; modern
  * identities listed per client address. McpHost and UpstreamHost in this process with small
@@ -92,7 +92,7 @@ async function modernEcho(url: string, name: string, text: string, ip?: string):
 
 const SIXTY_FOUR_KIB = 64 * 1024;
 
-describe('the body limit without a session the child holds (H3)', () => {
+describe('the body limit without a session the child holds', () => {
   it('a version the backend does not serve declaring 5 MB gets 413 at once, its body never read', async () => {
     const { port } = await startHost();
     const c = rawPost(port, { 'mcp-protocol-version': '2099-01-01', 'content-length': String(5_000_000) });
@@ -148,7 +148,7 @@ describe('the body limit without a session the child holds (H3)', () => {
   });
 });
 
-describe('the budget of buffered request bytes (H3)', () => {
+describe('the budget of buffered request bytes', () => {
   const MIB = 1024 * 1024;
 
   async function fillAndRelease(url: string, port: number) {
@@ -190,7 +190,7 @@ describe('the budget of buffered request bytes (H3)', () => {
   });
 });
 
-describe('sockets per client address (H3)', () => {
+describe('sockets per client address', () => {
   it('closes connections past the cap of one address, while another address is still served', async () => {
     const { port, logs } = await startHost({ limits: { maxConnections: 10, maxConnectionsPerIp: 2 } });
     const held = [rawPost(port, { 'content-length': '1000' }), rawPost(port, { 'content-length': '1000' })];
@@ -218,7 +218,7 @@ describe('sockets per client address (H3)', () => {
   });
 });
 
-describe('modern identities listed per client address (L9)', () => {
+describe('modern identities listed per client address', () => {
   it('invented identities from one address cannot fill the list; another address still gets listed', async () => {
     // 40 listed at most; a tenth, at least 16, from one address.
     const { url, registry, logs } = await startHost({ maxSessions: 40, trustProxy: 1 });

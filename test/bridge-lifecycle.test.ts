@@ -1,10 +1,11 @@
 /**
- * Lifecycle of the `--command` session objects, from the source with real processes, a real
- * SDK transport and real HTTP: StdioBridge (connect twice throws, close() the same promise,
- * close during connect or after its process exited leaves nothing running) and LegacySessions
- * (start twice throws, close() the same promise, close during an initialize whose process is
- * starting leaves no session and no process), and the hard limits of the flow control (review
- * M3): past them the session ends with reason `overflow` and its process is ended.
+ * Lifecycle of the `--command` session objects, from the source with real processes, a real SDK
+ * transport and real HTTP: StdioBridge (connect twice throws, close() the same promise, close
+ * during connect or after its process exited leaves nothing running) and LegacySessions (start
+ * twice throws, close() the same promise, close during an initialize whose process is starting
+ * leaves no session and no process), and the hard limits of the flow control (see
+ * server/command/bridge-flow.ts): past them the session ends with reason `overflow` and its process
+ * is ended.
  */
 import http from 'node:http';
 import net from 'node:net';

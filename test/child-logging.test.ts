@@ -1,6 +1,6 @@
 /**
  * The MCP child's log never holds up its event loop: a parent that stops reading the child's
- * stderr pipe (a busy or stalled API) must not stall the MCP server (review M6).
+ * stderr pipe (a busy or stalled API) must not stall the MCP server.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { afterEach, describe, expect, it } from 'vitest';

@@ -1,9 +1,9 @@
 /**
- * `ChildSupervisor` in process, with children that cannot be spawned (review M5): a missing
- * binary (ENOENT, as after an upgrade of a versioned node path), a file that is not executable
- * (EACCES), and an argument too long for execve (E2BIG, which Node throws synchronously, in
- * the backoff timer on a restart). Each is a failed start: backoff, then `fatal`; `close()`
- * resolves. And the API's token never reaches the child (review L4).
+ * `ChildSupervisor` in process, with children that cannot be spawned: a missing binary (ENOENT, as
+ * after an upgrade of a versioned node path), a file that is not executable (EACCES), and an
+ * argument too long for execve (E2BIG, which Node throws synchronously, in the backoff timer on a
+ * restart). Each is a failed start: backoff, then `fatal`; `close()` resolves. And the API's token
+ * never reaches the child (the user's `--entry` code must not read it).
  */
 import { chmod, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
@@ -92,7 +92,7 @@ describe('ChildSupervisor spawn failures', () => {
   });
 });
 
-describe('ChildSupervisor readiness (review H4)', () => {
+describe('ChildSupervisor readiness', () => {
   it("follows its own child's snapshot whatever its startedAt, and ignores another pid's", async () => {
     const t = supervise(process.execPath, ['-e', 'setInterval(() => {}, 1000)']);
     await t.sup.start();

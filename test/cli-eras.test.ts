@@ -1,8 +1,8 @@
 /**
- * The protocol era in the CLI (issue 9): `status` counts modern clients beside the total,
- * `inspect` and `inspect --at` have an ERA column, `tail` says the era of each connect and
- * disconnect. Real state files of a server no test process runs (test/helpers/snapshot-files.ts):
- * a legacy session, one of a writer older than issue 9 (no `era`: legacy) and modern clients.
+ * The protocol era in the CLI: `status` counts modern clients beside the total, `inspect` and
+ * `inspect --at` have an ERA column, `tail` says the era of each connect and disconnect. Real state
+ * files of a server no test process runs (test/helpers/snapshot-files.ts): a legacy session, one of
+ * a writer from before eras were recorded (no `era`: legacy) and modern clients.
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { Proc, cleanup, makeStateDir, run } from './helpers/processes.js';
@@ -31,7 +31,7 @@ async function stateDirOfBothEras(): Promise<string> {
   await appendJournal(stateDir, ID, [
     { event: 'start', ts: iso(0), pid: PID, seq: 1, startedAt: iso(0), heartbeatMs: 60_000 },
     connect(1000, legacy),
-    // A line of a writer older than issue 9: no era.
+    // A line of a writer from before eras were recorded: no era.
     connect(2000, old),
     connect(3000, connectionOf(MODERN_A, { era: 'modern', connectedAt: iso(3000), protocolVersion: '2026-07-28', clientInfo: { name: 'v2-gone', version: '2.0.0' } })),
     { event: 'disconnect', ts: iso(10_000), pid: PID, seq: 3, sessionId: MODERN_A, era: 'modern', reason: 'idle', durationMs: 7000, requestCount: 3 },

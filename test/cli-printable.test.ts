@@ -1,7 +1,7 @@
 /**
- * What a client chose (clientInfo, User-Agent, session id, …) never reaches the operator's
- * terminal raw (M3): `tail`, `inspect`, `inspect --at` and `status` escape control characters,
- * and tables cut by code points after escaping.
+ * What a client chose (clientInfo, User-Agent, session id, …) never reaches the operator's terminal
+ * raw (a raw ESC could set the title or clear the screen): `tail`, `inspect`, `inspect --at` and
+ * `status` escape control characters, and tables cut by code points after escaping.
  */
 import { appendFile, mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';

@@ -1,5 +1,5 @@
 /**
- * `tail` tells writers apart by (pid, startedAt), from hand-written state files (M7): a restart
+ * `tail` tells writers apart by (pid, startedAt), from hand-written state files: a restart
  * that gets the same pid is a restart, a pid that an earlier writer had is followed again, and a
  * pid that looks dead does not end a writer whose lock and heartbeat are fresh.
  */

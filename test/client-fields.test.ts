@@ -1,4 +1,4 @@
-/** The bounds put on what an MCP client sends about itself (issue 8, H2 and M3 at the source). */
+/** The bounds put on what an MCP client sends about itself (size and control characters), at the source. */
 import { describe, expect, it } from 'vitest';
 import { boundClientInfo, boundProtocolVersion, boundText, boundUserAgent, clientAddress } from '../server/client-fields.js';
 

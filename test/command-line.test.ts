@@ -1,4 +1,4 @@
-/** `--command` lines (contract §3): split on spaces, `"…"` and `'…'` quote, no shell. */
+/** `--command` lines: split on spaces, `"…"` and `'…'` quote, no shell. */
 import { describe, expect, it } from 'vitest';
 import { CommandLineError, splitCommandLine } from '../shared/command-line.js';
 

@@ -1,5 +1,5 @@
 /**
- * `--command` (contract §7): stdio MCP servers from npm (server-everything, server-memory), one
+ * `--command`: stdio MCP servers from npm (server-everything, server-memory), one
  * process per session, bridged to Streamable HTTP; the process on the session's row; no
  * process outlives its session or the child, however the child ends.
  */

@@ -1,5 +1,5 @@
 /**
- * Every kind of bad `--config` (contract §8) stops the real `mcp-monitor start` before anything
+ * Every kind of bad `--config` stops the real `mcp-monitor start` before anything
  * starts: exit 2 and one line on stderr naming the file and the key; nothing is listening and
  * nothing is written to the state directory.
  */

@@ -1,8 +1,8 @@
 /**
- * The config file of `start --config` (contract §8), parsed without starting anything: each
- * value by its flag's rules, relative paths from the file, one line naming the key for every
- * mistake; a `command` array that reaches the child as one line and splits back intact; and
- * where a bad JSON text goes wrong.
+ * The config file of `start --config` (shared/config-file.ts), parsed without starting anything:
+ * each value by its flag's rules, relative paths from the file, one line naming the key for every
+ * mistake; a `command` array that reaches the child as one line and splits back intact; and where a
+ * bad JSON text goes wrong.
  */
 import { describe, expect, it } from 'vitest';
 import { joinCommandLine, splitCommandLine } from '../shared/command-line.js';

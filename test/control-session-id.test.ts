@@ -1,8 +1,8 @@
 /**
- * `DELETE …/connections/:sessionId` checks the id with the writer's own rule
- * (`isControlSessionId`, review L6) before it looks for it: an id the writer would refuse
- * ("bad sessionId") is a 400 with one line, never a 202 for a request that does nothing. The
- * CLI's `end-session` uses the same rule (exit 2). Real API, real child, real HTTP.
+ * `DELETE …/connections/:sessionId` checks the id with the writer's own rule (`isControlSessionId`
+ * of shared/control-request.ts) before it looks for it: an id the writer would refuse ("bad
+ * sessionId") is a 400 with one line, never a 202 for a request that does nothing. The CLI's
+ * `end-session` uses the same rule (exit 2). Real API, real child, real HTTP.
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { cleanup, run, startApi } from './helpers/processes.js';

@@ -1,8 +1,9 @@
 /**
- * Ending a session through the control directory (contract §9, §2 `end-session`): requests
- * dropped by hand and by the CLI, carried out by real children of every backend (built-in,
- * `--command` with server-everything over stdio, `--upstream` in front of server-everything over
- * HTTP), and hostile or stale requests removed while the child keeps serving.
+ * Ending a session through the control directory (shared/control-request.ts, and the CLI's
+ * `end-session`): requests dropped by hand and by the CLI, carried out by real children of every
+ * backend (built-in, `--command` with server-everything over stdio, `--upstream` in front of
+ * server-everything over HTTP), and hostile or stale requests removed while the child keeps
+ * serving.
  */
 import { mkdir, open, readdir, readFile, stat, symlink, utimes, writeFile } from 'node:fs/promises';
 import os from 'node:os';
@@ -131,7 +132,7 @@ describe('control requests dropped by hand', () => {
     const c = await connectClient(url);
     const file = path.join(controlDir(stateDir), 'echoed.json');
     // The shell's `>`: the file exists, empty, before its text is written. Its mtime an hour
-    // ago (a clock stepped back meanwhile, review L11): the writer goes by when it first saw it.
+    // ago (a clock stepped back meanwhile): the writer goes by when it first saw it.
     const fh = await open(file, 'w');
     const past = new Date(Date.now() - 3_600_000);
     await utimes(file, past, past);

@@ -1,6 +1,6 @@
 /**
  * `mcp-monitor end-session` against a writer that hangs (SIGSTOP) after the CLI judged it live:
- * the CLI waits its 5 s (a monotonic deadline, review L11), exits 4 and withdraws its request, so
+ * the CLI waits its 5 s (a monotonic deadline), exits 4 and withdraws its request, so
  * that the writer, once it runs again, ends nothing. Real child, real files.
  */
 import { readdir } from 'node:fs/promises';

@@ -1,5 +1,5 @@
 /**
- * Both protocol eras on one `/mcp` (issue 9, contract §7): real `mcp-monitor server` processes,
+ * Both protocol eras on one `/mcp`: real `mcp-monitor server` processes,
  * real clients of SDK v1 (legacy) and SDK v2 in `auto` mode (modern against a v2 backend, legacy
  * after falling back against a v1 one), real files.
  */

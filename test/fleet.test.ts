@@ -1,5 +1,5 @@
 /**
- * `start --config` (contract §8) with real children of the three kinds: the built-in tools, a
+ * `start --config` with real children of the three kinds: the built-in tools, a
  * user's `entry` and a stdio `command` (server-everything), each supervised alone, each with its
  * own connections route and SSE filter; the env of a `command` reaches its processes, the API's
  * token and the child settings' env vars do not; a SIGKILLed child is restarted alone.

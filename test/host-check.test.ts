@@ -1,5 +1,5 @@
 /**
- * DNS-rebinding protection of the API (contract §5, review H3), against the real `start`: a
+ * DNS-rebinding protection of the API (api/host-check.ts), against the real `start`: a
  * `Host` that is not allowed gets 403 with the error JSON on every kind of request (REST, a
  * probe, the dashboard, /metrics, SSE) and on the socket.io handshake, even with a matching
  * `Origin`; the loopback names and `--allowed-hosts` pass. Bound to every interface without a

@@ -1,7 +1,8 @@
 /**
- * What one MCP client can do to the others and to the monitor through `/mcp` (issue 8: H1, H2,
- * M3 at the source, L6). A really spawned `mcp-monitor server`, real files, real HTTP and
- * real SDK clients.
+ * What one MCP client can do to the others and to the monitor through `/mcp`: learn other clients'
+ * ids or IPs (`connection_stats`), bloat the files or fill them with control characters (bounded at
+ * the source), forge its IP behind a proxy. A really spawned `mcp-monitor server`, real files, real
+ * HTTP and real SDK clients.
  */
 import { readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
@@ -36,7 +37,7 @@ function journalConnects(stateDir: string, n: number): Promise<any[]> {
   }, { what: `${n} connect line(s) in the journal` });
 }
 
-describe('connection_stats (H1)', () => {
+describe('connection_stats', () => {
   it('tells a client about its own session and only counts of the others', async () => {
     // Two IPs through one trusted proxy hop, so that "the other's IP" is something to look for.
     const { url } = await startServer({ args: ['--trust-proxy', '1'] });
@@ -63,7 +64,7 @@ describe('connection_stats (H1)', () => {
   });
 });
 
-describe('what a client sends is bounded (H2, M3)', () => {
+describe('what a client sends is bounded', () => {
   it('refuses an initialize over 64 KiB with 413: no session, and the files stay small', async () => {
     const { url, stateDir } = await startServer();
     const res = await initialize(url, { name: 'huge', version: '1', junk: 'x'.repeat(1_000_000) });
@@ -133,7 +134,7 @@ describe('what a client sends is bounded (H2, M3)', () => {
   });
 });
 
-describe('client IP behind proxies (L6)', () => {
+describe('client IP behind proxies', () => {
   const forged = { 'x-forwarded-for': '6.6.6.6, 10.1.2.3' };
 
   async function ipOf(args: string[], headers: Record<string, string>): Promise<string> {

@@ -1,6 +1,6 @@
 /**
  * JournalFollower (what `tail` reads the journal with) against real files: appends, a torn line,
- * rotations by rename as the writer does them, one or two of them between two reads (L1), a
+ * rotations by rename as the writer does them, one or two of them between two reads, a
  * rotation whose new file is not there yet, and following from the end.
  */
 import { appendFile, mkdir, rename, rm, writeFile } from 'node:fs/promises';

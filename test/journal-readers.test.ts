@@ -1,6 +1,6 @@
 /**
- * The journal readers: `readJournal` against a rotation that lands while it reads (L2), and the
- * replay of a journal in which a writer that lost its lock kept writing (M1).
+ * The journal readers: `readJournal` against a rotation that lands while it reads, and the
+ * replay of a journal in which a writer that lost its lock kept writing.
  */
 import { mkdir, rename, writeFile } from 'node:fs/promises';
 import path from 'node:path';

@@ -1,7 +1,7 @@
 /**
  * McpHost in this process, with small limits and an injected clock, so that what takes
- * minutes with the real settings is quick here: slow requests (H2), the Host rule (M4),
- * monotonic idle times and durations (L3). Real HTTP, real SDK transports.
+ * minutes with the real settings is quick here: slow requests, the Host rule,
+ * monotonic idle times and durations. Real HTTP, real SDK transports.
  */
 import http from 'node:http';
 import net from 'node:net';
@@ -81,7 +81,7 @@ function halfSentInitialize(port: number): { socket: net.Socket; closed: () => b
   return { socket, closed: () => closed, received: () => received };
 }
 
-describe('slow and half-sent requests (H2)', () => {
+describe('slow and half-sent requests', () => {
   it('counts an initialize still reading its body against maxSessions, and frees the slot when it goes', async () => {
     const { url, port } = await startHost({ maxSessions: 1 });
     expect(await probeSlot(url)).toBe(400);
@@ -156,7 +156,7 @@ describe('slow and half-sent requests (H2)', () => {
   });
 });
 
-describe('request bodies (H2)', () => {
+describe('request bodies', () => {
   it('answers 404 to an unknown session id without parsing its body, even one over the session limit', async () => {
     const { url } = await startHost();
     const res = await fetch(url, {
@@ -178,7 +178,7 @@ describe('request bodies (H2)', () => {
   });
 });
 
-describe('the Host header (M4)', () => {
+describe('the Host header', () => {
   it('a specific IPv6 bind address is accepted in brackets, with its port', () => {
     const allowed = allowedHostNames('fd00::5', []);
     expect(isHostAllowed('[fd00::5]:3322', allowed)).toBe(true);
@@ -213,7 +213,7 @@ describe('the Host header (M4)', () => {
   });
 });
 
-describe('monotonic clock (L3)', () => {
+describe('monotonic clock', () => {
   it('closes an idle session by the monotonic clock, and its duration comes from that clock', async () => {
     let now = 1_000_000;
     const clock = () => now;
@@ -246,7 +246,7 @@ describe('monotonic clock (L3)', () => {
   });
 });
 
-describe('logging (M6)', () => {
+describe('logging', () => {
   it('logs the end of a session at debug', async () => {
     const { url, logs } = await startHost();
     const sid = await rawSession(url);

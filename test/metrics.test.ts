@@ -255,7 +255,7 @@ describe('GET /metrics: eras and operations, from the snapshot', () => {
       connections: [
         connectionOf('m-0123456789abcdef', { era: 'modern', protocolVersion: '2026-07-28', lastMethod: 'tools/call', clientIP: '10.9.8.7' }),
         connectionOf('5b1d1f0e-legacy-one', { era: 'legacy', lastMethod: 'tools/list' }),
-        // A writer older than issue 9 writes no era: legacy.
+        // A writer from before eras were recorded writes no era: legacy.
         connectionOf('0c2e5a77-no-era-at-all'),
       ],
       totalConnections: 7,

@@ -34,7 +34,7 @@ describe('OperationRecorder', () => {
     expect(ops.find((o) => o.method === 'prompts/get' && o.name === '_OTHER')!.count).toBe(50);
   });
 
-  it('gives a name or method an entry only once the server answered it with a result (review M6)', () => {
+  it('gives a name or method an entry only once the server answered it with a result', () => {
     const r = new OperationRecorder();
     for (let i = 0; i < 500; i += 1) r.record('tools/call', `junk-${i}`, 0.001, i % 2 ? 'caller-fault' : 'error');
     for (let i = 0; i < 50; i += 1) r.record('prompts/get', `p-${i}`, 0.001, 'caller-fault');

@@ -1,5 +1,5 @@
 /**
- * Operation names as the real child records them (contract §4 `operations`, review M6): a tool
+ * Operation names as the real child records them (the snapshot's `operations`): a tool
  * name gets an entry of its own only once the server answered a call of it with a result;
  * invented names, even a batch of 120 refused with 400, count under `_OTHER` of their method; an
  * unknown method under method `_OTHER`; a carried-over `_other` is read as `_OTHER`. Built-in and
@@ -26,7 +26,7 @@ function op(s: Snapshot, method: string, name: string | null = null): Operation 
   return s.operations?.find((o) => o.method === method && o.name === name);
 }
 
-/** What pollute.mjs (review M6) sends: one batch of 120 calls of invented tools; its HTTP status. */
+/** A client polluting the table: one batch of 120 calls of invented tools; its HTTP status. */
 async function inventedBatch(url: string, sid: string): Promise<number> {
   const batch = Array.from({ length: 120 }, (_, i) => ({ jsonrpc: '2.0', id: 100 + i, method: 'tools/call', params: { name: `junk-${i}`, arguments: {} } }));
   const res = await fetch(url, { method: 'POST', headers: { ...HEADERS, 'mcp-session-id': sid, 'mcp-protocol-version': '2025-06-18' }, body: JSON.stringify(batch) });

@@ -1,5 +1,5 @@
 /**
- * Operations (contract §4 `operations`, `sessionDurations`) as the real child records them:
+ * Operations (the snapshot's `operations`, `sessionDurations`) as the real child records them:
  * counts, errors and buckets match the calls made by real clients of both eras, a caller's
  * fault is not an error, and the counts survive a restart.
  */
@@ -51,7 +51,7 @@ describe('operations', () => {
     const s = await waitSnap(stateDir, (x) => (op(x, 'tools/call', 'wait')?.count ?? 0) === 2, 'both waits counted');
     const add = op(s, 'tools/call', 'add')!;
     expect(add).toMatchObject({ count: 6, errors: 0 });
-    // `fail` never answered with a result: while no catalog is known, it counts under _OTHER (contract §4).
+    // `fail` never answered with a result: while no catalog is known, it counts under _OTHER.
     expect(op(s, 'tools/call', 'fail')).toBeUndefined();
     expect(op(s, 'tools/call', '_OTHER')).toMatchObject({ count: 2, errors: 2 });
     const wait = op(s, 'tools/call', 'wait')!;

@@ -1,6 +1,7 @@
 /**
- * The schema additions of issue 9 (contract §4): `era`, `lastMethod`, `process` on connections,
- * `backend`, `operations` and `sessionDurations` on the snapshot; and the histogram helpers.
+ * The schema additions for protocol eras and operations: `era`, `lastMethod`, `process` on
+ * connections, `backend`, `operations` and `sessionDurations` on the snapshot; and the histogram
+ * helpers.
  */
 import { describe, expect, it } from 'vitest';
 import { OPERATION_BOUNDS, SESSION_DURATION_BOUNDS, emptyHistogram, observe, quantile } from '../shared/operations.js';
@@ -25,7 +26,7 @@ function histogram(values: number[], bounds: readonly number[]) {
   return h;
 }
 
-describe('schema additions of issue 9', () => {
+describe('schema additions for protocol eras and operations', () => {
   it('accepts a snapshot with every new field, and one without any', () => {
     const ops = histogram([0.003, 0.02, 0.2], OPERATION_BOUNDS);
     const s = validateSnapshot(snapshot(

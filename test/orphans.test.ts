@@ -1,5 +1,5 @@
 /**
- * No orphans (contract §6): a child whose API dies goes too, even when the API dies while the
+ * No orphans: a child whose API dies goes too, even when the API dies while the
  * child is still starting (before its code listens to the IPC channel, or before it runs at
  * all). The parent here is a real process that spawns `mcp-monitor server` the way the API does
  * (an IPC channel, the API's marker in the environment) and exits at once.

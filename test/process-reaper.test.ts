@@ -1,5 +1,5 @@
 /**
- * The reaper of stdio process groups (review M7): it kills only on an exact (bootId, pid,
+ * The reaper of stdio process groups: it kills only on an exact (bootId, pid,
  * startTicks, uid) match, with no wall clock; EPERM is a result, never a throw, and a writer
  * whose previous snapshot lists a process it may not kill keeps the counters carried over. Real
  * processes throughout: `setsid sleep` targets, a real `mcp-monitor server` reading a crafted
@@ -126,7 +126,7 @@ describe('the next writer of a dead one', () => {
   });
 });
 
-describe('groupRssBytes (review L8)', () => {
+describe('groupRssBytes', () => {
   it('sums the members of each group among the leader and its descendants, asynchronously', async () => {
     const { groupRssBytes } = await import('../shared/process-groups.js');
     const { readFileSync, readdirSync } = await import('node:fs');

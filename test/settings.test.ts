@@ -1,5 +1,5 @@
 /**
- * Settings (contract section 3): flag beats env beats default, and every bad value stops the
+ * Settings: flag beats env beats default, and every bad value stops the
  * program at start with exit 2 and one clear line.
  */
 import { writeFile } from 'node:fs/promises';
@@ -13,7 +13,7 @@ afterEach(cleanup);
 const ALL = Object.keys(SETTINGS) as SettingKey[];
 
 describe('parseCommand', () => {
-  it('gives the contract defaults', () => {
+  it('gives the defaults', () => {
     const { settings } = parseCommand('start', [], {}, ALL, { cwd: '/srv/app' });
     expect(settings).toEqual({
       port: 3001,

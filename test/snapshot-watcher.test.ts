@@ -71,7 +71,7 @@ describe('SnapshotWatcher', () => {
     expect(w.get('w')?.snapshot?.seq).toBe(1);
   });
 
-  it('follows a new writer whose clock is an hour behind the last one (H4)', async () => {
+  it('follows a new writer whose clock is an hour behind the last one', async () => {
     const stateDir = await makeStateDir();
     await mkdir(path.join(stateDir, 'w'));
     const file = path.join(stateDir, 'w', 'snapshot.json');

@@ -13,7 +13,7 @@ function good(over: Record<string, unknown> = {}): Record<string, unknown> {
 }
 
 describe('validateSnapshot', () => {
-  it('accepts the contract example and keeps unknown fields', () => {
+  it('accepts a valid snapshot and keeps unknown fields', () => {
     const s = validateSnapshot(good({ extra: { x: 1 } }));
     expect(s.connections[0]!.clientInfo?.name).toBe('c');
     expect((s as unknown as { extra: unknown }).extra).toEqual({ x: 1 });
@@ -38,7 +38,7 @@ describe('validateSnapshot', () => {
     expect(() => validateSnapshot(good(over))).toThrow(message);
   });
 
-  it('accepts a snapshot without processes, and one with them (review M2)', () => {
+  it('accepts a snapshot without processes, and one with them', () => {
     expect(validateSnapshot(good()).processes).toBeUndefined();
     const processes = [{ pid: 99, startTicks: 12345, uid: 0, bootId: '53163ec6-e001-49d0-a468-0fdf1faa9700', sessionId: null }, { pid: 100, startTicks: 1, uid: 1000, bootId: 'b', sessionId: 's1' }];
     expect(validateSnapshot(good({ processes })).processes).toEqual(processes);
@@ -75,7 +75,7 @@ describe('isStale and isNewer', () => {
     expect(isNewer({ ...s, seq: 17 }, s)).toBe(false);
     expect(isNewer({ ...s, seq: 3 }, s)).toBe(false);
   });
-  it('follows a new writer whatever its clock (H4)', () => {
+  it('follows a new writer whatever its clock', () => {
     expect(isNewer({ ...s, pid: 5, seq: 1, startedAt: '2026-11-24T11:00:00.000Z' }, s)).toBe(true);
     // Started after the wall clock stepped back an hour: still the new writer.
     expect(isNewer({ ...s, pid: 5, seq: 1, startedAt: '2026-11-24T09:00:00.000Z' }, s)).toBe(true);

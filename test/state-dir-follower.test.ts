@@ -1,5 +1,5 @@
 /**
- * `tail`'s StateDirFollower reads a snapshot file again only when it changed (L9): on every poll
+ * `tail`'s StateDirFollower reads a snapshot file again only when it changed: on every poll
  * of an unchanged file only its writer is judged again. The reads are counted by wrapping the
  * real functions (nothing is faked).
  */

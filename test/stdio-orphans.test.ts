@@ -1,10 +1,9 @@
 /**
- * No stdio process outlives its child (contract §7 last bullet, review M2), with a stdio server
- * that ignores SIGTERM and the end of its stdin, so that only the child's SIGKILL 5 s into the
- * stop ends it: through `POST …/stop`, `POST …/restart` and SIGTERM of the API the child gets
- * the time to send it (the API waits longer than that); a process whose session has ended but
- * which has not exited stays in the snapshot's `processes`, so that when the child dies then,
- * the API (or the next child) ends it.
+ * No stdio process outlives its child, with a stdio server that ignores SIGTERM and the end of its
+ * stdin, so that only the child's SIGKILL 5 s into the stop ends it: through `POST …/stop`,
+ * `POST …/restart` and SIGTERM of the API the child gets the time to send it (the API waits
+ * longer than that); a process whose session has ended but which has not exited stays in the snapshot's
+ * `processes`, so that when the child dies then, the API (or the next child) ends it.
  */
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';

@@ -1,7 +1,7 @@
 /**
- * The routes that act (contract §5): supervisor control of spawned servers (restart, stop,
- * start; JSON only; 409 for an external server) and ending a session through the control
- * directory (contract §9), against a real `mcp-monitor start --config` and real children.
+ * The routes that act (api/routes/control.ts): supervisor control of spawned servers (restart,
+ * stop, start; JSON only; 409 for an external server) and ending a session through the control
+ * directory, against a real `mcp-monitor start --config` and real children.
  *
  * The request file is checked while the child is paused (SIGSTOP), so that the test sees what
  * the API wrote before the child carries it out; then, running again, the child ends the session.

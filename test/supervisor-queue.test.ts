@@ -1,7 +1,7 @@
 /**
- * The supervisor's queue of operator actions (review M8), over real HTTP against a real
+ * The supervisor's queue of operator actions (api/action-queue.ts), over real HTTP against a real
  * `mcp-monitor start` and its real child: a burst of identical requests is merged into the one
- * waiting, and few different ones may wait. The routes stay open without a token (contract §5),
+ * waiting, and few different ones may wait. The routes stay open without a token,
  * and the start log says so.
  *
  * The child is paused (SIGSTOP) while the requests come in: the SIGTERM of the first action

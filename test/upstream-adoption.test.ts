@@ -1,9 +1,9 @@
 /**
- * `--upstream` adoption (contract §7 "Limits and trust", review H2): a request with a session id
+ * `--upstream` adoption (see server/upstream/issued-sessions.ts): a request with a session id
  * this child does not list is listed only when the upstream was seen to issue that id (by this
  * child or one before it for the same server id), never on a 202, and only with a free session
  * slot. Also: a batch that repeats a JSON-RPC id records each request with its own outcome
- * (review L13).
+ * (see server/upstream/pending-by-id.ts).
  */
 import { spawn } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
@@ -57,7 +57,7 @@ function listed(s: Snapshot, sid: string): boolean {
 }
 
 describe('--upstream lists only sessions the upstream issued', () => {
-  it('review-repro/adopt.mjs: 300 random ids to a stateless upstream with --max-sessions 10 are forwarded, none listed or journalled', async () => {
+  it('300 random ids to a stateless upstream with --max-sessions 10 are forwarded, none listed or journalled', async () => {
     const { url, stateDir } = await startServer({ args: ['--upstream', await statelessUpstream(), '--max-sessions', '10'], heartbeatMs: 300 });
     let ok = 0;
     for (let i = 0; i < 300; i++) {
@@ -155,7 +155,7 @@ describe('--upstream batches', () => {
     expect(r.status).toBe(200);
     const snap = await waitSnap(stateDir, (s) => (s.operations ?? []).filter((o) => o.method === 'tools/call').length === 2, 'both calls recorded');
     const call = (name: string) => snap.operations!.find((o) => o.method === 'tools/call' && o.name === name);
-    // The error answer: its name never answered with a result, so under _OTHER (contract §6).
+    // The error answer: its name never answered with a result, so under _OTHER.
     expect(call('_OTHER')).toMatchObject({ count: 1, errors: 1 });
     expect(call('second')).toMatchObject({ count: 1, errors: 0 });
   });

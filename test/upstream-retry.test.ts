@@ -1,7 +1,7 @@
 /**
- * `--upstream` and an upstream that fails (review M5, L1, L5, L12): the proxy (UpstreamHost and
+ * `--upstream` and an upstream that fails: the proxy (UpstreamHost and
  * Upstream in this process, with small timeouts) in front of real hand-written HTTP upstreams.
- * A request reaches the upstream at most once (contract §7); one that gets no answer is given
+ * A request reaches the upstream at most once; one that gets no answer is given
  * up and its session can idle out; a `Connection` header cannot hide a header from the upstream;
  * a client cannot forge `X-Forwarded-For`; lent credentials are warned of.
  */
@@ -85,10 +85,10 @@ function post(url: string, headers: Record<string, string>, body: unknown): Prom
 
 const CALL = { jsonrpc: '2.0', id: 2, method: 'tools/call', params: { name: 'transfer_money', arguments: { amount: 100 } } };
 
-describe('a request reaches the upstream at most once (M5)', () => {
+describe('a request reaches the upstream at most once', () => {
   it('does not send a tools/call again when the upstream read it and then reset the connection: the client gets 502', async () => {
-    // review-repro/upstream-stateless.mjs MODE=reset-second: the second request is read whole,
-    // then the connection is destroyed without an answer (the upstream died after acting).
+    // The second request is read whole, then the connection is destroyed without an answer (the
+    // upstream died after acting).
     const up = await upstreamServer((req, res, _body, n) => {
       if (n === 2) return void req.socket.destroy();
       answerInitialize(res, 's1');
@@ -118,7 +118,7 @@ describe('a request reaches the upstream at most once (M5)', () => {
   });
 });
 
-describe('an upstream that does not answer (L1)', () => {
+describe('an upstream that does not answer', () => {
   it('gives a request no head came for 504 and frees its session to idle out; an SSE stream whose head came is not timed', async () => {
     const up = await upstreamServer((_req, res, body) => {
       if (body.includes('initialize')) return answerInitialize(res, 'slow-1');
@@ -179,7 +179,7 @@ describe('an upstream that does not answer (L1)', () => {
   });
 });
 
-describe('what the upstream sees is what the monitor reads (L5)', () => {
+describe('what the upstream sees is what the monitor reads', () => {
   it('refuses a Connection header that would drop Mcp-Session-Id on the way, before anything is counted', async () => {
     const up = await upstreamServer((_req, res) => answerInitialize(res, 'victim'));
     const { url, registry } = await startProxy(up.url);
@@ -203,7 +203,7 @@ describe('what the upstream sees is what the monitor reads (L5)', () => {
   });
 });
 
-describe('credentials lent to every client (L12)', () => {
+describe('credentials lent to every client', () => {
   it('warns once at start when the upstream URL has credentials and --mcp-host is not loopback', async () => {
     const up = await upstreamServer((_req, res) => answerInitialize(res, 'w'));
     const withCredentials = up.url.replace('http://', 'http://monitor:hunter2@');

@@ -1,5 +1,5 @@
 /**
- * `--upstream` (contract §7): the child as a reverse proxy in front of a real Streamable HTTP
+ * `--upstream`: the child as a reverse proxy in front of a real Streamable HTTP
  * MCP server (server-everything from npm; another mcp-monitor child for the modern era),
  * recording what passes; the upstream going away and coming back; hostile upstreams and clients.
  */
@@ -164,7 +164,7 @@ describe('--upstream in front of a modern server', () => {
     expect(rows['modern-through-proxy']!.sessionId).toMatch(/^m-[0-9a-f]{16}$/);
     expect(rows['legacy-through-proxy']).toMatchObject({ era: 'legacy', sessionId: legacy.sessionId });
     // An isError result read out of the answer is an error; a tool only ever answered so is
-    // counted under _OTHER while no catalog is known (contract §6).
+    // counted under _OTHER while no catalog is known.
     expect(op(snap, 'tools/call', '_OTHER')).toMatchObject({ count: 1, errors: 1 });
     // The upstream saw the same clients (it hosts them).
     const up = await waitSnap(upstream.stateDir, (s) => s.connections.length === 2, 'the upstream\'s two clients');
@@ -252,7 +252,7 @@ describe('--upstream against hostile input', () => {
       expect(init.status).toBe(200);
       await init.text();
       const again = await fetch(url, { method: 'POST', headers: { ...HEADERS, 'mcp-session-id': 'ka-1' }, body: JSON.stringify({ jsonrpc: '2.0', id: 2, method: 'tools/list' }) });
-      // Its bytes went out: the upstream may have acted on it (contract §7: at most once).
+      // Its bytes went out: the upstream may have acted on it (a request is sent at most once).
       expect(again.status).toBe(502);
       await again.text();
       // initialize, tools/list on the closed connection, and no more (probes aside).
@@ -294,7 +294,7 @@ describe('--upstream against hostile input', () => {
       abort.abort();
       await waitFor(() => upstreamSawClose, { what: 'the upstream request torn down' });
       // The call was never answered: counted once the client has gone, under _OTHER (a name
-      // never answered with a result has no entry of its own, contract §6).
+      // never answered with a result has no entry of its own).
       const snap = await waitSnap(stateDir, (s) => op(s, 'tools/call', '_OTHER')?.count === 1, 'the unanswered call counted');
       expect(snap.connections).toHaveLength(1);
       expect(proc.alive).toBe(true);

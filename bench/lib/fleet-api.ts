@@ -1,6 +1,6 @@
 /**
  * The product with many children: writes a config file of N built-in servers and starts the real
- * `mcp-monitor start --config <file>` (contract §8), for bench/fleet.ts and bench/fleet-churn.ts.
+ * `mcp-monitor start --config <file>`, for bench/fleet.ts and bench/fleet-churn.ts.
  *
  * The children start as a user's would: all `autostart`, the API starting them as many at a
  * time as there are cores (`startFleet` in api/fleet.ts). Started all at once, 50 children on 2

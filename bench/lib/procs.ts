@@ -125,7 +125,7 @@ export interface Api extends ApiProcess {
 /**
  * Spawns the real `mcp-monitor start --port 0 --state-dir <fresh dir> …args` at the default log
  * level and resolves once it listens (the port from its `API listening` log line). `args` name
- * the servers: `--mcp-port 0` for one child, or `--config FILE` for a fleet (contract §8; a
+ * the servers: `--mcp-port 0` for one child, or `--config FILE` for a fleet (a
  * child setting given as a flag beside a config file is a usage error).
  * `env`: more environment for the API, which passes it on to its children (the profiler sets
  * `NODE_OPTIONS=--cpu-prof …` this way to profile both). `stateDir`: one made by the caller
