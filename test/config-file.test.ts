@@ -51,6 +51,11 @@ describe('parseConfigText', () => {
     expect(c.servers[0]!.settings.command).toBe('node "my server.js"');
   });
 
+  it('gives a command server 32 sessions unless the file says, as the command line does', () => {
+    const c = parse({ servers: [{ id: 'a', command: ['node', 'x.js'], mcpPort: 1 }, { id: 'b', command: ['node', 'x.js'], mcpPort: 2, maxSessions: 5 }, { id: 'c', mcpPort: 3 }] });
+    expect(c.servers.map((s) => s.settings.maxSessions)).toEqual([32, 5, 1000]);
+  });
+
   it('accepts a byte order mark', () => {
     expect(parse(`\ufeff${JSON.stringify({ servers: [{ id: 'a' }] })}`).servers[0]!.id).toBe('a');
   });
