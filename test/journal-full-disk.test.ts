@@ -123,16 +123,21 @@ const connect = (seq: number, id: string): JournalLine => ({ event: 'connect', t
 const disconnect = (seq: number, id: string): JournalLine => ({ event: 'disconnect', ts: t(seq), pid: 9, seq, sessionId: id, reason: 'delete', durationMs: 1, requestCount: 1 });
 const RETRYING = /keeping the line and retrying/;
 
+/** A writer on a fresh small tmpfs, its start line written, then the disk filled. */
+async function writerOnFullDisk(): Promise<{ stateDir: string; filler: string; logs: Log[]; w: JournalWriter; errors: Error[] }> {
+  const { mount, stateDir } = await smallTmpfs();
+  const { logs, logger } = recorded();
+  const { w, errors } = await writerOn(stateDir, logger);
+  w.append({ event: 'start', ts: t(0), pid: 9, seq: 1 });
+  await w.flush();
+  const filler = path.join(mount, 'filler');
+  await fill(filler);
+  return { stateDir, filler, logs, w, errors };
+}
+
 describe('the journal on a full disk (a 256 KiB tmpfs)', () => {
   it.skipIf(refusal !== undefined)(tmpfsTitle('keeps the lines while the disk is full and writes each once and whole when room comes back'), async () => {
-    const { mount, stateDir } = await smallTmpfs();
-    const { logs, logger } = recorded();
-    const { w, errors } = await writerOn(stateDir, logger);
-    w.append({ event: 'start', ts: t(0), pid: 9, seq: 1 });
-    await w.flush();
-
-    const filler = path.join(mount, 'filler');
-    await fill(filler);
+    const { stateDir, filler, logs, w, errors } = await writerOnFullDisk();
     const expected: JournalLine[] = [];
     for (let i = 0; i < 12; i += 1) expected.push(connect(2 + i, `s-${i}`));
     for (let i = 0; i < 12; i += 1) expected.push(disconnect(14 + i, `s-${i}`));
@@ -166,13 +171,7 @@ describe('the journal on a full disk (a 256 KiB tmpfs)', () => {
   });
 
   it.skipIf(refusal !== undefined)(tmpfsTitle('close gives up on a disk that stays full within about CLOSE_RETRY_MS; the next writer says what the torn line may be'), async () => {
-    const { mount, stateDir } = await smallTmpfs();
-    const { logs, logger } = recorded();
-    const { w, errors } = await writerOn(stateDir, logger);
-    w.append({ event: 'start', ts: t(0), pid: 9, seq: 1 });
-    await w.flush();
-    const filler = path.join(mount, 'filler');
-    await fill(filler);
+    const { stateDir, filler, logs, w, errors } = await writerOnFullDisk();
     for (let i = 0; i < 5; i += 1) w.append(connect(2 + i, `s-${i}`));
     // Long enough for the waits between tries to grow past what close allows.
     await new Promise((resolve) => setTimeout(resolve, 2500));
