@@ -141,10 +141,10 @@ async function main(): Promise<void> {
     try {
       const w = await injectFault(kind, ctx);
       if (w) faults.push(w);
-      timeline.push(`${round(MINUTES - (endAt - nowMs()) / 60_000, 2)} min ${kind}${w ? ` ${w.serverId}` : ' (nothing to act on)'}`);
+      timeline.push(`${round(atMin(), 2)} min ${kind}${w ? ` ${w.serverId}` : ' (nothing to act on)'}`);
     } catch (err) {
       faultErrors.push(`${kind}: ${(err as Error).message}`);
-      timeline.push(`${round(MINUTES - (endAt - nowMs()) / 60_000, 2)} min ${kind} FAILED: ${(err as Error).message}`);
+      timeline.push(`${round(atMin(), 2)} min ${kind} FAILED: ${(err as Error).message}`);
     }
     if (nowMs() - lastReport > 60_000) {
       lastReport = nowMs();

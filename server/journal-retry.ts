@@ -5,8 +5,10 @@
  *
  * The waits double from {@link RETRY_FIRST_MS} to {@link RETRY_MAX_MS}. Once the writer is
  * closing, a wait in progress ends at once and all further tries fit in {@link CLOSE_RETRY_MS}:
- * a stopping server must not hang on a full disk.
+ * a stopping server must not hang on a full disk. Times are monotonic: a clock step changes
+ * no wait.
  */
+import { performance } from 'node:perf_hooks';
 
 /** Errors that pass once the disk has room or descriptors are free. */
 const TRANSIENT = new Set(['ENOSPC', 'EDQUOT', 'EMFILE', 'ENFILE', 'EAGAIN', 'ESHORTWRITE']);
@@ -41,7 +43,7 @@ export class RetryBackoff {
 
   /** Milliseconds since the first failure of this run of failures. */
   get failingMs(): number {
-    return this.#tries === 0 ? 0 : Date.now() - this.#since;
+    return this.#tries === 0 ? 0 : performance.now() - this.#since;
   }
 
   /** A write succeeded: the next failure starts again from the shortest wait. */
@@ -52,8 +54,8 @@ export class RetryBackoff {
 
   /** Waits before the next try; resolves false, at once, when closing and the time is up. */
   async wait(): Promise<boolean> {
-    if (this.#tries === 0) this.#since = Date.now();
-    const left = this.#deadline === undefined ? Infinity : this.#deadline - Date.now();
+    if (this.#tries === 0) this.#since = performance.now();
+    const left = this.#deadline === undefined ? Infinity : this.#deadline - performance.now();
     if (left <= 0) return false;
     const ms = Math.min(this.#nextMs, left);
     this.#nextMs = Math.min(RETRY_MAX_MS, this.#nextMs * 2);
@@ -72,7 +74,7 @@ export class RetryBackoff {
 
   /** The writer is closing: the wait in progress ends now, the tries left fit in CLOSE_RETRY_MS. */
   hurry(): void {
-    this.#deadline ??= Date.now() + CLOSE_RETRY_MS;
+    this.#deadline ??= performance.now() + CLOSE_RETRY_MS;
     this.#nextMs = RETRY_FIRST_MS;
     this.interrupt();
   }

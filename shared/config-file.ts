@@ -12,7 +12,7 @@ import { errnoPhrase } from './errno.js';
 import { joinCommandLine } from './command-line.js';
 import { jsonSyntaxError } from './json-syntax-error.js';
 import { SERVER_ID_RE } from './paths.js';
-import { BACKEND_SETTINGS, COMMAND_MAX_SESSIONS, SETTINGS, UsageError, parseSetting, type SettingKey, type Settings } from './settings.js';
+import { BACKEND_SETTINGS, defaultMaxSessions, SETTINGS, UsageError, parseSetting, type SettingKey, type Settings } from './settings.js';
 
 /** API settings a config file may set at its top level (a flag or env var wins over them). */
 export const CONFIG_API_KEYS = ['port', 'host', 'stateDir', 'token', 'allowedHosts'] as const satisfies readonly SettingKey[];
@@ -198,8 +198,7 @@ export function parseConfigText(text: string, file: string, shownFile = file): F
     for (const key of CONFIG_SERVER_KEYS) {
       settings[key] = o[key] === undefined ? SETTINGS[key].default(dir) : settingOf(key, o[key], `${at}.${key}`);
     }
-    // As on the command line: a process per session, so fewer sessions unless the file says.
-    if (o.command !== undefined && o.maxSessions === undefined) settings.maxSessions = COMMAND_MAX_SESSIONS;
+    if (o.maxSessions === undefined) settings.maxSessions = defaultMaxSessions(settings as Pick<Settings, 'command' | 'maxSessions'>);
     const backends = BACKEND_SETTINGS.filter((k) => o[k] !== undefined);
     if (backends.length > 1) fail(`${at}.${backends[1]}`, `${backends[0]} and ${backends[1]} exclude each other (a server serves one backend)`);
 

@@ -121,6 +121,15 @@ const FALSE = new Set(['0', 'false', 'no', 'off']);
 /** `--max-sessions` when `--command` is given and it is not. */
 export const COMMAND_MAX_SESSIONS = 32;
 
+/**
+ * `maxSessions` when none was given, from the settings with the general default filled in:
+ * {@link COMMAND_MAX_SESSIONS} for a `command` server, a process each (a thousand Node or
+ * Python stdio servers would not fit one host). Flags and config files alike.
+ */
+export function defaultMaxSessions(s: Pick<Settings, 'command' | 'maxSessions'>): number {
+  return s.command !== undefined ? COMMAND_MAX_SESSIONS : s.maxSessions;
+}
+
 export const SETTINGS: Record<SettingKey, Spec> = {
   port: { flag: 'port', env: 'MCP_MONITOR_PORT', type: 'string', help: 'API port (0 = any free port)', parse: integer(0, 65535, 'a port'), default: () => 3001 },
   host: { flag: 'host', env: 'MCP_MONITOR_HOST', type: 'string', help: 'API bind address', parse: text('a host'), default: () => '127.0.0.1' },
@@ -300,8 +309,7 @@ export function parseCommand<K extends SettingKey>(
     settings[k] = value;
   }
   checkOneBackend(settings as Partial<Settings>);
-  // A process each: a thousand Node or Python stdio servers would not fit one host.
-  if (settings.command !== undefined && sources.maxSessions === 'default') settings.maxSessions = COMMAND_MAX_SESSIONS;
+  if (sources.maxSessions === 'default') settings.maxSessions = defaultMaxSessions(settings as Pick<Settings, 'command' | 'maxSessions'>);
   const flags: Record<string, string | boolean | undefined> = {};
   for (const name of Object.keys(options.extra ?? {})) flags[name] = values[name] as string | boolean | undefined;
   flags.help = values.help as boolean | undefined;

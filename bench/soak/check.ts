@@ -90,10 +90,10 @@ export async function checkServer(stateDir: string, serverId: string, tool: stri
   const kills = faults.filter((f) => f.kind === 'kill-child' && f.serverId === serverId);
   const callsAtRisk = calls.filter((o) => o.ok && kills.some((k) => o.atMs <= k.startMs && o.atMs >= k.startMs - AT_RISK_MS)).length;
   const leftOpen = [...open];
-  const leftOpenLines = leftOpen.length === 0 ? [] : lines.filter((l, i) => {
-    if ('sessionId' in l && leftOpen.includes(l.sessionId)) return true;
-    return l.event === 'start' && lines.slice(0, i).some((p) => 'sessionId' in p && leftOpen.includes(p.sessionId));
-  }).slice(0, 40).map((l) => JSON.stringify(l));
+  // Their lines, and the writers' starts from the first of them on.
+  const mentions = (l: (typeof lines)[number]) => 'sessionId' in l && open.has(l.sessionId);
+  const first = lines.findIndex(mentions);
+  const leftOpenLines = first < 0 ? [] : lines.slice(first).filter((l) => mentions(l) || l.event === 'start').slice(0, 40).map((l) => JSON.stringify(l));
   return {
     serverId,
     sessionsGiven: given.length,
