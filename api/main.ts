@@ -21,6 +21,7 @@ import { dashboardRoutes } from './routes/dashboard.js';
 import { metricsRoutes } from './routes/metrics.js';
 import { ServerCatalog } from './server-catalog.js';
 import { SnapshotWatcher } from './snapshot-watcher.js';
+import { WriterProbes } from './writer-probes.js';
 import { SseHub } from './sse-hub.js';
 import { START_SETTINGS, resolveStartSettings, type StartSettings } from './start-settings.js';
 
@@ -79,7 +80,8 @@ export async function main(argv: string[]): Promise<void> {
 
   const watcher = new SnapshotWatcher({ stateDir: s.stateDir, logger: log.child({ component: 'snapshot-watcher' }), rescanMs });
   const supervisors = buildFleet({ servers: start.servers, stateDir: s.stateDir, env: process.env, ...(start.childCwd !== undefined && { cwd: start.childCwd }), logger: log });
-  const catalog = new ServerCatalog({ watcher, supervisors, defaultServerId: start.servers[0]!.id });
+  const probes = new WriterProbes({ watcher });
+  const catalog = new ServerCatalog({ watcher, supervisors, defaultServerId: start.servers[0]!.id, probes });
   const sse = new SseHub({ jsonOf: (snap) => watcher.jsonOf(snap) });
   const metrics = new Metrics({ catalog });
   const control = controlRoutes({ catalog, stateDir: s.stateDir, logger: log.child({ component: 'control' }) });
@@ -104,6 +106,7 @@ export async function main(argv: string[]): Promise<void> {
       await monitoring.close();
       server.closeIdleConnections();
       await Promise.all([...supervisors.values()].map((sup) => sup.close()));
+      await probes.close();
       await watcher.close();
       server.closeAllConnections();
       await Promise.all([closed, sseClosed]);
@@ -120,6 +123,7 @@ export async function main(argv: string[]): Promise<void> {
 
   try {
     await watcher.start();
+    probes.start();
     await monitoring.start();
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);

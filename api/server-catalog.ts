@@ -5,8 +5,10 @@
 import { countByEra } from '../shared/eras.js';
 import type { Operation } from '../shared/operations.js';
 import { isStale, snapshotAgeMs, type Era, type Snapshot } from '../shared/snapshot.js';
+import { verdictOf } from '../shared/verdict.js';
 import type { ChildState, ChildSupervisor } from './child-supervisor.js';
 import type { SnapshotWatcher } from './snapshot-watcher.js';
+import type { WriterProbes } from './writer-probes.js';
 
 /** Supervisor state, or `external` for a server this API did not spawn. */
 export type ServerStatus = ChildState | 'external';
@@ -44,10 +46,13 @@ export class ServerCatalog {
   readonly defaultServerId: string;
   readonly #watcher: SnapshotWatcher;
   readonly #supervisors: ReadonlyMap<string, ChildSupervisor>;
+  readonly #probes: WriterProbes | undefined;
 
-  constructor(options: { watcher: SnapshotWatcher; supervisors: ReadonlyMap<string, ChildSupervisor>; defaultServerId: string }) {
+  /** `probes`: the writers' pids and locks, for the verdict of shared/verdict.ts; without, the heartbeat alone. */
+  constructor(options: { watcher: SnapshotWatcher; supervisors: ReadonlyMap<string, ChildSupervisor>; defaultServerId: string; probes?: WriterProbes }) {
     this.#watcher = options.watcher;
     this.#supervisors = options.supervisors;
+    this.#probes = options.probes;
     this.defaultServerId = options.defaultServerId;
   }
 
@@ -72,11 +77,17 @@ export class ServerCatalog {
     if (!supervisor && !state?.snapshot && (!state?.error || state.error.code === 'ENOENT')) return undefined;
     const snapshot = state?.snapshot;
     const snapshotError = state?.error?.message;
-    let stale = snapshot ? isStale(snapshot, now) : false;
+    let stale = snapshot ? this.#stale(serverId, snapshot, now) : false;
     // The supervisor knows before the clock does: its child is not the one that wrote this.
     if (snapshot && supervisor && snapshot.status !== 'stopped' && (supervisor.state !== 'running' || supervisor.pid !== snapshot.pid)) stale = true;
     if (snapshotError && snapshot) stale = true;
     return { serverId, supervisor, snapshot, snapshotError, stale };
+  }
+
+  /** The CLI's verdict when the writer was looked at, else its heartbeat's. */
+  #stale(serverId: string, snapshot: Snapshot, now: number): boolean {
+    const probe = this.#probes?.probe(serverId, snapshot);
+    return probe ? verdictOf(snapshot, probe, now).state === 'stale' : isStale(snapshot, now);
   }
 
   summary(view: ServerView, now = Date.now()): ServerSummary {
