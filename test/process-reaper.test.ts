@@ -9,15 +9,16 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { chown, mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { reapProcesses } from '../shared/process-groups.js';
 import { processIdentity, procStat, type ProcessIdentity } from '../shared/process-identity.js';
 import { SNAPSHOT_SCHEMA, type SnapshotProcess } from '../shared/snapshot.js';
-import { BIN, cleanup, isAlive, makeStateDir, ROOT } from './helpers/processes.js';
+import { cleanup, isAlive, makeStateDir } from './helpers/processes.js';
 import { readSnap, startServer, waitSnap } from './helpers/server-process.js';
+import { NOBODY, removeCopyForNobody, rootForNobody } from './helpers/unprivileged.js';
 import { waitFor } from './helpers/wait-for.js';
 
-const NOBODY = 65534;
+afterAll(removeCopyForNobody);
 const children: ChildProcess[] = [];
 afterEach(async () => {
   for (const c of children.splice(0)) if (c.pid !== undefined && isAlive(c.pid)) process.kill(c.pid, 'SIGKILL');
@@ -75,7 +76,8 @@ describe('reapProcesses: only an exact identity is killed', () => {
 
   it('as another user (EPERM): does not throw, says denied, and the process lives', async () => {
     const id = await leader();
-    const script = `import(${JSON.stringify(path.join(ROOT, 'dist', 'shared', 'process-groups.js'))}).then((m) => process.stdout.write(JSON.stringify(m.reapProcesses(${JSON.stringify([entry(id)])}))))`;
+    const root = await rootForNobody();
+    const script = `import(${JSON.stringify(path.join(root, 'dist', 'shared', 'process-groups.js'))}).then((m) => process.stdout.write(JSON.stringify(m.reapProcesses(${JSON.stringify([entry(id)])}))))`;
     const c = spawn(process.execPath, ['-e', script], { uid: NOBODY, gid: NOBODY, stdio: ['ignore', 'pipe', 'pipe'] });
     children.push(c);
     let out = '';
@@ -111,8 +113,9 @@ describe('the next writer of a dead one', () => {
   it('running as another user (EPERM on a root process): keeps serving and keeps the counters', async () => {
     const id = await leader();
     const stateDir = await stateDirWith(deadWriterSnapshot(id, entry(id)), NOBODY);
-    const c = spawn(process.execPath, [BIN, 'server', '--mcp-port', '0', '--heartbeat-ms', '1000', '--state-dir', stateDir], {
-      cwd: ROOT, uid: NOBODY, gid: NOBODY, env: { ...process.env, HOME: '/tmp', MCP_MONITOR_LOG_LEVEL: 'debug' }, stdio: ['ignore', 'ignore', 'pipe'],
+    const root = await rootForNobody();
+    const c = spawn(process.execPath, [path.join(root, 'bin', 'mcp-monitor.js'), 'server', '--mcp-port', '0', '--heartbeat-ms', '1000', '--state-dir', stateDir], {
+      cwd: root, uid: NOBODY, gid: NOBODY, env: { ...process.env, HOME: '/tmp', MCP_MONITOR_LOG_LEVEL: 'debug' }, stdio: ['ignore', 'ignore', 'pipe'],
     });
     children.push(c);
     let err = '';
