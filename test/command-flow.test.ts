@@ -68,6 +68,8 @@ describe('--command flow control', () => {
     const note = `${JSON.stringify({ jsonrpc: '2.0', method: 'notifications/message', params: { level: 'info', data: 'y'.repeat(1000) } })}\n`;
     const total = M * note.length;
     // Stalled: the pipe, the child's stream buffers and the sockets hold what it wrote, not the child's heap.
+    // Under load the process may take a while to read `flood`: wait for its first bytes, then for the stall.
+    await waitFor(async () => (await taken()) > 0, { timeout: 15_000, what: 'the flood begun' });
     const stalled = await settled(taken);
     expect(stalled).toBeGreaterThan(0);
     expect(stalled).toBeLessThan(total / 2);
