@@ -3,10 +3,10 @@
  * server`, with no snapshot writer and no journal. It tells its parent its URL over IPC.
  */
 import { createLogger } from '../shared/logger.js';
-import { builtinBackend } from '../server/builtin-server.js';
-import { McpHost } from '../server/mcp-host.js';
-import { ModernCallers } from '../server/modern-callers.js';
-import { SessionRegistry } from '../server/session-registry.js';
+import { builtinBackend } from '../server/backends/builtin/builtin.js';
+import { McpHost } from '../server/backends/hosted/hosted-endpoint.js';
+import { ModernCallers } from '../server/backends/hosted/modern-callers.js';
+import { SessionRegistry } from '../server/sessions/session-registry.js';
 
 // As the real child logs: never blocking on stderr.
 const log = createLogger('bench-off', process.env.MCP_MONITOR_LOG_LEVEL, { async: true });

@@ -9,24 +9,24 @@ import { createLogger, parseLogLevel } from '../shared/logger.js';
 import { ensureServerDir, ensureStateDir } from '../shared/state-dir.js';
 import { serverDir } from '../shared/paths.js';
 import { RECLAIM_PID_ENV, UsageError, backendTarget, parseCommand, settingsHelp, type SettingKey } from '../shared/settings.js';
-import { builtinBackend } from './builtin-server.js';
-import { commandBackend } from './command/command-backend.js';
-import { stdioEnv } from './command/stdio-env.js';
+import { builtinBackend } from './backends/builtin/builtin.js';
+import { commandBackend } from './backends/command/command-backend.js';
+import { stdioEnv } from './backends/command/stdio-env.js';
 import { ControlDirectory } from './control/control-directory.js';
-import { Upstream, UPSTREAM_SPARE_SOCKETS } from './upstream/upstream.js';
-import { UpstreamHost } from './upstream/upstream-host.js';
-import { lendsCredentials } from './upstream/lent-credentials.js';
-import { maxConnectionsFor } from './http-limits.js';
-import { EntryError, loadEntry, type Backend } from './load-entry.js';
-import { JournalWriter } from './journal-writer.js';
+import { Upstream, UPSTREAM_SPARE_SOCKETS } from './backends/upstream/upstream.js';
+import { UpstreamHost } from './backends/upstream/upstream-host.js';
+import { lendsCredentials } from './backends/upstream/lent-credentials.js';
+import { maxConnectionsFor } from './endpoint/http-limits.js';
+import { EntryError, loadEntry, type Backend } from './backends/entry/entry.js';
+import { JournalWriter } from './publish/journal-writer.js';
 import { ParentLink } from './parent-link.js';
-import { McpHost } from './mcp-host.js';
-import { ModernCallers } from './modern-callers.js';
-import { OperationRecorder } from './operation-recorder.js';
-import { SessionJournal } from './session-journal.js';
-import { SessionRegistry } from './session-registry.js';
-import { SnapshotWriter } from './snapshot-writer.js';
-import { WriterLock, WriterLockedError } from './writer-lock.js';
+import { McpHost } from './backends/hosted/hosted-endpoint.js';
+import { ModernCallers } from './backends/hosted/modern-callers.js';
+import { OperationRecorder } from './operations/operation-recorder.js';
+import { SessionJournal } from './publish/session-journal.js';
+import { SessionRegistry } from './sessions/session-registry.js';
+import { SnapshotWriter } from './publish/snapshot-writer.js';
+import { WriterLock, WriterLockedError } from './publish/writer-lock.js';
 
 export const SERVER_SETTINGS = [
   'mcpPort', 'mcpHost', 'stateDir', 'serverId', 'heartbeatMs', 'maxSessions', 'sessionIdleMs', 'entry', 'upstream', 'command', 'trustProxy',
@@ -229,7 +229,7 @@ export async function main(argv: string[]): Promise<void> {
     log.info({ url: endpoint.url, snapshot: writer.file }, 'MCP server listening');
   } catch (err) {
     // Stopped while starting (a signal, the API gone, the lock lost): the host's start() rejects
-    // for that alone (server/endpoint-lifecycle.ts), and the shutdown under way goes on.
+    // for that alone (server/endpoint/endpoint-lifecycle.ts), and the shutdown under way goes on.
     if (stopping) return;
     const e = err as NodeJS.ErrnoException;
     const why = e.code === 'EADDRINUSE' ? `port ${s.mcpPort} on ${s.mcpHost} is already in use (--mcp-port)` : e.code === 'EADDRNOTAVAIL' ? `cannot bind ${s.mcpHost} (--mcp-host)` : e.message;

@@ -59,7 +59,7 @@ export interface ConnectionProcess {
 
 /**
  * One connection as the child records it: a legacy session, or a modern (sessionless) client,
- * whose `sessionId` is `m-` and 16 hex digits (see server/modern-clients.ts).
+ * whose `sessionId` is `m-` and 16 hex digits (see server/sessions/modern-clients.ts).
  */
 export interface Connection {
   sessionId: string;

@@ -1,5 +1,5 @@
 /**
- * What request bodies may cost the child (see server/body-budget.ts and server/http-limits.ts):
+ * What request bodies may cost the child (see server/endpoint/body-budget.ts and server/endpoint/http-limits.ts):
  * 64 KiB unless the child holds the session or the request is a modern one of a version the
  * backend serves; one budget of buffered request bytes; sockets per client address; modern
  * identities listed per client address. McpHost and UpstreamHost in this process with small
@@ -9,13 +9,13 @@ import http from 'node:http';
 import net from 'node:net';
 import pino from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
-import { builtinBackend } from '../server/builtin-server.js';
-import { httpLimits } from '../server/http-limits.js';
-import { McpHost, type McpHostOptions } from '../server/mcp-host.js';
-import { ModernCallers } from '../server/modern-callers.js';
-import { SessionRegistry } from '../server/session-registry.js';
-import { Upstream } from '../server/upstream/upstream.js';
-import { UpstreamHost } from '../server/upstream/upstream-host.js';
+import { builtinBackend } from '../server/backends/builtin/builtin.js';
+import { httpLimits } from '../server/endpoint/http-limits.js';
+import { McpHost, type McpHostOptions } from '../server/backends/hosted/hosted-endpoint.js';
+import { ModernCallers } from '../server/backends/hosted/modern-callers.js';
+import { SessionRegistry } from '../server/sessions/session-registry.js';
+import { Upstream } from '../server/backends/upstream/upstream.js';
+import { UpstreamHost } from '../server/backends/upstream/upstream-host.js';
 import { rawCall, rawSession } from './helpers/raw-mcp.js';
 import { waitFor } from './helpers/wait-for.js';
 

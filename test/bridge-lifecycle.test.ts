@@ -4,7 +4,7 @@
  * during connect or after its process exited leaves nothing running) and LegacySessions (start
  * twice throws, close() the same promise, close during an initialize whose process is starting
  * leaves no session and no process), and the hard limits of the flow control (see
- * server/command/bridge-flow.ts): past them the session ends with reason `overflow` and its process
+ * server/backends/command/bridge-flow.ts): past them the session ends with reason `overflow` and its process
  * is ended.
  */
 import http from 'node:http';
@@ -15,13 +15,13 @@ import express from 'express';
 import pino from 'pino';
 import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
 import { afterEach, describe, expect, it } from 'vitest';
-import type { BridgeFlowOptions } from '../server/command/bridge-flow.js';
-import { StdioBridge } from '../server/command/stdio-bridge.js';
-import { StdioProcess } from '../server/command/stdio-process.js';
-import { LegacySessions } from '../server/legacy-sessions.js';
-import type { Backend } from '../server/load-entry.js';
-import { arrive } from '../server/operation-tap.js';
-import { SessionRegistry, type SessionEnd } from '../server/session-registry.js';
+import type { BridgeFlowOptions } from '../server/backends/command/bridge-flow.js';
+import { StdioBridge } from '../server/backends/command/stdio-bridge.js';
+import { StdioProcess } from '../server/backends/command/stdio-process.js';
+import { LegacySessions } from '../server/backends/hosted/legacy-sessions.js';
+import type { Backend } from '../server/backends/entry/entry.js';
+import { arrive } from '../server/operations/operation-tap.js';
+import { SessionRegistry, type SessionEnd } from '../server/sessions/session-registry.js';
 import { isAlive, makeStateDir, ROOT } from './helpers/processes.js';
 import { INITIALIZE, rawSession } from './helpers/raw-mcp.js';
 import { waitFor } from './helpers/wait-for.js';

@@ -9,10 +9,10 @@ import os from 'node:os';
 import pino from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
 import { allowedHostNames, isHostAllowed } from '../shared/host-check.js';
-import { builtinBackend } from '../server/builtin-server.js';
-import { ModernCallers } from '../server/modern-callers.js';
-import { McpHost, type McpHostOptions } from '../server/mcp-host.js';
-import { SessionRegistry, type SessionEnd } from '../server/session-registry.js';
+import { builtinBackend } from '../server/backends/builtin/builtin.js';
+import { ModernCallers } from '../server/backends/hosted/modern-callers.js';
+import { McpHost, type McpHostOptions } from '../server/backends/hosted/hosted-endpoint.js';
+import { SessionRegistry, type SessionEnd } from '../server/sessions/session-registry.js';
 import { INITIALIZE, rawCall, rawSession } from './helpers/raw-mcp.js';
 import { waitFor } from './helpers/wait-for.js';
 

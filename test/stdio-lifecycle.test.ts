@@ -5,10 +5,10 @@
  */
 import pino from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
-import { CommandBackend } from '../server/command/command-backend.js';
-import { RateLimitedLog } from '../server/rate-limited-log.js';
-import { StdioProcess } from '../server/command/stdio-process.js';
-import { SessionRegistry } from '../server/session-registry.js';
+import { CommandBackend } from '../server/backends/command/command-backend.js';
+import { RateLimitedLog } from '../server/endpoint/rate-limited-log.js';
+import { StdioProcess } from '../server/backends/command/stdio-process.js';
+import { SessionRegistry } from '../server/sessions/session-registry.js';
 import { isAlive } from './helpers/processes.js';
 
 const log = pino({ level: 'silent' });

@@ -24,7 +24,7 @@ import {
 } from '../../shared/control-request.js';
 import { errnoPhrase } from '../../shared/errno.js';
 import { SerialTask } from '../../shared/serial-task.js';
-import type { SessionRegistry } from '../session-registry.js';
+import type { SessionRegistry } from '../sessions/session-registry.js';
 import { ensureControlDir } from './control-dir.js';
 import { readRequestFile, RefusedRequestFile } from './read-request-file.js';
 
