@@ -3,7 +3,7 @@
  * server`, with no snapshot writer and no journal. It tells its parent its URL over IPC.
  */
 import { createLogger } from '../shared/logger.js';
-import { builtinBackend } from '../server/backends/builtin/builtin.js';
+import { builtinServers } from '../server/backends/builtin/builtin.js';
 import { McpHost } from '../server/backends/hosted/hosted-endpoint.js';
 import { ModernCallers } from '../server/backends/hosted/modern-callers.js';
 import { SessionRegistry } from '../server/sessions/session-registry.js';
@@ -18,7 +18,7 @@ const host = new McpHost({
   host: '127.0.0.1',
   port: 0,
   registry,
-  backend: builtinBackend({ serverId: 'default', registry, startedAt, totalConnections: () => registry.created, callers }),
+  servers: builtinServers({ serverId: 'default', registry, startedAt, totalConnections: () => registry.created, callers }),
   callers,
   logger: log.child({ component: 'mcp-host' }),
   maxSessions: 1000,

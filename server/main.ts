@@ -8,20 +8,11 @@ import type { Logger } from 'pino';
 import { createLogger, parseLogLevel } from '../shared/logger.js';
 import { ensureServerDir, ensureStateDir } from '../shared/state-dir.js';
 import { serverDir } from '../shared/paths.js';
-import { RECLAIM_PID_ENV, UsageError, backendTarget, parseCommand, settingsHelp, type SettingKey } from '../shared/settings.js';
-import { builtinBackend } from './backends/builtin/builtin.js';
-import { commandBackend } from './backends/command/command-backend.js';
-import { stdioEnv } from './backends/command/stdio-env.js';
+import { RECLAIM_PID_ENV, UsageError, parseCommand, settingsHelp, type SettingKey } from '../shared/settings.js';
 import { ControlDirectory } from './control/control-directory.js';
-import { Upstream, UPSTREAM_SPARE_SOCKETS } from './backends/upstream/upstream.js';
-import { UpstreamHost } from './backends/upstream/upstream-host.js';
-import { lendsCredentials } from './backends/upstream/lent-credentials.js';
-import { maxConnectionsFor } from './endpoint/http-limits.js';
-import { EntryError, loadEntry, type Backend } from './backends/entry/entry.js';
+import { backendFor, EntryError, type Backend } from './backends/index.js';
 import { JournalWriter } from './publish/journal-writer.js';
 import { ParentLink } from './parent-link.js';
-import { McpHost } from './backends/hosted/hosted-endpoint.js';
-import { ModernCallers } from './backends/hosted/modern-callers.js';
 import { OperationRecorder } from './operations/operation-recorder.js';
 import { SessionJournal } from './publish/session-journal.js';
 import { SessionRegistry } from './sessions/session-registry.js';
@@ -83,16 +74,9 @@ export async function main(argv: string[]): Promise<void> {
 
   const registry = new SessionRegistry();
   const startedAt = new Date();
-  const callers = new ModernCallers();
-  const upstream = s.upstream ? new Upstream(s.upstream, { maxSockets: maxConnectionsFor(s.maxSessions) + UPSTREAM_SPARE_SOCKETS, trustProxy: s.trustProxy }) : undefined;
-  if (upstream && lendsCredentials(s.upstream!, s.mcpHost)) {
-    log.warn({ upstream: upstream.shown, mcpHost: s.mcpHost }, 'the upstream URL has credentials and --mcp-host is not a loopback address: every client that reaches this server is sent on with them');
-  }
   let backend: Backend;
   try {
-    if (s.entry) backend = await loadEntry(s.entry);
-    else if (s.command) backend = commandBackend({ command: s.command, registry, logger: log, refreshMs: s.heartbeatMs, env: stdioEnv(process.env) });
-    else backend = builtinBackend({ serverId: s.serverId, registry, startedAt, totalConnections: () => writer.totalConnections, callers });
+    backend = await backendFor(s, { serverId: s.serverId, registry, logger: log, startedAt, totalConnections: () => writer.totalConnections, env: process.env });
   } catch (err) {
     if (err instanceof EntryError || err instanceof UsageError) return fail(err.message, EXIT_USAGE);
     throw err;
@@ -114,11 +98,11 @@ export async function main(argv: string[]): Promise<void> {
     lock,
     recorder,
     ...(backend.processes && { processes: backend.processes }),
-    backend: upstream ? () => ({ ...backendTarget(s), upstream: upstream.state }) : backendTarget(s),
+    backend: () => backend.published(),
     logger: log.child({ component: 'snapshot-writer' }),
     activityDelayMs: internalMs(ACTIVITY_DELAY_MS_ENV),
   });
-  const endpointOptions = {
+  const host = backend.endpoint({
     host: s.mcpHost,
     port: s.mcpPort,
     registry,
@@ -130,14 +114,7 @@ export async function main(argv: string[]): Promise<void> {
     trustProxy: s.trustProxy,
     allowedHosts: s.allowedHosts,
     goneGraceMs: internalMs(GONE_GRACE_MS_ENV),
-  };
-  // --upstream: a proxy in front of another server; else the child hosts one.
-  const host = upstream ? new UpstreamHost({ ...endpointOptions, upstream, sessionsDir: serverDir(s.stateDir, s.serverId) }) : new McpHost({ ...endpointOptions, backend, callers });
-  // Whether the upstream answers is in the snapshot (health reads it) as soon as it changes.
-  upstream?.on('change', (state) => {
-    if (state.reachable) log.info({ upstream: upstream.shown }, 'upstream answers');
-    else log.warn({ upstream: upstream.shown, err: state.error }, 'upstream unreachable');
-    writer.request('heartbeat');
+    serverDir: serverDir(s.stateDir, s.serverId),
   });
   logSessions(registry, log);
   // After the writer: its registry listeners run first, so `seq` already counts the change.
@@ -172,7 +149,7 @@ export async function main(argv: string[]): Promise<void> {
       await writer.markStopping();
       await control.close();
       await host.close();
-      await backend.close?.();
+      await backend.close();
       await writer.flush();
       // The final `stopped` snapshot is the next one; the journal closes while we hold the lock.
       if (writer.last && lock.held) sessionJournal.stop(writer.seq + 1);
@@ -220,8 +197,9 @@ export async function main(argv: string[]): Promise<void> {
   await journal.start().catch((err: Error) => log.error({ err: err.message, file: journal.file }, 'journal unavailable; will retry on the next event'));
   sessionJournal.start(new Date(writer.last?.startedAt ?? startedAt), s.heartbeatMs, writer.abandoned);
   try {
+    // What the backend runs beside its sessions; a change of what it publishes is written soon.
+    await backend.start({ changed: () => writer.request('heartbeat') });
     const endpoint = await host.start();
-    upstream?.watch(s.heartbeatMs);
     // Before `running`: whoever sees a session listed can ask to end it. Never fatal: without
     // it the MCP server serves on, only ending sessions on request is off.
     await control.start().catch((err: Error) => controlLog.error({ err: err.message }, 'control requests are off (sessions cannot be ended on request)'));

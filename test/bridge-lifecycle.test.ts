@@ -19,7 +19,8 @@ import type { BridgeFlowOptions } from '../server/backends/command/bridge-flow.j
 import { StdioBridge } from '../server/backends/command/stdio-bridge.js';
 import { StdioProcess } from '../server/backends/command/stdio-process.js';
 import { LegacySessions } from '../server/backends/hosted/legacy-sessions.js';
-import type { Backend } from '../server/backends/entry/entry.js';
+import type { ServerSource } from '../server/backends/hosted/server-source.js';
+import { LEGACY_ONLY } from '../server/backends/backend.js';
 import { arrive } from '../server/operations/operation-tap.js';
 import { SessionRegistry, type SessionEnd } from '../server/sessions/session-registry.js';
 import { isAlive, makeStateDir, ROOT } from './helpers/processes.js';
@@ -80,18 +81,19 @@ async function legacy(argv: string[], o: { flow?: BridgeFlowOptions; onCreate?: 
   const ended: SessionEnd[] = [];
   registry.on('disconnect', (d: SessionEnd) => ended.push(d));
   const bridges: StdioBridge[] = [];
-  const backend: Backend = {
-    generation: 'v1',
+  const servers: ServerSource = {
+    sdk: 'v1',
+    eras: LEGACY_ONLY,
     create: async () => {
       const p = new StdioProcess(argv, log);
       await p.start();
       const b = new StdioBridge(p, log, undefined, o.flow);
       bridges.push(b);
       o.onCreate?.(b);
-      return b as never;
+      return { server: b, process: b };
     },
   };
-  const sessions = new LegacySessions({ registry, backend, logger: log, maxSessions: 10, sessionIdleMs: 0, clientIp: () => '127.0.0.1' });
+  const sessions = new LegacySessions({ registry, servers, logger: log, maxSessions: 10, sessionIdleMs: 0, clientIp: () => '127.0.0.1' });
   const app = express();
   app.post('/mcp', express.json({ limit: 5 * 1024 * 1024 }), (req, res) => void sessions.post(req, res, arrive()));
   app.get('/mcp', (req, res) => void sessions.existing(req, res));

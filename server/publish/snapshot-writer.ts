@@ -16,13 +16,13 @@ import {
   noneClosed,
   type CloseReason,
   serializeSnapshot,
-  type Backend,
+  type PublishedBackend,
   type McpEndpoint,
   type Snapshot,
   type WriteReason,
   type WriterStatus,
 } from '../../shared/snapshot.js';
-import type { ProcessList } from '../backends/entry/entry.js';
+import type { ProcessList } from '../backends/backend.js';
 import { OperationRecorder } from '../operations/operation-recorder.js';
 import { loadPreviousState, type PreviousState } from './previous-state.js';
 import type { SessionRegistry } from '../sessions/session-registry.js';
@@ -53,7 +53,7 @@ export interface SnapshotWriterOptions {
    * The backend published as `backend`, or a function giving it at each write (the proxy's
    * upstream state changes). Default `{kind: 'builtin', target: null}`.
    */
-  backend?: Backend | (() => Backend);
+  backend?: PublishedBackend | (() => PublishedBackend);
   /**
    * The live processes of the backend (`--command`), published as `processes` and written as
    * soon as they change; absent for backends without processes (no `processes` field).

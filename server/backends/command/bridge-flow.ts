@@ -10,7 +10,7 @@
  * past {@link INPUT_HARD_BYTES} the session is ended.
  */
 import type { Writable } from 'node:stream';
-import type { SessionOverflow } from '../entry/entry.js';
+import type { SessionOverflow } from '../hosted/server-source.js';
 
 /** Bytes a session may queue toward its client while one of its streams is stalled; past it the session ends. */
 export const OUTPUT_BUDGET_BYTES = 8 * 1024 * 1024;

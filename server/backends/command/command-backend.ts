@@ -11,7 +11,9 @@
 import type { Logger } from 'pino';
 import { splitCommandLine } from '../../../shared/command-line.js';
 import { groupRssBytes } from '../../../shared/process-groups.js';
-import { BackendStartError, type Backend } from '../entry/entry.js';
+import { LEGACY_ONLY, type Backend } from '../backend.js';
+import { HostedBackend } from '../hosted/hosted-backend.js';
+import { BackendStartError, type HostedServer, type ServerSource } from '../hosted/server-source.js';
 import type { SessionRegistry } from '../../sessions/session-registry.js';
 import { StdioBridge } from './stdio-bridge.js';
 import { StdioProcess } from './stdio-process.js';
@@ -38,12 +40,14 @@ async function refreshMemory(registry: SessionRegistry): Promise<void> {
 }
 
 /**
- * The backend of `--command`: `start()` begins reading the processes' memory, `close()` stops
- * (the sessions, and so the processes, are ended by the host).
+ * The servers of `--command`, one process per session; `start()` begins reading the processes'
+ * memory, `close()` stops (the sessions, and so the processes, are ended by the endpoint).
  */
-export class CommandBackend implements Backend {
-  /** Legacy only, as a v1 factory: the host answers a modern request with the 400 that makes a client fall back. */
-  readonly generation = 'v1' as const;
+export class CommandServers implements ServerSource {
+  /** A bridge behaves as a v1 server does: the SDK v1 transport serves its sessions. */
+  readonly sdk = 'v1' as const;
+  /** A stdio program is connection-oriented: the legacy era only. */
+  readonly eras = LEGACY_ONLY;
   readonly #o: CommandBackendOptions;
   readonly #argv: string[];
   readonly #log: Logger;
@@ -63,7 +67,7 @@ export class CommandBackend implements Backend {
 
   /** Starts the memory refresh. Throws when called twice. */
   async start(): Promise<void> {
-    if (this.#started) throw new Error('CommandBackend already started');
+    if (this.#started) throw new Error('CommandServers already started');
     this.#started = true;
     if (this.#closing) return;
     this.#timer = setInterval(() => this.#refresh(), this.#o.refreshMs).unref();
@@ -90,8 +94,8 @@ export class CommandBackend implements Backend {
     return this.#timer !== undefined;
   }
 
-  /** A session's server: its own started process, bridged. */
-  async create(): Promise<StdioBridge> {
+  /** A session's server: its own started process, bridged (the bridge is its process's hooks too). */
+  async create(): Promise<HostedServer> {
     const proc = new StdioProcess(this.#argv, this.#log, this.#o.env);
     try {
       await proc.start();
@@ -100,13 +104,13 @@ export class CommandBackend implements Backend {
     }
     this.#log.debug({ stdioPid: proc.pid }, 'stdio server started');
     this.processes.track(proc);
-    return new StdioBridge(proc, this.#log, (sessionId) => proc.pid !== undefined && this.processes.assign(proc.pid, sessionId));
+    const bridge = new StdioBridge(proc, this.#log, (sessionId) => proc.pid !== undefined && this.processes.assign(proc.pid, sessionId));
+    return { server: bridge, process: bridge };
   }
 }
 
-/** The backend of `--command`, started. */
-export function commandBackend(o: CommandBackendOptions): CommandBackend {
-  const backend = new CommandBackend(o);
-  void backend.start();
-  return backend;
+/** The backend of `--command`. */
+export function commandBackend(o: CommandBackendOptions): Backend {
+  const servers = new CommandServers(o);
+  return new HostedBackend({ published: { kind: 'command', target: o.command }, source: servers, processes: servers.processes, companion: servers });
 }

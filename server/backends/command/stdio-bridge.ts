@@ -17,7 +17,7 @@
  */
 import type { Writable } from 'node:stream';
 import type { Logger } from 'pino';
-import type { SessionOverflow } from '../entry/entry.js';
+import type { SessionOverflow } from '../hosted/server-source.js';
 import { BridgeFlow, type BridgeFlowOptions } from './bridge-flow.js';
 import type { StdioProcess, ProcessExit } from './stdio-process.js';
 

@@ -10,7 +10,6 @@
 import express, { type NextFunction, type Request, type RequestHandler, type Response } from 'express';
 import { classifyInboundRequest } from '@modelcontextprotocol/server';
 import type { Logger } from 'pino';
-import type { TrustProxy } from '../../../shared/settings.js';
 import type { McpEndpoint } from '../../../shared/snapshot.js';
 import { admitBody, BodyBudget, cutOffPast } from '../../endpoint/body-budget.js';
 import { clientAddress } from '../../sessions/client-fields.js';
@@ -20,7 +19,8 @@ import { jsonDepthLimit } from '../../endpoint/json-depth.js';
 import { jsonRpcError, jsonRpcErrorHandler } from '../../endpoint/json-rpc-error.js';
 import { listenMcp, looksModern, MCP_ENDPOINT, mcpHostCheck, servedModern } from '../../endpoint/mcp-http.js';
 import { LegacySessions } from './legacy-sessions.js';
-import type { Backend } from '../entry/entry.js';
+import type { ServerSource } from './server-source.js';
+import type { Endpoint, EndpointDeps } from '../../endpoint/endpoint.js';
 import { ModernCallers, type ModernRequest } from './modern-callers.js';
 import { ModernClients } from '../../sessions/modern-clients.js';
 import { ModernLeg } from './modern-leg.js';
@@ -36,43 +36,13 @@ export { MCP_ENDPOINT } from '../../endpoint/mcp-http.js';
 const CLIENT_WINDOW_MS = 60_000;
 
 /** Options of an {@link McpHost}. */
-export interface McpHostOptions {
-  /** Bind address. */
-  host: string;
-  /** Port; 0 = any free port. */
-  port: number;
-  registry: SessionRegistry;
-  /** The MCP server hosted: its SDK generation decides the eras served. */
-  backend: Backend;
-  logger: Logger;
-  /** Counts and times every JSON-RPC request. Default none (nothing recorded). */
-  recorder?: OperationRecorder;
+export interface McpHostOptions extends EndpointDeps {
+  /** Where each session's or modern request's server comes from, and the eras they serve. */
+  servers: ServerSource;
   /** Links modern requests to their clients, for the built-in tools. Default a private one. */
   callers?: ModernCallers;
-  /** Sessions held at once; past it `initialize` gets 503 with Retry-After. Also the cap of modern clients listed. */
-  maxSessions: number;
-  /** Close a session with no request for this long and none in flight; 0 = never. */
-  sessionIdleMs: number;
-  /** A modern client is listed this long after its last request (`--client-window-ms`). Default 60000. */
-  clientWindowMs?: number;
-  /**
-   * Which X-Forwarded-For entries to believe for the client IP, given to Express `trust proxy`
-   * as is: false = the socket's address; N = the address N hops from the socket (the one the
-   * nearest trusted proxy saw); `'loopback'` = proxies on a loopback address.
-   */
-  trustProxy: TrustProxy;
-  /** More host names (lower-case, IPv6 in brackets, no port) accepted in `Host` (`--allowed-hosts`). Default none. */
-  allowedHosts?: readonly string[];
-  /** Body, timeout and socket limits of the HTTP server. Default {@link httpLimits} for `maxSessions`. */
-  limits?: Partial<HttpLimits>;
-  /** A monotonic clock in ms, for idle times (never the wall clock: it steps). Default `performance.now`. */
-  clock?: () => number;
-  /** How often idle sessions are looked for. Default a quarter of `sessionIdleMs`, within 50 ms-30 s. */
-  sweepIntervalMs?: number;
   /** Seconds a refused `initialize` is told to wait. Default 5. */
   retryAfterSeconds?: number;
-  /** How long after its GET stream closed a silent session ends (reason `close`). Default GONE_GRACE_MS. */
-  goneGraceMs?: number;
 }
 
 /**
@@ -80,7 +50,7 @@ export interface McpHostOptions {
  * `close()` once (the same promise); a close() during start() makes start() reject, and leaves
  * nothing listening or running.
  */
-export class McpHost {
+export class McpHost implements Endpoint {
   readonly #o: McpHostOptions;
   readonly #log: Logger;
   readonly #limits: HttpLimits;
@@ -101,7 +71,7 @@ export class McpHost {
     this.#callers = options.callers ?? new ModernCallers();
     this.#legacy = new LegacySessions({
       registry: options.registry,
-      backend: options.backend,
+      servers: options.servers,
       logger: options.logger,
       maxSessions: options.maxSessions,
       sessionIdleMs: options.sessionIdleMs,
@@ -111,7 +81,7 @@ export class McpHost {
       retryAfterSeconds: options.retryAfterSeconds,
       goneGraceMs: options.goneGraceMs,
     });
-    this.#modern = options.backend.generation === 'v2' ? new ModernLeg({ backend: options.backend, callers: this.#callers, logger: options.logger }) : undefined;
+    this.#modern = options.servers.eras.has('modern') ? new ModernLeg({ servers: options.servers, callers: this.#callers, logger: options.logger }) : undefined;
     this.#clients = new ModernClients({ registry: options.registry, windowMs: options.clientWindowMs ?? CLIENT_WINDOW_MS, max: options.maxSessions, logger: options.logger, clock: options.clock });
   }
 

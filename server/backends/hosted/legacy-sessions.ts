@@ -14,7 +14,7 @@ import type { Logger } from 'pino';
 import type { CloseReason } from '../../../shared/snapshot.js';
 import { boundClientInfo, boundProtocolVersion, boundText, boundUserAgent } from '../../sessions/client-fields.js';
 import { jsonRpcError } from '../../endpoint/json-rpc-error.js';
-import { BackendStartError, isSessionProcess, type Backend, type HostableServer } from '../entry/entry.js';
+import { BackendStartError, type HostableServer, type ServerSource, type SessionProcess } from './server-source.js';
 import { METHOD_MAX, outcomeOf } from '../../operations/operation-recorder.js';
 import { tapResponses, type HttpCall, type JsonRpcId, type PendingOperation } from '../../operations/operation-tap.js';
 import type { SessionRegistry } from '../../sessions/session-registry.js';
@@ -31,7 +31,7 @@ export const GONE_GRACE_MS = 5000;
 /** Options of {@link LegacySessions}. */
 export interface LegacySessionsOptions {
   registry: SessionRegistry;
-  backend: Backend;
+  servers: ServerSource;
   logger: Logger;
   /** Sessions held at once; past it `initialize` gets 503 with Retry-After. */
   maxSessions: number;
@@ -62,6 +62,8 @@ interface Session {
   id: string;
   transport: SessionTransport;
   server: HostableServer;
+  /** Its own process, when its server is a program (`--command`). */
+  process: SessionProcess | undefined;
   /** HTTP requests of this session not answered yet (an open GET stream counts). */
   inFlight: number;
   /** Last time a request of this session started or ended (ms of the monotonic clock). */
@@ -177,22 +179,22 @@ export class LegacySessions {
 
   #transport(onInitialized: (id: string) => void, onClosed: (id: string) => void): SessionTransport {
     const options = { sessionIdGenerator: () => randomUUID(), onsessioninitialized: onInitialized, onsessionclosed: onClosed };
-    return (this.#o.backend.generation === 'v2' ? new NodeStreamableHTTPServerTransport(options) : new StreamableHTTPServerTransport(options)) as unknown as SessionTransport;
+    return (this.#o.servers.sdk === 'v2' ? new NodeStreamableHTTPServerTransport(options) : new StreamableHTTPServerTransport(options)) as unknown as SessionTransport;
   }
 
   /** `slot`: the session slot reserved for it; released once the session holds its own. */
   async #initialize(req: Request, res: Response, params: { clientInfo?: unknown; protocolVersion?: unknown }, slot: ReleaseSlot, call: HttpCall): Promise<void> {
     let session: Session | undefined;
     let server: HostableServer | undefined;
+    let proc: SessionProcess | undefined;
     const pending = new Map<JsonRpcId, PendingOperation>();
     try {
-      server = await this.#o.backend.create({ era: 'legacy' });
-      const proc = isSessionProcess(server) ? server : undefined;
+      ({ server, process: proc } = await this.#o.servers.create({ era: 'legacy' }));
       const transport = this.#transport(
         (id) => {
           // Runs before the SDK processes initialize: clientInfo comes from the request body.
           slot();
-          session = { id, transport, server: server!, inFlight: 1, lastSeen: this.#now(), goneTimer: undefined, pending };
+          session = { id, transport, server: server!, process: proc, inFlight: 1, lastSeen: this.#now(), goneTimer: undefined, pending };
           this.#sessions.set(id, session);
           const now = new Date().toISOString();
           // Only bounded fields are kept: they are rewritten into every snapshot (see
@@ -263,7 +265,7 @@ export class LegacySessions {
     if (typeof sid !== 'string') return jsonRpcError(res, 400, -32000, 'Bad Request: Mcp-Session-Id header is required');
     const session = this.#sessions.get(sid);
     if (!session) return jsonRpcError(res, 404, -32001, 'Session not found');
-    const proc = isSessionProcess(session.server) ? session.server : undefined;
+    const proc = session.process;
     if (proc && req.method === 'POST' && !proc.accepting) {
       // Its process has not read what it was sent (busy, hung): queue no more (see
       // command/bridge-flow.ts).
@@ -322,7 +324,7 @@ export class LegacySessions {
     // debug: per-session lines at info would flood a busy child's log.
     this.#log.debug({ sessionId: id, reason }, 'session ended');
     // A session's own process (--command) ends with its session, however that ended.
-    const own = isSessionProcess(s.server);
+    const own = s.process !== undefined;
     // Its process holds the session's slot until it has exited.
     if (own) this.#exiting += 1;
     try {

@@ -9,14 +9,14 @@ import type { Request, Response } from 'express';
 import { createMcpHandler, McpServer, type McpServerFactory } from '@modelcontextprotocol/server';
 import { toNodeHandler } from '@modelcontextprotocol/node';
 import type { Logger } from 'pino';
-import type { Backend, HostableServer } from '../entry/entry.js';
+import type { HostableServer, ServerSource } from './server-source.js';
 import type { ModernCallers } from './modern-callers.js';
 import { tapResponses } from '../../operations/operation-tap.js';
 import { RateLimitedLog } from '../../endpoint/rate-limited-log.js';
 
 /** Options of a {@link ModernLeg}. */
 export interface ModernLegOptions {
-  backend: Backend;
+  servers: ServerSource;
   callers: ModernCallers;
   logger: Logger;
 }
@@ -46,14 +46,14 @@ export class ModernLeg {
   #closePromise: Promise<void> | undefined;
 
   constructor(options: ModernLegOptions) {
-    const { backend, callers, logger } = options;
+    const { servers, callers, logger } = options;
     this.#logger = logger;
     this.#failures = new RateLimitedLog({
       perMinute: 5,
       onDropped: (dropped) => logger.error({ dropped }, `${dropped} more modern requests failed with a 5xx in the last minute`),
     });
     const factory = (async (ctx) => {
-      const server = servable(await backend.create({ era: ctx.era, requestInfo: ctx.requestInfo }));
+      const server = servable((await servers.create({ era: ctx.era, requestInfo: ctx.requestInfo })).server);
       const request = callers.get(ctx.requestInfo);
       if (request) {
         // The SDK calls connect() with its per-request transport: tap it once connected.

@@ -18,7 +18,7 @@ import { jsonRpcError } from '../../endpoint/json-rpc-error.js';
 import { forwardedIp } from '../../endpoint/forwarded-ip.js';
 import { endToEndListed } from './hop-headers.js';
 import { listenMcp, looksModern, MCP_ENDPOINT, mcpHostCheck, servedModern } from '../../endpoint/mcp-http.js';
-import type { McpHostOptions } from '../hosted/hosted-endpoint.js';
+import type { Endpoint, EndpointDeps } from '../../endpoint/endpoint.js';
 import { ModernClients } from '../../sessions/modern-clients.js';
 import { METHOD_MAX, outcomeOf, type OperationRecorder } from '../../operations/operation-recorder.js';
 import { arrive, finish, readBody as readOperations, type HttpCall } from '../../operations/operation-tap.js';
@@ -32,13 +32,13 @@ import { sessionGoneReader } from './session-gone.js';
 import type { ExchangeHooks, Upstream } from './upstream.js';
 import { UpstreamSessions } from './upstream-sessions.js';
 
-/** Options of an {@link UpstreamHost}: those of `McpHost`, with the upstream as the backend. */
-export type UpstreamHostOptions = Omit<McpHostOptions, 'backend' | 'callers' | 'retryAfterSeconds'> & {
-  /** The server every request is forwarded to. */
+/** Options of an {@link UpstreamHost}. */
+export interface UpstreamHostOptions extends EndpointDeps {
+  /** The server every request is forwarded to (its backend's: closed by it, after this). */
   upstream: Upstream;
-  /** The server's directory in the state dir: the ids the upstream issued are remembered there; default: in memory only. */
+  /** Where the ids the upstream issued are remembered; default `serverDir`, else in memory only. */
   sessionsDir?: string;
-};
+}
 
 /** A request header given once (a repeated one is not believed). */
 function header(req: http.IncomingMessage, name: string): string | undefined {
@@ -47,7 +47,7 @@ function header(req: http.IncomingMessage, name: string): string | undefined {
 }
 
 /** The proxy endpoint: `start()`/`close()` with the rules of `McpHost` (server/backends/hosted/hosted-endpoint.ts). */
-export class UpstreamHost {
+export class UpstreamHost implements Endpoint {
   readonly #o: UpstreamHostOptions;
   readonly #log: Logger;
   readonly #limits: HttpLimits;
@@ -57,14 +57,13 @@ export class UpstreamHost {
   readonly #clients: ModernClients;
   readonly #life = new EndpointLifecycle('UpstreamHost');
   #endpoint: McpEndpoint | undefined;
-  #closePromise: Promise<void> | undefined;
 
   constructor(o: UpstreamHostOptions) {
     this.#o = o;
     this.#log = o.logger;
     this.#limits = httpLimits(o.maxSessions, o.limits);
     this.#budget = new BodyBudget(this.#limits.bufferedBodyBytes);
-    this.#sessions = new UpstreamSessions({ registry: o.registry, upstream: o.upstream, logger: o.logger, maxSessions: o.maxSessions, sessionIdleMs: o.sessionIdleMs, clock: o.clock, sweepIntervalMs: o.sweepIntervalMs, goneGraceMs: o.goneGraceMs, dir: o.sessionsDir });
+    this.#sessions = new UpstreamSessions({ registry: o.registry, upstream: o.upstream, logger: o.logger, maxSessions: o.maxSessions, sessionIdleMs: o.sessionIdleMs, clock: o.clock, sweepIntervalMs: o.sweepIntervalMs, goneGraceMs: o.goneGraceMs, dir: o.sessionsDir ?? o.serverDir });
     this.#clients = new ModernClients({ registry: o.registry, windowMs: o.clientWindowMs ?? 60_000, max: o.maxSessions, logger: o.logger, clock: o.clock });
     o.upstream.on('hookError', (err) => this.#log.error({ err }, 'recording a proxied exchange failed'));
   }
@@ -90,13 +89,15 @@ export class UpstreamHost {
     }).then((endpoint) => (this.#endpoint = endpoint));
   }
 
-  /** Ends every session here, closes the port (also while start() is under way), then the upstream's sockets. The same promise every time. */
+  /**
+   * Ends every session here and closes the port (also while start() is under way); the
+   * upstream's sockets are its backend's to close, after this. The same promise every time.
+   */
   close(): Promise<void> {
-    this.#closePromise ??= this.#life.close(async () => {
+    return this.#life.close(async () => {
       this.#clients.close();
       await this.#sessions.close();
-    }).then(() => this.#o.upstream.close());
-    return this.#closePromise;
+    });
   }
 
   /**
