@@ -113,16 +113,31 @@ export class SnapshotWriter extends EventEmitter<WriterEvents> {
     };
     this.#log = options.logger;
     this.file = snapshotPath(options.stateDir, options.serverId);
-    const { registry } = options;
-    registry.on('connect', () => this.request('connect'));
-    registry.on('disconnect', (end) => {
-      this.#closed[end.reason] += 1;
-      this.request('disconnect');
-    });
-    registry.on('activity', () => this.request('activity'));
-    // A process spawned or exited: in the file at once, so a reaper sees what is live.
+    // The registry's events reach the writer through connected()/disconnected()/activity(),
+    // called by publishSessions (publish-sessions.ts) in the order the journal needs.
+    // A process spawned or exited: in the file at once, so a reaper sees what is live. Only a
+    // write is asked for, so where this listener stands among others does not matter.
     options.processes?.on('change', () => this.request('heartbeat'));
+    // Its own lock, subscribed here and not by whoever wires the writer: no owner of a file the
+    // lock guards may go on without it. The order among the lock's listeners does not matter:
+    // the lock is marked lost before it emits, and request() and each rename check it first.
     options.lock.on('compromised', () => this.#onLockLost());
+  }
+
+  /** A session began: written at once (coalesced). */
+  connected(): void {
+    this.request('connect');
+  }
+
+  /** A session ended: counted in `sessionsClosed` by reason and written at once (coalesced). */
+  disconnected(end: { reason: CloseReason }): void {
+    this.#closed[end.reason] += 1;
+    this.request('disconnect');
+  }
+
+  /** A session was used: written within `activityDelayMs`, batched with other activity. */
+  activity(): void {
+    this.request('activity');
   }
 
   /** The last snapshot written, if any. */
