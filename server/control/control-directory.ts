@@ -110,6 +110,8 @@ export class ControlDirectory {
   async start(): Promise<void> {
     if (this.#started) throw new Error('ControlDirectory already started');
     this.#started = true;
+    // Closed before it started: the directory is not made, nor what an earlier run left cleared.
+    if (this.#closed) return;
     await ensureControlDir(this.dir);
     if (this.#closed) return;
     await this.#clearLeftovers();
