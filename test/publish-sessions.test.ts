@@ -3,7 +3,7 @@
  * order in which it passes each registry event on is what makes a journal line's `seq` name the
  * first snapshot that shows the event, and a snapshot written for an end hold its duration.
  */
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import pino from 'pino';
@@ -29,14 +29,18 @@ afterEach(async () => {
   for (const d of dirs.splice(0)) await rm(d, { recursive: true, force: true });
 });
 
-/** A started child's publishing, as server/main.ts wires it, and every snapshot it writes. */
-async function published() {
+/**
+ * A started child's publishing, as server/main.ts wires it, and every snapshot it writes.
+ * `first`, if given, listens to the lock before the writers are built.
+ */
+async function published(first?: (lost: { registry: SessionRegistry; writer: SnapshotWriter; journal: JournalWriter }) => void) {
   const stateDir = await mkdtemp(path.join(os.tmpdir(), 'mcp-monitor-publish-'));
   dirs.push(stateDir);
   const serverId = 's';
   const registry = new SessionRegistry();
   const recorder = new OperationRecorder();
   const lock = new WriterLock({ stateDir, serverId, logger: silent });
+  lock.on('compromised', () => first?.({ registry, writer, journal }));
   const writer = new SnapshotWriter({ stateDir, serverId, heartbeatMs: 60_000, registry, lock, recorder, logger: silent });
   const journal = new JournalWriter({ stateDir, serverId, lock, logger: silent });
   const sessionJournal = new SessionJournal({ serverId, journal, seq: () => writer.seq });
@@ -55,7 +59,7 @@ async function published() {
     expect(warnings).toEqual([]);
     return j.lines;
   };
-  return { registry, writer, written, lines };
+  return { stateDir, lock, registry, writer, journal, written, lines };
 }
 
 describe('publishSessions', () => {
@@ -100,5 +104,23 @@ describe('publishSessions', () => {
     const l = await lines();
     expect(written.at(-1)!.connections[0]).toMatchObject({ sessionId: 'a', requestCount: 1, lastMethod: 'tools/list' });
     expect(l.map((x) => x.event)).toEqual(['connect']);
+  });
+
+  it('writes nothing once the lock is lost, even for a listener of the lock that comes before the writers', async () => {
+    const { stateDir, lock, registry, written, lines } = await published((lost) => {
+      // Told first: the writers have not heard yet, but the lock already says it is lost.
+      lost.registry.add(connectionOf('late'));
+      lost.writer.request('heartbeat');
+      lost.journal.append({ event: 'stop', ts: new Date().toISOString(), pid: process.pid, seq: 99 });
+    });
+    registry.add(connectionOf('a'));
+    expect((await lines()).map((l) => ('sessionId' in l ? l.sessionId : l.event))).toEqual(['a']);
+    const before = written.length;
+    const text = await readFile(path.join(stateDir, 's', 'snapshot.json'), 'utf8');
+    await rm(lock.path, { recursive: true });
+    await expect(lock.verify()).rejects.toThrow(/removed/);
+    expect((await lines()).map((l) => ('sessionId' in l ? l.sessionId : l.event))).toEqual(['a']);
+    expect(written.length).toBe(before);
+    expect(await readFile(path.join(stateDir, 's', 'snapshot.json'), 'utf8')).toBe(text);
   });
 });
