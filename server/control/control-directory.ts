@@ -25,7 +25,7 @@ import {
 import { errnoPhrase } from '../../shared/errno.js';
 import { SerialTask } from '../../shared/serial-task.js';
 import type { SessionRegistry } from '../sessions/session-registry.js';
-import { ensureControlDir } from './control-dir.js';
+import { ensureControlDir } from './ensure-control-dir.js';
 import { readRequestFile, RefusedRequestFile } from './read-request-file.js';
 
 /** What ends a session of the backend on request (McpHost, UpstreamHost). */
