@@ -4,7 +4,6 @@
  * closes them in reverse on SIGINT/SIGTERM or when the parent API goes away. When the lock is
  * lost, nothing more is written (no snapshot, no journal line) and the process exits 1.
  */
-import type { Logger } from 'pino';
 import { createLogger, parseLogLevel } from '../shared/logger.js';
 import { ensureServerDir, ensureStateDir } from '../shared/state-dir.js';
 import { serverDir } from '../shared/paths.js';
@@ -14,6 +13,7 @@ import { backendFor, EntryError, type Backend } from './backends/index.js';
 import { JournalWriter } from './publish/journal-writer.js';
 import { ParentLink } from './parent-link.js';
 import { OperationRecorder } from './operations/operation-recorder.js';
+import { publishSessions } from './publish/publish-sessions.js';
 import { SessionJournal } from './publish/session-journal.js';
 import { SessionRegistry } from './sessions/session-registry.js';
 import { SnapshotWriter } from './publish/snapshot-writer.js';
@@ -87,9 +87,8 @@ export async function main(argv: string[]): Promise<void> {
     logger: log.child({ component: 'writer-lock' }),
     reclaimPid: internalMs(RECLAIM_PID_ENV),
   });
-  // What clients ask for: the host records requests, the registry ended connections.
+  // What clients ask for: the host records requests, publishSessions the ended connections.
   const recorder = new OperationRecorder();
-  registry.on('disconnect', (end) => recorder.sessionEnded(end.durationMs / 1000));
   const writer = new SnapshotWriter({
     stateDir: s.stateDir,
     serverId: s.serverId,
@@ -116,13 +115,12 @@ export async function main(argv: string[]): Promise<void> {
     goneGraceMs: internalMs(GONE_GRACE_MS_ENV),
     serverDir: serverDir(s.stateDir, s.serverId),
   });
-  logSessions(registry, log);
-  // After the writer: its registry listeners run first, so `seq` already counts the change.
   const journal = new JournalWriter({ stateDir: s.stateDir, serverId: s.serverId, lock, maxBytes: s.journalMaxBytes, files: s.journalFiles, logger: log.child({ component: 'journal' }) });
   // Requests to end sessions (see shared/control-request.ts), carried out by whichever host serves.
   const controlLog = log.child({ component: 'control' });
   const control = new ControlDirectory({ stateDir: s.stateDir, serverId: s.serverId, registry, sessions: host, logger: controlLog });
-  const sessionJournal = new SessionJournal({ serverId: s.serverId, registry, journal, seq: () => writer.seq });
+  const sessionJournal = new SessionJournal({ serverId: s.serverId, journal, seq: () => writer.seq });
+  publishSessions({ registry, writer, sessionJournal, recorder, log });
   let failedAppends = 0;
   journal.on('error', (err) => {
     failedAppends += 1;
@@ -214,11 +212,4 @@ export async function main(argv: string[]): Promise<void> {
     process.stderr.write(`mcp-monitor server: ${why}\n`);
     await shutdown('could not listen', EXIT_FAILURE);
   }
-}
-
-function logSessions(registry: SessionRegistry, log: Logger): void {
-  registry.on('connect', (c) => {
-    // debug: under churn, one line per session would be most of what the child logs.
-    log.debug({ sessionId: c.sessionId, clientIP: c.clientIP, client: c.clientInfo?.name, userAgent: c.userAgent }, 'session started');
-  });
 }

@@ -1,29 +1,26 @@
 /**
  * What goes into the journal of this MCP child: a line for its start and its clean stop, and
- * one per session that begins or ends (from the registry's events).
+ * one per session that begins or ends (told by publishSessions, see publish-sessions.ts).
  */
 import type { Connection } from '../../shared/snapshot.js';
 import type { JournalWriter } from './journal-writer.js';
 import type { PreviousState } from './previous-state.js';
-import type { SessionEnd, SessionRegistry } from '../sessions/session-registry.js';
+import type { SessionEnd } from '../sessions/session-registry.js';
 
 export interface SessionJournalOptions {
   serverId: string;
-  registry: SessionRegistry;
   journal: JournalWriter;
   /** The seq of the snapshot that shows a change made now (SnapshotWriter#seq). */
   seq: () => number;
 }
 
-/** Writes the journal lines of one MCP child; `detach()` stops following the registry. */
+/** Writes the journal lines of one MCP child; `detach()` stops the session lines. */
 export class SessionJournal {
   readonly #o: SessionJournalOptions;
+  #detached = false;
 
-  /** Follows the registry at once; make it after the SnapshotWriter so that `seq` is current. */
   constructor(options: SessionJournalOptions) {
     this.#o = options;
-    options.registry.on('connect', this.#onConnect);
-    options.registry.on('disconnect', this.#onDisconnect);
   }
 
   /**
@@ -34,7 +31,7 @@ export class SessionJournal {
     this.#o.journal.append({ event: 'start', ...this.#base(), startedAt: startedAt.toISOString(), heartbeatMs });
     for (const c of abandoned?.connections ?? []) {
       const durationMs = Date.parse(abandoned!.lastWrittenAt) - Date.parse(c.connectedAt);
-      this.#onDisconnect({ connection: c, reason: 'shutdown', durationMs: Number.isFinite(durationMs) ? durationMs : 0 });
+      this.#appendDisconnect({ connection: c, reason: 'shutdown', durationMs: Number.isFinite(durationMs) ? durationMs : 0 });
     }
   }
 
@@ -44,19 +41,25 @@ export class SessionJournal {
   }
 
   /**
-   * Stops following the registry: no more `connect`/`disconnect` lines. Called when the writer
-   * lock is lost, before the host closes its sessions, so that their ends are not journaled.
+   * No more `connect`/`disconnect` lines from now on. Called when the writer lock is lost, before
+   * the host closes its sessions, so that their ends are not journaled.
    */
   detach(): void {
-    this.#o.registry.off('connect', this.#onConnect);
-    this.#o.registry.off('disconnect', this.#onDisconnect);
+    this.#detached = true;
   }
 
-  readonly #onConnect = (c: Connection): void => {
+  /** A session began. Call it after the snapshot writer counted the change, so that `seq` is current. */
+  connected(c: Connection): void {
+    if (this.#detached) return;
     this.#o.journal.append({ event: 'connect', ...this.#base(), ...c, era: c.era ?? 'legacy' });
-  };
+  }
 
-  readonly #onDisconnect = (end: SessionEnd): void => {
+  /** A session ended. Call it after the snapshot writer counted the change, so that `seq` is current. */
+  disconnected(end: SessionEnd): void {
+    if (!this.#detached) this.#appendDisconnect(end);
+  }
+
+  #appendDisconnect(end: SessionEnd): void {
     const c = end.connection;
     this.#o.journal.append({
       event: 'disconnect',
@@ -72,7 +75,7 @@ export class SessionJournal {
       // Only on a session ended on request (reason `terminated`): who asked.
       ...(end.by !== undefined && { by: end.by }),
     });
-  };
+  }
 
   #base(): { ts: string; pid: number; seq: number; serverId: string } {
     return { ts: new Date().toISOString(), pid: process.pid, seq: this.#o.seq(), serverId: this.#o.serverId };

@@ -98,6 +98,14 @@ export class SnapshotWriter extends EventEmitter<WriterEvents> {
   /** The lock was lost: nothing is written any more. */
   #lost = false;
   #started = false;
+  /** start() loading the previous state, which close() waits for. */
+  #loading: Promise<void> | undefined;
+  /**
+   * The previous state is loaded: writes may go out. Not before, since a snapshot built then
+   * would carry none of the previous writer's counters (totals, seq) and the next start would
+   * read them back as zero.
+   */
+  #ready = false;
   #closePromise: Promise<void> | undefined;
   #last: Snapshot | undefined;
   readonly #attemptWaiters: (() => void)[] = [];
@@ -113,16 +121,31 @@ export class SnapshotWriter extends EventEmitter<WriterEvents> {
     };
     this.#log = options.logger;
     this.file = snapshotPath(options.stateDir, options.serverId);
-    const { registry } = options;
-    registry.on('connect', () => this.request('connect'));
-    registry.on('disconnect', (end) => {
-      this.#closed[end.reason] += 1;
-      this.request('disconnect');
-    });
-    registry.on('activity', () => this.request('activity'));
-    // A process spawned or exited: in the file at once, so a reaper sees what is live.
+    // The registry's events reach the writer through connected()/disconnected()/activity(),
+    // called by publishSessions (publish-sessions.ts) in the order the journal needs.
+    // A process spawned or exited: in the file at once, so a reaper sees what is live. Only a
+    // write is asked for, so where this listener stands among others does not matter.
     options.processes?.on('change', () => this.request('heartbeat'));
+    // Its own lock, subscribed here and not by whoever wires the writer: no owner of a file the
+    // lock guards may go on without it. The order among the lock's listeners does not matter:
+    // the lock is marked lost before it emits, and request() and each rename check it first.
     options.lock.on('compromised', () => this.#onLockLost());
+  }
+
+  /** A session began: written at once (coalesced). */
+  connected(): void {
+    this.request('connect');
+  }
+
+  /** A session ended: counted in `sessionsClosed` by reason and written at once (coalesced). */
+  disconnected(end: { reason: CloseReason }): void {
+    this.#closed[end.reason] += 1;
+    this.request('disconnect');
+  }
+
+  /** A session was used: written within `activityDelayMs`, batched with other activity. */
+  activity(): void {
+    this.request('activity');
   }
 
   /** The last snapshot written, if any. */
@@ -146,11 +169,23 @@ export class SnapshotWriter extends EventEmitter<WriterEvents> {
   /**
    * Removes temp files of a dead writer, carries the counters over (see
    * {@link loadPreviousState}) and writes the `starting` snapshot. The lock must be held.
+   * Closed before or while it loads, it writes nothing: the previous snapshot stays as it was.
    */
   async start(): Promise<void> {
     if (this.#started) throw new Error('SnapshotWriter already started');
     this.#started = true;
+    if (this.#closePromise) return;
     if (!this.#o.lock.held) throw new Error('SnapshotWriter needs its WriterLock held');
+    this.#loading = this.#load();
+    await this.#loading;
+    if (this.#closePromise) return;
+    this.#ready = true;
+    this.#startedAt = new Date();
+    this.request('startup');
+    await this.#attempted();
+  }
+
+  async #load(): Promise<void> {
     await removeSnapshotTempFiles(serverDir(this.#o.stateDir, this.#o.serverId), this.#log);
     const prev = await loadPreviousState(this.file, this.#log);
     this.#o.recorder.carryOver(prev);
@@ -158,13 +193,15 @@ export class SnapshotWriter extends EventEmitter<WriterEvents> {
     this.abandoned = prev.abandoned;
     for (const [r, n] of Object.entries(prev.sessionsClosed)) this.#closed[r as CloseReason] += n;
     this.#seq = prev.seq;
-    this.#startedAt = new Date();
-    this.request('startup');
-    await this.#attempted();
   }
 
-  /** Marks the MCP endpoint bound and the server `running`; resolves once that is written. */
+  /**
+   * Marks the MCP endpoint bound and the server `running`; resolves once that is written.
+   * Ignored once shutdown began (markStopping or close): a start that finishes late must not
+   * publish `running` for a server on its way out.
+   */
   async markRunning(mcp: McpEndpoint): Promise<void> {
+    if (this.#closePromise || this.#status === 'stopping' || this.#status === 'stopped') return;
     this.#mcp = mcp;
     this.#status = 'running';
     this.request('startup');
@@ -185,7 +222,7 @@ export class SnapshotWriter extends EventEmitter<WriterEvents> {
    */
   request(reason: WriteReason): void {
     // Nothing is written without the lock, nor after the final write.
-    if (this.#lost || !this.#started || !this.#o.lock.held || this.#status === 'stopped') return;
+    if (this.#lost || !this.#ready || !this.#o.lock.held || this.#status === 'stopped') return;
     if (this.#pending === null || REASON_RANK[reason] >= REASON_RANK[this.#pending]) this.#pending = reason;
     if (this.#pending === 'activity') {
       // Only activity is waiting: it goes out when the timer fires, never sooner, even right
@@ -231,7 +268,9 @@ export class SnapshotWriter extends EventEmitter<WriterEvents> {
   async #close(): Promise<void> {
     clearTimeout(this.#activityTimer);
     this.#activityTimer = undefined;
-    if (this.#started && !this.#lost && this.#o.lock.held) {
+    // A start still loading goes no further (it sees #closePromise) and nothing is written.
+    await this.#loading?.catch(() => undefined);
+    if (this.#ready && !this.#lost && this.#o.lock.held) {
       await this.flush();
       this.#status = 'stopped';
       this.#mcp = null;
