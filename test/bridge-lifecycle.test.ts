@@ -11,7 +11,6 @@ import http from 'node:http';
 import net from 'node:net';
 import path from 'node:path';
 import { randomUUID } from 'node:crypto';
-import express from 'express';
 import pino from 'pino';
 import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -21,7 +20,10 @@ import { StdioProcess } from '../server/backends/command/stdio-process.js';
 import { LegacySessions } from '../server/backends/hosted/legacy-sessions.js';
 import type { ServerSource } from '../server/backends/hosted/server-source.js';
 import { LEGACY_ONLY } from '../server/backends/backend.js';
-import { arrive } from '../server/operations/operation-tap.js';
+import { BodyBudget } from '../server/endpoint/body-budget.js';
+import { jsonBodyReader } from '../server/endpoint/body-readers.js';
+import { frontDoor } from '../server/endpoint/front-door.js';
+import { httpLimits } from '../server/endpoint/http-limits.js';
 import { SessionRegistry, type SessionEnd } from '../server/sessions/session-registry.js';
 import { isAlive, makeStateDir, ROOT } from './helpers/processes.js';
 import { INITIALIZE, rawSession } from './helpers/raw-mcp.js';
@@ -93,11 +95,21 @@ async function legacy(argv: string[], o: { flow?: BridgeFlowOptions; onCreate?: 
       return { server: b, process: b };
     },
   };
-  const sessions = new LegacySessions({ registry, servers, logger: log, maxSessions: 10, sessionIdleMs: 0, clientIp: () => '127.0.0.1' });
-  const app = express();
-  app.post('/mcp', express.json({ limit: 5 * 1024 * 1024 }), (req, res) => void sessions.post(req, res, arrive()));
-  app.get('/mcp', (req, res) => void sessions.existing(req, res));
-  const server = http.createServer(app);
+  const sessions = new LegacySessions({ registry, servers, logger: log, maxSessions: 10, sessionIdleMs: 0 });
+  const limits = httpLimits(10);
+  const door = frontDoor({
+    host: '127.0.0.1',
+    trustProxy: false,
+    logger: log,
+    limits,
+    budget: new BodyBudget(limits.bufferedBodyBytes),
+    sessions,
+    servesModern: false,
+    reader: jsonBodyReader(log),
+    readsBody: () => true,
+    serve: (a) => (a.method === 'POST' ? sessions.post(a) : sessions.existing(a)),
+  });
+  const server = http.createServer(door);
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   toClose.push(async () => {
     server.closeAllConnections();

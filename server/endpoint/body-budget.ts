@@ -7,7 +7,7 @@
  */
 import type http from 'node:http';
 import { jsonRpcError } from './json-rpc-error.js';
-import { refuseBody } from '../backends/upstream/read-body.js';
+import { refuseBody } from './read-body.js';
 
 /** Seconds a request refused for the budget is told to wait. */
 export const BUDGET_RETRY_AFTER_SECONDS = 2;

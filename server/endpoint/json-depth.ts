@@ -4,8 +4,6 @@
  * 10 000 levels and answers 500. No MCP message needs more than a few dozen levels; serde_json,
  * which many Rust servers use, stops at 128.
  */
-import type { RequestHandler } from 'express';
-import { jsonRpcError } from './json-rpc-error.js';
 
 /** Deepest nesting of arrays and objects a request may have: 1000. Deeper: 400. */
 export const MAX_JSON_DEPTH = 1000;
@@ -22,12 +20,4 @@ export function nestsDeeperThan(value: unknown, max: number): boolean {
     }
   }
   return false;
-}
-
-/** Express middleware: a parsed body nested deeper than {@link MAX_JSON_DEPTH} gets 400 (-32600). */
-export function jsonDepthLimit(max = MAX_JSON_DEPTH): RequestHandler {
-  return (req, res, next) => {
-    if (!nestsDeeperThan(req.body, max)) return next();
-    jsonRpcError(res, 400, -32600, `Invalid Request: JSON nested deeper than ${max} levels`);
-  };
 }

@@ -17,7 +17,8 @@ import { createHash } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import type { Logger } from 'pino';
 import type { ClientInfo } from '../../shared/snapshot.js';
-import { boundClientInfo, boundProtocolVersion, boundText, boundUserAgent } from './client-fields.js';
+import { boundClientInfo, boundText, boundUserAgent } from './client-fields.js';
+import { connectionRow } from './connection-row.js';
 import { METHOD_MAX } from '../operations/operation-recorder.js';
 import type { SessionRegistry } from './session-registry.js';
 
@@ -159,19 +160,7 @@ export class ModernClients {
       return undefined;
     }
     const client: ModernClient = { id, ip: a.clientIP, open: 1, firstSeen: now, lastSeen: now };
-    const at = new Date().toISOString();
-    const listed = this.#o.registry.add({
-      sessionId: id,
-      clientIP: a.clientIP,
-      userAgent,
-      connectedAt: at,
-      lastActivity: at,
-      requestCount: 1,
-      clientInfo: info,
-      protocolVersion: boundProtocolVersion(a.protocolVersion),
-      era: 'modern',
-      lastMethod: method ?? null,
-    });
+    const listed = this.#o.registry.add(connectionRow({ sessionId: id, clientIP: a.clientIP, userAgent: a.userAgent, clientInfo: info, protocolVersion: a.protocolVersion, era: 'modern', method }));
     // The id is taken by a row of another kind (a proxied session that someone named `m-…`):
     // served, not listed.
     if (!listed) return undefined;

@@ -5,7 +5,7 @@
  * the JSON is not parsed twice. Each per-request server's transport is tapped for its response
  * (the operation's outcome), found through {@link ModernCallers} without AsyncLocalStorage.
  */
-import type { Request, Response } from 'express';
+import type http from 'node:http';
 import { createMcpHandler, McpServer, type McpServerFactory } from '@modelcontextprotocol/server';
 import { toNodeHandler } from '@modelcontextprotocol/node';
 import type { Logger } from 'pino';
@@ -37,7 +37,7 @@ function servable(product: HostableServer): HostableServer {
 /** Serves modern requests; `close()` ends what is open (listen streams included). */
 export class ModernLeg {
   readonly #handler: ReturnType<typeof createMcpHandler>;
-  readonly #node: (req: Request, res: Response, body: unknown) => Promise<void>;
+  readonly #node: (req: http.IncomingMessage, res: http.ServerResponse, body: unknown) => Promise<void>;
   readonly #logger: Logger;
   /** A failing server fails every request: say so a few times a minute, not for each. */
   readonly #failures: RateLimitedLog;
@@ -79,17 +79,18 @@ export class ModernLeg {
         return handler.fetch(request, o);
       },
     });
-    this.#node = node as unknown as (req: Request, res: Response, body: unknown) => Promise<void>;
+    this.#node = node as unknown as (req: http.IncomingMessage, res: http.ServerResponse, body: unknown) => Promise<void>;
   }
 
   /** Serves one modern request (or answers a modern-ladder rejection). */
-  serve(req: Request, res: Response): Promise<void> {
+  serve(req: http.IncomingMessage, res: http.ServerResponse, body: unknown): Promise<void> {
     res.once('finish', () => {
       if (res.statusCode < 500 || !this.#failures.allow()) return;
-      const method = req.get('mcp-method')?.slice(0, 100);
+      const m = req.headers['mcp-method'];
+      const method = typeof m === 'string' ? m.slice(0, 100) : undefined;
       this.#logger.error({ status: res.statusCode, method, latestSdkError: this.#lastError }, 'a modern request failed inside the MCP server');
     });
-    return this.#node(req, res, req.body);
+    return this.#node(req, res, body);
   }
 
   /** Ends open modern exchanges and listen streams. Safe to call many times. */

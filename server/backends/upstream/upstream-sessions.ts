@@ -1,18 +1,20 @@
 /**
  * The legacy sessions seen through `--upstream`: the upstream assigns their ids, this keeps
- * them in the registry as the legacy leg does for a hosted server. A session starts when the
+ * them in the {@link SessionTable} as a hosted server's are kept. A session starts when the
  * upstream answers an `initialize` with an `Mcp-Session-Id`; it ends on a DELETE the upstream
  * accepted (`delete`), a 404 of the upstream for it (`upstream`), its GET stream gone and
- * nothing heard for the gone-grace (`close`), idleness (`idle`, ended upstream with a DELETE),
- * or shutdown. `--max-sessions` caps them (slots, as for a hosted server), adopted ones too.
- * Only an id the upstream was seen to issue ({@link IssuedSessions}) is ever adopted.
+ * nothing heard for the gone-grace (`close`), idleness (`idle`), a control request
+ * (`terminated`), or shutdown. What this side ends but the upstream did not (idle, close,
+ * terminated) is ended upstream too, with a DELETE. `--max-sessions` caps them (slots, as for a
+ * hosted server), adopted ones too. Only an id the upstream was seen to issue
+ * ({@link IssuedSessions}) is ever adopted.
  */
-import { performance } from 'node:perf_hooks';
 import type { Logger } from 'pino';
 import type { CloseReason, Connection } from '../../../shared/snapshot.js';
-import { GONE_GRACE_MS } from '../hosted/legacy-sessions.js';
+import type { DoorMethod, SessionAdmission } from '../../endpoint/front-door.js';
 import type { SessionRegistry } from '../../sessions/session-registry.js';
-import { SessionSlots, type ReleaseSlot } from '../../sessions/session-slots.js';
+import type { ReleaseSlot, SessionSlots } from '../../sessions/session-slots.js';
+import { SessionTable, type SessionEnd, type TableSession } from '../../sessions/session-table.js';
 import { IssuedSessions } from './issued-sessions.js';
 import type { Upstream } from './upstream.js';
 
@@ -23,11 +25,11 @@ export interface UpstreamSessionsOptions {
   logger: Logger;
   maxSessions: number;
   sessionIdleMs: number;
-  clock?: () => number;
-  sweepIntervalMs?: number;
-  goneGraceMs?: number;
+  clock?: (() => number) | undefined;
+  sweepIntervalMs?: number | undefined;
+  goneGraceMs?: number | undefined;
   /** The server's directory in the state dir, where issued ids are remembered; default: in memory only. */
-  dir?: string;
+  dir?: string | undefined;
 }
 
 /**
@@ -36,41 +38,46 @@ export interface UpstreamSessionsOptions {
  */
 const TERMINATED_KEPT = 10_000;
 
+/** What a proxied session keeps: the version its DELETE is sent with. */
 interface Proxied {
-  id: string;
   protocolVersion: string | null;
-  inFlight: number;
-  lastSeen: number;
-  goneTimer: NodeJS.Timeout | undefined;
 }
 
 /** The proxied sessions of one child (`start()`/`close()`). */
 export class UpstreamSessions {
   readonly #o: UpstreamSessionsOptions;
-  readonly #now: () => number;
-  readonly #sessions = new Map<string, Proxied>();
+  readonly #table: SessionTable<Proxied>;
   readonly #terminated = new Set<string>();
-  readonly slots: SessionSlots;
   readonly #issued: IssuedSessions;
-  #timer: NodeJS.Timeout | undefined;
   /** The read of the issued ids, once start() was called. */
   #loading: Promise<void> | undefined;
-  #closing = false;
   #closed: Promise<void> | undefined;
 
   constructor(o: UpstreamSessionsOptions) {
     this.#o = o;
-    this.#now = o.clock ?? (() => performance.now());
-    this.slots = new SessionSlots(o.maxSessions, () => this.#sessions.size);
-    this.#issued = new IssuedSessions({ dir: o.dir, max: o.maxSessions, idleMs: o.sessionIdleMs, isOpen: (id) => this.#sessions.has(id), logger: o.logger, clock: o.clock });
+    this.#table = new SessionTable<Proxied>({
+      registry: o.registry,
+      logger: o.logger,
+      maxSessions: o.maxSessions,
+      sessionIdleMs: o.sessionIdleMs,
+      sweepIntervalMs: o.sweepIntervalMs,
+      goneGraceMs: o.goneGraceMs,
+      clock: o.clock,
+      onEnd: (s, end) => this.#ended(s, end),
+    });
+    this.#issued = new IssuedSessions({ dir: o.dir, max: o.maxSessions, idleMs: o.sessionIdleMs, isOpen: (id) => this.#table.has(id), logger: o.logger, clock: o.clock });
+  }
+
+  get slots(): SessionSlots {
+    return this.#table.slots;
   }
 
   get closing(): boolean {
-    return this.#closing;
+    return this.#table.closing;
   }
 
   has(id: string): boolean {
-    return this.#sessions.has(id);
+    return this.#table.has(id);
   }
 
   /** Whether `id` was ended on request: its requests get 404 without being forwarded. */
@@ -79,14 +86,25 @@ export class UpstreamSessions {
   }
 
   /**
+   * Before its body is read (front-door.ts): a session listed here may send a large body; a POST
+   * with an id the upstream issued and this child does not list (it restarted) is adopted only
+   * with a slot, as an initialize is; any other id is forwarded, unlisted, with the small limit.
+   */
+  admit(id: string, method: DoorMethod): SessionAdmission {
+    if (this.#table.has(id)) return 'held';
+    if (method !== 'POST') return 'unlisted';
+    return this.adoptionSlot(id) ?? 'unlisted';
+  }
+
+  /**
    * Ends session `id` on request: reason `terminated`, `by` who asked, and a
    * DELETE to the upstream. Returns false when no such session is open.
    */
   terminate(id: string, by: string): boolean {
-    if (!this.#sessions.has(id)) return false;
+    if (!this.#table.has(id)) return false;
     this.#terminated.add(id);
     if (this.#terminated.size > TERMINATED_KEPT) this.#terminated.delete(this.#terminated.values().next().value!);
-    this.end(id, 'terminated', true, by);
+    void this.#table.end(id, { reason: 'terminated', by, byPeer: false });
     return true;
   }
 
@@ -96,8 +114,8 @@ export class UpstreamSessions {
    * the id is never to be listed (forwarded only).
    */
   adoptionSlot(id: string): ReleaseSlot | 'full' | undefined {
-    if (this.#closing || this.#sessions.has(id) || !this.#issued.adoptable(id)) return undefined;
-    return this.slots.reserve() ?? 'full';
+    if (this.#table.closing || this.#table.has(id) || !this.#issued.adoptable(id)) return undefined;
+    return this.#table.slots.reserve() ?? 'full';
   }
 
   /** Reads the ids issued before this start, then sweeps idle sessions (none when close() came meanwhile). Throws when called twice. */
@@ -105,9 +123,7 @@ export class UpstreamSessions {
     if (this.#loading) throw new Error('UpstreamSessions already started');
     this.#loading = this.#issued.load();
     await this.#loading;
-    if (this.#closing || this.#o.sessionIdleMs <= 0) return;
-    const every = this.#o.sweepIntervalMs ?? Math.min(Math.max(Math.floor(this.#o.sessionIdleMs / 4), 50), 30_000);
-    this.#timer = setInterval(() => this.#sweep(), every).unref();
+    this.#table.start();
   }
 
   /**
@@ -116,10 +132,9 @@ export class UpstreamSessions {
    * pending is written; the same promise every time.
    */
   close(): Promise<void> {
-    this.#closing = true;
-    clearInterval(this.#timer);
-    for (const id of [...this.#sessions.keys()]) this.end(id, 'shutdown');
+    const ending = this.#table.close();
     this.#closed ??= (async () => {
+      await ending;
       await this.#loading?.catch(() => undefined);
       await this.#issued.close();
     })();
@@ -132,64 +147,44 @@ export class UpstreamSessions {
    */
   open(connection: Connection, slot?: ReleaseSlot): void {
     slot?.();
-    if (this.#sessions.has(connection.sessionId)) return;
-    if (!this.#o.registry.add(connection)) {
+    if (this.#table.has(connection.sessionId)) return;
+    if (!this.#table.open(connection, { protocolVersion: connection.protocolVersion })) {
       this.#o.logger.warn({ sessionId: connection.sessionId }, 'upstream session id already listed (a modern client\'s?); forwarded but not listed');
       return;
     }
-    this.#sessions.set(connection.sessionId, { id: connection.sessionId, protocolVersion: connection.protocolVersion, inFlight: 0, lastSeen: this.#now(), goneTimer: undefined });
     this.#issued.add(connection.sessionId);
     // An answer that arrived after close() ended the others: its session ends as they did, or
     // its `connect` line would have no `disconnect` (the final snapshot lists no session).
-    if (this.#closing) this.end(connection.sessionId, 'shutdown');
-  }
-
-  /** A request of session `id` starts; the returned function marks its end (`wasStream`: the GET stream). */
-  request(id: string, method: string | undefined): () => void {
-    const s = this.#sessions.get(id);
-    if (!s) return () => undefined;
-    s.inFlight += 1;
-    s.lastSeen = this.#now();
-    clearTimeout(s.goneTimer);
-    s.goneTimer = undefined;
-    this.#o.registry.touch(id, method);
-    return () => this.#settle(s);
-  }
-
-  /** Marks the end of the GET stream of `id`: with nothing else open, it is gone after the grace. */
-  streamEnded(id: string): void {
-    const s = this.#sessions.get(id);
-    if (!s || s.inFlight > 0 || this.#closing) return;
-    clearTimeout(s.goneTimer);
-    s.goneTimer = setTimeout(() => {
-      if (s.inFlight === 0 && this.#sessions.get(id) === s) this.end(id, 'close', true);
-    }, this.#o.goneGraceMs ?? GONE_GRACE_MS).unref();
-  }
-
-  #settle(s: Proxied): void {
-    s.inFlight -= 1;
-    s.lastSeen = this.#now();
-  }
-
-  #sweep(): void {
-    const cutoff = this.#now() - this.#o.sessionIdleMs;
-    for (const s of [...this.#sessions.values()]) if (s.inFlight === 0 && s.lastSeen <= cutoff) this.end(s.id, 'idle', true);
+    if (this.#table.closing) void this.#table.end(connection.sessionId, { reason: 'shutdown', byPeer: false });
   }
 
   /**
-   * Ends a session once; `tellUpstream`: with a DELETE to the upstream (we end it, not the
-   * client); `by`: who asked, for reason `terminated`.
+   * A request of session `id` starts; the returned function marks its end. `stream`: the GET
+   * stream, whose end with nothing else open starts the gone-grace.
    */
-  end(id: string, reason: CloseReason, tellUpstream = false, by?: string): void {
-    // Gone upstream (or ended there by us): never adopted again. `shutdown` and `close` leave
-    // the upstream's session as it is, for the next child or the client's return.
+  request(id: string, method: string | undefined, stream = false): () => void {
+    const s = this.#table.get(id);
+    return s ? this.#table.request(s, method, stream) : () => undefined;
+  }
+
+  /** The upstream ended session `id`: its DELETE accepted (`delete`), or a 404 for it (`upstream`). */
+  end(id: string, reason: 'delete' | 'upstream'): void {
+    // Not listed here (an id of before a restart): still never adopted again.
+    if (!this.#table.has(id)) return this.#forget(id, reason);
+    void this.#table.end(id, { reason, byPeer: true });
+  }
+
+  #ended(s: TableSession<Proxied>, end: SessionEnd): void {
+    this.#forget(s.id, end.reason);
+    // Ended here, not by the upstream: ended there too. A shutdown leaves it for the next child.
+    if (!end.byPeer && end.reason !== 'shutdown') void this.#o.upstream.endSession(s.id, s.data.protocolVersion);
+  }
+
+  /**
+   * Gone upstream (or ended there by us): never adopted again. `shutdown` and `close` leave the
+   * upstream's session as it is, for the next child or the client's return.
+   */
+  #forget(id: string, reason: CloseReason): void {
     if (reason !== 'shutdown' && reason !== 'close') this.#issued.forget(id);
-    const s = this.#sessions.get(id);
-    if (!s) return;
-    clearTimeout(s.goneTimer);
-    this.#sessions.delete(id);
-    this.#o.registry.remove(id, reason, new Date(), undefined, by);
-    this.#o.logger.debug({ sessionId: id, reason }, 'session ended');
-    if (tellUpstream) void this.#o.upstream.endSession(id, s.protocolVersion);
   }
 }
