@@ -1,8 +1,10 @@
 /**
- * `mcp-monitor server`: one MCP child. Wires the registry, the writer lock, the snapshot writer,
- * the journal (JournalWriter and SessionJournal), the MCP host and its control directory; starts them in that order and
- * closes them in reverse on SIGINT/SIGTERM or when the parent API goes away. When the lock is
- * lost, nothing more is written (no snapshot, no journal line) and the process exits 1.
+ * `mcp-monitor server`: one MCP child. Chooses its backend once (server/backends/index.ts) and
+ * wires the registry, the writer lock, the snapshot writer, the journal (JournalWriter and
+ * SessionJournal, fed by publishSessions), the backend and its endpoint, and the control
+ * directory; starts them in that order and closes them in reverse on SIGINT/SIGTERM or when
+ * the parent API goes away. When the lock is lost, nothing more is written (no snapshot, no
+ * journal line) and the process exits 1.
  */
 import { createLogger, parseLogLevel } from '../shared/logger.js';
 import { ensureServerDir, ensureStateDir } from '../shared/state-dir.js';

@@ -1,7 +1,8 @@
 /**
  * The HTTP side every MCP endpoint of the child shares, whatever serves it (a hosted server,
- * or the `--upstream` proxy): the Host check, listening with the limits of
- * `shared/limited-http-server.ts`, and closing without cutting answers short.
+ * or the `--upstream` proxy): the Host check and the era hints the front door uses
+ * (front-door.ts), listening with the limits of `shared/limited-http-server.ts`, and closing
+ * without cutting answers short.
  */
 import type http from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -48,6 +49,9 @@ function urlHost(host: string): string {
   return urlHostName(host);
 }
 
+/** A check of a request that calls `next()` or answers it. */
+export type RequestCheck = (req: http.IncomingMessage, res: http.ServerResponse, next: () => void) => void;
+
 /**
  * DNS-rebinding protection (the attack of the security warning in
  * https://modelcontextprotocol.io/specification/2025-11-25/basic/transports): the loopback names,
@@ -55,9 +59,6 @@ function urlHost(host: string): string {
  * else gets 403. Undefined (and a warning) when bound to every interface with no `allowedHosts`:
  * then nothing can be checked.
  */
-/** A check of a request that calls `next()` or answers it (as an express middleware, or by hand). */
-export type RequestCheck = (req: http.IncomingMessage, res: http.ServerResponse, next: () => void) => void;
-
 export function mcpHostCheck(host: string, allowedHosts: readonly string[] | undefined, log: Logger): RequestCheck | undefined {
   const allowed = allowedHostNames(host, allowedHosts);
   if (allowed === null) {
@@ -67,7 +68,7 @@ export function mcpHostCheck(host: string, allowedHosts: readonly string[] | und
   return (req, res, next) => (isHostAllowed(req.headers.host, allowed) ? next() : jsonRpcError(res, 403, -32000, 'Invalid Host header'));
 }
 
-/** Serves `app` (an express app or any request listener) on `host:port` with `limits`; resolves with the server and the endpoint (the real port when 0 was asked). */
+/** Serves `app` (the front door's request listener) on `host:port` with `limits`; resolves with the server and the endpoint (the real port when 0 was asked). */
 export async function listenMcp(app: http.RequestListener, host: string, port: number, limits: HttpLimits, log: Logger): Promise<{ server: http.Server; endpoint: McpEndpoint }> {
   const server = createLimitedHttpServer(app, limits);
   let dropped = 0;

@@ -1,6 +1,6 @@
 /**
  * The connection map of one MCP child: what the snapshot publishes. Plain data plus events;
- * the HTTP side (McpHost) decides when sessions start, are used and end.
+ * the endpoint (its session table, its modern clients) decides when sessions start, are used and end.
  */
 import { EventEmitter } from 'node:events';
 import { performance } from 'node:perf_hooks';
