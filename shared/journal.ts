@@ -40,7 +40,7 @@ export interface StartLine extends JournalLineBase {
 export interface ConnectLine extends JournalLineBase {
   event: 'connect';
   sessionId: string;
-  clientIP?: string;
+  clientIP?: string | null;
   userAgent?: string | null;
   connectedAt?: string;
   lastActivity?: string;
@@ -59,7 +59,7 @@ export interface DisconnectLine extends JournalLineBase {
   reason: CloseReason;
   durationMs: number;
   requestCount: number;
-  clientIP?: string;
+  clientIP?: string | null;
   userAgent?: string | null;
   clientInfo?: ClientInfo | null;
   /** The connection's protocol era; lines written before eras were recorded have none (then legacy). */

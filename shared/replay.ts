@@ -28,7 +28,7 @@ export interface ReplayResult {
 export function connectionOf(line: ConnectLine): Connection {
   return {
     sessionId: line.sessionId,
-    clientIP: line.clientIP ?? '',
+    clientIP: line.clientIP === undefined ? '' : line.clientIP,
     userAgent: line.userAgent ?? null,
     connectedAt: line.connectedAt ?? line.ts,
     lastActivity: line.lastActivity ?? line.connectedAt ?? line.ts,

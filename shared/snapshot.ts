@@ -37,8 +37,8 @@ export function noneClosed(): Record<CloseReason, number> {
 export const ERAS = ['legacy', 'modern'] as const;
 export type Era = (typeof ERAS)[number];
 
-/** Where the child's MCP server comes from: built-in tools, `--entry`, `--upstream` or `--command`. */
-export const BACKEND_KINDS = ['builtin', 'entry', 'upstream', 'command'] as const;
+/** Where the writer's MCP server comes from: built-in tools, `--entry`, `--upstream`, `--command`, or a stdio server a client launched through `wrap`. */
+export const BACKEND_KINDS = ['builtin', 'entry', 'upstream', 'command', 'wrap'] as const;
 export type BackendKind = (typeof BACKEND_KINDS)[number];
 
 /** A snapshot of a `running` writer older than this many heartbeats is stale. */
@@ -49,6 +49,16 @@ export interface ClientInfo {
   version: string;
   title?: string;
   [key: string]: unknown;
+}
+
+/** How a connection reaches its server: HTTP (`/mcp`), or the pipe of a stdio server a client launched (`wrap`). */
+export const TRANSPORTS = ['http', 'stdio'] as const;
+export type Transport = (typeof TRANSPORTS)[number];
+
+/** The process that launched a `wrap` (the client application): its pid and its name in the process table, null where unknown. */
+export interface LaunchedBy {
+  pid: number;
+  name: string | null;
 }
 
 /** The stdio process of a `--command` session. */
@@ -63,7 +73,8 @@ export interface ConnectionProcess {
  */
 export interface Connection {
   sessionId: string;
-  clientIP: string;
+  /** Null for a `wrap` connection (a pipe has no address). */
+  clientIP: string | null;
   userAgent: string | null;
   connectedAt: string;
   lastActivity: string;
@@ -74,8 +85,12 @@ export interface Connection {
   era?: Era;
   /** JSON-RPC method of its last request; added to schema @1. */
   lastMethod?: string | null;
-  /** Its stdio process (`--command`), else null; added to schema @1. */
+  /** Its stdio process (`--command`, `wrap`), else null; added to schema @1. */
   process?: ConnectionProcess | null;
+  /** `http`, or `stdio` for a `wrap` connection; added to schema @1 (absent: `http`). */
+  transport?: Transport;
+  /** The process that launched a `wrap`, else null; added to schema @1. */
+  launchedBy?: LaunchedBy | null;
 }
 
 /** The backend of the child: `target` is the module, URL (no credentials) or command line. */
@@ -197,7 +212,8 @@ function validateConnection(v: unknown, i: number): Connection {
   }
   const c: Connection = {
     sessionId: str(v, 'sessionId', p),
-    clientIP: str(v, 'clientIP', p),
+    // Required, null for a `wrap` connection (a pipe has no address).
+    clientIP: v.clientIP === null ? null : str(v, 'clientIP', p),
     userAgent: nullableStr(v, 'userAgent', p),
     connectedAt: time(v, 'connectedAt', p, false),
     lastActivity: time(v, 'lastActivity', p, false),
@@ -218,6 +234,16 @@ function validateConnection(v: unknown, i: number): Connection {
     if (rss !== null && !isCount(rss)) fail(`${p}process.rssBytes`, 'must be a non-negative integer or null');
     c.process = { pid, rssBytes: rss as number | null };
   } else if (v.process === null) c.process = null;
+  if (v.transport !== undefined) {
+    if (!(TRANSPORTS as readonly unknown[]).includes(v.transport)) fail(`${p}transport`, `must be one of ${TRANSPORTS.join('|')}`);
+    c.transport = v.transport as Transport;
+  }
+  if (v.launchedBy !== undefined && v.launchedBy !== null) {
+    if (!isObject(v.launchedBy)) fail(`${p}launchedBy`, 'must be an object or null');
+    const pid = count(v.launchedBy, 'pid', `${p}launchedBy.`);
+    if (pid === 0) fail(`${p}launchedBy.pid`, 'must be a positive integer');
+    c.launchedBy = { pid, name: nullableStr(v.launchedBy, 'name', `${p}launchedBy.`) };
+  } else if (v.launchedBy === null) c.launchedBy = null;
   return c;
 }
 

@@ -137,7 +137,7 @@ describe('what a client sends is bounded', () => {
 describe('client IP behind proxies', () => {
   const forged = { 'x-forwarded-for': '6.6.6.6, 10.1.2.3' };
 
-  async function ipOf(args: string[], headers: Record<string, string>): Promise<string> {
+  async function ipOf(args: string[], headers: Record<string, string>): Promise<string | null> {
     const { url, stateDir } = await startServer({ args });
     const res = await initialize(url, { name: 'ip', version: '1' }, headers);
     expect(res.status).toBe(200);

@@ -38,6 +38,16 @@ describe('validateSnapshot', () => {
     expect(() => validateSnapshot(good(over))).toThrow(message);
   });
 
+  it('accepts the connection of a wrap (transport stdio, no address, launchedBy) and a wrap backend', () => {
+    const T2 = T;
+    const wrapped = { sessionId: 's1', clientIP: null, userAgent: null, connectedAt: T2, lastActivity: T2, requestCount: 1, clientInfo: null, protocolVersion: null, transport: 'stdio', launchedBy: { pid: 7, name: 'claude' }, process: { pid: 8, rssBytes: null } };
+    const s = validateSnapshot(good({ connections: [wrapped], backend: { kind: 'wrap', target: 'npx -y server-memory' } }));
+    expect(s.connections[0]).toMatchObject({ clientIP: null, transport: 'stdio', launchedBy: { pid: 7, name: 'claude' } });
+    expect(validateSnapshot(good({ connections: [{ ...wrapped, launchedBy: { pid: 7, name: null } }] })).connections[0]!.launchedBy).toEqual({ pid: 7, name: null });
+    expect(() => validateSnapshot(good({ connections: [{ ...wrapped, transport: 'pigeon' }] }))).toThrow(/connections\[0\]\.transport must be one of http\|stdio/);
+    expect(() => validateSnapshot(good({ connections: [{ ...wrapped, launchedBy: { pid: 0 } }] }))).toThrow(/launchedBy\.pid must be a positive integer/);
+  });
+
   it('accepts a snapshot without processes, and one with them', () => {
     expect(validateSnapshot(good()).processes).toBeUndefined();
     const processes = [{ pid: 99, startTicks: 12345, uid: 0, bootId: '53163ec6-e001-49d0-a468-0fdf1faa9700', sessionId: null }, { pid: 100, startTicks: 1, uid: 1000, bootId: 'b', sessionId: 's1' }];

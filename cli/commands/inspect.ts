@@ -130,7 +130,7 @@ function connectionsTable(connections: Connection[], output: Output): string[] {
   const rows = connections.map((c) => [
     c.sessionId,
     eraOf(c.era),
-    c.clientIP,
+    c.clientIP ?? '-',
     c.clientInfo ? `${c.clientInfo.name} ${c.clientInfo.version ?? ''}`.trim() : '-',
     c.userAgent ?? '-',
     shortTime(c.connectedAt),

@@ -46,7 +46,7 @@ export function formatEvent(e: TailEvent, output: Pick<Output, 'color'>): string
     if (e.pid === null) return `${head} ${printable(`${e.verdict}: ${e.error ?? 'no snapshot'}`)}`;
     const why = e.why.length > 0 ? ` (${e.why.join('; ')})` : '';
     const lines = [`${head} ${printable(`${e.verdict}${why}, pid ${e.pid}, ${e.activeConnections} active, ${e.totalConnections} total${e.mcpUrl ? `, ${e.mcpUrl}` : ''}`)}`];
-    for (const c of e.connections) lines.push(`${e.ts} ${e.serverId}   open     ${printable(`${c.sessionId} (${c.era === 'modern' ? 'modern' : 'legacy'}) from ${c.clientIP}, ${client(c.clientInfo)}, user agent ${JSON.stringify(c.userAgent ?? '-')}, since ${c.connectedAt}`)}`);
+    for (const c of e.connections) lines.push(`${e.ts} ${e.serverId}   open     ${printable(`${c.sessionId} (${c.era === 'modern' ? 'modern' : 'legacy'}) from ${c.clientIP ?? '?'}, ${client(c.clientInfo)}, user agent ${JSON.stringify(c.userAgent ?? '-')}, since ${c.connectedAt}`)}`);
     return lines.join('\n');
   }
   return `${head} ${printable(body(e))}`;

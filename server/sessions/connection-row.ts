@@ -4,23 +4,27 @@
  * client's first request). Every field a client chose is bounded here (see client-fields.ts):
  * the row is rewritten into every snapshot.
  */
-import type { Connection, ConnectionProcess, Era } from '../../shared/snapshot.js';
+import type { Connection, ConnectionProcess, Era, LaunchedBy, Transport } from '../../shared/snapshot.js';
 import { METHOD_MAX } from '../operations/operation-recorder.js';
 import { boundClientInfo, boundProtocolVersion, boundText, boundUserAgent } from './client-fields.js';
 
 /** What a connection is known by when it starts, as the client sent it (unbounded). */
 export interface ConnectionStart {
   sessionId: string;
-  /** Already a stored address (see `clientAddress`). */
-  clientIP: string;
+  /** Already a stored address (see `clientAddress`); null for a pipe. */
+  clientIP: string | null;
   userAgent: string | undefined;
   clientInfo: unknown;
   protocolVersion: unknown;
   era: Era;
   /** The method of the request that started it; null when none is known (an adopted session's GET). */
   method: string | null | undefined;
-  /** Its stdio process (`--command`). */
+  /** Its stdio process (`--command`, `wrap`). */
   process?: ConnectionProcess;
+  /** Default `http`. */
+  transport?: Transport;
+  /** The process that launched a `wrap`; default null. */
+  launchedBy?: LaunchedBy | null;
 }
 
 /** The row of a connection that starts now, with its first request counted. */
@@ -37,5 +41,7 @@ export function connectionRow(c: ConnectionStart, at = new Date().toISOString())
     era: c.era,
     lastMethod: typeof c.method === 'string' ? boundText(c.method, METHOD_MAX) ?? null : null,
     ...(c.process && { process: c.process }),
+    transport: c.transport ?? 'http',
+    launchedBy: c.launchedBy ?? null,
   };
 }
