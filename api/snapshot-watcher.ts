@@ -17,7 +17,7 @@ import path from 'node:path';
 import { watch, type FSWatcher } from 'chokidar';
 import type { Logger } from 'pino';
 import { SERVER_ID_RE, SNAPSHOT_FILE, serverIdOfSnapshotPath, snapshotPath, stateDirWatchIgnored } from '../shared/paths.js';
-import { fileKey } from '../shared/file-key.js';
+import { fileKey } from '../shared/io/file-key.js';
 import { readSnapshotFileText } from '../shared/read-snapshot.js';
 import { SerialTask } from '../shared/serial-task.js';
 import { isNewer, type Snapshot } from '../shared/snapshot.js';

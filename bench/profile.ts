@@ -55,7 +55,7 @@ const CHILD_GROUPS = {
 };
 const API_GROUPS = {
   'chokidar, readdirp': any('chokidar', 'readdirp'),
-  'snapshot watcher (read, validate)': any('ours:api/snapshot-watcher', 'ours:shared/read-snapshot', 'ours:shared/snapshot', 'ours:shared/serial-task', 'ours:shared/file-key'),
+  'snapshot watcher (read, validate)': any('ours:api/snapshot-watcher', 'ours:shared/read-snapshot', 'ours:shared/snapshot', 'ours:shared/serial-task', 'ours:shared/io/file-key'),
   'SSE hub': any('ours:api/sse-hub'),
   'socket.io': any('socket.io', 'engine.io', 'ws', 'ours:api/monitoring-namespace'),
   'supervisor, child stderr': any('ours:api/child-supervisor'),

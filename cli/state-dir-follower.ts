@@ -13,10 +13,10 @@
 import { stat } from 'node:fs/promises';
 import path from 'node:path';
 import { watch, type FSWatcher } from 'chokidar';
-import { fileKey } from '../shared/file-key.js';
+import { fileKey } from '../shared/io/file-key.js';
 import { JOURNAL_FILE, SERVER_ID_RE, SNAPSHOT_FILE, journalPath, snapshotPath, stateDirWatchIgnored } from '../shared/paths.js';
 import { SerialTask } from '../shared/serial-task.js';
-import { judgeServerState, listServerIds, readServerState, type ServerState } from '../shared/server-state.js';
+import { judgeServerState, listServerIds, readServerState, type ServerState } from '../shared/io/server-state.js';
 import { JournalFollower } from './journal-follower.js';
 import { ServerTracker, type TailEvent } from './server-tracker.js';
 

@@ -12,7 +12,7 @@ import { isControlSessionId, NoControlDir, SESSION_ID_MAX, writeControlRequest }
 import { errnoPhrase } from '../../shared/errno.js';
 import { snapshotPath } from '../../shared/paths.js';
 import { readSnapshotFile } from '../../shared/read-snapshot.js';
-import { judgeServerState } from '../../shared/server-state.js';
+import { judgeServerState } from '../../shared/io/server-state.js';
 import { parseCommand, settingsHelp, UsageError } from '../../shared/settings.js';
 import type { Snapshot } from '../../shared/snapshot.js';
 import { StateFileError } from '../../shared/state-file-error.js';

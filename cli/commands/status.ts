@@ -4,7 +4,7 @@
  * the verdict (the CLI supervises nothing: `restarts` is null).
  */
 import { snapshotPath } from '../../shared/paths.js';
-import { listServerIds, readServerState, type ServerState } from '../../shared/server-state.js';
+import { listServerIds, readServerState, type ServerState } from '../../shared/io/server-state.js';
 import { parseCommand, settingsHelp } from '../../shared/settings.js';
 import { countByEra } from '../../shared/eras.js';
 import { snapshotAgeMs, type Era } from '../../shared/snapshot.js';

@@ -1,15 +1,16 @@
 /**
- * What the files of one server say, read from the state directory for the CLI: the snapshot
- * (or why there is none usable), the probe of its writer and the verdict.
+ * What the files of one server say, read from the state directory for the CLI (and, for the
+ * probe of a writer, the API): the snapshot (or why there is none usable), the probe of its
+ * writer and the verdict.
  */
 import { readdir, stat } from 'node:fs/promises';
 import path from 'node:path';
-import { isPidAlive } from './pid.js';
-import { JOURNAL_FILE, LOCK_SUFFIX, SERVER_ID_RE, SNAPSHOT_FILE } from './paths.js';
-import { readSnapshotFile } from './read-snapshot.js';
-import type { Snapshot } from './snapshot.js';
-import { StateFileError } from './state-file-error.js';
-import { verdictOf, type Verdict, type WriterProbe } from './verdict.js';
+import { isPidAlive } from '../pid.js';
+import { JOURNAL_FILE, LOCK_SUFFIX, SERVER_ID_RE, SNAPSHOT_FILE } from '../paths.js';
+import { readSnapshotFile } from '../read-snapshot.js';
+import type { Snapshot } from '../snapshot.js';
+import { StateFileError } from '../state-file-error.js';
+import { verdictOf, type Verdict, type WriterProbe } from '../verdict.js';
 
 export interface ServerState {
   serverId: string;
