@@ -18,7 +18,7 @@ import { watch, type FSWatcher } from 'chokidar';
 import type { Logger } from 'pino';
 import { SERVER_ID_RE, SNAPSHOT_FILE, serverIdOfSnapshotPath, snapshotPath, stateDirWatchIgnored } from '../shared/paths.js';
 import { fileKey } from '../shared/io/file-key.js';
-import { readSnapshotFileText } from '../shared/read-snapshot.js';
+import { readServerSnapshot } from '../shared/io/read-server-snapshot.js';
 import { SerialTask } from '../shared/serial-task.js';
 import { isNewer, type Snapshot } from '../shared/snapshot.js';
 import { StateFileError } from '../shared/state-file-error.js';
@@ -226,10 +226,7 @@ export class SnapshotWatcher extends EventEmitter<WatcherEvents> {
     let snapshot: Snapshot;
     let json: string;
     try {
-      ({ snapshot, json } = await readSnapshotFileText(file));
-      if (snapshot.serverId !== e.serverId) {
-        throw new StateFileError(file, 'EINVALID', `invalid snapshot: serverId is ${JSON.stringify(snapshot.serverId)} but the file is in the directory of ${JSON.stringify(e.serverId)}`);
-      }
+      ({ snapshot, json } = await readServerSnapshot(file, e.serverId));
     } catch (err) {
       if (!(err instanceof StateFileError)) throw err;
       e.readAt = Date.now();
