@@ -7,7 +7,7 @@ import { mkdir, rename, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { SNAPSHOT_FILE } from '../shared/paths.js';
-import { StateDirReader, findSnapshotServers, type StateDirReaderOptions } from '../shared/io/state-dir-reader.js';
+import { StateDirReader, findSnapshotServers, isFileKey, snapshotKey, type StateDirReaderOptions } from '../shared/io/state-dir-reader.js';
 import { SNAPSHOT_SCHEMA } from '../shared/snapshot.js';
 import { cleanup, makeStateDir } from './helpers/processes.js';
 import { waitFor } from './helpers/wait-for.js';
@@ -59,6 +59,20 @@ async function writeSnapshot(stateDir: string, serverId: string, seq: number): P
   })}\n`);
   await rename(tmp, path.join(dir, SNAPSHOT_FILE));
 }
+
+describe('snapshotKey', () => {
+  it('is a file key only for a snapshot that exists', async () => {
+    const stateDir = await makeStateDir();
+    expect(isFileKey(await snapshotKey(stateDir, 'a'))).toBe(false);
+    await writeFile(path.join(stateDir, 'b'), 'a file, not a server directory');
+    expect(isFileKey(await snapshotKey(stateDir, 'b'))).toBe(false);
+    await writeSnapshot(stateDir, 'a', 1);
+    const key = await snapshotKey(stateDir, 'a');
+    expect(isFileKey(key)).toBe(true);
+    await writeSnapshot(stateDir, 'a', 2);
+    expect(await snapshotKey(stateDir, 'a')).not.toBe(key);
+  });
+});
 
 describe('StateDirReader', () => {
   it('throws on a second start, and gives the same promise to every close', async () => {

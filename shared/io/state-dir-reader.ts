@@ -79,6 +79,15 @@ export function snapshotKey(stateDir: string, serverId: string): Promise<string>
 }
 
 /**
+ * Whether a {@link snapshotKey} names one version of an existing file (a {@link fileKey}), not
+ * {@link ABSENT_KEY}, {@link NOT_A_DIR_KEY} or a stat error: only such a key may stand for
+ * what was read, since a file can appear (or vanish) between the key and the read.
+ */
+export function isFileKey(key: string): boolean {
+  return key !== ABSENT_KEY && key !== NOT_A_DIR_KEY && !key.startsWith('error:');
+}
+
+/**
  * A `findServers` for readers of snapshots: the directories named like a server id that hold a
  * snapshot file (or one that cannot be looked at: the read says why).
  */
