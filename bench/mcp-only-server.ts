@@ -3,10 +3,10 @@
  * server`, with no snapshot writer and no journal. It tells its parent its URL over IPC.
  */
 import { createLogger } from '../shared/logger.js';
-import { builtinBackend } from '../server/builtin-server.js';
-import { McpHost } from '../server/mcp-host.js';
-import { ModernCallers } from '../server/modern-callers.js';
-import { SessionRegistry } from '../server/session-registry.js';
+import { builtinServers } from '../server/backends/builtin/builtin.js';
+import { McpHost } from '../server/backends/hosted/hosted-endpoint.js';
+import { ModernCallers } from '../server/backends/hosted/modern-callers.js';
+import { SessionRegistry } from '../server/sessions/session-registry.js';
 
 // As the real child logs: never blocking on stderr.
 const log = createLogger('bench-off', process.env.MCP_MONITOR_LOG_LEVEL, { async: true });
@@ -18,7 +18,7 @@ const host = new McpHost({
   host: '127.0.0.1',
   port: 0,
   registry,
-  backend: builtinBackend({ serverId: 'default', registry, startedAt, totalConnections: () => registry.created, callers }),
+  servers: builtinServers({ serverId: 'default', registry, startedAt, totalConnections: () => registry.created, callers }),
   callers,
   logger: log.child({ component: 'mcp-host' }),
   maxSessions: 1000,

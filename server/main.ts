@@ -4,29 +4,20 @@
  * closes them in reverse on SIGINT/SIGTERM or when the parent API goes away. When the lock is
  * lost, nothing more is written (no snapshot, no journal line) and the process exits 1.
  */
-import type { Logger } from 'pino';
 import { createLogger, parseLogLevel } from '../shared/logger.js';
 import { ensureServerDir, ensureStateDir } from '../shared/state-dir.js';
 import { serverDir } from '../shared/paths.js';
-import { RECLAIM_PID_ENV, UsageError, backendTarget, parseCommand, settingsHelp, type SettingKey } from '../shared/settings.js';
-import { builtinBackend } from './builtin-server.js';
-import { commandBackend } from './command/command-backend.js';
-import { stdioEnv } from './command/stdio-env.js';
+import { RECLAIM_PID_ENV, UsageError, parseCommand, settingsHelp, type SettingKey } from '../shared/settings.js';
 import { ControlDirectory } from './control/control-directory.js';
-import { Upstream, UPSTREAM_SPARE_SOCKETS } from './upstream/upstream.js';
-import { UpstreamHost } from './upstream/upstream-host.js';
-import { lendsCredentials } from './upstream/lent-credentials.js';
-import { maxConnectionsFor } from './http-limits.js';
-import { EntryError, loadEntry, type Backend } from './load-entry.js';
-import { JournalWriter } from './journal-writer.js';
+import { backendFor, EntryError, type Backend } from './backends/index.js';
+import { JournalWriter } from './publish/journal-writer.js';
 import { ParentLink } from './parent-link.js';
-import { McpHost } from './mcp-host.js';
-import { ModernCallers } from './modern-callers.js';
-import { OperationRecorder } from './operation-recorder.js';
-import { SessionJournal } from './session-journal.js';
-import { SessionRegistry } from './session-registry.js';
-import { SnapshotWriter } from './snapshot-writer.js';
-import { WriterLock, WriterLockedError } from './writer-lock.js';
+import { OperationRecorder } from './operations/operation-recorder.js';
+import { publishSessions } from './publish/publish-sessions.js';
+import { SessionJournal } from './publish/session-journal.js';
+import { SessionRegistry } from './sessions/session-registry.js';
+import { SnapshotWriter } from './publish/snapshot-writer.js';
+import { WriterLock, WriterLockedError } from './publish/writer-lock.js';
 
 export const SERVER_SETTINGS = [
   'mcpPort', 'mcpHost', 'stateDir', 'serverId', 'heartbeatMs', 'maxSessions', 'sessionIdleMs', 'entry', 'upstream', 'command', 'trustProxy',
@@ -83,16 +74,9 @@ export async function main(argv: string[]): Promise<void> {
 
   const registry = new SessionRegistry();
   const startedAt = new Date();
-  const callers = new ModernCallers();
-  const upstream = s.upstream ? new Upstream(s.upstream, { maxSockets: maxConnectionsFor(s.maxSessions) + UPSTREAM_SPARE_SOCKETS, trustProxy: s.trustProxy }) : undefined;
-  if (upstream && lendsCredentials(s.upstream!, s.mcpHost)) {
-    log.warn({ upstream: upstream.shown, mcpHost: s.mcpHost }, 'the upstream URL has credentials and --mcp-host is not a loopback address: every client that reaches this server is sent on with them');
-  }
   let backend: Backend;
   try {
-    if (s.entry) backend = await loadEntry(s.entry);
-    else if (s.command) backend = commandBackend({ command: s.command, registry, logger: log, refreshMs: s.heartbeatMs, env: stdioEnv(process.env) });
-    else backend = builtinBackend({ serverId: s.serverId, registry, startedAt, totalConnections: () => writer.totalConnections, callers });
+    backend = await backendFor(s, { serverId: s.serverId, registry, logger: log, startedAt, totalConnections: () => writer.totalConnections, env: process.env });
   } catch (err) {
     if (err instanceof EntryError || err instanceof UsageError) return fail(err.message, EXIT_USAGE);
     throw err;
@@ -103,9 +87,8 @@ export async function main(argv: string[]): Promise<void> {
     logger: log.child({ component: 'writer-lock' }),
     reclaimPid: internalMs(RECLAIM_PID_ENV),
   });
-  // What clients ask for: the host records requests, the registry ended connections.
+  // What clients ask for: the host records requests, publishSessions the ended connections.
   const recorder = new OperationRecorder();
-  registry.on('disconnect', (end) => recorder.sessionEnded(end.durationMs / 1000));
   const writer = new SnapshotWriter({
     stateDir: s.stateDir,
     serverId: s.serverId,
@@ -114,11 +97,11 @@ export async function main(argv: string[]): Promise<void> {
     lock,
     recorder,
     ...(backend.processes && { processes: backend.processes }),
-    backend: upstream ? () => ({ ...backendTarget(s), upstream: upstream.state }) : backendTarget(s),
+    backend: () => backend.published(),
     logger: log.child({ component: 'snapshot-writer' }),
     activityDelayMs: internalMs(ACTIVITY_DELAY_MS_ENV),
   });
-  const endpointOptions = {
+  const host = backend.endpoint({
     host: s.mcpHost,
     port: s.mcpPort,
     registry,
@@ -130,22 +113,14 @@ export async function main(argv: string[]): Promise<void> {
     trustProxy: s.trustProxy,
     allowedHosts: s.allowedHosts,
     goneGraceMs: internalMs(GONE_GRACE_MS_ENV),
-  };
-  // --upstream: a proxy in front of another server; else the child hosts one.
-  const host = upstream ? new UpstreamHost({ ...endpointOptions, upstream, sessionsDir: serverDir(s.stateDir, s.serverId) }) : new McpHost({ ...endpointOptions, backend, callers });
-  // Whether the upstream answers is in the snapshot (health reads it) as soon as it changes.
-  upstream?.on('change', (state) => {
-    if (state.reachable) log.info({ upstream: upstream.shown }, 'upstream answers');
-    else log.warn({ upstream: upstream.shown, err: state.error }, 'upstream unreachable');
-    writer.request('heartbeat');
+    serverDir: serverDir(s.stateDir, s.serverId),
   });
-  logSessions(registry, log);
-  // After the writer: its registry listeners run first, so `seq` already counts the change.
   const journal = new JournalWriter({ stateDir: s.stateDir, serverId: s.serverId, lock, maxBytes: s.journalMaxBytes, files: s.journalFiles, logger: log.child({ component: 'journal' }) });
   // Requests to end sessions (see shared/control-request.ts), carried out by whichever host serves.
   const controlLog = log.child({ component: 'control' });
   const control = new ControlDirectory({ stateDir: s.stateDir, serverId: s.serverId, registry, sessions: host, logger: controlLog });
-  const sessionJournal = new SessionJournal({ serverId: s.serverId, registry, journal, seq: () => writer.seq });
+  const sessionJournal = new SessionJournal({ serverId: s.serverId, journal, seq: () => writer.seq });
+  publishSessions({ registry, writer, sessionJournal, recorder, log });
   let failedAppends = 0;
   journal.on('error', (err) => {
     failedAppends += 1;
@@ -172,7 +147,7 @@ export async function main(argv: string[]): Promise<void> {
       await writer.markStopping();
       await control.close();
       await host.close();
-      await backend.close?.();
+      await backend.close();
       await writer.flush();
       // The final `stopped` snapshot is the next one; the journal closes while we hold the lock.
       if (writer.last && lock.held) sessionJournal.stop(writer.seq + 1);
@@ -220,8 +195,9 @@ export async function main(argv: string[]): Promise<void> {
   await journal.start().catch((err: Error) => log.error({ err: err.message, file: journal.file }, 'journal unavailable; will retry on the next event'));
   sessionJournal.start(new Date(writer.last?.startedAt ?? startedAt), s.heartbeatMs, writer.abandoned);
   try {
+    // What the backend runs beside its sessions; a change of what it publishes is written soon.
+    await backend.start({ changed: () => writer.request('heartbeat') });
     const endpoint = await host.start();
-    upstream?.watch(s.heartbeatMs);
     // Before `running`: whoever sees a session listed can ask to end it. Never fatal: without
     // it the MCP server serves on, only ending sessions on request is off.
     await control.start().catch((err: Error) => controlLog.error({ err: err.message }, 'control requests are off (sessions cannot be ended on request)'));
@@ -229,18 +205,11 @@ export async function main(argv: string[]): Promise<void> {
     log.info({ url: endpoint.url, snapshot: writer.file }, 'MCP server listening');
   } catch (err) {
     // Stopped while starting (a signal, the API gone, the lock lost): the host's start() rejects
-    // for that alone (server/endpoint-lifecycle.ts), and the shutdown under way goes on.
+    // for that alone (server/endpoint/endpoint-lifecycle.ts), and the shutdown under way goes on.
     if (stopping) return;
     const e = err as NodeJS.ErrnoException;
     const why = e.code === 'EADDRINUSE' ? `port ${s.mcpPort} on ${s.mcpHost} is already in use (--mcp-port)` : e.code === 'EADDRNOTAVAIL' ? `cannot bind ${s.mcpHost} (--mcp-host)` : e.message;
     process.stderr.write(`mcp-monitor server: ${why}\n`);
     await shutdown('could not listen', EXIT_FAILURE);
   }
-}
-
-function logSessions(registry: SessionRegistry, log: Logger): void {
-  registry.on('connect', (c) => {
-    // debug: under churn, one line per session would be most of what the child logs.
-    log.debug({ sessionId: c.sessionId, clientIP: c.clientIP, client: c.clientInfo?.name, userAgent: c.userAgent }, 'session started');
-  });
 }

@@ -6,7 +6,7 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { CommandLineError, splitCommandLine } from './command-line.js';
 import { SERVER_ID_RE } from './paths.js';
-import { parseUpstreamUrl, shownUrl, UpstreamUrlError } from './upstream-url.js';
+import { parseUpstreamUrl, UpstreamUrlError } from './upstream-url.js';
 
 /** Bad usage: an unknown flag, a bad value, a missing argument. The CLI exits 2 with its message. */
 export class UsageError extends Error {
@@ -325,14 +325,6 @@ function checkOneBackend(s: Partial<Settings>): void {
     const [a, b] = set.map((k) => `--${SETTINGS[k].flag}`);
     throw new UsageError(`${a} and ${b} exclude each other: the child serves one backend (its own factory, a proxied URL or a stdio command)`);
   }
-}
-
-/** The snapshot's `backend` for these settings; the target never shows credentials. */
-export function backendTarget(s: Pick<Settings, 'entry' | 'upstream' | 'command'>): { kind: 'builtin' | 'entry' | 'upstream' | 'command'; target: string | null } {
-  if (s.entry) return { kind: 'entry', target: s.entry };
-  if (s.upstream) return { kind: 'upstream', target: shownUrl(s.upstream) };
-  if (s.command) return { kind: 'command', target: s.command };
-  return { kind: 'builtin', target: null };
 }
 
 /** Help lines for the settings a command takes: `  --port N  MCP_MONITOR_PORT  API port (default 3001)`. */

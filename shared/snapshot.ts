@@ -59,7 +59,7 @@ export interface ConnectionProcess {
 
 /**
  * One connection as the child records it: a legacy session, or a modern (sessionless) client,
- * whose `sessionId` is `m-` and 16 hex digits (see server/modern-clients.ts).
+ * whose `sessionId` is `m-` and 16 hex digits (see server/sessions/modern-clients.ts).
  */
 export interface Connection {
   sessionId: string;
@@ -79,7 +79,7 @@ export interface Connection {
 }
 
 /** The backend of the child: `target` is the module, URL (no credentials) or command line. */
-export interface Backend {
+export interface PublishedBackend {
   kind: BackendKind;
   target: string | null;
   /**
@@ -127,7 +127,7 @@ export interface Snapshot {
    */
   sessionsClosed?: Record<CloseReason, number>;
   /** Added to schema @1 (readers accept a snapshot without it). */
-  backend?: Backend;
+  backend?: PublishedBackend;
   /** What clients asked for since the first start of this server id (see operations.ts); added to schema @1. */
   operations?: Operation[];
   /** Durations of ended connections of both eras, seconds, since the first start; added to schema @1. */

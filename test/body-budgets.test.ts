@@ -1,5 +1,5 @@
 /**
- * What request bodies may cost the child (see server/body-budget.ts and server/http-limits.ts):
+ * What request bodies may cost the child (see server/endpoint/body-budget.ts and server/endpoint/http-limits.ts):
  * 64 KiB unless the child holds the session or the request is a modern one of a version the
  * backend serves; one budget of buffered request bytes; sockets per client address; modern
  * identities listed per client address. McpHost and UpstreamHost in this process with small
@@ -9,13 +9,13 @@ import http from 'node:http';
 import net from 'node:net';
 import pino from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
-import { builtinBackend } from '../server/builtin-server.js';
-import { httpLimits } from '../server/http-limits.js';
-import { McpHost, type McpHostOptions } from '../server/mcp-host.js';
-import { ModernCallers } from '../server/modern-callers.js';
-import { SessionRegistry } from '../server/session-registry.js';
-import { Upstream } from '../server/upstream/upstream.js';
-import { UpstreamHost } from '../server/upstream/upstream-host.js';
+import { builtinServers } from '../server/backends/builtin/builtin.js';
+import { httpLimits } from '../server/endpoint/http-limits.js';
+import { McpHost, type McpHostOptions } from '../server/backends/hosted/hosted-endpoint.js';
+import { ModernCallers } from '../server/backends/hosted/modern-callers.js';
+import { SessionRegistry } from '../server/sessions/session-registry.js';
+import { Upstream } from '../server/backends/upstream/upstream.js';
+import { UpstreamHost } from '../server/backends/upstream/upstream-host.js';
 import { rawCall, rawSession } from './helpers/raw-mcp.js';
 import { waitFor } from './helpers/wait-for.js';
 
@@ -27,7 +27,7 @@ afterEach(async () => {
   await Promise.all(closers.splice(0).map((c) => c()));
 });
 
-type Options = Partial<Omit<McpHostOptions, 'registry' | 'backend' | 'logger'>>;
+type Options = Partial<Omit<McpHostOptions, 'registry' | 'servers' | 'logger'>>;
 
 function logger(logs: any[]) {
   return pino({ level: 'debug' }, { write: (line: string) => void logs.push(JSON.parse(line)) });
@@ -44,7 +44,7 @@ async function startHost(options: Options = {}) {
     trustProxy: false,
     ...options,
     registry,
-    backend: builtinBackend({ serverId: 'unit', registry, totalConnections: () => registry.created, startedAt: new Date(), callers: new ModernCallers() }),
+    servers: builtinServers({ serverId: 'unit', registry, totalConnections: () => registry.created, startedAt: new Date(), callers: new ModernCallers() }),
     logger: logger(logs),
   });
   closers.push(() => host.close());
@@ -56,8 +56,12 @@ async function startHost(options: Options = {}) {
 async function startProxy(options: Options = {}) {
   const backend = await startHost();
   const registry = new SessionRegistry();
-  const host = new UpstreamHost({ host: '127.0.0.1', port: 0, maxSessions: 10, sessionIdleMs: 0, trustProxy: false, ...options, registry, logger: logger([]), upstream: new Upstream(backend.url) });
-  closers.push(() => host.close());
+  const upstream = new Upstream(backend.url);
+  const host = new UpstreamHost({ host: '127.0.0.1', port: 0, maxSessions: 10, sessionIdleMs: 0, trustProxy: false, ...options, registry, logger: logger([]), upstream });
+  closers.push(async () => {
+    await host.close();
+    await upstream.close();
+  });
   const endpoint = await host.start();
   return { registry, url: endpoint.url, port: endpoint.port };
 }

@@ -4,24 +4,27 @@
  * during connect or after its process exited leaves nothing running) and LegacySessions (start
  * twice throws, close() the same promise, close during an initialize whose process is starting
  * leaves no session and no process), and the hard limits of the flow control (see
- * server/command/bridge-flow.ts): past them the session ends with reason `overflow` and its process
+ * server/backends/command/bridge-flow.ts): past them the session ends with reason `overflow` and its process
  * is ended.
  */
 import http from 'node:http';
 import net from 'node:net';
 import path from 'node:path';
 import { randomUUID } from 'node:crypto';
-import express from 'express';
 import pino from 'pino';
 import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
 import { afterEach, describe, expect, it } from 'vitest';
-import type { BridgeFlowOptions } from '../server/command/bridge-flow.js';
-import { StdioBridge } from '../server/command/stdio-bridge.js';
-import { StdioProcess } from '../server/command/stdio-process.js';
-import { LegacySessions } from '../server/legacy-sessions.js';
-import type { Backend } from '../server/load-entry.js';
-import { arrive } from '../server/operation-tap.js';
-import { SessionRegistry, type SessionEnd } from '../server/session-registry.js';
+import type { BridgeFlowOptions } from '../server/backends/command/bridge-flow.js';
+import { StdioBridge } from '../server/backends/command/stdio-bridge.js';
+import { StdioProcess } from '../server/backends/command/stdio-process.js';
+import { LegacySessions } from '../server/backends/hosted/legacy-sessions.js';
+import type { ServerSource } from '../server/backends/hosted/server-source.js';
+import { LEGACY_ONLY } from '../server/backends/backend.js';
+import { BodyBudget } from '../server/endpoint/body-budget.js';
+import { jsonBodyReader } from '../server/endpoint/body-readers.js';
+import { frontDoor } from '../server/endpoint/front-door.js';
+import { httpLimits } from '../server/endpoint/http-limits.js';
+import { SessionRegistry, type SessionEnd } from '../server/sessions/session-registry.js';
 import { isAlive, makeStateDir, ROOT } from './helpers/processes.js';
 import { INITIALIZE, rawSession } from './helpers/raw-mcp.js';
 import { waitFor } from './helpers/wait-for.js';
@@ -80,22 +83,33 @@ async function legacy(argv: string[], o: { flow?: BridgeFlowOptions; onCreate?: 
   const ended: SessionEnd[] = [];
   registry.on('disconnect', (d: SessionEnd) => ended.push(d));
   const bridges: StdioBridge[] = [];
-  const backend: Backend = {
-    generation: 'v1',
+  const servers: ServerSource = {
+    sdk: 'v1',
+    eras: LEGACY_ONLY,
     create: async () => {
       const p = new StdioProcess(argv, log);
       await p.start();
       const b = new StdioBridge(p, log, undefined, o.flow);
       bridges.push(b);
       o.onCreate?.(b);
-      return b as never;
+      return { server: b, process: b };
     },
   };
-  const sessions = new LegacySessions({ registry, backend, logger: log, maxSessions: 10, sessionIdleMs: 0, clientIp: () => '127.0.0.1' });
-  const app = express();
-  app.post('/mcp', express.json({ limit: 5 * 1024 * 1024 }), (req, res) => void sessions.post(req, res, arrive()));
-  app.get('/mcp', (req, res) => void sessions.existing(req, res));
-  const server = http.createServer(app);
+  const sessions = new LegacySessions({ registry, servers, logger: log, maxSessions: 10, sessionIdleMs: 0 });
+  const limits = httpLimits(10);
+  const door = frontDoor({
+    host: '127.0.0.1',
+    trustProxy: false,
+    logger: log,
+    limits,
+    budget: new BodyBudget(limits.bufferedBodyBytes),
+    sessions,
+    servesModern: false,
+    reader: jsonBodyReader(log),
+    readsBody: () => true,
+    serve: (a) => (a.method === 'POST' ? sessions.post(a) : sessions.existing(a)),
+  });
+  const server = http.createServer(door);
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   toClose.push(async () => {
     server.closeAllConnections();

@@ -1,6 +1,6 @@
 /** The bounds put on what an MCP client sends about itself (size and control characters), at the source. */
 import { describe, expect, it } from 'vitest';
-import { boundClientInfo, boundProtocolVersion, boundText, boundUserAgent, clientAddress } from '../server/client-fields.js';
+import { boundClientInfo, boundProtocolVersion, boundText, boundUserAgent, clientAddress } from '../server/sessions/client-fields.js';
 
 describe('client fields', () => {
   it('removes C0, DEL and C1 controls, then cuts, never inside a surrogate pair', () => {

@@ -1,5 +1,5 @@
 /**
- * `--command` flow control (see server/command/bridge-flow.ts), end to end with real processes and
+ * `--command` flow control (see server/backends/command/bridge-flow.ts), end to end with real processes and
  * sockets: a stdio server flooding a client that never reads its GET stream is paused (its stdout
  * pipe fills) instead of being buffered by the child, and flows again once the client reads; a
  * stdio server that stops reading its stdin gets its session's POSTs refused with 503 (not 202 for

@@ -121,7 +121,7 @@ describe('dashboard', () => {
     await page.locator('#stream[data-state="live"]').waitFor();
     const markup = '<img src=x onerror=window.__pwned=1>';
     // C0 and C1 controls (NUL, BEL, an ANSI clear screen, CSI): the child may strip them
-    // (server/client-fields.ts), the page must show the rest as it is.
+    // (server/sessions/client-fields.ts), the page must show the rest as it is.
     const evil = await connectClient(await api.mcpUrl(), {
       name: `${markup}\u0000\u0007\u001b[2J\u009b${'W'.repeat(300)}`,
       version: `<b>${'9'.repeat(100)}</b>`,

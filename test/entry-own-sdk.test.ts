@@ -1,7 +1,7 @@
 /**
  * An `--entry` module that brings its own copy of the SDK (its own node_modules, as every user's
  * project does): the classes it builds are not ours, so nothing may depend on their identity (see
- * `sdkGeneration` in server/load-entry.ts). Real project directory, real copies of the packages,
+ * `sdkGeneration` in server/backends/entry/entry.ts). Real project directory, real copies of the packages,
  * real clients of both SDK versions.
  */
 import { cp, mkdir, mkdtemp, readdir, rm, symlink, writeFile } from 'node:fs/promises';
@@ -63,7 +63,7 @@ describe('--entry with its own copy of the SDK', () => {
     const ops = (await waitSnap(stateDir, (x) => (x.operations ?? []).some((o) => o.name === '_OTHER'), 'the calls counted')).operations!;
     expect(ops.find((o) => o.name === 'add')).toMatchObject({ method: 'tools/call', count: 2 });
     // Only ever isError: no entry of its own while no catalog is known (see
-    // server/operation-recorder.ts).
+    // server/operations/operation-recorder.ts).
     expect(ops.find((o) => o.name === '_OTHER')).toMatchObject({ method: 'tools/call', count: 1, errors: 1 });
   });
 

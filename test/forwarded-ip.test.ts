@@ -1,7 +1,7 @@
 /** `forwardedIp`: the rule of Express's `trust proxy` for the `--upstream` endpoint, which runs without Express. */
 import type http from 'node:http';
 import { describe, expect, it } from 'vitest';
-import { forwardedIp } from '../server/forwarded-ip.js';
+import { forwardedIp } from '../server/endpoint/forwarded-ip.js';
 
 function req(remote: string, xff?: string): http.IncomingMessage {
   return { socket: { remoteAddress: remote }, headers: xff === undefined ? {} : { 'x-forwarded-for': xff } } as unknown as http.IncomingMessage;

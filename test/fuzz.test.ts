@@ -115,7 +115,7 @@ describe('fuzz', () => {
 
   // An --upstream child must not list an id beginning `m-` (the names of modern clients, which
   // anyone can compute) as a legacy session, nor throw on a duplicate id in the session registry:
-  // that ended the child before server/upstream/session-id.ts. A stateless upstream (test/fixtures/stateless-upstream.mjs) answers 2xx to any id.
+  // that ended the child before server/backends/upstream/session-id.ts. A stateless upstream (test/fixtures/stateless-upstream.mjs) answers 2xx to any id.
   it('an --upstream child in front of a stateless upstream survives a session id equal to a listed modern id', async () => {
     const up = spawn(NODE, [path.join(ROOT, 'test', 'fixtures', 'stateless-upstream.mjs')], { stdio: ['ignore', 'pipe', 'inherit'] });
     running.push(() => up.kill('SIGKILL'));

@@ -9,12 +9,12 @@ import http from 'node:http';
 import type net from 'node:net';
 import pino from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
-import { builtinBackend } from '../server/builtin-server.js';
-import { McpHost } from '../server/mcp-host.js';
-import { ModernCallers } from '../server/modern-callers.js';
-import { SessionRegistry } from '../server/session-registry.js';
-import { Upstream } from '../server/upstream/upstream.js';
-import { UpstreamHost } from '../server/upstream/upstream-host.js';
+import { builtinServers } from '../server/backends/builtin/builtin.js';
+import { McpHost } from '../server/backends/hosted/hosted-endpoint.js';
+import { ModernCallers } from '../server/backends/hosted/modern-callers.js';
+import { SessionRegistry } from '../server/sessions/session-registry.js';
+import { Upstream } from '../server/backends/upstream/upstream.js';
+import { UpstreamHost } from '../server/backends/upstream/upstream-host.js';
 import { freePort } from './helpers/everything-http.js';
 import { refused } from './helpers/listening.js';
 import { makeStateDir } from './helpers/processes.js';
@@ -47,7 +47,7 @@ function mcpHost(port = 0, clock?: () => number): McpHost {
     clock,
     trustProxy: false,
     registry,
-    backend: builtinBackend({ serverId: 'unit', registry, totalConnections: () => registry.created, startedAt: new Date(), callers: new ModernCallers() }),
+    servers: builtinServers({ serverId: 'unit', registry, totalConnections: () => registry.created, startedAt: new Date(), callers: new ModernCallers() }),
     logger: log,
   });
   toClose.push(() => host.close());
@@ -123,9 +123,10 @@ function upstreamHost(upstream: Upstream, o: { port?: number; sessionsDir?: stri
 }
 
 describe('UpstreamHost lifecycle', () => {
-  it('start() twice throws; close() returns the same promise, then the port refuses and no socket to the upstream is left', async () => {
+  it('start() twice throws; close() returns the same promise, then the port refuses, and once its upstream is closed no socket to it is left', async () => {
     const up = await upstreamServer();
-    const host = upstreamHost(new Upstream(up.url));
+    const upstream = new Upstream(up.url);
+    const host = upstreamHost(upstream);
     const { port, url } = await host.start();
     await expect(host.start()).rejects.toThrow(/UpstreamHost already started/);
     const res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream' }, body: JSON.stringify(INITIALIZE('through')) });
@@ -136,6 +137,8 @@ describe('UpstreamHost lifecycle', () => {
     expect(host.close()).toBe(a);
     await a;
     expect(await refused(port)).toBe(true);
+    // The upstream is the backend's (server/backends/upstream/upstream-backend.ts), closed after the endpoint.
+    await upstream.close();
     await waitFor(() => up.sockets() === 0, { what: 'the socket to the upstream closed' });
   });
 

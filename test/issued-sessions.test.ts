@@ -1,5 +1,5 @@
 /**
- * IssuedSessions (server/upstream/issued-sessions.ts): the file of the session ids an upstream
+ * IssuedSessions (server/backends/upstream/issued-sessions.ts): the file of the session ids an upstream
  * issued is bounded, aged, 0600, and never read or written through a link planted in its place.
  */
 import { lstat, mkdtemp, readFile, readlink, rm, symlink, writeFile } from 'node:fs/promises';
@@ -7,7 +7,7 @@ import os from 'node:os';
 import path from 'node:path';
 import pino from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
-import { ISSUED_SESSIONS_FILE, IssuedSessions } from '../server/upstream/issued-sessions.js';
+import { ISSUED_SESSIONS_FILE, IssuedSessions } from '../server/backends/upstream/issued-sessions.js';
 
 const dirs: string[] = [];
 afterEach(async () => {

@@ -14,9 +14,9 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import pino from 'pino';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import { JournalWriter } from '../server/journal-writer.js';
-import { CLOSE_RETRY_MS } from '../server/journal-retry.js';
-import { WriterLock } from '../server/writer-lock.js';
+import { JournalWriter } from '../server/publish/journal-writer.js';
+import { CLOSE_RETRY_MS } from '../server/publish/journal-retry.js';
+import { WriterLock } from '../server/publish/writer-lock.js';
 import { readJournal, type JournalLine } from '../shared/journal.js';
 import { ROOT } from './helpers/processes.js';
 import { waitFor } from './helpers/wait-for.js';
@@ -203,7 +203,7 @@ const fixture = path.join(ROOT, 'test', 'fixtures', 'journal-emfile-writer.mjs')
 
 describe('the journal out of file descriptors', () => {
   it.skipIf(prlimit === undefined)(prlimit ? 'keeps the lines that found no free descriptor and writes them once one is free' : 'EMFILE (skipped: no prlimit here)', async () => {
-    expect(existsSync(path.join(ROOT, 'dist', 'server', 'journal-writer.js')), 'the fixture runs the build: npm run build').toBe(true);
+    expect(existsSync(path.join(ROOT, 'dist', 'server', 'publish', 'journal-writer.js')), 'the fixture runs the build: npm run build').toBe(true);
     const stateDir = await mkdtemp(path.join(os.tmpdir(), 'mcpmon-emfile-'));
     dirs.push(stateDir);
     const N = 30;

@@ -1,6 +1,6 @@
-/** The nesting bound of request bodies (server/json-depth.ts), on the real built-in server. */
+/** The nesting bound of request bodies (server/endpoint/json-depth.ts), on the real built-in server. */
 import { afterEach, describe, expect, it } from 'vitest';
-import { MAX_JSON_DEPTH, nestsDeeperThan } from '../server/json-depth.js';
+import { MAX_JSON_DEPTH, nestsDeeperThan } from '../server/endpoint/json-depth.js';
 import { cleanup } from './helpers/processes.js';
 import { startServer } from './helpers/server-process.js';
 

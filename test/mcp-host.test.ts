@@ -9,10 +9,10 @@ import os from 'node:os';
 import pino from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
 import { allowedHostNames, isHostAllowed } from '../shared/host-check.js';
-import { builtinBackend } from '../server/builtin-server.js';
-import { ModernCallers } from '../server/modern-callers.js';
-import { McpHost, type McpHostOptions } from '../server/mcp-host.js';
-import { SessionRegistry, type SessionEnd } from '../server/session-registry.js';
+import { builtinServers } from '../server/backends/builtin/builtin.js';
+import { ModernCallers } from '../server/backends/hosted/modern-callers.js';
+import { McpHost, type McpHostOptions } from '../server/backends/hosted/hosted-endpoint.js';
+import { SessionRegistry, type SessionEnd } from '../server/sessions/session-registry.js';
 import { INITIALIZE, rawCall, rawSession } from './helpers/raw-mcp.js';
 import { waitFor } from './helpers/wait-for.js';
 
@@ -24,7 +24,7 @@ afterEach(async () => {
   await Promise.all(hosts.splice(0).map((h) => h.close()));
 });
 
-type Options = Partial<Omit<McpHostOptions, 'registry' | 'backend' | 'logger'>> & { registry?: SessionRegistry };
+type Options = Partial<Omit<McpHostOptions, 'registry' | 'servers' | 'logger'>> & { registry?: SessionRegistry };
 
 async function startHost(options: Options = {}) {
   const registry = options.registry ?? new SessionRegistry();
@@ -38,7 +38,7 @@ async function startHost(options: Options = {}) {
     trustProxy: false,
     ...options,
     registry,
-    backend: builtinBackend({ serverId: 'unit', registry, totalConnections: () => registry.created, startedAt: new Date(), callers: new ModernCallers() }),
+    servers: builtinServers({ serverId: 'unit', registry, totalConnections: () => registry.created, startedAt: new Date(), callers: new ModernCallers() }),
     logger,
   });
   hosts.push(host);

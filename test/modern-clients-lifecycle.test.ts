@@ -1,8 +1,8 @@
 /** ModernClients on its own: its sweep timer runs only between start() and close(). */
 import pino from 'pino';
 import { describe, expect, it } from 'vitest';
-import { ModernClients } from '../server/modern-clients.js';
-import { SessionRegistry } from '../server/session-registry.js';
+import { ModernClients } from '../server/sessions/modern-clients.js';
+import { SessionRegistry } from '../server/sessions/session-registry.js';
 
 /** A table whose clock counts its readings (each sweep reads it once). */
 function table(): { clients: ModernClients; readings: () => number } {

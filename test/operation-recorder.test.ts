@@ -1,7 +1,7 @@
 /** OperationRecorder: counts, errors, buckets, the cap of 100 entries, carry-over, and outcomes. */
 import { describe, expect, it } from 'vitest';
 import { MAX_OPERATIONS, OPERATION_BOUNDS } from '../shared/operations.js';
-import { OperationRecorder, outcomeOf, outcomeOfStatus } from '../server/operation-recorder.js';
+import { OperationRecorder, outcomeOf, outcomeOfStatus } from '../server/operations/operation-recorder.js';
 
 describe('OperationRecorder', () => {
   it('counts and times by method, and by name for tools/call and prompts/get only', () => {

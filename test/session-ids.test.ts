@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { SessionRegistry } from '../server/session-registry.js';
-import { listableSessionId } from '../server/upstream/session-id.js';
+import { SessionRegistry } from '../server/sessions/session-registry.js';
+import { listableSessionId } from '../server/backends/upstream/session-id.js';
 
 const row = (sessionId: string, era: 'legacy' | 'modern') => ({
   sessionId, clientIP: '127.0.0.1', userAgent: null, connectedAt: new Date().toISOString(),

@@ -5,7 +5,7 @@
 import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { SETTINGS, UsageError, backendTarget, parseCommand, type SettingKey, type Settings } from '../shared/settings.js';
+import { SETTINGS, UsageError, parseCommand, type SettingKey, type Settings } from '../shared/settings.js';
 import { cleanup, makeStateDir, run } from './helpers/processes.js';
 
 afterEach(cleanup);
@@ -100,12 +100,8 @@ describe('parseCommand', () => {
   it('keeps --upstream as a URL (credentials and all: they are sent upstream) and --command as written', () => {
     const { settings } = parseCommand('server', ['--upstream', 'https://me:s3cret@mcp.example.com:8443/mcp'], { MCP_MONITOR_COMMAND: '' }, ['upstream', 'command'], { cwd: '/' });
     expect(settings).toEqual({ upstream: 'https://me:s3cret@mcp.example.com:8443/mcp', command: undefined });
-    expect(backendTarget(settings as Settings)).toEqual({ kind: 'upstream', target: 'https://mcp.example.com:8443/mcp' });
-    const keyed = parseCommand('server', ['--upstream', 'https://mcp.example.com/mcp?api_key=KEY123&x=1'], { MCP_MONITOR_COMMAND: '' }, ['upstream', 'command'], { cwd: '/' });
-    expect(backendTarget(keyed.settings as Settings)).toEqual({ kind: 'upstream', target: 'https://mcp.example.com/mcp' });
     const cmd = parseCommand('server', ['--command', ' npx -y "@scope/server x" '], {}, ['command'], { cwd: '/' }).settings;
-    expect(backendTarget(cmd as Settings)).toEqual({ kind: 'command', target: 'npx -y "@scope/server x"' });
-    expect(backendTarget({ entry: undefined, upstream: undefined, command: undefined })).toEqual({ kind: 'builtin', target: null });
+    expect(cmd.command).toBe('npx -y "@scope/server x"');
   });
 
   it('names the environment variable when the bad value came from it', () => {

@@ -5,10 +5,10 @@
  */
 import pino from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
-import { CommandBackend } from '../server/command/command-backend.js';
-import { RateLimitedLog } from '../server/rate-limited-log.js';
-import { StdioProcess } from '../server/command/stdio-process.js';
-import { SessionRegistry } from '../server/session-registry.js';
+import { CommandServers } from '../server/backends/command/command-backend.js';
+import { RateLimitedLog } from '../server/endpoint/rate-limited-log.js';
+import { StdioProcess } from '../server/backends/command/stdio-process.js';
+import { SessionRegistry } from '../server/sessions/session-registry.js';
 import { isAlive } from './helpers/processes.js';
 
 const log = pino({ level: 'silent' });
@@ -67,8 +67,8 @@ describe('StdioProcess lifecycle', () => {
   }, 15_000);
 });
 
-describe('CommandBackend lifecycle', () => {
-  const make = () => new CommandBackend({ command: 'true', registry: new SessionRegistry(), logger: log, refreshMs: 50 });
+describe('CommandServers lifecycle', () => {
+  const make = () => new CommandServers({ command: 'true', registry: new SessionRegistry(), logger: log, refreshMs: 50 });
   it('start() twice throws', async () => {
     const b = make();
     await b.start();

@@ -5,7 +5,7 @@
 import { Writable } from 'node:stream';
 import pino from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
-import { StdioProcess } from '../server/command/stdio-process.js';
+import { StdioProcess } from '../server/backends/command/stdio-process.js';
 import { waitFor } from './helpers/wait-for.js';
 
 const procs: StdioProcess[] = [];

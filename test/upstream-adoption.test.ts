@@ -1,9 +1,9 @@
 /**
- * `--upstream` adoption (see server/upstream/issued-sessions.ts): a request with a session id
+ * `--upstream` adoption (see server/backends/upstream/issued-sessions.ts): a request with a session id
  * this child does not list is listed only when the upstream was seen to issue that id (by this
  * child or one before it for the same server id), never on a 202, and only with a free session
  * slot. Also: a batch that repeats a JSON-RPC id records each request with its own outcome
- * (see server/upstream/pending-by-id.ts).
+ * (see server/backends/upstream/pending-by-id.ts).
  */
 import { spawn } from 'node:child_process';
 import { readFile } from 'node:fs/promises';

@@ -6,9 +6,9 @@
  */
 import pino from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
-import { SessionRegistry } from '../server/session-registry.js';
-import { Upstream } from '../server/upstream/upstream.js';
-import { UpstreamSessions, type UpstreamSessionsOptions } from '../server/upstream/upstream-sessions.js';
+import { SessionRegistry } from '../server/sessions/session-registry.js';
+import { Upstream } from '../server/backends/upstream/upstream.js';
+import { UpstreamSessions, type UpstreamSessionsOptions } from '../server/backends/upstream/upstream-sessions.js';
 import { makeStateDir } from './helpers/processes.js';
 import { connectionOf } from './helpers/snapshot-files.js';
 

@@ -7,7 +7,7 @@ import { mkdir, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import pino from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
-import { LockCompromisedError, WriterLock, WriterLockedError } from '../server/writer-lock.js';
+import { LockCompromisedError, WriterLock, WriterLockedError } from '../server/publish/writer-lock.js';
 import { ROOT, cleanup, makeStateDir } from './helpers/processes.js';
 
 const silent = pino({ level: 'silent' });
@@ -64,7 +64,7 @@ describe('WriterLock', () => {
     const script = `
       import { mkdirSync, rmSync } from 'node:fs';
       import pino from 'pino';
-      import { WriterLock } from './dist/server/writer-lock.js';
+      import { WriterLock } from './dist/server/publish/writer-lock.js';
       const lock = new WriterLock({ stateDir: ${JSON.stringify(stateDir)}, serverId: 's', logger: pino({ level: 'silent' }) });
       await lock.start();
       rmSync(lock.path, { recursive: true });

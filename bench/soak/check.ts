@@ -42,7 +42,7 @@ export interface ServerVerdict {
   leftOpenLines: string[];
 }
 
-/** A snapshot write follows activity within 250 ms (server/snapshot-writer.ts); a write takes a few more. */
+/** A snapshot write follows activity within 250 ms (server/publish/snapshot-writer.ts); a write takes a few more. */
 const AT_RISK_MS = 1000;
 
 function explained(o: Outcome, faults: FaultWindow[]): boolean {

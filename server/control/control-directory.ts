@@ -24,8 +24,8 @@ import {
 } from '../../shared/control-request.js';
 import { errnoPhrase } from '../../shared/errno.js';
 import { SerialTask } from '../../shared/serial-task.js';
-import type { SessionRegistry } from '../session-registry.js';
-import { ensureControlDir } from './control-dir.js';
+import type { SessionRegistry } from '../sessions/session-registry.js';
+import { ensureControlDir } from './ensure-control-dir.js';
 import { readRequestFile, RefusedRequestFile } from './read-request-file.js';
 
 /** What ends a session of the backend on request (McpHost, UpstreamHost). */
@@ -110,6 +110,8 @@ export class ControlDirectory {
   async start(): Promise<void> {
     if (this.#started) throw new Error('ControlDirectory already started');
     this.#started = true;
+    // Closed before it started: the directory is not made, nor what an earlier run left cleared.
+    if (this.#closed) return;
     await ensureControlDir(this.dir);
     if (this.#closed) return;
     await this.#clearLeftovers();

@@ -1,0 +1,201 @@
+/**
+ * Counts and times what clients ask for (the snapshot's `operations` and `sessionDurations`, see
+ * shared/operations.ts): every
+ * JSON-RPC request the child serves, in either era and from any backend, by method and, for
+ * `tools/call` and `prompts/get`, by name. Plain counters in memory: recording never writes;
+ * the snapshot writer reads {@link OperationRecorder.operations} on the writes that happen
+ * anyway (activity batches, heartbeats).
+ *
+ * Method and name come from clients, so they are bounded here. A tool or prompt name gets an entry
+ * of its own only once the server has shown it knows it: it is in the server's catalog (the
+ * {@link KnownName} hook), or, while no catalog is known, the server answered a call of it with a
+ * result (not `isError: true`). A method gets one if the specification has it, or the server
+ * answered it with a result. Everything else counts under `_OTHER` of its method, or method
+ * `_OTHER`: invented names, even those of requests the host refused, never take a slot (a client
+ * could otherwise fill the table with invented names). At most {@link MAX_OPERATIONS} entries in
+ * all; each string cut and stripped of control characters.
+ */
+import {
+  CALLER_FAULT_CODES,
+  MAX_OPERATIONS,
+  NAMED_METHODS,
+  OPERATION_BOUNDS,
+  OTHER_NAME,
+  SESSION_DURATION_BOUNDS,
+  SPEC_METHODS,
+  canonicalName,
+  emptyHistogram,
+  observe,
+  type Histogram,
+  type Operation,
+} from '../../shared/operations.js';
+import { boundText } from '../sessions/client-fields.js';
+
+/** What became of a request: served, failed on the server's side, or refused as the caller's fault. */
+export type OperationOutcome = 'ok' | 'error' | 'caller-fault';
+
+/** Longest method name kept (the spec's are under 40 characters). */
+export const METHOD_MAX = 64;
+/** Longest tool or prompt name kept. */
+export const NAME_MAX = 128;
+
+// Entries kept back for the `_OTHER` buckets, so that a flood of new names always has a place to go.
+const RESERVED = NAMED_METHODS.length + 1;
+
+// Both SDKs (v1 1.32, v2 2.4) answer bad tool arguments with an isError result whose text starts so:
+// the caller's fault, like -32602 (Invalid params), not an error of the tool.
+const INPUT_VALIDATION = 'Input validation error';
+
+/**
+ * The outcome of a JSON-RPC response message: a JSON-RPC error (caller's fault for the codes of
+ * {@link CALLER_FAULT_CODES}), a `tools/call` result with `isError: true` (unless it reports
+ * invalid arguments), or a plain result.
+ */
+export function outcomeOf(message: unknown): OperationOutcome {
+  const m = message as { error?: { code?: unknown }; result?: { isError?: unknown; content?: unknown } };
+  if (m.error !== undefined) return typeof m.error?.code === 'number' && CALLER_FAULT_CODES.has(m.error.code) ? 'caller-fault' : 'error';
+  if (m.result?.isError === true) {
+    const first = Array.isArray(m.result.content) ? (m.result.content[0] as { text?: unknown } | undefined) : undefined;
+    return typeof first?.text === 'string' && first.text.startsWith(INPUT_VALIDATION) ? 'caller-fault' : 'error';
+  }
+  return 'ok';
+}
+
+/** The outcome of a request answered without a JSON-RPC response of the server (our own 4xx/5xx). */
+export function outcomeOfStatus(status: number): OperationOutcome {
+  return status >= 500 ? 'error' : status >= 400 ? 'caller-fault' : 'ok';
+}
+
+interface Entry extends Operation {
+  durationSeconds: { sum: number; buckets: number[] };
+}
+
+/**
+ * The hook for the server's catalog: whether `name` is one of its tools
+ * (`tools/call`) or prompts (`prompts/get`), or `undefined` while no catalog is known, when the
+ * server's answers decide instead.
+ */
+export type KnownName = (method: string, name: string) => boolean | undefined;
+
+export interface OperationRecorderOptions {
+  knownName?: KnownName;
+}
+
+export class OperationRecorder {
+  readonly #entries = new Map<string, Entry>();
+  readonly #knownName: KnownName;
+  #sessions: Histogram = emptyHistogram(SESSION_DURATION_BOUNDS);
+  #changed = false;
+
+  constructor(options: OperationRecorderOptions = {}) {
+    this.#knownName = options.knownName ?? (() => undefined);
+  }
+
+  /**
+   * Continues from the counts of a previous writer of this server id (they survive restarts,
+   * like `totalConnections`). Call once, before anything is recorded.
+   */
+  carryOver(previous: { operations?: readonly Operation[] | undefined; sessionDurations?: Histogram | undefined }): void {
+    for (const op of previous.operations ?? []) {
+      // An older writer's `_other` is `_OTHER`; should a file hold both, they are one entry.
+      const method = canonicalName(op.method);
+      const name = canonicalName(op.name);
+      const found = this.#entries.get(key(method, name));
+      if (found) {
+        found.count += op.count;
+        found.errors += op.errors;
+        found.durationSeconds.sum += op.durationSeconds.sum;
+        op.durationSeconds.buckets.forEach((b, i) => (found.durationSeconds.buckets[i]! += b));
+        continue;
+      }
+      if (this.#entries.size >= MAX_OPERATIONS) break;
+      this.#entries.set(key(method, name), {
+        method,
+        name,
+        count: op.count,
+        errors: op.errors,
+        durationSeconds: { sum: op.durationSeconds.sum, buckets: [...op.durationSeconds.buckets] },
+      });
+    }
+    if (previous.sessionDurations) this.#sessions = { ...previous.sessionDurations, buckets: [...previous.sessionDurations.buckets] };
+  }
+
+  /**
+   * Records one request from its arrival to its final response. `method` and `name` are what the
+   * client sent (bounded here); `name` is kept only for `tools/call` and `prompts/get`.
+   * `answered`: the server answered it with a result (for `tools/call`, without `isError: true`);
+   * only that makes a new method or name known. A caller's fault is counted, and timed, but not as
+   * an error.
+   */
+  record(method: string, name: string | null | undefined, seconds: number, outcome: OperationOutcome, answered = outcome === 'ok'): void {
+    const m = this.#method(boundText(method, METHOD_MAX) ?? '', answered);
+    const named = NAMED_METHODS.includes(m);
+    const n = named ? this.#name(m, boundText(name, NAME_MAX) ?? OTHER_NAME, answered) : null;
+    const e = this.#entry(m, n);
+    e.count += 1;
+    if (outcome === 'error') e.errors += 1;
+    observe(e.durationSeconds, OPERATION_BOUNDS, Math.max(0, seconds));
+    this.#changed = true;
+  }
+
+  /** Records the duration of one ended connection (either era). */
+  sessionEnded(seconds: number): void {
+    observe(this.#sessions, SESSION_DURATION_BOUNDS, Math.max(0, seconds));
+    this.#sessions.count += 1;
+    this.#changed = true;
+  }
+
+  /** True once after something was recorded since the last call (for writers that skip unchanged data). */
+  takeChanged(): boolean {
+    const c = this.#changed;
+    this.#changed = false;
+    return c;
+  }
+
+  /** The entries as the snapshot holds them (copies), at most {@link MAX_OPERATIONS}. */
+  operations(): Operation[] {
+    return [...this.#entries.values()].map((e) => ({ ...e, durationSeconds: { sum: e.durationSeconds.sum, buckets: [...e.durationSeconds.buckets] } }));
+  }
+
+  /** The session-duration histogram as the snapshot holds it (a copy). */
+  sessionDurations(): Histogram {
+    return { ...this.#sessions, buckets: [...this.#sessions.buckets] };
+  }
+
+  /** `method` if the specification has it, the server answered it, or it has an entry; else `_OTHER`. */
+  #method(method: string, answered: boolean): string {
+    if (method === '') return OTHER_NAME;
+    if (SPEC_METHODS.has(method) || answered || this.#entries.has(key(method, null))) return method;
+    return OTHER_NAME;
+  }
+
+  /** `name` if the catalog has it (or, with no catalog, the server answered it, or it has an entry); else `_OTHER`. */
+  #name(method: string, name: string, answered: boolean): string {
+    const inCatalog = this.#knownName(method, name);
+    if (inCatalog !== undefined) return inCatalog ? name : OTHER_NAME;
+    return answered || this.#entries.has(key(method, name)) ? name : OTHER_NAME;
+  }
+
+  #entry(method: string, name: string | null): Entry {
+    const k = key(method, name);
+    const found = this.#entries.get(k);
+    if (found) return found;
+    // Near the cap: a new name goes to `_OTHER` of its method, a new method to method `_OTHER`
+    // (each has a slot kept back, so the entries never pass MAX_OPERATIONS).
+    let m = method;
+    let n = name;
+    if (this.#entries.size >= MAX_OPERATIONS - RESERVED) {
+      if (name !== null) n = OTHER_NAME;
+      else m = OTHER_NAME;
+      const other = this.#entries.get(key(m, n));
+      if (other) return other;
+    }
+    const e: Entry = { method: m, name: n, count: 0, errors: 0, durationSeconds: { sum: 0, buckets: OPERATION_BOUNDS.map(() => 0) } };
+    this.#entries.set(key(m, n), e);
+    return e;
+  }
+}
+
+function key(method: string, name: string | null): string {
+  return name === null ? method : `${method}\u0000${name}`;
+}
