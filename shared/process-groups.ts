@@ -9,7 +9,8 @@
  */
 import { readdir, readFile } from 'node:fs/promises';
 import type { Logger } from 'pino';
-import { bootId, parseStat, procStat, procUid } from './process-identity.js';
+import { bootId, procStat, procUid } from './process-identity.js';
+import { parseStat } from './proc-stat.js';
 import type { Snapshot, SnapshotProcess } from './snapshot.js';
 
 /**
