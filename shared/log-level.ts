@@ -1,4 +1,4 @@
-/** The levels of the logger (shared/logger.ts) and `MCP_MONITOR_LOG_LEVEL`, the setting that picks one. */
+/** The levels of the logger (shared/io/logger.ts) and `MCP_MONITOR_LOG_LEVEL`, the setting that picks one. */
 import { UsageError } from './settings.js';
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;

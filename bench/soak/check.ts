@@ -11,7 +11,7 @@
  */
 import path from 'node:path';
 import { readJournal } from '../../shared/io/read-journal.js';
-import { readSnapshotFile } from '../../shared/read-snapshot.js';
+import { readSnapshotFile } from '../../shared/io/read-snapshot.js';
 import type { FaultWindow } from './faults.js';
 import type { Outcome, SoakLedger } from './load.js';
 

@@ -12,7 +12,7 @@ import { isControlSessionId, SESSION_ID_MAX } from '../../shared/control-request
 import { NoControlDir, writeControlRequest } from '../../shared/io/write-control-request.js';
 import { errnoPhrase } from '../../shared/errno.js';
 import { snapshotPath } from '../../shared/paths.js';
-import { readSnapshotFile } from '../../shared/read-snapshot.js';
+import { readSnapshotFile } from '../../shared/io/read-snapshot.js';
 import { judgeServerState } from '../../shared/io/server-state.js';
 import { parseCommand, settingsHelp, UsageError } from '../../shared/settings.js';
 import type { Snapshot } from '../../shared/snapshot.js';

@@ -3,7 +3,7 @@
  * whose directory holds it. A snapshot copied (or written by mistake) into another server's
  * directory would otherwise be shown under the wrong name.
  */
-import { readSnapshotFileText } from '../read-snapshot.js';
+import { readSnapshotFileText } from './read-snapshot.js';
 import type { Snapshot } from '../snapshot.js';
 import { StateFileError } from '../state-file-error.js';
 

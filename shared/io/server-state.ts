@@ -5,7 +5,7 @@
  */
 import { readdir, stat } from 'node:fs/promises';
 import path from 'node:path';
-import { isPidAlive } from '../pid.js';
+import { isPidAlive } from './pid.js';
 import { JOURNAL_FILE, LOCK_SUFFIX, SERVER_ID_RE, SNAPSHOT_FILE } from '../paths.js';
 import type { Snapshot } from '../snapshot.js';
 import { StateFileError } from '../state-file-error.js';

@@ -7,7 +7,7 @@ import { lstat } from 'node:fs/promises';
 import path from 'node:path';
 import { controlDir, type ControlRequest } from '../control-request.js';
 import { FILE_MODE } from '../paths.js';
-import { writeFileNoFollow } from '../write-file-no-follow.js';
+import { writeFileNoFollow } from './write-file-no-follow.js';
 
 /** The control directory is missing: no writer of this version has started for the server. */
 export class NoControlDir extends Error {

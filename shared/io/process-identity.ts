@@ -8,7 +8,7 @@
  * step changes none of these.
  */
 import { readFileSync } from 'node:fs';
-import { parseStat, type ProcStat } from './proc-stat.js';
+import { parseStat, type ProcStat } from '../proc-stat.js';
 
 /** The identity of a process (see the file comment). */
 export interface ProcessIdentity {

@@ -3,7 +3,7 @@
  * data). Its levels, and the setting that picks one, are shared/log-level.ts.
  */
 import pino, { type Logger } from 'pino';
-import { LOG_LEVELS } from './log-level.js';
+import { LOG_LEVELS } from '../log-level.js';
 
 /** Bytes of log lines an asynchronous logger holds while stderr does not drain; past it lines are dropped. */
 export const ASYNC_LOG_BUFFER_BYTES = 1024 * 1024;
