@@ -1,12 +1,12 @@
 /**
- * The API's HTTP server with limits on what a client may hold (see shared/limited-http-server.ts):
+ * The API's HTTP server with limits on what a client may hold (see shared/io/limited-http-server.ts):
  * a client that sends its request slowly, or not at all, is cut off, and the number of open
  * connections is capped. The timeouts cover *receiving* a request only (Node's
  * `requestTimeout`/`headersTimeout`), so responses that stay open on purpose (SSE, socket.io
  * long-polling) are not affected.
  */
 import type http from 'node:http';
-import { createLimitedHttpServer, type HttpServerLimits } from '../shared/limited-http-server.js';
+import { createLimitedHttpServer, type HttpServerLimits } from '../shared/io/limited-http-server.js';
 
 /** All request headers must arrive within this long (Node's default is 60 s). */
 export const HEADERS_TIMEOUT_MS = 10_000;

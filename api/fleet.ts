@@ -10,8 +10,8 @@ import type { Logger } from 'pino';
 import { COMMAND_ENV } from '../shared/child-env.js';
 import type { ServerConfig } from '../shared/config-file.js';
 import { snapshotPath } from '../shared/paths.js';
-import { logReaped, reapSnapshotProcesses } from '../shared/process-groups.js';
-import { readSnapshotFile } from '../shared/read-snapshot.js';
+import { logReaped, reapSnapshotProcesses } from '../shared/io/process-groups.js';
+import { readSnapshotFile } from '../shared/io/read-snapshot.js';
 import { SETTINGS, type Settings } from '../shared/settings.js';
 import { ChildSupervisor } from './child-supervisor.js';
 

@@ -2,9 +2,9 @@
  * Every server the API knows, spawned or found in the state directory, as the routes show it:
  * the watcher's latest snapshot joined with the supervisor's view of the child.
  */
-import { countByEra } from '../shared/eras.js';
 import type { Operation } from '../shared/operations.js';
-import { isStale, snapshotAgeMs, type Era, type Snapshot } from '../shared/snapshot.js';
+import { snapshotFacts, type ServerSummary as Summary } from '../shared/server-summary.js';
+import { isStale, type Snapshot } from '../shared/snapshot.js';
 import { verdictOf } from '../shared/verdict.js';
 import type { ChildState, ChildSupervisor } from './child-supervisor.js';
 import type { SnapshotWatcher } from './snapshot-watcher.js';
@@ -13,26 +13,8 @@ import type { WriterProbes } from './writer-probes.js';
 /** Supervisor state, or `external` for a server this API did not spawn. */
 export type ServerStatus = ChildState | 'external';
 
-/** One entry of `GET /api/mcp/servers`. */
-export interface ServerSummary {
-  serverId: string;
-  status: ServerStatus;
-  pid: number | null;
-  restarts: number | null;
-  startedAt: string | null;
-  heartbeatAgeMs: number | null;
-  activeConnections: number;
-  /** `activeConnections` by protocol era; a connection without `era` is legacy. */
-  activeByEra: Record<Era, number>;
-  totalConnections: number;
-  mcpUrl: string | null;
-  /** What the latest snapshot says of its writer. */
-  snapshotStatus: Snapshot['status'] | null;
-  /** The snapshot is not current: the writer hung or died, or the file is unusable. */
-  stale: boolean;
-  /** Why the snapshot file is unusable now (the last good one is served), if it is. */
-  snapshotError: string | null;
-}
+/** One entry of `GET /api/mcp/servers` (shared/server-summary.ts). */
+export type ServerSummary = Summary<ServerStatus>;
 
 export interface ServerView {
   serverId: string;
@@ -97,13 +79,7 @@ export class ServerCatalog {
       status: supervisor ? supervisor.state : 'external',
       pid: supervisor ? (supervisor.pid ?? null) : (snapshot?.pid ?? null),
       restarts: supervisor ? supervisor.restarts : null,
-      startedAt: snapshot?.startedAt ?? null,
-      heartbeatAgeMs: snapshot ? snapshotAgeMs(snapshot, now) : null,
-      activeConnections: snapshot?.activeConnections ?? 0,
-      activeByEra: countByEra(snapshot?.connections ?? []),
-      totalConnections: snapshot?.totalConnections ?? 0,
-      mcpUrl: snapshot?.mcp?.url ?? null,
-      snapshotStatus: snapshot?.status ?? null,
+      ...snapshotFacts(snapshot, now),
       stale: view.stale,
       snapshotError: view.snapshotError ?? null,
     };

@@ -6,7 +6,8 @@
  */
 import { access } from 'node:fs/promises';
 import path from 'node:path';
-import { CONFIG_API_KEYS, CONFIG_SERVER_KEYS, readConfigFile, type FleetConfig, type ServerConfig } from '../shared/config-file.js';
+import { CONFIG_API_KEYS, CONFIG_SERVER_KEYS, type FleetConfig, type ServerConfig } from '../shared/config-file.js';
+import { readConfigFile } from '../shared/io/read-config-file.js';
 import { SETTINGS, UsageError, parseCommand, type SettingKey, type Settings } from '../shared/settings.js';
 
 /** Every setting: `start` takes them all. */

@@ -6,7 +6,7 @@
  */
 import type { Snapshot } from '../shared/snapshot.js';
 import { snapshotPath } from '../shared/paths.js';
-import { probeWriter } from '../shared/server-state.js';
+import { probeWriter } from '../shared/io/server-state.js';
 import type { WriterProbe } from '../shared/verdict.js';
 import type { SnapshotWatcher } from './snapshot-watcher.js';
 

@@ -2,7 +2,7 @@
  * "Monitoring off" for (4): the same MCP host, registry and built-in tools as `mcp-monitor
  * server`, with no snapshot writer and no journal. It tells its parent its URL over IPC.
  */
-import { createLogger } from '../shared/logger.js';
+import { createLogger } from '../shared/io/logger.js';
 import { builtinServers } from '../server/backends/builtin/builtin.js';
 import { McpHost } from '../server/backends/hosted/hosted-endpoint.js';
 import { ModernCallers } from '../server/backends/hosted/modern-callers.js';

@@ -13,7 +13,7 @@
  */
 import { mkdir, readdir } from 'node:fs/promises';
 import path from 'node:path';
-import { readSnapshotFile } from '../shared/read-snapshot.js';
+import { readSnapshotFile } from '../shared/io/read-snapshot.js';
 import { snapshotPath } from '../shared/paths.js';
 import { nowMs, waitUntil } from './lib/clock.js';
 import { summarize, top, type ProfileSummary, type Times } from './lib/cpu-profile.js';
@@ -42,12 +42,12 @@ async function profileOf(dir: string, pid: number): Promise<string> {
 const any = (...names: string[]) => (m: string) => names.some((n) => m === n || m.startsWith(`${n}/`));
 /** What monitoring adds to the child; host-check and registry also run with monitoring off. */
 const CHILD_GROUPS = {
-  'snapshot writer (build, serialize, write, lock check)': any('ours:server/snapshot-writer', 'ours:shared/write-file-no-follow', 'ours:server/writer-lock', 'ours:shared/snapshot'),
+  'snapshot writer (build, serialize, write, lock check)': any('ours:server/snapshot-writer', 'ours:shared/io/write-file-no-follow', 'ours:server/writer-lock', 'ours:shared/snapshot'),
   'journal': any('ours:server/journal-writer', 'ours:server/session-journal', 'ours:shared/journal'),
   'operation recorder': any('ours:server/operation-recorder', 'ours:shared/operations'),
   'session registry (touch, events)': any('ours:server/session-registry'),
   'Host check': any('ours:shared/host-check'),
-  'logging (pino)': any('pino', 'sonic-boom', 'thread-stream', 'ours:shared/logger'),
+  'logging (pino)': any('pino', 'sonic-boom', 'thread-stream', 'ours:shared/io/logger'),
   'MCP SDK': any('@modelcontextprotocol/sdk', '@modelcontextprotocol/server', '@modelcontextprotocol/core', '@modelcontextprotocol/node'),
   'Express, router, body-parser': any('express', 'router', 'body-parser', 'raw-body'),
   zod: any('zod'),
@@ -55,11 +55,11 @@ const CHILD_GROUPS = {
 };
 const API_GROUPS = {
   'chokidar, readdirp': any('chokidar', 'readdirp'),
-  'snapshot watcher (read, validate)': any('ours:api/snapshot-watcher', 'ours:shared/read-snapshot', 'ours:shared/snapshot', 'ours:shared/serial-task', 'ours:shared/file-key'),
+  'snapshot watcher (read, validate)': any('ours:api/snapshot-watcher', 'ours:shared/io/read-snapshot', 'ours:shared/snapshot', 'ours:shared/serial-task', 'ours:shared/io/file-key'),
   'SSE hub': any('ours:api/sse-hub'),
   'socket.io': any('socket.io', 'engine.io', 'ws', 'ours:api/monitoring-namespace'),
   'supervisor, child stderr': any('ours:api/child-supervisor'),
-  'logging (pino)': any('pino', 'sonic-boom', 'thread-stream', 'ours:shared/logger'),
+  'logging (pino)': any('pino', 'sonic-boom', 'thread-stream', 'ours:shared/io/logger'),
   GC: (m: string) => m === '(gc)',
 };
 

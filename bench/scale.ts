@@ -7,9 +7,9 @@
  */
 import { stat } from 'node:fs/promises';
 import path from 'node:path';
-import { writeFileNoFollow } from '../shared/write-file-no-follow.js';
+import { writeFileNoFollow } from '../shared/io/write-file-no-follow.js';
 import { FILE_MODE, snapshotPath } from '../shared/paths.js';
-import { readSnapshotFile } from '../shared/read-snapshot.js';
+import { readSnapshotFile } from '../shared/io/read-snapshot.js';
 import { serializeSnapshot } from '../shared/snapshot.js';
 import { nowMs, waitUntil } from './lib/clock.js';
 import { getJson, rawInitialize, type SseStream } from './lib/http.js';

@@ -8,7 +8,7 @@
  */
 import path from 'node:path';
 import { OPERATION_BOUNDS, quantile } from '../shared/operations.js';
-import { readSnapshotFile } from '../shared/read-snapshot.js';
+import { readSnapshotFile } from '../shared/io/read-snapshot.js';
 import { snapshotPath } from '../shared/paths.js';
 import type { Snapshot } from '../shared/snapshot.js';
 import { nowMs, sleep, waitUntil } from './lib/clock.js';

@@ -7,9 +7,9 @@
 import { watch } from 'node:fs';
 import path from 'node:path';
 import { SnapshotWatcher } from '../api/snapshot-watcher.js';
-import { createLogger } from '../shared/logger.js';
+import { createLogger } from '../shared/io/logger.js';
 import { SNAPSHOT_FILE } from '../shared/paths.js';
-import { readSnapshotFileText } from '../shared/read-snapshot.js';
+import { readSnapshotFileText } from '../shared/io/read-snapshot.js';
 
 const [mode, stateDir, ...serverIds] = process.argv.slice(2) as [string, string, ...string[]];
 let reads = 0;

@@ -15,7 +15,7 @@
  */
 import { eraOf } from '../shared/eras.js';
 import type { JournalLine } from '../shared/journal.js';
-import type { ServerState } from '../shared/server-state.js';
+import type { ServerState } from '../shared/io/server-state.js';
 import { isNewer, type ClientInfo, type CloseReason, type Connection, type Era, type Snapshot } from '../shared/snapshot.js';
 import { writerLiveness, type VerdictState } from '../shared/verdict.js';
 

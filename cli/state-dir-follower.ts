@@ -2,21 +2,16 @@
  * Follows every server of a state directory (or one) for `tail`: for each, its journal and its
  * snapshot, fed to a {@link ServerTracker}.
  *
- * It watches the *directory* with chokidar (a watch on the snapshot file goes deaf after quick
- * atomic renames), re-reads a server once more `settleMs` after each event (chokidar emits no
- * trailing event for a burst, chokidar #1455), and re-reads everything every `pollMs`: that
- * also finds a state directory or server that appears later and notices a heartbeat that stops.
- * A snapshot file that did not change since it was read (same inode, size and times) is not
- * read again: only its writer is judged again. Reads of one server never overlap
- * ({@link SerialTask}), so events come out in order.
+ * The following itself (directory watch, settle re-read, servers and a state directory that
+ * appear later) is shared/io/state-dir-reader.ts, which the API uses too. `tail` reads every
+ * server on every poll (`pollMs`), changed or not: its journal may have grown and its writer
+ * must be judged again, to notice a heartbeat that stops. A snapshot file that did not change
+ * since it was read (same inode, size and times) is not read again: only its writer is judged.
  */
-import { stat } from 'node:fs/promises';
 import path from 'node:path';
-import { watch, type FSWatcher } from 'chokidar';
-import { fileKey } from '../shared/file-key.js';
-import { JOURNAL_FILE, SERVER_ID_RE, SNAPSHOT_FILE, journalPath, snapshotPath, stateDirWatchIgnored } from '../shared/paths.js';
-import { SerialTask } from '../shared/serial-task.js';
-import { judgeServerState, listServerIds, readServerState, type ServerState } from '../shared/server-state.js';
+import { JOURNAL_FILE, SNAPSHOT_FILE, journalPath, snapshotPath } from '../shared/paths.js';
+import { judgeServerState, listServerIds, readServerState, type ServerState } from '../shared/io/server-state.js';
+import { StateDirReader, isFileKey } from '../shared/io/state-dir-reader.js';
 import { JournalFollower } from './journal-follower.js';
 import { ServerTracker, type TailEvent } from './server-tracker.js';
 
@@ -36,18 +31,16 @@ export interface StateDirFollowerOptions {
 interface Followed {
   tracker: ServerTracker;
   journal: JournalFollower;
-  task: SerialTask;
-  /** The valid snapshot last read and the {@link fileKey} of its file. */
+  /** The valid snapshot last read and the `snapshotKey` of its file (shared/io/state-dir-reader.ts). */
   last: { key: string; state: ServerState } | undefined;
 }
 
 export class StateDirFollower {
   readonly stateDir: string;
   readonly #o: StateDirFollowerOptions;
+  readonly #reader: StateDirReader;
+  /** Every server followed; those of the first pass are made before the reader starts. */
   readonly #servers = new Map<string, Followed>();
-  #watcher: FSWatcher | undefined;
-  #timer: NodeJS.Timeout | undefined;
-  #scanning: Promise<void> | null = null;
   #started = false;
   #closed = false;
   #closePromise: Promise<void> | undefined;
@@ -56,6 +49,24 @@ export class StateDirFollower {
   constructor(options: StateDirFollowerOptions) {
     this.#o = options;
     this.stateDir = path.resolve(options.stateDir);
+    this.#reader = new StateDirReader({
+      stateDir: this.stateDir,
+      files: [SNAPSHOT_FILE, JOURNAL_FILE],
+      serverId: options.serverId,
+      readUnchanged: true,
+      settleMs: options.settleMs ?? 75,
+      rescanMs: options.pollMs ?? 250,
+      findServers: async (isKnown) => (await this.#ids()).filter((id) => !isKnown(id)),
+      open: (id) => {
+        const f = this.#servers.get(id) ?? this.#add(id, false);
+        return { read: (key) => this.#readOnce(f, key), close: () => f.journal.close() };
+      },
+      onError: (err, where) => {
+        if (where.phase === 'watch') this.#o.warn(`watching ${this.stateDir}: ${err.message}`);
+        else if (where.serverId !== undefined) this.#o.warn(`${where.serverId}: ${err.message}`);
+        else this.#o.warn(err.message);
+      },
+    });
   }
 
   /** Reads the current state of every server (one `state` event each), then follows them. */
@@ -74,20 +85,16 @@ export class StateDirFollower {
       }
       f.tracker.initial(state);
     }
-    await this.#watch();
-    this.#timer = setInterval(() => void this.#scan(), this.#o.pollMs ?? 250);
+    if (this.#closed) return;
+    await this.#reader.start();
   }
 
   close(): Promise<void> {
     this.#closePromise ??= (async () => {
       this.#closed = true;
-      clearInterval(this.#timer);
-      await this.#watcher?.close();
-      await this.#scanning;
-      await Promise.all([...this.#servers.values()].map(async (f) => {
-        await f.task.close();
-        await f.journal.close();
-      }));
+      await this.#reader.close();
+      // The servers of the first pass that the reader never took over (closed before it started).
+      await Promise.all([...this.#servers.entries()].filter(([id]) => !this.#reader.has(id)).map(([, f]) => f.journal.close()));
     })();
     return this.#closePromise;
   }
@@ -110,74 +117,28 @@ export class StateDirFollower {
       tracker: new ServerTracker({ serverId: id, emit: this.#o.emit }),
       // At start, follow from the end (the state says the rest); a server found later is new: all of it.
       journal: new JournalFollower(journalPath(this.stateDir, id), { fromEnd: atStart, onWarning: this.#o.warn }),
-      task: new SerialTask(() => this.#readOnce(f), {
-        settleMs: this.#o.settleMs ?? 75,
-        onError: (err) => this.#o.warn(`${id}: ${(err as Error).message}`),
-      }),
       last: undefined,
     };
     this.#servers.set(id, f);
     return f;
   }
 
-  /** Starts the directory watch once the state directory exists. */
-  async #watch(): Promise<void> {
-    if (this.#watcher || this.#closed) return;
-    const exists = await stat(this.stateDir).then((s) => s.isDirectory(), () => false);
-    if (!exists) return;
-    const watcher = watch(this.stateDir, {
-      depth: 1,
-      ignoreInitial: true,
-      // Only server dirs and their snapshot and journal: never temp files or the lock.
-      ignored: stateDirWatchIgnored(this.stateDir, [SNAPSHOT_FILE, JOURNAL_FILE]),
-    });
-    this.#watcher = watcher;
-    const onPath = (p: string) => {
-      const id = path.relative(this.stateDir, p).split(path.sep)[0]!;
-      if (!SERVER_ID_RE.test(id) || (this.#o.serverId !== undefined && id !== this.#o.serverId)) return;
-      const f = this.#servers.get(id);
-      if (f) void f.task.poke();
-      else void this.#scan();
-    };
-    watcher.on('all', (_event, p) => onPath(p));
-    watcher.on('error', (err) => this.#o.warn(`watching ${this.stateDir}: ${(err as Error).message}`));
-    await new Promise<void>((resolve) => watcher.once('ready', () => resolve()));
-  }
-
-  #scan(): Promise<void> {
-    this.#scanning ??= (async () => {
-      try {
-        await this.#watch();
-        for (const id of await this.#ids()) {
-          if (this.#closed) return;
-          if (!this.#servers.has(id)) this.#add(id, false);
-        }
-        await Promise.all([...this.#servers.values()].map((f) => f.task.run()));
-      } catch (err) {
-        this.#o.warn((err as Error).message);
-      }
-    })().finally(() => {
-      this.#scanning = null;
-    });
-    return this.#scanning;
-  }
-
-  async #readOnce(f: Followed): Promise<void> {
+  async #readOnce(f: Followed, key: string): Promise<void> {
     if (this.#closed) return;
     // The journal first: its lines are written before the snapshot that shows them.
     f.tracker.journal(await f.journal.read());
-    f.tracker.snapshot(await this.#state(f));
+    f.tracker.snapshot(await this.#state(f, key));
     f.tracker.tick();
   }
 
   /** The state of a server: its snapshot read again only when the file changed; its writer judged anew. */
-  async #state(f: Followed): Promise<ServerState> {
+  async #state(f: Followed, key: string): Promise<ServerState> {
     const file = snapshotPath(this.stateDir, f.tracker.serverId);
-    // A file that cannot be looked at (ENOENT, or EACCES…) is read: the read says why.
-    const key = await fileKey(file).catch(() => undefined);
-    if (key !== undefined && f.last?.key === key) return judgeServerState(file, f.last.state.snapshot!);
+    if (f.last?.key === key) return judgeServerState(file, f.last.state.snapshot!);
+    // A file that cannot be looked at (ENOENT, or EACCES…) is read: the read says why. Its key
+    // stands for no version of the file, so what the read found is not kept under it.
     const state = await readServerState(file, f.tracker.serverId);
-    f.last = key !== undefined && state.snapshot ? { key, state } : undefined;
+    f.last = isFileKey(key) && state.snapshot ? { key, state } : undefined;
     return state;
   }
 }

@@ -6,8 +6,9 @@
  * the parent API goes away. When the lock is lost, nothing more is written (no snapshot, no
  * journal line) and the process exits 1.
  */
-import { createLogger, parseLogLevel } from '../shared/logger.js';
-import { ensureServerDir, ensureStateDir } from '../shared/state-dir.js';
+import { createLogger } from '../shared/io/logger.js';
+import { parseLogLevel } from '../shared/log-level.js';
+import { ensureServerDir, ensureStateDir } from '../shared/io/state-dir.js';
 import { serverDir } from '../shared/paths.js';
 import { RECLAIM_PID_ENV, UsageError, parseCommand, settingsHelp, type SettingKey } from '../shared/settings.js';
 import { ControlDirectory } from './control/control-directory.js';

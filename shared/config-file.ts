@@ -5,10 +5,9 @@
  * goes through the parser of its flag (shared/settings.ts), so the rules are the flags' rules.
  * Relative paths are relative to the file. Any mistake is a {@link ConfigError}: one line naming
  * the file and the key, e.g. `config.json: servers[2].mcpPort: 3322 is also servers[0].mcpPort`.
+ * Reading the file is shared/io/read-config-file.ts.
  */
-import { readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
-import { errnoPhrase } from './errno.js';
 import { joinCommandLine } from './command-line.js';
 import { jsonSyntaxError } from './json-syntax-error.js';
 import { SERVER_ID_RE } from './paths.js';
@@ -233,33 +232,6 @@ function envOf(v: unknown, where: string, isCommand: boolean, fail: (where: stri
     env[name] = value as string;
   }
   return env;
-}
-
-/**
- * Reads and parses a config file, then checks what only the file system can tell: that each
- * `entry` is a file. Throws {@link ConfigError} for every problem, the unreadable file included.
- */
-export async function readConfigFile(file: string, shownFile = file): Promise<FleetConfig> {
-  let text: string;
-  let mode: number;
-  try {
-    const st = await stat(file);
-    mode = st.mode & 0o777;
-    if (!st.isFile()) throw new ConfigError(shownFile, '', 'not a file');
-    if (st.size > CONFIG_MAX_BYTES) throw new ConfigError(shownFile, '', `${st.size} bytes (at most ${CONFIG_MAX_BYTES})`);
-    text = await readFile(file, 'utf8');
-  } catch (err) {
-    if (err instanceof ConfigError) throw err;
-    throw new ConfigError(shownFile, '', errnoPhrase(err, 'file'));
-  }
-  const config = { ...parseConfigText(text, file, shownFile), mode };
-  for (const [n, s] of config.servers.entries()) {
-    const entry = s.settings.entry;
-    if (entry === undefined) continue;
-    const st = await stat(entry).catch(() => undefined);
-    if (!st?.isFile()) throw new ConfigError(shownFile, `servers[${n}].entry`, `${entry}: no such file`);
-  }
-  return config;
 }
 
 /** True when an upstream URL carries a secret: a user name or password, or a query (`?api_key=`). */

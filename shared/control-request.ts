@@ -4,14 +4,12 @@
  * place) by the API (`by: "api"`) or the CLI (`by: "cli:<user>"`). The writer creates the
  * directory at start, picks each request up within a second, acts on it and removes it.
  * Requests come through the file system, so the writer reads them as it reads anything a client
- * sends: bounded and checked ({@link parseControlRequest}).
+ * sends: bounded and checked ({@link parseControlRequest}). Writing one is
+ * shared/io/write-control-request.ts.
  */
-import { randomBytes } from 'node:crypto';
-import { lstat } from 'node:fs/promises';
 import path from 'node:path';
 import { BY_MAX } from './journal.js';
-import { FILE_MODE, serverDir } from './paths.js';
-import { writeFileNoFollow } from './write-file-no-follow.js';
+import { serverDir } from './paths.js';
 
 export const CONTROL_DIR = 'control';
 
@@ -93,30 +91,4 @@ export function parseControlRequest(text: string): ControlRequest {
   if (typeof requestedAt !== 'string' || Number.isNaN(Date.parse(requestedAt))) throw new BadControlRequest('bad requestedAt (an ISO-8601 time)');
   if (typeof by !== 'string' || by === '' || by.length > BY_MAX || !printable(by)) throw new BadControlRequest(`bad by (a string of 1-${BY_MAX} printable characters)`);
   return { action: 'end-session', sessionId, requestedAt: new Date(Date.parse(requestedAt)).toISOString(), by };
-}
-
-/** The control directory is missing: no writer of this version has started for the server. */
-export class NoControlDir extends Error {
-  constructor(readonly dir: string) {
-    super(`no control directory ${dir} (is a writer of this server running?)`);
-    this.name = 'NoControlDir';
-  }
-}
-
-/**
- * Writes `request` into the control directory of `serverId`, atomically (temp file with
- * O_EXCL|O_NOFOLLOW, fsync, rename), and returns the file's path. The directory must exist and
- * be a directory (never a link): the writer made it. Throws {@link NoControlDir} when it does not.
- */
-export async function writeControlRequest(stateDir: string, serverId: string, request: ControlRequest): Promise<string> {
-  const dir = controlDir(stateDir, serverId);
-  const st = await lstat(dir).catch((err: NodeJS.ErrnoException) => {
-    if (err.code === 'ENOENT') return undefined;
-    throw err;
-  });
-  if (!st?.isDirectory()) throw new NoControlDir(dir);
-  const name = `${Date.now()}-${randomBytes(6).toString('hex')}.json`;
-  const file = path.join(dir, name);
-  await writeFileNoFollow(file, `${JSON.stringify(request)}\n`, { mode: FILE_MODE });
-  return file;
 }

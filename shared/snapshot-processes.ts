@@ -2,8 +2,8 @@
  * The snapshot's `processes` (added to schema `mcp-monitor/snapshot@1`): every live stdio process
  * of a `--command` writer, from its spawn until it has exited, also after its session ended, so
  * that whoever cleans up after a writer that died can end it. Its identity (see
- * `process-identity.ts`) is what a reaper must match exactly before it kills. Pure data and a
- * validator.
+ * `shared/io/process-identity.ts`) is what a reaper must match exactly before it kills. Pure
+ * data and a validator.
  */
 import { isCount, isObject } from './validate.js';
 

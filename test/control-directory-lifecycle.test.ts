@@ -10,7 +10,7 @@ import pino from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
 import { ControlDirectory } from '../server/control/control-directory.js';
 import { SessionRegistry } from '../server/sessions/session-registry.js';
-import { writeControlRequest } from '../shared/control-request.js';
+import { writeControlRequest } from '../shared/io/write-control-request.js';
 import { connectionOf } from './helpers/snapshot-files.js';
 import { waitFor } from './helpers/wait-for.js';
 

@@ -6,7 +6,8 @@
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
-import { readJournal, type ConnectLine, type DisconnectLine } from '../shared/journal.js';
+import { type ConnectLine, type DisconnectLine } from '../shared/journal.js';
+import { readJournal } from '../shared/io/read-journal.js';
 import type { Connection } from '../shared/snapshot.js';
 import { closeClients, connectClient } from './helpers/mcp-client.js';
 import { closeV2Clients, connectV2 } from './helpers/mcp-client-v2.js';

@@ -17,7 +17,8 @@ import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { JournalWriter } from '../server/publish/journal-writer.js';
 import { CLOSE_RETRY_MS } from '../server/publish/journal-retry.js';
 import { WriterLock } from '../server/publish/writer-lock.js';
-import { readJournal, type JournalLine } from '../shared/journal.js';
+import { type JournalLine } from '../shared/journal.js';
+import { readJournal } from '../shared/io/read-journal.js';
 import { ROOT } from './helpers/processes.js';
 import { waitFor } from './helpers/wait-for.js';
 

@@ -5,7 +5,8 @@
 import { mkdir, rename, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { readJournal, serializeJournalLine, type JournalLine } from '../shared/journal.js';
+import { serializeJournalLine, type JournalLine } from '../shared/journal.js';
+import { readJournal } from '../shared/io/read-journal.js';
 import { connectionsAt } from '../shared/replay.js';
 import { cleanup, makeStateDir } from './helpers/processes.js';
 

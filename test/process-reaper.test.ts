@@ -10,8 +10,8 @@ import { existsSync } from 'node:fs';
 import { chown, mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import { reapProcesses } from '../shared/process-groups.js';
-import { processIdentity, procStat, type ProcessIdentity } from '../shared/process-identity.js';
+import { reapProcesses } from '../shared/io/process-groups.js';
+import { processIdentity, procStat, type ProcessIdentity } from '../shared/io/process-identity.js';
 import { SNAPSHOT_SCHEMA, type SnapshotProcess } from '../shared/snapshot.js';
 import { cleanup, isAlive, makeStateDir } from './helpers/processes.js';
 import { readSnap, startServer, waitSnap } from './helpers/server-process.js';
@@ -77,7 +77,7 @@ describe('reapProcesses: only an exact identity is killed', () => {
   it('as another user (EPERM): does not throw, says denied, and the process lives', async () => {
     const id = await leader();
     const root = await rootForNobody();
-    const script = `import(${JSON.stringify(path.join(root, 'dist', 'shared', 'process-groups.js'))}).then((m) => process.stdout.write(JSON.stringify(m.reapProcesses(${JSON.stringify([entry(id)])}))))`;
+    const script = `import(${JSON.stringify(path.join(root, 'dist', 'shared', 'io', 'process-groups.js'))}).then((m) => process.stdout.write(JSON.stringify(m.reapProcesses(${JSON.stringify([entry(id)])}))))`;
     const c = spawn(process.execPath, ['-e', script], { uid: NOBODY, gid: NOBODY, stdio: ['ignore', 'pipe', 'pipe'] });
     children.push(c);
     let out = '';
@@ -131,7 +131,7 @@ describe('the next writer of a dead one', () => {
 
 describe('groupRssBytes', () => {
   it('sums the members of each group among the leader and its descendants, asynchronously', async () => {
-    const { groupRssBytes } = await import('../shared/process-groups.js');
+    const { groupRssBytes } = await import('../shared/io/process-groups.js');
     const { readFileSync, readdirSync } = await import('node:fs');
     // A leader with two children in its group, and one grandchild that left it (its own session).
     const c = spawn('sh', ['-c', 'sleep 60 & sleep 60 & setsid sleep 60 & wait'], { detached: true, stdio: 'ignore' });

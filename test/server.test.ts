@@ -5,7 +5,7 @@
 import { mkdir, readFile, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { readJournal } from '../shared/journal.js';
+import { readJournal } from '../shared/io/read-journal.js';
 import { parseSnapshot, type Snapshot } from '../shared/snapshot.js';
 import { connectClient, closeClients } from './helpers/mcp-client.js';
 import { INITIALIZE, postWithHost, rawCall, rawSession } from './helpers/raw-mcp.js';

@@ -8,13 +8,13 @@ import path from 'node:path';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { StateDirFollower } from '../cli/state-dir-follower.js';
 import type { TailEvent } from '../cli/server-tracker.js';
-import * as serverState from '../shared/server-state.js';
+import * as serverState from '../shared/io/server-state.js';
 import { SNAPSHOT_SCHEMA } from '../shared/snapshot.js';
 import { cleanup, makeStateDir } from './helpers/processes.js';
 import { waitFor } from './helpers/wait-for.js';
 
-vi.mock('../shared/server-state.js', async (importOriginal) => {
-  const real = await importOriginal<typeof import('../shared/server-state.js')>();
+vi.mock('../shared/io/server-state.js', async (importOriginal) => {
+  const real = await importOriginal<typeof import('../shared/io/server-state.js')>();
   return { ...real, readServerState: vi.fn(real.readServerState), judgeServerState: vi.fn(real.judgeServerState) };
 });
 

@@ -11,7 +11,8 @@
  */
 import { Router, type NextFunction, type Request, type Response } from 'express';
 import type { Logger } from 'pino';
-import { isControlSessionId, NoControlDir, SESSION_ID_MAX, writeControlRequest } from '../../shared/control-request.js';
+import { isControlSessionId, SESSION_ID_MAX } from '../../shared/control-request.js';
+import { NoControlDir, writeControlRequest } from '../../shared/io/write-control-request.js';
 import { ActionQueueFull } from '../action-queue.js';
 import type { ChildState, ChildSupervisor } from '../child-supervisor.js';
 import { sendError } from '../http-errors.js';

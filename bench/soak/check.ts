@@ -10,8 +10,8 @@
  * risk", and the count may miss them, never more.
  */
 import path from 'node:path';
-import { readJournal } from '../../shared/journal.js';
-import { readSnapshotFile } from '../../shared/read-snapshot.js';
+import { readJournal } from '../../shared/io/read-journal.js';
+import { readSnapshotFile } from '../../shared/io/read-snapshot.js';
 import type { FaultWindow } from './faults.js';
 import type { Outcome, SoakLedger } from './load.js';
 

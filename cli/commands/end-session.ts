@@ -8,11 +8,12 @@
 import os from 'node:os';
 import { unlink } from 'node:fs/promises';
 import { performance } from 'node:perf_hooks';
-import { isControlSessionId, NoControlDir, SESSION_ID_MAX, writeControlRequest } from '../../shared/control-request.js';
+import { isControlSessionId, SESSION_ID_MAX } from '../../shared/control-request.js';
+import { NoControlDir, writeControlRequest } from '../../shared/io/write-control-request.js';
 import { errnoPhrase } from '../../shared/errno.js';
 import { snapshotPath } from '../../shared/paths.js';
-import { readSnapshotFile } from '../../shared/read-snapshot.js';
-import { judgeServerState } from '../../shared/server-state.js';
+import { readSnapshotFile } from '../../shared/io/read-snapshot.js';
+import { judgeServerState } from '../../shared/io/server-state.js';
 import { parseCommand, settingsHelp, UsageError } from '../../shared/settings.js';
 import type { Snapshot } from '../../shared/snapshot.js';
 import { StateFileError } from '../../shared/state-file-error.js';

@@ -7,10 +7,10 @@
 import { stat } from 'node:fs/promises';
 import path from 'node:path';
 import { countByEra, eraOf } from '../../shared/eras.js';
-import { readJournal } from '../../shared/journal.js';
+import { readJournal } from '../../shared/io/read-journal.js';
 import { JOURNAL_FILE, SNAPSHOT_FILE, snapshotPath } from '../../shared/paths.js';
 import { connectionsAt } from '../../shared/replay.js';
-import { listServerIds, readServerState, type ServerState } from '../../shared/server-state.js';
+import { listServerIds, readServerState, type ServerState } from '../../shared/io/server-state.js';
 import { parseCommand, settingsHelp } from '../../shared/settings.js';
 import { snapshotAgeMs, type Connection } from '../../shared/snapshot.js';
 import { exitCodeOf, formatDuration, type Verdict } from '../../shared/verdict.js';

@@ -4,10 +4,9 @@
  * the verdict (the CLI supervises nothing: `restarts` is null).
  */
 import { snapshotPath } from '../../shared/paths.js';
-import { listServerIds, readServerState, type ServerState } from '../../shared/server-state.js';
+import { listServerIds, readServerState, type ServerState } from '../../shared/io/server-state.js';
 import { parseCommand, settingsHelp } from '../../shared/settings.js';
-import { countByEra } from '../../shared/eras.js';
-import { snapshotAgeMs, type Era } from '../../shared/snapshot.js';
+import { snapshotFacts, type ServerSummary } from '../../shared/server-summary.js';
 import { exitCodeOf, formatDuration } from '../../shared/verdict.js';
 import { errnoPhrase } from '../../shared/errno.js';
 import { paint, printable, processOutput, shortTime, verdictColor, type Output } from '../output.js';
@@ -32,22 +31,9 @@ Exit codes: 0 every server running with a fresh heartbeat; 2 bad usage;
 or missing, or there is no server at all.
 `;
 
-/** One entry of `status --json`: the shape of `GET /api/mcp/servers` entries. */
-export interface StatusEntry {
-  serverId: string;
-  status: ServerState['verdict']['state'];
-  pid: number | null;
+/** One entry of `status --json`: a `GET /api/mcp/servers` entry (shared/server-summary.ts) and two fields more. */
+export interface StatusEntry extends ServerSummary<ServerState['verdict']['state']> {
   restarts: null;
-  startedAt: string | null;
-  heartbeatAgeMs: number | null;
-  activeConnections: number;
-  /** `activeConnections` by protocol era (as in `GET /api/mcp/servers`). */
-  activeByEra: Record<Era, number>;
-  totalConnections: number;
-  mcpUrl: string | null;
-  snapshotStatus: string | null;
-  stale: boolean;
-  snapshotError: string | null;
   /** Since the writer started, while it runs. */
   uptimeMs: number | null;
   /** Since when the verdict holds (see `inspect`). */
@@ -61,13 +47,7 @@ export function statusEntry(s: ServerState, now: number): StatusEntry {
     status: s.verdict.state,
     pid: snap?.pid ?? null,
     restarts: null,
-    startedAt: snap?.startedAt ?? null,
-    heartbeatAgeMs: snap ? snapshotAgeMs(snap, now) : null,
-    activeConnections: snap?.activeConnections ?? 0,
-    activeByEra: countByEra(snap?.connections ?? []),
-    totalConnections: snap?.totalConnections ?? 0,
-    mcpUrl: snap?.mcp?.url ?? null,
-    snapshotStatus: snap?.status ?? null,
+    ...snapshotFacts(snap, now),
     stale: s.verdict.state === 'stale',
     snapshotError: s.error,
     uptimeMs: snap && s.verdict.state === 'running' ? Math.max(0, now - Date.parse(snap.startedAt)) : null,

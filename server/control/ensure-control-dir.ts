@@ -1,13 +1,13 @@
 /**
  * Making the control directory `state/<serverId>/control/` (see shared/control-request.ts) ours at
  * start: created with mode 0700, and refused, like the rest of the state directory (see
- * shared/state-dir.ts), when it is a symbolic link, not a directory, or another user's. Requests
+ * shared/io/state-dir.ts), when it is a symbolic link, not a directory, or another user's. Requests
  * are read from it as they come.
  */
 import { mkdir } from 'node:fs/promises';
 import { errnoPhrase } from '../../shared/errno.js';
 import { DIR_MODE } from '../../shared/paths.js';
-import { ownDirProblem } from '../../shared/state-dir.js';
+import { ownDirProblem } from '../../shared/io/state-dir.js';
 
 /** The control directory cannot be used; `message` names it and says why. */
 export class ControlDirError extends Error {

@@ -4,7 +4,7 @@
  * make it buffer more than a fixed budget of request bytes, nor hold most of its sockets from one
  * address. A response is never timed: SSE streams stay open as long as their session does.
  */
-import type { HttpServerLimits } from '../../shared/limited-http-server.js';
+import type { HttpServerLimits } from '../../shared/io/limited-http-server.js';
 
 /** Largest body of a POST without `Mcp-Session-Id` (an `initialize`): 64 KiB. Larger: 413. */
 export const INITIALIZE_BODY_LIMIT = 64 * 1024;

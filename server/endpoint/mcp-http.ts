@@ -1,7 +1,7 @@
 /**
  * The HTTP side every MCP endpoint of the child shares, whatever serves it (a hosted server,
  * or the `--upstream` proxy): the Host check and the era hints the front door uses
- * (front-door.ts), listening with the limits of `shared/limited-http-server.ts`, and closing
+ * (front-door.ts), listening with the limits of `shared/io/limited-http-server.ts`, and closing
  * without cutting answers short.
  */
 import type http from 'node:http';
@@ -9,7 +9,7 @@ import type { AddressInfo } from 'node:net';
 import { SUPPORTED_PROTOCOL_VERSIONS } from '@modelcontextprotocol/server';
 import type { Logger } from 'pino';
 import { allowedHostNames, isAnyAddress, isHostAllowed, urlHostName } from '../../shared/host-check.js';
-import { createLimitedHttpServer } from '../../shared/limited-http-server.js';
+import { createLimitedHttpServer } from '../../shared/io/limited-http-server.js';
 import type { McpEndpoint } from '../../shared/snapshot.js';
 import type { HttpLimits } from './http-limits.js';
 import { jsonRpcError } from './json-rpc-error.js';

@@ -8,8 +8,8 @@ import { lstat } from 'node:fs/promises';
 import path from 'node:path';
 import type { Logger } from 'pino';
 import type { Histogram, Operation } from '../../shared/operations.js';
-import { logReaped, reapSnapshotProcesses } from '../../shared/process-groups.js';
-import { readSnapshotFile } from '../../shared/read-snapshot.js';
+import { logReaped, reapSnapshotProcesses } from '../../shared/io/process-groups.js';
+import { readSnapshotFile } from '../../shared/io/read-snapshot.js';
 import { CLOSE_REASONS, noneClosed, type CloseReason, type Connection } from '../../shared/snapshot.js';
 import { unseenSessions } from './unseen-sessions.js';
 

@@ -27,7 +27,7 @@ import { OperationRecorder } from '../operations/operation-recorder.js';
 import { loadPreviousState, type PreviousState } from './previous-state.js';
 import type { SessionRegistry } from '../sessions/session-registry.js';
 import { removeSnapshotTempFiles } from './temp-files.js';
-import { writeFileNoFollow } from '../../shared/write-file-no-follow.js';
+import { writeFileNoFollow } from '../../shared/io/write-file-no-follow.js';
 import type { WriterLock } from './writer-lock.js';
 
 export interface SnapshotWriterOptions {

@@ -15,10 +15,10 @@ import fs from 'node:fs';
 import { chmod, lstat, rmdir } from 'node:fs/promises';
 import lockfile from 'proper-lockfile';
 import type { Logger } from 'pino';
-import { ensureServerDir } from '../../shared/state-dir.js';
+import { ensureServerDir } from '../../shared/io/state-dir.js';
 import { DIR_MODE, lockPath, snapshotPath } from '../../shared/paths.js';
-import { isPidAlive } from '../../shared/pid.js';
-import { readSnapshotFile, SnapshotReadError } from '../../shared/read-snapshot.js';
+import { isPidAlive } from '../../shared/io/pid.js';
+import { readSnapshotFile, SnapshotReadError } from '../../shared/io/read-snapshot.js';
 import { isStale, type Snapshot } from '../../shared/snapshot.js';
 
 /** Another live process holds the snapshot lock of this server id. */

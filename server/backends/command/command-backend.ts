@@ -10,7 +10,7 @@
  */
 import type { Logger } from 'pino';
 import { splitCommandLine } from '../../../shared/command-line.js';
-import { groupRssBytes } from '../../../shared/process-groups.js';
+import { groupRssBytes } from '../../../shared/io/process-groups.js';
 import { LEGACY_ONLY, type Backend } from '../backend.js';
 import { HostedBackend } from '../hosted/hosted-backend.js';
 import { BackendStartError, type HostedServer, type ServerSource } from '../hosted/server-source.js';

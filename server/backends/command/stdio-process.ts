@@ -11,7 +11,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { EventEmitter } from 'node:events';
 import type { Logger } from 'pino';
-import { processIdentity, type ProcessIdentity } from '../../../shared/process-identity.js';
+import { processIdentity, type ProcessIdentity } from '../../../shared/io/process-identity.js';
 import { STDIO_KILL_AFTER_MS, STDIO_TERM_AFTER_MS } from '../../../shared/stdio-stop.js';
 import { RateLimitedLog } from '../../endpoint/rate-limited-log.js';
 

@@ -22,13 +22,13 @@ import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import type { Logger } from 'pino';
 import { FILE_MODE } from '../../../shared/paths.js';
-import { writeFileNoFollow } from '../../../shared/write-file-no-follow.js';
+import { writeFileNoFollow } from '../../../shared/io/write-file-no-follow.js';
 import { listableSessionId } from './session-id.js';
 
 /** The file's name in the server's directory of the state dir. */
 export const ISSUED_SESSIONS_FILE = 'upstream-sessions.json';
 
-/** Temp files of a write cut short by a kill (see shared/write-file-no-follow.ts). */
+/** Temp files of a write cut short by a kill (see shared/io/write-file-no-follow.ts). */
 const TEMP_RE = /^upstream-sessions\.json\.\d+$/;
 
 /** Bytes an id may take in the file: 256 visible-ASCII characters, quoted, a comma, some escapes. */

@@ -3,8 +3,8 @@
  * The writer replaces the file by rename, so a read sees a whole old or a whole new file.
  */
 import { readFile } from 'node:fs/promises';
-import { parseSnapshot, type Snapshot } from './snapshot.js';
-import { StateFileError } from './state-file-error.js';
+import { parseSnapshot, type Snapshot } from '../snapshot.js';
+import { StateFileError } from '../state-file-error.js';
 
 /**
  * The error of a snapshot file that could not be read or is not a valid snapshot: a

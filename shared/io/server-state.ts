@@ -1,15 +1,16 @@
 /**
- * What the files of one server say, read from the state directory for the CLI: the snapshot
- * (or why there is none usable), the probe of its writer and the verdict.
+ * What the files of one server say, read from the state directory for the CLI (and, for the
+ * probe of a writer, the API): the snapshot (or why there is none usable), the probe of its
+ * writer and the verdict.
  */
 import { readdir, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { isPidAlive } from './pid.js';
-import { JOURNAL_FILE, LOCK_SUFFIX, SERVER_ID_RE, SNAPSHOT_FILE } from './paths.js';
-import { readSnapshotFile } from './read-snapshot.js';
-import type { Snapshot } from './snapshot.js';
-import { StateFileError } from './state-file-error.js';
-import { verdictOf, type Verdict, type WriterProbe } from './verdict.js';
+import { JOURNAL_FILE, LOCK_SUFFIX, SERVER_ID_RE, SNAPSHOT_FILE } from '../paths.js';
+import type { Snapshot } from '../snapshot.js';
+import { StateFileError } from '../state-file-error.js';
+import { verdictOf, type Verdict, type WriterProbe } from '../verdict.js';
+import { readServerSnapshot } from './read-server-snapshot.js';
 
 export interface ServerState {
   serverId: string;
@@ -43,10 +44,7 @@ export async function readServerState(file: string, serverId?: string, now: () =
   const id = serverId ?? path.basename(path.dirname(file));
   let snapshot: Snapshot;
   try {
-    snapshot = await readSnapshotFile(file);
-    if (serverId !== undefined && snapshot.serverId !== serverId) {
-      throw new StateFileError(file, 'EINVALID', `invalid snapshot: serverId is ${JSON.stringify(snapshot.serverId)} but the file is in the directory of ${JSON.stringify(serverId)}`);
-    }
+    ({ snapshot } = await readServerSnapshot(file, serverId));
   } catch (err) {
     if (!(err instanceof StateFileError)) throw err;
     return { serverId: id, file, snapshot: null, error: err.message, verdict: { state: 'invalid', since: null, why: [err.message] }, probe: null };

@@ -1,19 +1,9 @@
-/** The one pino logger of a process, made by its main.ts: JSON lines on stderr (stdout is for data). */
-import pino, { type Logger } from 'pino';
-import { UsageError } from './settings.js';
-
-export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
-export type LogLevel = (typeof LOG_LEVELS)[number];
-
 /**
- * The level named by `MCP_MONITOR_LOG_LEVEL` (`raw`), `info` when unset; a bad value is a usage
- * error like any other setting's, never silently `info`.
+ * The one pino logger of a process, made by its main.ts: JSON lines on stderr (stdout is for
+ * data). Its levels, and the setting that picks one, are shared/log-level.ts.
  */
-export function parseLogLevel(raw: string | undefined): LogLevel {
-  if (raw === undefined || raw === '') return 'info';
-  if ((LOG_LEVELS as readonly string[]).includes(raw)) return raw as LogLevel;
-  throw new UsageError(`Invalid MCP_MONITOR_LOG_LEVEL: ${JSON.stringify(raw)} (expected one of ${LOG_LEVELS.join(', ')})`);
-}
+import pino, { type Logger } from 'pino';
+import { LOG_LEVELS } from '../log-level.js';
 
 /** Bytes of log lines an asynchronous logger holds while stderr does not drain; past it lines are dropped. */
 export const ASYNC_LOG_BUFFER_BYTES = 1024 * 1024;

@@ -8,9 +8,9 @@
  */
 import { access, chmod, constants, lstat, mkdir, stat } from 'node:fs/promises';
 import type { Stats } from 'node:fs';
-import { errnoPhrase } from './errno.js';
-import { DIR_MODE, serverDir } from './paths.js';
-import { UsageError } from './settings.js';
+import { errnoPhrase } from '../errno.js';
+import { DIR_MODE, serverDir } from '../paths.js';
+import { UsageError } from '../settings.js';
 
 /** What is wrong with a directory's owner or mode, or undefined when it is ours and not writable by others. */
 function untrusted(dir: string, st: Stats): string | undefined {

@@ -9,8 +9,9 @@
  */
 import { readdir, readFile } from 'node:fs/promises';
 import type { Logger } from 'pino';
-import { bootId, parseStat, procStat, procUid } from './process-identity.js';
-import type { Snapshot, SnapshotProcess } from './snapshot.js';
+import { bootId, procStat, procUid } from './process-identity.js';
+import { parseStat } from '../proc-stat.js';
+import type { Snapshot, SnapshotProcess } from '../snapshot.js';
 
 /**
  * What the reaper did with one listed process: `killed` (its group got SIGKILL), `gone` (no
