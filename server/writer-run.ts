@@ -47,6 +47,8 @@ export interface WriterRunOptions {
   lock?: WriterLock;
   /** Pid of a dead previous writer whose lock may be taken over at once (see WriterLock). */
   reclaimPid?: number;
+  /** What clients asked for; default a fresh one (wrap's tap records into its own from the start). */
+  recorder?: OperationRecorder;
   /** SnapshotWriter `activityDelayMs`. */
   activityDelayMs?: number;
   /** When this process started serving (the journal's `start` line of a first run). Default now. */
@@ -78,7 +80,7 @@ export function runWriter(o: WriterRunOptions): WriterRun {
   const { settings: s, registry, backend, log } = o;
   const lock = o.lock ?? new WriterLock({ stateDir: s.stateDir, serverId: s.serverId, logger: log.child({ component: 'writer-lock' }), reclaimPid: o.reclaimPid });
   // What clients ask for: the endpoint records requests, publishSessions the ended connections.
-  const recorder = new OperationRecorder();
+  const recorder = o.recorder ?? new OperationRecorder();
   const writer = new SnapshotWriter({
     stateDir: s.stateDir,
     serverId: s.serverId,

@@ -2,7 +2,8 @@
  * The server id `wrap` takes when none is given: named after the server CMD runs, not after the
  * launcher that runs it. `npx -y @modelcontextprotocol/server-filesystem@2026.8.31 /tmp` is
  * `server-filesystem`, `uv run /opt/tools/my_server.py` is `my_server`, `python3 -m mcp_server_time`
- * is `mcp_server_time`. Pure.
+ * is `mcp_server_time`; a generic file name (`index.js`, `main.py`) is named by its package's folder
+ * (`node …/server-everything/dist/index.js` is `server-everything`). Pure.
  */
 import { SERVER_ID_RE } from '../../../shared/paths.js';
 
@@ -54,10 +55,25 @@ function serverWord(argv: readonly string[]): string | undefined {
   return lastLauncher;
 }
 
+/** File names that say nothing of the server (`dist/index.js`): the folder above names it instead. */
+const GENERIC_STEMS = new Set(['index', 'main', '__main__', 'cli']);
+/** Folders that say nothing either (`…/server-everything/dist/index.js`). */
+const GENERIC_DIRS = new Set(['dist', 'build', 'lib', 'src', 'out', 'bin', 'esm', 'cjs']);
+
+/** `…/server-everything/dist/index.js` → `…/server-everything`: a generic file's package folder. */
+function namingPath(word: string): string {
+  const parts = word.split(/[/\\]/);
+  const stem = (parts[parts.length - 1] ?? '').replace(/\.[A-Za-z0-9]{1,5}$/, '');
+  if (parts.length < 2 || !GENERIC_STEMS.has(stem)) return word;
+  let i = parts.length - 2;
+  while (i > 0 && GENERIC_DIRS.has(parts[i]!)) i -= 1;
+  return parts[i] && !GENERIC_DIRS.has(parts[i]!) ? parts.slice(0, i + 1).join('/') : word;
+}
+
 /** What is left of one word as an id: last path segment, no npm scope, version or file extension, only [A-Za-z0-9_-]. */
 export function idOfWord(word: string): string {
   // `jsr:name`, `npm:name`, `git+https://…`: what follows the scheme.
-  let w = lastSegment(word.trim().replace(/^[A-Za-z][A-Za-z0-9+.-]*:/, ''));
+  let w = lastSegment(namingPath(word.trim()).replace(/^[A-Za-z][A-Za-z0-9+.-]*:/, ''));
   // `@scope/name@1.2.3` is `name@1.2.3` by now; `name@latest`: the version follows an `@` past the start.
   const at = w.lastIndexOf('@');
   if (at > 0) w = w.slice(0, at);
