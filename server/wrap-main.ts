@@ -48,6 +48,8 @@ function usage(cwd: string, stateDir: string): string {
 }
 
 export async function main(argv: string[]): Promise<void> {
+  // A client that closed our stderr must not take the relay down with an EPIPE: the line is lost.
+  process.stderr.on('error', () => undefined);
   const cwd = process.cwd();
   let parsed;
   let command: string[];

@@ -72,18 +72,30 @@ export class WrapLogFile {
 
   async #drain(): Promise<void> {
     while (this.#queue.length > 0 && this.#handle) {
-      const lines = this.#queue;
-      this.#queue = [];
-      this.#queued = 0;
-      const text = lines.join('');
-      const bytes = Buffer.byteLength(text);
       try {
-        if (this.#size > 0 && this.#size + bytes > this.#maxBytes) await this.#rotate();
-        await this.#handle.write(text);
+        if (this.#size > 0 && this.#size + Buffer.byteLength(this.#queue[0]!) > this.#maxBytes) await this.#rotate();
+      } catch {
+        // The rename or the reopen failed: lines wait (and past the queue's bound are dropped).
+        return;
+      }
+      // As many lines as fit before the next rotation, at least one.
+      const room = this.#maxBytes - this.#size;
+      const batch: string[] = [];
+      let bytes = 0;
+      while (this.#queue.length > 0) {
+        const n = Buffer.byteLength(this.#queue[0]!);
+        if (batch.length > 0 && bytes + n > room) break;
+        const next = this.#queue.shift()!;
+        this.#queued -= next.length;
+        batch.push(next);
+        bytes += n;
+      }
+      try {
+        await this.#handle!.write(batch.join(''));
         this.#size += bytes;
       } catch {
         // ENOSPC, EIO: these lines are lost; the next ones try again.
-        this.dropped += lines.length;
+        this.dropped += batch.length;
       }
     }
   }

@@ -250,12 +250,10 @@ export class WrapRelay extends EventEmitter<RelayEvents> {
     child.stdout!.unpipe(this.#output);
     child.stdout!.destroy();
     child.stdin!.destroy();
-    // Then what our stdout still holds, unless nobody reads it.
-    if (!this.#outputGone && this.#output.writableLength > 0) {
-      await new Promise<void>((resolve) => {
-        this.#output.once('drain', resolve);
-        this.#output.once('error', resolve);
-      });
+    // Then what our stdout still holds, unless nobody reads it: an empty write's callback comes
+    // after every write before it ('drain' would not come for a buffer under its high-water mark).
+    if (!this.#outputGone && !this.#output.destroyed) {
+      await new Promise<void>((resolve) => this.#output.write(Buffer.alloc(0), () => resolve()));
     }
     // Nothing more is read from the client: the process may exit.
     this.#input.unpipe();
