@@ -10,8 +10,9 @@
  * CMD's status. Its log goes to `<state>/<serverId>/wrap.log`, never to stdout or stderr.
  */
 import { randomUUID } from 'node:crypto';
+import path from 'node:path';
 import pino from 'pino';
-import { LOG_LEVELS, parseLogLevel } from '../shared/logger.js';
+import { parseLogLevel } from '../shared/logger.js';
 import { serverDir } from '../shared/paths.js';
 import { parseCommand, settingsHelp, UsageError, type SettingKey } from '../shared/settings.js';
 import { ensureStateDir } from '../shared/state-dir.js';
@@ -28,7 +29,6 @@ import { CommandStartError, WrapRelay, type RelayExit } from './backends/wrap/wr
 import { wrapServerId } from './backends/wrap/wrap-server-id.js';
 import { WrapTap } from './backends/wrap/wrap-tap.js';
 import { runWriter, WriterStartError, type WriterRun } from './writer-run.js';
-import path from 'node:path';
 
 export const WRAP_SETTINGS = ['serverId', 'stateDir', 'heartbeatMs', 'journalMaxBytes', 'journalFiles'] as const satisfies readonly SettingKey[];
 
@@ -99,16 +99,22 @@ export async function main(argv: string[]): Promise<void> {
 
   // The relay runs: from here on, publishing is a bonus that never gets in its way.
   const logFile = new WrapLogFile();
-  const level = parseLogLevel(process.env.MCP_MONITOR_LOG_LEVEL);
-  const rootLog = pino({ name: 'mcp-monitor:wrap', level: (LOG_LEVELS as readonly string[]).includes(level) ? level : 'info', base: { pid: process.pid }, timestamp: pino.stdTimeFunctions.isoTime }, logFile);
+  const rootLog = pino({ name: 'mcp-monitor:wrap', level: parseLogLevel(process.env.MCP_MONITOR_LOG_LEVEL), base: { pid: process.pid }, timestamp: pino.stdTimeFunctions.isoTime }, logFile);
   const aborted = new AbortController();
   let backend: WrapBackend | undefined;
+  // stderr is CMD's: the wrapper adds at most one line of its own there.
+  let told = false;
+  const tellOnce = (line: string) => {
+    if (told || aborted.signal.aborted) return;
+    told = true;
+    say(line);
+  };
   let off = false;
   const monitoringOff = (why: string) => {
     if (off) return;
     off = true;
     rootLog.error({ why }, 'monitoring off; relaying all the same');
-    if (!aborted.signal.aborted) say(`monitoring off (${why}); relaying ${command[0]} all the same`);
+    tellOnce(`monitoring off (${why}); relaying ${command[0]} all the same`);
   };
 
   const monitoring = (async (): Promise<WriterRun | undefined> => {
@@ -118,7 +124,7 @@ export async function main(argv: string[]): Promise<void> {
       if (!claimed) return undefined;
       const { serverId, lock } = claimed;
       const dir = serverDir(stateDir, serverId);
-      await logFile.open(path.join(dir, WRAP_LOG_FILE), path.join(dir, WRAP_LOG_OLD_FILE)).catch((err: Error) => say(`no log file in ${dir}: ${err.message}`));
+      await logFile.open(path.join(dir, WRAP_LOG_FILE), path.join(dir, WRAP_LOG_OLD_FILE)).catch((err: Error) => tellOnce(`no log file in ${dir} (${err.message}); publishing without it`));
       const log = rootLog.child({ serverId });
       log.info({ command: joinCommandLine(command), cmdPid: relay.pid, stateDir, sessionId }, 'wrapping');
       backend = new WrapBackend({ argv: command, relay, tap, sessionId, startedAt, launchedBy: launchedBy(), refreshMs: s.heartbeatMs, logger: log });
