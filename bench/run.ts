@@ -4,9 +4,9 @@
  * bench/PROFILE.md for where the throughput overhead goes (bench/profile.ts, bench/watch-cost.ts).
  *
  * Environment: BENCH_QUICK=1 for a short smoke run (fewer samples, 1,000 sessions at most, a
- * fleet of 10); BENCH_OUT=<file> to write the results elsewhere; BENCH_ONLY=fleet to run only the
- * fleet section (docs/bench.md) and merge its `fleet` into the existing results file, leaving
- * every other section of it as it was.
+ * fleet of 10); BENCH_OUT=<file> to write the results elsewhere; BENCH_ONLY=fleet or wrap to run only
+ * that section (docs/bench.md) and merge it into the existing results file, leaving every other
+ * section of it as it was.
  */
 import { readFile, stat, writeFile } from 'node:fs/promises';
 import os from 'node:os';
@@ -23,6 +23,7 @@ import { dist, median, round } from './lib/stats.js';
 import { measurePolling } from './polling.js';
 import { grow, scaleRow, visibleCount, type ScaleRow } from './scale.js';
 import { measureThroughput } from './throughput.js';
+import { measureWrap, type WrapResult } from './wrap.js';
 
 const QUICK = process.env.BENCH_QUICK === '1';
 const OUT = process.env.BENCH_OUT ?? path.join(ROOT, 'bench', 'results.json');
@@ -101,6 +102,9 @@ async function main(): Promise<void> {
   log(`fleet: one API, ${FLEET.children} children; churn on ${FLEET.churnChildren} x ${FLEET.churnSessions} sessions`);
   const fleet = await measureFleet(FLEET);
 
+  log('wrap: server-everything over stdio, launched directly and through wrap');
+  const wrap = await measureWrap(WRAP);
+
   const results = {
     machine,
     quick: QUICK,
@@ -127,28 +131,36 @@ async function main(): Promise<void> {
     churn,
     backends,
     fleet,
+    wrap,
   };
   await writeFile(OUT, `${JSON.stringify(results, null, 2)}\n`);
   printTable(results);
   log(`wrote ${path.relative(process.cwd(), OUT) || OUT} in ${results.durationS} s`);
 }
 
-/** BENCH_ONLY=fleet: runs the fleet section alone and replaces `fleet` in the results file. */
-async function onlyFleet(): Promise<void> {
+/** The wrap section: alternating rounds of one client calling back to back. */
+const WRAP = { rounds: QUICK ? 2 : 6, seconds: QUICK ? 1 : 3, log };
+
+/** BENCH_ONLY=<section>: runs one section alone and replaces it in the results file, the rest left as it was. */
+async function onlySection<T>(name: string, measure: () => Promise<T>, rows: (r: T) => [string, string, string][]): Promise<void> {
   let previous: Record<string, unknown> = {};
   try {
     previous = JSON.parse(await readFile(OUT, 'utf8')) as Record<string, unknown>;
   } catch (err) {
-    // No results file yet: the fleet is its first section. Any other error (bad JSON) stops here.
     if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
   }
-  log(`fleet only: one API, ${FLEET.children} children; churn on ${FLEET.churnChildren} x ${FLEET.churnSessions} sessions`);
-  const fleet = await measureFleet(FLEET);
-  // The machine block of the file belongs to the full run; this run's load and time are in fleet.
-  await writeFile(OUT, `${JSON.stringify({ ...previous, fleet: { ...fleet, quick: QUICK, node: process.version, cores: os.availableParallelism() } }, null, 2)}\n`);
-  process.stdout.write(`\nmcp-monitor bench, fleet only: ${os.availableParallelism()} cores, Node ${process.version}, ${fleet.at}, load ${fleet.loadavgBefore.join(' ')}\n\n`);
-  printRows(fleetRows(fleet));
-  log(`merged fleet into ${path.relative(process.cwd(), OUT) || OUT}`);
+  const result = await measure();
+  await writeFile(OUT, `${JSON.stringify({ ...previous, [name]: { at: new Date().toISOString(), ...result, quick: QUICK, node: process.version, cores: os.availableParallelism() } }, null, 2)}\n`);
+  process.stdout.write(`\nmcp-monitor bench, ${name} only: ${os.availableParallelism()} cores, Node ${process.version}\n\n`);
+  printRows(rows(result));
+  log(`merged ${name} into ${path.relative(process.cwd(), OUT) || OUT}`);
+}
+
+function wrapRows(w: WrapResult): [string, string, string][] {
+  return [
+    ['server-everything over stdio, direct', `${w.direct.rps} rps, p50 / p99 ${w.direct.p50Ms} / ${w.direct.p99Ms} ms`, `1 v1 client back to back, ${w.rounds} rounds of ${w.seconds} s`],
+    ['  through wrap', `${w.wrapped.rps} rps, p50 / p99 ${w.wrapped.p50Ms} / ${w.wrapped.p99Ms} ms`, `ratio ${w.rpsRatio} (target >= 0.95), added p50 ${w.addedP50Ms} ms (target < 0.1 ms), wrapper CPU ${w.wrapperCpuUsPerCall} us/call`],
+  ];
 }
 
 function fleetRows(f: FleetResult): [string, string, string][] {
@@ -191,6 +203,7 @@ function printTable(r: any): void {
     ['  through --command (stdio)', `${r.backends.command.rps} rps, p50 / p99 ${r.backends.command.p50Ms} / ${r.backends.command.p99Ms} ms`, `initialize to first result p50 ${r.backends.command.firstResultP50Ms} ms, p99 ${r.backends.command.firstResultP99Ms} ms`],
     ['churn', `${r.churn.changesPerSec} changes/s, ${r.churn.writesPerSec} writes/s`, `max lag ${r.churn.maxLagMs} ms, final ${r.churn.finalLagMs} ms, CPU ${r.churn.cpuPct}% (child ${r.churn.childCpuPct}, api ${r.churn.apiCpuPct}), final seen ${r.churn.finalStateSeen}`],
     ...fleetRows(r.fleet),
+    ...wrapRows(r.wrap),
   ];
   process.stdout.write(`\nmcp-monitor bench: ${r.machine.cores} cores, Node ${r.machine.node}, ${r.machine.at}\n\n`);
   printRows(rows);
@@ -207,8 +220,9 @@ for (const sig of ['SIGINT', 'SIGTERM'] as const) {
 
 try {
   if (ONLY === undefined) await main();
-  else if (ONLY === 'fleet') await onlyFleet();
-  else throw new Error(`BENCH_ONLY: ${JSON.stringify(ONLY)} is not a section that runs alone (fleet)`);
+  else if (ONLY === 'fleet') await onlySection('fleet', () => measureFleet(FLEET), fleetRows);
+  else if (ONLY === 'wrap') await onlySection('wrap', () => measureWrap(WRAP), wrapRows);
+  else throw new Error(`BENCH_ONLY: ${JSON.stringify(ONLY)} is not a section that runs alone (fleet, wrap)`);
 } catch (err) {
   if (!interrupted) {
     process.stderr.write(`bench: failed: ${(err as Error).stack ?? err}\n`);

@@ -10,7 +10,7 @@
 import { open, readdir, stat, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import { JOURNAL_FILE } from './paths.js';
-import { CLOSE_REASONS, ERAS, type ClientInfo, type CloseReason, type Era } from './snapshot.js';
+import { CLOSE_REASONS, ERAS, TRANSPORTS, type ClientInfo, type CloseReason, type Era, type LaunchedBy, type Transport } from './snapshot.js';
 import { StateFileError } from './state-file-error.js';
 import { isCount, isIsoTime, isObject } from './validate.js';
 
@@ -50,6 +50,9 @@ export interface ConnectLine extends JournalLineBase {
   /** The connection's protocol era; lines written before eras were recorded have none (then legacy). */
   era?: Era;
   lastMethod?: string | null;
+  /** `stdio` for a `wrap` connection; lines written before transports were recorded have none (then http). */
+  transport?: Transport;
+  launchedBy?: LaunchedBy | null;
 }
 
 /** A session ended. */
@@ -115,6 +118,11 @@ export function parseJournalLine(text: string): JournalLine {
   if (v.event === 'connect' || v.event === 'disconnect') {
     if (typeof v.sessionId !== 'string' || v.sessionId === '') throw new JournalLineError(`${v.event} line without a sessionId`);
     if (v.era !== undefined && !(ERAS as readonly unknown[]).includes(v.era)) throw new JournalLineError(`era is ${JSON.stringify(v.era)}, expected one of ${ERAS.join('|')}`);
+    if (v.transport !== undefined && !(TRANSPORTS as readonly unknown[]).includes(v.transport)) throw new JournalLineError(`transport is ${JSON.stringify(v.transport)}, expected one of ${TRANSPORTS.join('|')}`);
+    const by = v.launchedBy;
+    if (by !== undefined && by !== null && (!isObject(by) || !isCount(by.pid) || by.pid === 0 || (by.name !== null && typeof by.name !== 'string'))) {
+      throw new JournalLineError('launchedBy must be null or {pid, name} with a positive pid and a string or null name');
+    }
   }
   if (v.event === 'disconnect') {
     if (!(CLOSE_REASONS as readonly unknown[]).includes(v.reason)) throw new JournalLineError(`reason is ${JSON.stringify(v.reason)}, expected one of ${CLOSE_REASONS.join('|')}`);

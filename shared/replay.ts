@@ -38,6 +38,8 @@ export function connectionOf(line: ConnectLine): Connection {
     // A line written before eras were recorded has no era: its sessions were legacy ones.
     era: eraOf(line.era),
     lastMethod: typeof line.lastMethod === 'string' ? line.lastMethod : null,
+    transport: line.transport === 'stdio' ? 'stdio' : 'http',
+    launchedBy: line.launchedBy ?? null,
   };
 }
 
