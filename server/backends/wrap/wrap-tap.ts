@@ -134,6 +134,8 @@ export class WrapTap {
   }
 
   #serverLine(line: Buffer): void {
+    // Nothing awaited: no line of CMD can be a response the tap wants (and parsing costs the most here).
+    if (this.#pending.size === 0) return;
     for (const m of messages(line)) {
       // Only responses: CMD's own requests and notifications to the client are not operations.
       if (m.method !== undefined || (m.result === undefined && m.error === undefined)) continue;
