@@ -1,10 +1,10 @@
 /**
  * `mcp-monitor server`: one MCP child. Chooses its backend once (server/backends/index.ts) and
- * wires the registry, the writer lock, the snapshot writer, the journal (JournalWriter and
- * SessionJournal, fed by publishSessions), the backend and its endpoint, and the control
- * directory; starts them in that order and closes them in reverse on SIGINT/SIGTERM or when
- * the parent API goes away. When the lock is lost, nothing more is written (no snapshot, no
- * journal line) and the process exits 1.
+ * hands it to the writer's wiring (server/writer-run.ts: the writer lock, the snapshot writer,
+ * the journal, the backend and its endpoint, the control directory, started in that order and
+ * closed in reverse); owns what is its alone: the settings, SIGINT/SIGTERM, and the lifeline to
+ * the parent API, whose going stops it. When the lock is lost, nothing more is written (no
+ * snapshot, no journal line) and the process exits 1.
  */
 import { createLogger, parseLogLevel } from '../shared/logger.js';
 import { ensureServerDir, ensureStateDir } from '../shared/state-dir.js';
