@@ -112,7 +112,8 @@ describe('the wrapper SIGKILLed', () => {
     expect(isAlive(cmdPid)).toBe(true);
     const b = new WrapProc(['--state-dir', stateDir, '--server-id', 'files', '--', 'cat']);
     await waitFor(() => !isAlive(cmdPid), { timeout: 10_000, what: 'the left CMD ended by the next writer' });
-    const next = await readSnap(stateDir, 'files');
+    // The reaper runs before the next writer's first snapshot: wait for that one.
+    const next = await waitSnap(stateDir, (x) => x.pid === b.pid, 'the next writer\'s snapshot', 'files');
     expect(next.pid).toBe(b.pid);
     expect(next.serverId).toBe('files');
     b.child.stdin!.end();
