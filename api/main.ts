@@ -3,7 +3,7 @@
  * (one, or the servers of `--config`).
  */
 import { parseLogLevel } from '../shared/logger.js';
-import { ensureStateDir } from '../shared/state-dir.js';
+import { ensureStateDir, stateDirLabel } from '../shared/state-dir.js';
 import { UsageError, settingsHelp } from '../shared/settings.js';
 import { runApi } from './run-api.js';
 import { START_SETTINGS, resolveStartSettings, type StartSettings } from './start-settings.js';
@@ -27,7 +27,7 @@ export async function main(argv: string[]): Promise<void> {
       return;
     }
     parseLogLevel(process.env.MCP_MONITOR_LOG_LEVEL);
-    await ensureStateDir(start.settings.stateDir);
+    await ensureStateDir(start.settings.stateDir, stateDirLabel(start.stateDirSource));
   } catch (err) {
     if (err instanceof UsageError) return fail(err.message, 2);
     throw err;

@@ -4,7 +4,7 @@
  * `start`), spawning nothing: every server is `external`, so restart/stop/start answer 409.
  */
 import { parseLogLevel } from '../shared/logger.js';
-import { ensureStateDir } from '../shared/state-dir.js';
+import { ensureStateDir, stateDirLabel } from '../shared/state-dir.js';
 import { UsageError, parseCommand, settingsHelp, type SettingKey } from '../shared/settings.js';
 import { runApi } from './run-api.js';
 
@@ -28,7 +28,7 @@ export async function main(argv: string[]): Promise<void> {
     }
     parseLogLevel(process.env.MCP_MONITOR_LOG_LEVEL);
     // Made if missing (with its marker), so that the servers started later are seen.
-    await ensureStateDir(parsed.settings.stateDir);
+    await ensureStateDir(parsed.settings.stateDir, stateDirLabel(parsed.sources.stateDir));
   } catch (err) {
     if (err instanceof UsageError) return fail(err.message, 2);
     throw err;

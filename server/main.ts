@@ -7,7 +7,7 @@
  * journal line) and the process exits 1.
  */
 import { createLogger, parseLogLevel } from '../shared/logger.js';
-import { ensureServerDir, ensureStateDir } from '../shared/state-dir.js';
+import { ensureServerDir, ensureStateDir, stateDirLabel } from '../shared/state-dir.js';
 import { serverDir } from '../shared/paths.js';
 import { RECLAIM_PID_ENV, UsageError, parseCommand, settingsHelp, type SettingKey } from '../shared/settings.js';
 import { ControlDirectory } from './control/control-directory.js';
@@ -64,7 +64,7 @@ export async function main(argv: string[]): Promise<void> {
       return;
     }
     parseLogLevel(process.env.MCP_MONITOR_LOG_LEVEL);
-    await ensureStateDir(parsed.settings.stateDir);
+    await ensureStateDir(parsed.settings.stateDir, stateDirLabel(parsed.sources.stateDir));
     await ensureServerDir(parsed.settings.stateDir, parsed.settings.serverId);
   } catch (err) {
     if (err instanceof UsageError) return fail(err.message, EXIT_USAGE);

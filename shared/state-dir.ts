@@ -41,13 +41,18 @@ function untrusted(dir: string, st: Stats): string | undefined {
   return undefined;
 }
 
+/** How an error names the state directory, by where it came from: the flag, the env var or the default. */
+export function stateDirLabel(source: 'flag' | 'env' | 'default' | 'config'): string {
+  return source === 'flag' ? '--state-dir' : source === 'env' ? 'MCP_MONITOR_STATE_DIR' : source === 'config' ? 'state directory (of the config file)' : 'state directory (the default)';
+}
+
 /**
  * Creates `dir` (mode 0700) if missing and checks that it is a writable directory that this
  * user owns and that group and others cannot write; throws {@link UsageError} naming the fix.
  * `dir` itself may be a symbolic link the user made (`./state -> /var/lib/…`); what it points to
  * is checked. A directory made here gets the marker file `.mcp-monitor` (see user-state-dir.ts).
  */
-export async function ensureStateDir(dir: string): Promise<void> {
+export async function ensureStateDir(dir: string, label = '--state-dir'): Promise<void> {
   let st: Stats;
   let made: string | undefined;
   try {
@@ -58,15 +63,15 @@ export async function ensureStateDir(dir: string): Promise<void> {
   } catch (err) {
     const e = err as NodeJS.ErrnoException;
     const why = e.code === 'EEXIST' ? 'not a directory' : e.code === 'EACCES' || e.code === 'EPERM' || e.code === 'EROFS' ? 'not writable' : errnoPhrase(e);
-    throw new UsageError(`Invalid --state-dir: ${dir}: ${why}`);
+    throw new UsageError(`Invalid ${label}: ${dir}: ${why}`);
   }
   const bad = untrusted(dir, st);
-  if (bad) throw new UsageError(`Invalid --state-dir: ${dir}: ${bad}`);
+  if (bad) throw new UsageError(`Invalid ${label}: ${dir}: ${bad}`);
   if (made !== undefined) {
     try {
       await writeMarker(dir);
     } catch (err) {
-      throw new UsageError(`Invalid --state-dir: ${dir}: cannot write its marker ${STATE_DIR_MARKER}: ${errnoPhrase(err)}`);
+      throw new UsageError(`Invalid ${label}: ${dir}: cannot write its marker ${STATE_DIR_MARKER}: ${errnoPhrase(err)}`);
     }
   }
 }

@@ -125,6 +125,21 @@ describe('the default state directory of real processes', () => {
     }
   });
 
+  it('an unusable default exits 2 with one line that names the default, not a flag', async () => {
+    const base = await makeStateDir();
+    const home = path.join(base, 'a-file');
+    await writeFile(home, 'x');
+    const cwd = await cwdWith(false);
+    const argvs: Record<string, string[]> = { server: ['--mcp-port', '0'], start: ['--port', '0', '--mcp-port', '0'], watch: ['--port', '0'] };
+    for (const [command, args] of Object.entries(argvs)) {
+      const r = await run([command, ...args], { cwd, env: envOf(home) });
+      expect(r.code).toBe(2);
+      const lines = r.stderr.split('\n').filter(Boolean);
+      expect(lines).toHaveLength(1);
+      expect(lines[0]).toMatch(new RegExp(`^mcp-monitor ${command}: Invalid state directory \\(the default\\): ${home}/\\.local/state/mcp-monitor: `));
+    }
+  });
+
   it('every command that uses the state directory shows the rule and its directory in --help; status names it when it finds no server', async () => {
     const home = await makeStateDir();
     const cwd = await cwdWith(false);
