@@ -8,7 +8,7 @@
  */
 import { createLogger } from '../shared/io/logger.js';
 import { parseLogLevel } from '../shared/log-level.js';
-import { ensureServerDir, ensureStateDir } from '../shared/io/state-dir.js';
+import { ensureServerDir, ensureStateDir, stateDirLabel } from '../shared/io/state-dir.js';
 import { RECLAIM_PID_ENV, UsageError, parseCommand, settingsHelp, type SettingKey } from '../shared/settings.js';
 import { backendFor, EntryError, type Backend } from './backends/index.js';
 import { ParentLink } from './parent-link.js';
@@ -58,7 +58,7 @@ export async function main(argv: string[]): Promise<void> {
       return;
     }
     parseLogLevel(process.env.MCP_MONITOR_LOG_LEVEL);
-    await ensureStateDir(parsed.settings.stateDir);
+    await ensureStateDir(parsed.settings.stateDir, stateDirLabel(parsed.sources.stateDir));
     await ensureServerDir(parsed.settings.stateDir, parsed.settings.serverId);
   } catch (err) {
     if (err instanceof UsageError) return fail(err.message, EXIT_USAGE);
@@ -67,6 +67,9 @@ export async function main(argv: string[]): Promise<void> {
   const s = parsed.settings;
   // Asynchronous: a parent that does not read our stderr must never stall the MCP server.
   const log = createLogger('server', parseLogLevel(process.env.MCP_MONITOR_LOG_LEVEL), { async: true }).child({ serverId: s.serverId });
+  // The first log line (after the usage checks, whose error is the one line on stderr).
+  const from = { flag: 'from --state-dir', env: 'from MCP_MONITOR_STATE_DIR', default: 'the default' }[parsed.sources.stateDir];
+  log.info({ stateDir: s.stateDir, stateDirFrom: parsed.sources.stateDir }, `state directory ${s.stateDir} (${from})`);
 
   const registry = new SessionRegistry();
   const startedAt = new Date();
