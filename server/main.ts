@@ -67,9 +67,6 @@ export async function main(argv: string[]): Promise<void> {
   const s = parsed.settings;
   // Asynchronous: a parent that does not read our stderr must never stall the MCP server.
   const log = createLogger('server', parseLogLevel(process.env.MCP_MONITOR_LOG_LEVEL), { async: true }).child({ serverId: s.serverId });
-  // The first log line (after the usage checks, whose error is the one line on stderr).
-  const from = { flag: 'from --state-dir', env: 'from MCP_MONITOR_STATE_DIR', default: 'the default' }[parsed.sources.stateDir];
-  log.info({ stateDir: s.stateDir, stateDirFrom: parsed.sources.stateDir }, `state directory ${s.stateDir} (${from})`);
 
   const registry = new SessionRegistry();
   const startedAt = new Date();
@@ -80,6 +77,9 @@ export async function main(argv: string[]): Promise<void> {
     if (err instanceof EntryError || err instanceof UsageError) return fail(err.message, EXIT_USAGE);
     throw err;
   }
+  // The first log line (after the usage checks, whose error is the one line on stderr).
+  const from = { flag: 'from --state-dir', env: 'from MCP_MONITOR_STATE_DIR', default: 'the default' }[parsed.sources.stateDir];
+  log.info({ stateDir: s.stateDir, stateDirFrom: parsed.sources.stateDir }, `state directory ${s.stateDir} (${from})`);
   const run = runWriter({
     settings: s,
     registry,
