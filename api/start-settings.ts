@@ -8,7 +8,7 @@ import { access } from 'node:fs/promises';
 import path from 'node:path';
 import { CONFIG_API_KEYS, CONFIG_SERVER_KEYS, type FleetConfig, type ServerConfig } from '../shared/config-file.js';
 import { readConfigFile } from '../shared/io/read-config-file.js';
-import { SETTINGS, UsageError, parseCommand, type SettingKey, type Settings } from '../shared/settings.js';
+import { SETTINGS, UsageError, parseCommand, type SettingKey, type SettingSource, type Settings } from '../shared/settings.js';
 
 /** Every setting: `start` takes them all. */
 export const START_SETTINGS = Object.keys(SETTINGS) as SettingKey[];
@@ -30,7 +30,12 @@ export interface StartSettings {
   childCwd: string | undefined;
   /** The config file read, with `--config`. */
   config?: FleetConfig;
+  /** Where the state directory came from. */
+  stateDirSource: StateDirSource;
 }
+
+/** Where the state directory came from: a setting's source, or the config file. */
+export type StateDirSource = SettingSource | 'config';
 
 /** How an error names the file: as the user would write it from here. */
 function shownPath(file: string, cwd: string): string {
@@ -48,11 +53,11 @@ export async function resolveStartSettings(argv: string[], env: NodeJS.ProcessEn
   const help = Boolean(first.flags.help);
   const file = first.settings.config;
   if (help || file === undefined) {
-    const { settings } = help ? first : parseCommand('start', argv, env, START_SETTINGS, { cwd });
+    const { settings, sources } = help ? first : parseCommand('start', argv, env, START_SETTINGS, { cwd });
     const s = settings as Settings;
     if (!help && s.entry) await access(s.entry).catch(() => { throw new UsageError(`Invalid --entry: ${s.entry}: no such file`); });
     const server: ServerConfig = { id: s.serverId, settings: s, env: {}, autostart: true };
-    return { help, settings: s, servers: [server], childCwd: undefined };
+    return { help, settings: s, servers: [server], childCwd: undefined, stateDirSource: sources.stateDir };
   }
 
   for (const k of CHILD_ONLY_KEYS) {
@@ -66,5 +71,6 @@ export async function resolveStartSettings(argv: string[], env: NodeJS.ProcessEn
     const v = config.api[k];
     if (v !== undefined && first.sources[k] === 'default') (settings as unknown as Record<string, unknown>)[k] = v;
   }
-  return { help, settings, servers: config.servers, childCwd: path.dirname(file), config };
+  const stateDirSource = first.sources.stateDir === 'default' && config.api.stateDir !== undefined ? 'config' : first.sources.stateDir;
+  return { help, settings, servers: config.servers, childCwd: path.dirname(file), config, stateDirSource };
 }

@@ -1,7 +1,7 @@
 /**
  * `mcp-monitor` commands that work on the state directory (tail, inspect, status, end-session)
  * and the help.
- * `start` and `server` are dispatched by bin/mcp-monitor.js to api/ and server/.
+ * `start`, `watch`, `server` and `wrap` are dispatched by bin/mcp-monitor.js to api/ and server/.
  */
 import { UsageError } from '../shared/settings.js';
 
@@ -9,7 +9,10 @@ const USAGE = `Usage: mcp-monitor <command> [options]
 
 Commands:
   start     the API: spawns and supervises the MCP server (or several: --config), serves REST, SSE and the dashboard
+  watch     the API and dashboard over every server in the state directory, spawning nothing
   server    one MCP server on its own; publishes its connections in the state directory
+  wrap [options] -- CMD [ARG…]
+            run the stdio MCP server CMD for the client that launched this, relay it unchanged and publish that connection
   tail      follow the state directory and print connection events as they happen
   inspect   validate persisted snapshots offline and show who is (or was) connected
   status    one line per server in the state directory

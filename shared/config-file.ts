@@ -195,7 +195,7 @@ export function parseConfigText(text: string, file: string, shownFile = file): F
 
     const settings: Record<string, unknown> = {};
     for (const key of CONFIG_SERVER_KEYS) {
-      settings[key] = o[key] === undefined ? SETTINGS[key].default(dir) : settingOf(key, o[key], `${at}.${key}`);
+      settings[key] = o[key] === undefined ? SETTINGS[key].default(dir, {}) : settingOf(key, o[key], `${at}.${key}`);
     }
     if (o.maxSessions === undefined) settings.maxSessions = defaultMaxSessions(settings as Pick<Settings, 'command' | 'maxSessions'>);
     const backends = BACKEND_SETTINGS.filter((k) => o[k] !== undefined);

@@ -5,6 +5,7 @@
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { CommandLineError, splitCommandLine } from './command-line.js';
+import { defaultStateDir, shownDefaultStateDir } from './default-state-dir.js';
 import { SERVER_ID_RE } from './paths.js';
 import { parseUpstreamUrl, UpstreamUrlError } from './upstream-url.js';
 
@@ -26,7 +27,7 @@ export interface Settings {
   mcpPort: number;
   /** MCP child bind address. Default 127.0.0.1. */
   mcpHost: string;
-  /** The shared state directory, absolute. Default `./state`. */
+  /** The shared state directory, absolute. Default `./state` if it holds the marker, else the per-user one (default-state-dir.ts). */
   stateDir: string;
   /** Id of the MCP server, `[A-Za-z0-9_-]{1,64}`. Default `default`. */
   serverId: string;
@@ -75,9 +76,9 @@ interface Spec {
   help: string;
   /** Turns the raw text into the value, or returns a reason it is bad. */
   parse: (raw: string, cwd: string) => unknown;
-  default: (cwd: string) => unknown;
-  /** How help shows the default, when not as computed (e.g. relative to the cwd). */
-  shownDefault?: string;
+  default: (cwd: string, env: NodeJS.ProcessEnv) => unknown;
+  /** How help shows the default, when not as computed (e.g. the rule that chose it). */
+  shownDefault?: string | ((cwd: string, env: NodeJS.ProcessEnv) => string);
 }
 
 /** What a parser returns for a bad value: what it expected instead. */
@@ -138,8 +139,8 @@ export const SETTINGS: Record<SettingKey, Spec> = {
   stateDir: {
     flag: 'state-dir', env: 'MCP_MONITOR_STATE_DIR', type: 'string', help: 'the shared state directory',
     parse: (raw, cwd) => (raw.trim() === '' ? new BadValue('a directory, not blank') : path.resolve(cwd, raw)),
-    default: (cwd) => path.resolve(cwd, 'state'),
-    shownDefault: './state',
+    default: defaultStateDir,
+    shownDefault: shownDefaultStateDir,
   },
   serverId: {
     flag: 'server-id', env: 'MCP_MONITOR_SERVER_ID', type: 'string', help: 'id of the MCP server, [A-Za-z0-9_-]{1,64}',
@@ -300,7 +301,7 @@ export function parseCommand<K extends SettingKey>(
     } else {
       source = 'default';
       sources[k] = 'default';
-      value = spec.default(options.cwd);
+      value = spec.default(options.cwd, env);
     }
     if (value instanceof BadValue) {
       const raw = fromFlag !== undefined ? fromFlag : fromEnv;
@@ -328,11 +329,11 @@ function checkOneBackend(s: Partial<Settings>): void {
 }
 
 /** Help lines for the settings a command takes: `  --port N  MCP_MONITOR_PORT  API port (default 3001)`. */
-export function settingsHelp(keys: readonly SettingKey[], cwd: string): string {
+export function settingsHelp(keys: readonly SettingKey[], cwd: string, env: NodeJS.ProcessEnv = process.env): string {
   return keys
     .map((k) => {
       const s = SETTINGS[k];
-      const d = s.shownDefault ?? s.default(cwd);
+      const d = typeof s.shownDefault === 'function' ? s.shownDefault(cwd, env) : (s.shownDefault ?? s.default(cwd, env));
       const flag = `--${s.flag}${s.type === 'boolean' ? '' : ' VALUE'}`;
       return `  ${flag.padEnd(24)} ${s.env.padEnd(28)} ${s.help}${d === undefined || (Array.isArray(d) && d.length === 0) ? '' : ` (default ${d})`}`;
     })

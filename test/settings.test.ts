@@ -2,6 +2,7 @@
  * Settings: flag beats env beats default, and every bad value stops the
  * program at start with exit 2 and one clear line.
  */
+import { userStateDir } from '../shared/user-state-dir.js';
 import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -20,7 +21,8 @@ describe('parseCommand', () => {
       host: '127.0.0.1',
       mcpPort: 3322,
       mcpHost: '127.0.0.1',
-      stateDir: '/srv/app/state',
+      // /srv/app/state holds no marker: the per-user directory (test/state-dir-default.test.ts).
+      stateDir: userStateDir({}),
       serverId: 'default',
       heartbeatMs: 2000,
       token: undefined,

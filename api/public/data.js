@@ -99,6 +99,8 @@ export function serverInfo(st, id) {
     snapshotError: (live ? live.snapshotError : sum.snapshotError) || null,
     hasSnapshot: Boolean(d) || Boolean(sum.snapshotStatus),
     backend: live ? live.backend || null : null,
+    /** The connections of the latest snapshot (a `wrap` server has its one client here). */
+    connections: live ? live.connections : [],
   };
 }
 

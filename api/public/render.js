@@ -65,7 +65,8 @@ function renderServers(st, now) {
     card.badges.replaceChildren(badges);
     const facts = el('dl', { class: 'facts' });
     const fact = (k, v) => facts.append(el('dt', null, k), el('dd', null, v));
-    if (s.backend && s.backend.kind !== 'builtin') fact('Backend', el('code', { class: 'clip', title: s.backend.target || '' }, `${s.backend.kind} ${s.backend.target || ''}`.trim()));
+    if (s.backend && s.backend.kind === 'wrap') wrapFacts(fact, s);
+    else if (s.backend && s.backend.kind !== 'builtin') fact('Backend', el('code', { class: 'clip', title: s.backend.target || '' }, `${s.backend.kind} ${s.backend.target || ''}`.trim()));
     fact('Total sessions', String(s.total));
     fact('PID', s.pid ?? '—');
     if (s.restarts !== null) fact('Restarts', String(s.restarts));
@@ -160,7 +161,15 @@ function renderTable(st, now) {
     const client = row.cells[1];
     if (client.dataset.v !== name + version) {
       client.dataset.v = name + version;
+      delete client.dataset.by;
       client.replaceChildren(el('div', { class: 'clip', title: name + version }, el('strong', null, name), el('span', { class: 'muted' }, version)));
+    }
+    // A wrap's client: the application that launched it, under its name.
+    const launcher = c.launchedBy ? `launched by ${launcherText(c.launchedBy)}` : '';
+    if (client.dataset.by !== launcher) {
+      client.dataset.by = launcher;
+      client.querySelector('.launched-by')?.remove();
+      if (launcher) client.append(el('div', { class: 'clip muted launched-by', title: launcher }, launcher));
     }
     setText(row.cells[0], id);
     const era = eraOf(c);
@@ -168,7 +177,10 @@ function renderTable(st, now) {
       row.cells[2].dataset.era = era;
       row.cells[2].replaceChildren(el('span', { class: `badge era-badge era-${era}`, title: era === 'modern' ? 'Sessionless client (protocol 2026-07-28 on): connected while it sends requests' : 'Session (initialize, Mcp-Session-Id)' }, era));
     }
-    setClipped(row.cells[3].firstChild, c.clientIP);
+    // A pipe (wrap) has no address: its transport instead, never the word null.
+    const stdio = c.transport === 'stdio';
+    setClipped(row.cells[3].firstChild, c.clientIP === null || c.clientIP === undefined ? (stdio ? '- (stdio)' : '-') : c.clientIP);
+    row.cells[3].dataset.transport = c.transport || 'http';
     setClipped(row.cells[4].firstChild, c.userAgent || '—');
     setText(row.cells[5], duration(now - Date.parse(c.connectedAt)));
     setText(row.cells[6], ago(c.lastActivity, now) + (c.lastMethod ? ` · ${String(c.lastMethod).slice(0, 64)}` : ''));
@@ -221,6 +233,28 @@ function serverFilter(st, ids) {
 function setClipped(box, text) {
   setText(box, text);
   if (box.title !== text) box.title = text;
+}
+
+/**
+ * The facts of a `wrap` server: the command it runs, the application that launched it and the
+ * command's process, from its one connection (text only: a process name is anyone's to choose).
+ */
+function wrapFacts(fact, s) {
+  const target = s.backend.target || '';
+  fact('Command', el('code', { class: 'clip', title: target, 'data-wrap-command': '' }, target || '—'));
+  const c = s.connections[0];
+  if (c && c.launchedBy) fact('Launched by', el('span', { 'data-launched-by': '' }, launcherText(c.launchedBy)));
+  if (c && c.process) fact('Process', el('span', { 'data-process': '' }, processText(c.process)));
+}
+
+/** `claude (pid 4242)`; a name the process table did not give is `unknown`. */
+function launcherText(by) {
+  return `${by.name === null || by.name === undefined ? 'unknown' : String(by.name)} (pid ${by.pid})`;
+}
+
+/** `pid 4243 · 12.0 MiB`. */
+function processText(proc) {
+  return `pid ${proc.pid}${proc.rssBytes === null || proc.rssBytes === undefined ? '' : ` · ${mib(proc.rssBytes)}`}`;
 }
 
 /** A top of the y axis that splits into 4 whole, round steps. */

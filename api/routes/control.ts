@@ -78,7 +78,7 @@ export function controlRoutes(o: ControlRoutesOptions): Router {
     // Only an id that the snapshot lists goes into a request file: the URL's text never does.
     const conn = snap.connections.find((c) => c.sessionId === wanted);
     if (!conn) return sendError(res, 404, 'unknown_session', `No session ${quoted(wanted)} on server "${serverId}"`);
-    if (conn.era === 'modern') return sendError(res, 409, 'sessionless', `${conn.sessionId} is a sessionless (modern) client: there is no session to end (it is listed until its client window passes without a request)`);
+    if (conn.era === 'modern' && conn.transport !== 'stdio') return sendError(res, 409, 'sessionless', `${conn.sessionId} is a sessionless (modern) client: there is no session to end (it is listed until its client window passes without a request)`);
     if (view.stale) return sendError(res, 409, 'writer_not_live', `Server "${serverId}" has no live writer (its snapshot is stale): nothing would end the session`);
     try {
       await writeControlRequest(o.stateDir, serverId, { action: 'end-session', sessionId: conn.sessionId, requestedAt: new Date().toISOString(), by: 'api' });

@@ -100,7 +100,8 @@ export default async function endSession(argv: string[]): Promise<number> {
     output.warn(`no session ${JSON.stringify(sessionId)} in server ${JSON.stringify(serverId)} (${snap.activeConnections} connected; see 'mcp-monitor inspect')`);
     return 4;
   }
-  if (c.era === 'modern') {
+  // A modern client over a `wrap` pipe has something to end: its server's process.
+  if (c.era === 'modern' && c.transport !== 'stdio') {
     output.warn(`${JSON.stringify(sessionId)} is a sessionless client (protocol 2026-07-28 on): there is no session to end`);
     return 4;
   }

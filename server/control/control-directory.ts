@@ -233,7 +233,8 @@ export class ControlDirectory {
     const c = this.#o.registry.get(sessionId);
     let why: string | undefined;
     if (!c) why = 'unknown session';
-    else if (c.era === 'modern') why = 'a sessionless (modern) client: there is no session to end';
+    // A modern client over a `wrap` pipe has one: its server's process.
+    else if (c.era === 'modern' && c.transport !== 'stdio') why = 'a sessionless (modern) client: there is no session to end';
     else if (!this.#o.sessions.terminate(sessionId, by)) why = 'unknown session';
     if (why) {
       this.#log.warn({ file: name, action: request.action, sessionId, by, why }, 'control request not carried out; removed');

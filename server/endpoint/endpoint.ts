@@ -45,14 +45,14 @@ export interface EndpointDeps {
 
 
 export interface Endpoint {
-  /** Where clients reach it, once started. */
-  readonly endpoint: McpEndpoint | undefined;
+  /** Where clients reach it, once started; null for one no client reaches by address (wrap's stdio front). */
+  readonly endpoint: McpEndpoint | null | undefined;
   /**
    * Binds the port; resolves with the endpoint (the real port when 0 was asked). Throws when
    * called twice or after close(); a close() that comes first makes it reject once the port is
    * closed again (lifecycle.ts).
    */
-  start(): Promise<McpEndpoint>;
+  start(): Promise<McpEndpoint | null>;
   /** Ends every session (reason `shutdown`) and closes the port. The same promise every time. */
   close(): Promise<void>;
   /** Ends legacy session `sessionId` (reason `terminated`, `by` who asked); false when none such is open. */

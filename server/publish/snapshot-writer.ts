@@ -196,11 +196,11 @@ export class SnapshotWriter extends EventEmitter<WriterEvents> {
   }
 
   /**
-   * Marks the MCP endpoint bound and the server `running`; resolves once that is written.
+   * Marks the MCP endpoint bound (null: a stdio front, reached by no address) and the server `running`; resolves once that is written.
    * Ignored once shutdown began (markStopping or close): a start that finishes late must not
    * publish `running` for a server on its way out.
    */
-  async markRunning(mcp: McpEndpoint): Promise<void> {
+  async markRunning(mcp: McpEndpoint | null): Promise<void> {
     if (this.#closePromise || this.#status === 'stopping' || this.#status === 'stopped') return;
     this.#mcp = mcp;
     this.#status = 'running';

@@ -97,6 +97,17 @@ export class SessionRegistry extends EventEmitter<RegistryEvents> {
   }
 
   /**
+   * A field of a listed row changed without a request of its client (what a `wrap` learned from
+   * its server's answer); emits `activity` so that the next write shows it, counting nothing.
+   */
+  changed(sessionId: string, now: Date = new Date()): void {
+    const c = this.#sessions.get(sessionId);
+    if (!c) return;
+    this.#lastUpdated = now;
+    this.emit('activity', c);
+  }
+
+  /**
    * Removes a session; emits `disconnect` once. Returns false when it was not open.
    * `durationMs`: how long it was connected, when the caller knows better than "since add()"
    * (a modern client leaves a window after its last request, but was connected until it).

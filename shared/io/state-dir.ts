@@ -6,11 +6,27 @@
  * is refused. Whoever can write it can rename our `<id>` directory away and put one full of
  * symbolic links in its place.
  */
-import { access, chmod, constants, lstat, mkdir, stat } from 'node:fs/promises';
+import { access, chmod, constants, lstat, mkdir, open, stat } from 'node:fs/promises';
+import path from 'node:path';
 import type { Stats } from 'node:fs';
 import { errnoPhrase } from '../errno.js';
 import { DIR_MODE, serverDir } from '../paths.js';
 import { UsageError } from '../settings.js';
+import { STATE_DIR_MARKER } from '../user-state-dir.js';
+
+const MARKER_FLAGS = constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW;
+
+/**
+ * Writes the empty marker `.mcp-monitor` (0600) into a state directory we just made; never
+ * through a link planted at its name (O_EXCL|O_NOFOLLOW), and one already there is left alone.
+ */
+async function writeMarker(dir: string): Promise<void> {
+  try {
+    await (await open(path.join(dir, STATE_DIR_MARKER), MARKER_FLAGS, 0o600)).close();
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+  }
+}
 
 /** What is wrong with a directory's owner or mode, or undefined when it is ours and not writable by others. */
 function untrusted(dir: string, st: Stats): string | undefined {
@@ -25,26 +41,39 @@ function untrusted(dir: string, st: Stats): string | undefined {
   return undefined;
 }
 
+/** How an error names the state directory, by where it came from: the flag, the env var or the default. */
+export function stateDirLabel(source: 'flag' | 'env' | 'default' | 'config'): string {
+  return source === 'flag' ? '--state-dir' : source === 'env' ? 'MCP_MONITOR_STATE_DIR' : source === 'config' ? 'state directory (of the config file)' : 'state directory (the default)';
+}
+
 /**
  * Creates `dir` (mode 0700) if missing and checks that it is a writable directory that this
  * user owns and that group and others cannot write; throws {@link UsageError} naming the fix.
  * `dir` itself may be a symbolic link the user made (`./state -> /var/lib/…`); what it points to
- * is checked.
+ * is checked. A directory made here gets the marker file `.mcp-monitor` (see user-state-dir.ts).
  */
-export async function ensureStateDir(dir: string): Promise<void> {
+export async function ensureStateDir(dir: string, label = '--state-dir'): Promise<void> {
   let st: Stats;
+  let made: string | undefined;
   try {
-    await mkdir(dir, { recursive: true, mode: DIR_MODE });
+    made = await mkdir(dir, { recursive: true, mode: DIR_MODE });
     st = await stat(dir);
     if (!st.isDirectory()) throw Object.assign(new Error('not a directory'), { code: 'ENOTDIR' });
     await access(dir, constants.W_OK | constants.X_OK);
   } catch (err) {
     const e = err as NodeJS.ErrnoException;
     const why = e.code === 'EEXIST' ? 'not a directory' : e.code === 'EACCES' || e.code === 'EPERM' || e.code === 'EROFS' ? 'not writable' : errnoPhrase(e);
-    throw new UsageError(`Invalid --state-dir: ${dir}: ${why}`);
+    throw new UsageError(`Invalid ${label}: ${dir}: ${why}`);
   }
   const bad = untrusted(dir, st);
-  if (bad) throw new UsageError(`Invalid --state-dir: ${dir}: ${bad}`);
+  if (bad) throw new UsageError(`Invalid ${label}: ${dir}: ${bad}`);
+  if (made !== undefined) {
+    try {
+      await writeMarker(dir);
+    } catch (err) {
+      throw new UsageError(`Invalid ${label}: ${dir}: cannot write its marker ${STATE_DIR_MARKER}: ${errnoPhrase(err)}`);
+    }
+  }
 }
 
 /**

@@ -13,6 +13,7 @@ import { EventEmitter } from 'node:events';
 import type { Logger } from 'pino';
 import { processIdentity, type ProcessIdentity } from '../../../shared/io/process-identity.js';
 import { STDIO_KILL_AFTER_MS, STDIO_TERM_AFTER_MS } from '../../../shared/stdio-stop.js';
+import { LineSplitter } from '../../../shared/line-splitter.js';
 import { RateLimitedLog } from '../../endpoint/rate-limited-log.js';
 
 /** The longest stdout line (one JSON-RPC message) taken from a process. */
@@ -40,47 +41,6 @@ interface StdioProcessEvents {
   /** A JSON-RPC message and the bytes of its line. */
   message: [message: object, bytes: number];
   exit: [exit: ProcessExit];
-}
-
-/** Splits a byte stream into lines of at most `max` bytes; longer lines are skipped whole. */
-class LineSplitter {
-  #chunks: Buffer[] = [];
-  #length = 0;
-  #skipping = false;
-
-  constructor(
-    private readonly max: number,
-    private readonly onLine: (line: Buffer) => void,
-    private readonly onTooLong: () => void,
-  ) {}
-
-  push(data: Buffer): void {
-    let start = 0;
-    for (let nl = data.indexOf(10, start); nl !== -1; nl = data.indexOf(10, start)) {
-      this.#take(data.subarray(start, nl), true);
-      start = nl + 1;
-    }
-    if (start < data.length) this.#take(data.subarray(start), false);
-  }
-
-  #take(part: Buffer, ends: boolean): void {
-    if (!this.#skipping) {
-      if (this.#length + part.length > this.max) {
-        this.#skipping = true;
-        this.#chunks = [];
-        this.#length = 0;
-        this.onTooLong();
-      } else if (part.length > 0) {
-        this.#chunks.push(part);
-        this.#length += part.length;
-      }
-    }
-    if (!ends) return;
-    if (!this.#skipping && this.#length > 0) this.onLine(this.#chunks.length === 1 ? this.#chunks[0]! : Buffer.concat(this.#chunks, this.#length));
-    this.#chunks = [];
-    this.#length = 0;
-    this.#skipping = false;
-  }
 }
 
 /** A running stdio server (`start()` resolves once it runs; `stop()` ends its group). */
