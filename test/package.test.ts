@@ -112,7 +112,7 @@ describe('the installed mcp-monitor', () => {
     expect(v.stdout.trim()).toBe(`mcp-monitor ${manifest.version}`);
   });
 
-  it('server serves MCP, and on SIGTERM exits 0 leaving a stopped snapshot', async () => {
+  it('server serves MCP, watch lists it as external, and on SIGTERM server exits 0 leaving a stopped snapshot', async () => {
     const stateDir = await tempDir('server-state');
     const p = new Installed(pkg.bin, ['server', '--mcp-port', '0', '--heartbeat-ms', '1000', '--state-dir', stateDir]);
     const snap = await waitSnap(stateDir, (s) => s.status === 'running' && s.pid === p.child.pid, `the installed server running (${p.stderr.slice(-300)})`, 'default', 20_000);
@@ -121,6 +121,15 @@ describe('the installed mcp-monitor', () => {
     await client.connect(new StreamableHTTPClientTransport(new URL(snap.mcp!.url)));
     expect((await client.listTools()).tools.map((t) => t.name)).toContain('echo');
     await client.close();
+
+    // watch: the API and the packaged dashboard over it, spawning nothing.
+    const w = new Installed(pkg.bin, ['watch', '--port', '0', '--state-dir', stateDir]);
+    const url = `http://127.0.0.1:${(await w.waitForLog('API listening')).port as number}`;
+    expect((await fetch(`${url}/`)).status).toBe(200);
+    const seen = await waitFor(async () => ((await (await fetch(`${url}/api/mcp/servers`)).json()) as { servers: { serverId: string; status: string; pid: number }[] }).servers.find((s) => s.serverId === 'default'), { timeout: 20_000, what: 'watch listing the installed server' });
+    expect(seen).toMatchObject({ status: 'external', pid: p.child.pid });
+    w.child.kill('SIGTERM');
+    expect(await w.exited).toEqual({ code: 0, signal: null });
 
     p.child.kill('SIGTERM');
     expect(await p.exited).toEqual({ code: 0, signal: null });
@@ -144,5 +153,17 @@ describe('the installed mcp-monitor', () => {
     p.child.kill('SIGTERM');
     expect(await p.exited).toEqual({ code: 0, signal: null });
     expect(await readSnap(stateDir)).toMatchObject({ status: 'stopped', pid: server.pid });
+  });
+
+  it('wrap relays a stdio program byte for byte, exits with its status and publishes it', async () => {
+    const stateDir = await tempDir('wrap-state');
+    const p = new Installed(pkg.bin, ['wrap', '--server-id', 'echo', '--state-dir', stateDir, '--', process.execPath, '-e', 'process.stdin.pipe(process.stdout)'], { stdin: 'pipe' });
+    const sent = `${JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'initialize', params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 'package-test', version: '1.0.0' } } })}\nnot json\n`;
+    await waitSnap(stateDir, (s) => s.status === 'running', `the installed wrap publishing (${p.stderr.slice(-300)})`, 'echo', 20_000);
+    p.child.stdin!.end(sent);
+    expect(await p.exited).toEqual({ code: 0, signal: null });
+    expect(p.stdout).toBe(sent);
+    expect(p.stderr).toBe('');
+    expect(await readSnap(stateDir, 'echo')).toMatchObject({ status: 'stopped', backend: { kind: 'wrap' } });
   });
 });
