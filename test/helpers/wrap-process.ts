@@ -47,15 +47,24 @@ export class WrapProc {
     return Buffer.concat(this.out);
   }
 
-  /** Its resident memory now and at its peak (VmRSS, VmHWM of /proc/<pid>/status), bytes. */
+  /**
+   * Its resident memory now and at its peak (VmRSS, VmHWM of /proc/<pid>/status), bytes;
+   * undefined once it is gone, and while it is a zombie (exited, not yet reaped), whose status
+   * has no memory lines.
+   */
   memory(): { rss: number; peak: number } | undefined {
+    let status: string;
     try {
-      const status = readFileSync(`/proc/${this.pid}/status`, 'utf8');
-      const kb = (k: string) => Number(new RegExp(`^${k}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? NaN) * 1024;
-      return { rss: kb('VmRSS'), peak: kb('VmHWM') };
-    } catch {
-      return undefined;
+      status = readFileSync(`/proc/${this.pid}/status`, 'utf8');
+    } catch (err) {
+      // Gone (reaped): nothing to read.
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT' || (err as NodeJS.ErrnoException).code === 'ESRCH') return undefined;
+      throw err;
     }
+    const kb = (k: string) => /^(\d+) kB$/.exec(new RegExp(`^${k}:\\s+(.*)$`, 'm').exec(status)?.[1] ?? '')?.[1];
+    const rss = kb('VmRSS');
+    const peak = kb('VmHWM');
+    return rss === undefined || peak === undefined ? undefined : { rss: Number(rss) * 1024, peak: Number(peak) * 1024 };
   }
 }
 
