@@ -159,7 +159,8 @@ async function onlySection<T>(name: string, measure: () => Promise<T>, rows: (r:
 function wrapRows(w: WrapResult): [string, string, string][] {
   return [
     ['server-everything over stdio, direct', `${w.direct.rps} rps, p50 / p99 ${w.direct.p50Ms} / ${w.direct.p99Ms} ms`, `1 v1 client back to back, ${w.rounds} rounds of ${w.seconds} s`],
-    ['  through wrap', `${w.wrapped.rps} rps, p50 / p99 ${w.wrapped.p50Ms} / ${w.wrapped.p99Ms} ms`, `ratio ${w.rpsRatio} (target >= 0.95), added p50 ${w.addedP50Ms} ms (target < 0.1 ms), wrapper CPU ${w.wrapperCpuUsPerCall} us/call`],
+    ['  through a bare Node relay (anchor)', `${w.relay.rps} rps, p50 / p99 ${w.relay.p50Ms} / ${w.relay.p99Ms} ms`, `ratio ${w.relayRpsRatio}, added p50 ${w.relayAddedP50Ms} ms, relay CPU ${w.relayCpuUsPerCall} us/call`],
+    ['  through wrap', `${w.wrapped.rps} rps, p50 / p99 ${w.wrapped.p50Ms} / ${w.wrapped.p99Ms} ms`, `ratio ${w.rpsRatio} (target >= 0.95), added p50 ${w.addedP50Ms} ms (target < 0.1 ms), wrapper CPU ${w.wrapperCpuUsPerCall} us/call; ${w.wrapOverRelayRps} of the relay`],
   ];
 }
 

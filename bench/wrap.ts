@@ -1,18 +1,22 @@
 /**
  * (9) wrap: what the stdio tap costs a client that launched its server itself. One v1 SDK
  * client (its own `StdioClientTransport`, as a desktop client does) calls `tools/call` `echo`
- * back to back on `@modelcontextprotocol/server-everything` in stdio mode, launched two ways in
- * alternating rounds of the same run:
+ * back to back on `@modelcontextprotocol/server-everything` in stdio mode, launched three ways in
+ * alternating rounds of the same run (the order rotates from round to round):
  * - `direct`: `node …/server-everything/dist/index.js stdio`;
+ * - `relay`: the anchor, bench/bare-relay.ts in front of it: a Node process that only pipes
+ *   (what any process in the path costs here, before observing anything);
  * - `wrapped`: `node bin/mcp-monitor.js wrap -- node …/server-everything/dist/index.js stdio`,
  *   publishing to a temp state directory.
  * Each round: a warm-up, then calls for `seconds`; rps = calls / elapsed, and the p50 / p99 of
  * the calls. `rpsRatio` is the median of the rounds' wrapped / direct ratios, `addedP50Ms` the
- * wrapped p50 minus the direct p50 (medians over the rounds). `wrapperCpuUsPerCall`: the CPU
- * (user + system, /proc/<pid>/stat) the wrapper process used in its rounds' measured windows,
- * divided by the calls they completed.
+ * wrapped p50 minus the direct p50 (medians over the rounds); `relayRpsRatio`,
+ * `relayAddedP50Ms` the same for the relay, `wrapOverRelayRps` the median of wrapped / relay.
+ * `wrapperCpuUsPerCall` (`relayCpuUsPerCall`): the CPU (user + system, /proc/<pid>/stat) the
+ * wrapper (the relay) used in its rounds' measured windows, divided by the calls they completed.
  */
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
 import { nowMs } from './lib/clock.js';
@@ -20,6 +24,8 @@ import { BIN, ROOT, cpuSeconds, removeDir, tempDir } from './lib/procs.js';
 import { dist, median, round } from './lib/stats.js';
 
 const EVERYTHING = path.join(ROOT, 'node_modules', '@modelcontextprotocol', 'server-everything', 'dist', 'index.js');
+// Built beside this file by bench/tsconfig.json.
+const BARE_RELAY = fileURLToPath(new URL('./bare-relay.js', import.meta.url));
 
 export interface WrapNumbers {
   rps: number;
@@ -34,7 +40,12 @@ export interface WrapResult {
   addedP50Ms: number;
   rpsRatio: number;
   wrapperCpuUsPerCall: number;
-  runs: { direct: number[]; wrapped: number[] };
+  relay: WrapNumbers;
+  relayRpsRatio: number;
+  relayAddedP50Ms: number;
+  wrapOverRelayRps: number;
+  relayCpuUsPerCall: number;
+  runs: { direct: number[]; relay: number[]; wrapped: number[] };
   rounds: number;
   seconds: number;
   server: string;
@@ -78,36 +89,44 @@ async function round1(command: string, args: string[], env: NodeJS.ProcessEnv, s
 export async function measureWrap(o: { rounds: number; seconds: number; log: (m: string) => void }): Promise<WrapResult> {
   const stateDir = await tempDir('bench-wrap-');
   const direct: Round[] = [];
+  const relay: Round[] = [];
   const wrapped: Round[] = [];
+  const server = [EVERYTHING, 'stdio'];
+  const kinds: [Round[], string[]][] = [
+    [direct, server],
+    [relay, [BARE_RELAY, process.execPath, ...server]],
+    [wrapped, [BIN, 'wrap', '--state-dir', stateDir, '--', process.execPath, ...server]],
+  ];
   try {
     for (let r = 0; r < o.rounds; r++) {
       o.log(`wrap: round ${r + 1} of ${o.rounds}`);
-      // Alternate which goes first, so that neither always meets a warmer machine.
-      const d = () => round1(process.execPath, [EVERYTHING, 'stdio'], {}, o.seconds).then((x) => void direct.push(x));
-      const w = () => round1(process.execPath, [BIN, 'wrap', '--state-dir', stateDir, '--', process.execPath, EVERYTHING, 'stdio'], {}, o.seconds).then((x) => void wrapped.push(x));
-      if (r % 2 === 0) {
-        await d();
-        await w();
-      } else {
-        await w();
-        await d();
+      // Rotate which goes first, so that none always meets a warmer (or busier) machine.
+      for (let k = 0; k < kinds.length; k++) {
+        const [into, args] = kinds[(r + k) % kinds.length]!;
+        into.push(await round1(process.execPath, args, {}, o.seconds));
       }
     }
   } finally {
     await removeDir(stateDir);
   }
   const summary = (rs: Round[]): WrapNumbers => ({ rps: round(median(rs.map((x) => x.rps)), 0), p50Ms: round(median(rs.map((x) => x.p50))), p99Ms: round(median(rs.map((x) => x.p99))) });
-  const calls = wrapped.reduce((a, x) => a + x.calls, 0);
-  const cpu = wrapped.reduce((a, x) => a + x.cpuS, 0);
+  const cpuUs = (rs: Round[]) => round((rs.reduce((a, x) => a + x.cpuS, 0) / rs.reduce((a, x) => a + x.calls, 0)) * 1e6, 1);
+  const ratio = (a: Round[], b: Round[]) => round(median(a.map((x, i) => x.rps / b[i]!.rps)));
   const dn = summary(direct);
+  const rn = summary(relay);
   const wn = summary(wrapped);
   return {
     direct: dn,
     wrapped: wn,
     addedP50Ms: round(wn.p50Ms - dn.p50Ms),
-    rpsRatio: round(median(wrapped.map((x, i) => x.rps / direct[i]!.rps))),
-    wrapperCpuUsPerCall: round((cpu / calls) * 1e6, 1),
-    runs: { direct: direct.map((x) => round(x.rps, 0)), wrapped: wrapped.map((x) => round(x.rps, 0)) },
+    rpsRatio: ratio(wrapped, direct),
+    wrapperCpuUsPerCall: cpuUs(wrapped),
+    relay: rn,
+    relayRpsRatio: ratio(relay, direct),
+    relayAddedP50Ms: round(rn.p50Ms - dn.p50Ms),
+    wrapOverRelayRps: ratio(wrapped, relay),
+    relayCpuUsPerCall: cpuUs(relay),
+    runs: { direct: direct.map((x) => round(x.rps, 0)), relay: relay.map((x) => round(x.rps, 0)), wrapped: wrapped.map((x) => round(x.rps, 0)) },
     rounds: o.rounds,
     seconds: o.seconds,
     server: '@modelcontextprotocol/server-everything (stdio)',
