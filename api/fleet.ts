@@ -16,7 +16,7 @@ import { SETTINGS, type Settings } from '../shared/settings.js';
 import { ChildSupervisor } from './child-supervisor.js';
 
 /** The settings the child takes, passed on as flags. */
-const CHILD_SETTINGS = ['mcpPort', 'mcpHost', 'stateDir', 'serverId', 'heartbeatMs', 'maxSessions', 'sessionIdleMs', 'entry', 'upstream', 'command', 'trustProxy', 'allowedHosts', 'clientWindowMs', 'journalMaxBytes', 'journalFiles'] as const;
+const CHILD_SETTINGS = ['mcpPort', 'mcpHost', 'stateDir', 'serverId', 'heartbeatMs', 'maxSessions', 'sessionIdleMs', 'entry', 'upstream', 'command', 'trustProxy', 'allowedHosts', 'clientWindowMs', 'calls', 'callsMaxBytes', 'callsFiles', 'journalMaxBytes', 'journalFiles'] as const;
 
 /** Everything a child needs to know. */
 export type ChildSettings = Pick<Settings, (typeof CHILD_SETTINGS)[number]>;

@@ -24,6 +24,11 @@ import { SnapshotHistogram, type HistogramSeries } from './snapshot-histogram.js
 
 export interface MetricsOptions {
   catalog: ServerCatalog;
+  /**
+   * The `--max-sessions` of each server this API spawns, by server id: `mcp_sessions_max`. A
+   * server found in the state directory has none (its cap is not in its snapshot).
+   */
+  sessionCaps?: ReadonlyMap<string, number>;
   /** Also expose prom-client's process and Node.js metrics (`process_*`, `nodejs_*`). Default true. */
   defaultMetrics?: boolean;
 }
@@ -54,6 +59,17 @@ export class Metrics {
       collect() {
         this.reset();
         for (const v of views()) if (v.snapshot) this.set({ server_id: v.serverId }, v.snapshot.activeConnections);
+      },
+    });
+    const caps = options.sessionCaps ?? new Map<string, number>();
+    new Gauge({
+      name: 'mcp_sessions_max',
+      help: 'The cap of the MCP server (--max-sessions): legacy sessions held at once, and modern clients listed at once, each (servers this API spawns).',
+      labelNames,
+      registers,
+      collect() {
+        this.reset();
+        for (const [serverId, max] of caps) this.set({ server_id: serverId }, max);
       },
     });
     new Gauge({
@@ -97,13 +113,15 @@ export class Metrics {
     });
     new Gauge({
       name: 'mcp_snapshot_age_seconds',
-      help: 'Seconds since the writer last wrote its snapshot (stale past 3 heartbeats while running).',
+      help: 'Seconds since the writer last wrote its snapshot (stale past 3 heartbeats); none for a writer that stopped cleanly.',
       labelNames,
       registers,
       collect() {
         this.reset();
         const now = Date.now();
-        for (const v of views()) if (v.snapshot) this.set({ server_id: v.serverId }, snapshotAgeMs(v.snapshot, now) / 1000);
+        // A writer that stopped cleanly writes no more: its age would only grow, and an alert on
+        // it (alerts/mcp-monitor.rules.yml) would fire for every server that ended as it should.
+        for (const v of views()) if (v.snapshot && v.snapshot.status !== 'stopped') this.set({ server_id: v.serverId }, snapshotAgeMs(v.snapshot, now) / 1000);
       },
     });
     new Gauge({

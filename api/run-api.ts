@@ -17,6 +17,7 @@ import { createApp } from './app.js';
 import { buildFleet, startFleet } from './fleet.js';
 import { Metrics } from './metrics.js';
 import { MonitoringNamespace } from './monitoring-namespace.js';
+import { callsRoutes } from './routes/calls.js';
 import { controlRoutes } from './routes/control.js';
 import { dashboardRoutes } from './routes/dashboard.js';
 import { metricsRoutes } from './routes/metrics.js';
@@ -84,9 +85,9 @@ export async function runApi(o: RunApiOptions): Promise<void> {
   const probes = new WriterProbes({ watcher });
   const catalog = new ServerCatalog({ watcher, supervisors, defaultServerId: o.servers[0]?.id ?? s.serverId, probes });
   const sse = new SseHub({ jsonOf: (snap) => watcher.jsonOf(snap) });
-  const metrics = new Metrics({ catalog });
+  const metrics = new Metrics({ catalog, sessionCaps: new Map(o.servers.map((x) => [x.id, x.settings.maxSessions])) });
   const control = controlRoutes({ catalog, stateDir: s.stateDir, logger: log.child({ component: 'control' }) });
-  const app = createApp({ catalog, sse, allowedHosts, logger: log.child({ component: 'http' }), token: s.token, extra: [control, metricsRoutes(metrics)], publicRouters: [dashboardRoutes()] });
+  const app = createApp({ catalog, sse, allowedHosts, logger: log.child({ component: 'http' }), token: s.token, extra: [control, callsRoutes({ catalog, stateDir: s.stateDir, logger: log.child({ component: 'calls' }) }), metricsRoutes(metrics)], publicRouters: [dashboardRoutes()] });
   const server = createApiServer(app);
   const monitoring = new MonitoringNamespace({ server, catalog, allowedHosts, token: s.token, logger: log.child({ component: 'socket.io' }) });
 

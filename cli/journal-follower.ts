@@ -1,5 +1,6 @@
 /**
- * Follows one journal file like `tail -F`: keeps its handle open, reads what was appended since
+ * Follows one journal file (the event journal, or any journal rotated alike: the calls journal)
+ * like `tail -F`: keeps its handle open, reads what was appended since
  * the last call, and when the file was rotated (a new inode under the name) finishes the old
  * file, then reads the rotated files written since (`events.<n>.jsonl` whose inodes it has not
  * read, oldest first: several rotations may land between two calls), then the new current
@@ -9,12 +10,21 @@
 import { open, readdir, stat, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import { StringDecoder } from 'node:string_decoder';
-import { journalFileName, parseJournalLine, tornLineWarning, type JournalLine } from '../shared/journal.js';
+import { parseJournalLine, tornLineWarning, type JournalLine } from '../shared/journal.js';
+import { EVENT_JOURNAL, type JournalNames } from '../shared/journal-names.js';
 
-export interface JournalFollowerOptions {
+export interface JournalFollowerOptions<L> {
   /** Skip what the file holds when `init()` runs (follow from now on). Default false. */
   fromEnd?: boolean;
+  /** Begin with the oldest rotated file there is, then the newer ones, then the current file (the whole journal). Default false: the current file only. */
+  fromOldest?: boolean;
   onWarning: (message: string) => void;
+  /** The names of the journal's files. Default the event journal's (`events.jsonl`, `events.<n>.jsonl`). */
+  names?: JournalNames;
+  /** Parses one line (throws for a bad one, which is skipped with a warning). Default the event journal's. */
+  parse?: (text: string) => L;
+  /** What a line is called in warnings. Default `journal line`. */
+  lineName?: string;
 }
 
 const CHUNK = 64 * 1024;
@@ -22,16 +32,18 @@ const CHUNK = 64 * 1024;
 const DONE_KEPT = 256;
 /** At most this many files are finished in one `read()` (rotations by the dozen between two polls are not). */
 const MAX_FILES_PER_READ = 64;
-const ROTATED_RE = /^events\.(\d+)\.jsonl$/;
 
 /** A file's identity across renames: its inode, and its birth time against inode reuse. */
 function identityOf(st: { ino: bigint; birthtimeNs: bigint }): string {
   return `${st.ino}:${st.birthtimeNs}`;
 }
 
-export class JournalFollower {
+export class JournalFollower<L = JournalLine> {
   readonly file: string;
   readonly #onWarning: (message: string) => void;
+  readonly #names: JournalNames;
+  readonly #parse: (text: string) => L;
+  readonly #lineName: string;
   #fromEnd: boolean;
   #fh: FileHandle | undefined;
   /** The file being read: its identity and name when opened (for warnings), and whether it is a rotated file. */
@@ -43,10 +55,15 @@ export class JournalFollower {
   #buf = '';
   #decoder = new StringDecoder('utf8');
 
-  constructor(file: string, options: JournalFollowerOptions) {
+  constructor(file: string, options: JournalFollowerOptions<L>) {
     this.file = file;
     this.#fromEnd = options.fromEnd ?? false;
     this.#onWarning = options.onWarning;
+    this.#names = options.names ?? EVENT_JOURNAL;
+    this.#parse = options.parse ?? (parseJournalLine as unknown as (text: string) => L);
+    this.#lineName = options.lineName ?? 'journal line';
+    // An identity no file has: every rotated file is then newer than "the last one read".
+    if (options.fromOldest) this.#last = '';
   }
 
   /** Positions at the end of the file when `fromEnd` (a file made later is read from its start). */
@@ -55,12 +72,16 @@ export class JournalFollower {
     this.#fromEnd = false;
   }
 
-  /** The whole lines appended since the last call. */
-  async read(): Promise<JournalLine[]> {
-    const out: JournalLine[] = [];
+  /**
+   * The whole lines appended since the last call. With `limit`, it returns once it has about that
+   * many (a chunk's worth more at most), and the next call goes on from there.
+   */
+  async read(limit = Infinity): Promise<L[]> {
+    const out: L[] = [];
     for (let round = 0; round < MAX_FILES_PER_READ; round += 1) {
       if (!this.#fh && !(await this.#openNext())) return out;
-      await this.#drain(out);
+      await this.#drain(out, limit);
+      if (out.length >= limit) return out;
       if (this.#cur!.rotated) {
         // A rotated file gets no more lines: done with it.
         await this.#closeFile();
@@ -115,14 +136,10 @@ export class JournalFollower {
       if (err.code === 'ENOENT') return [];
       throw err;
     });
-    const numbers = names.flatMap((n) => {
-      const m = ROTATED_RE.exec(n);
-      return m && Number(m[1]) > 0 ? [Number(m[1])] : [];
-    });
-    numbers.sort((a, b) => b - a);
     const files: { file: string; id: string }[] = [];
-    for (const n of numbers) {
-      const file = path.join(dir, journalFileName(n));
+    for (const name of this.#names.oldestFirst(names)) {
+      if (name === this.#names.current) continue;
+      const file = path.join(dir, name);
       try {
         files.push({ file, id: identityOf(await stat(file, { bigint: true })) });
       } catch (err) {
@@ -177,9 +194,9 @@ export class JournalFollower {
     this.#decoder = new StringDecoder('utf8');
   }
 
-  async #drain(out: JournalLine[]): Promise<void> {
+  async #drain(out: L[], limit: number): Promise<void> {
     const chunk = Buffer.alloc(CHUNK);
-    for (;;) {
+    while (out.length < limit) {
       const { bytesRead } = await this.#fh!.read(chunk, 0, CHUNK, this.#offset);
       if (bytesRead === 0) return;
       this.#offset += bytesRead;
@@ -189,9 +206,9 @@ export class JournalFollower {
       for (const part of parts) {
         if (part === '') continue;
         try {
-          out.push(parseJournalLine(part));
+          out.push(this.#parse(part));
         } catch (err) {
-          this.#onWarning(`${this.#cur!.name}: not a journal line (${(err as Error).message}); skipped`);
+          this.#onWarning(`${this.#cur!.name}: not a ${this.#lineName} (${(err as Error).message}); skipped`);
         }
       }
     }

@@ -1,5 +1,5 @@
 /**
- * `mcp-monitor` commands that work on the state directory (tail, inspect, status, end-session)
+ * `mcp-monitor` commands that work on the state directory (tail, inspect, status, end-session, calls)
  * and the help.
  * `start`, `watch`, `server` and `wrap` are dispatched by bin/mcp-monitor.js to api/ and server/.
  */
@@ -18,6 +18,7 @@ Commands:
   status    one line per server in the state directory
   end-session SESSION_ID
             end one session of a running server (through its control directory)
+  calls     print the calls journal of a server: one line per request a client made (--follow, --json)
 
 Run 'mcp-monitor <command> --help' for the options of a command.
 `;
@@ -29,6 +30,7 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   inspect: async () => (await import('./commands/inspect.js')).default,
   status: async () => (await import('./commands/status.js')).default,
   'end-session': async () => (await import('./commands/end-session.js')).default,
+  calls: async () => (await import('./commands/calls.js')).default,
 };
 
 export async function main(argv: string[]): Promise<void> {

@@ -17,7 +17,7 @@ import { runWriter, WriterStartError } from './writer-run.js';
 
 export const SERVER_SETTINGS = [
   'mcpPort', 'mcpHost', 'stateDir', 'serverId', 'heartbeatMs', 'maxSessions', 'sessionIdleMs', 'entry', 'upstream', 'command', 'trustProxy',
-  'allowedHosts', 'clientWindowMs', 'journalMaxBytes', 'journalFiles',
+  'allowedHosts', 'clientWindowMs', 'journalMaxBytes', 'journalFiles', 'calls', 'callsMaxBytes', 'callsFiles',
 ] as const satisfies readonly SettingKey[];
 
 /**

@@ -18,6 +18,7 @@ import { parseCommand, settingsHelp, UsageError, type SettingKey } from '../shar
 import { ensureStateDir } from '../shared/io/state-dir.js';
 import { userStateDir } from '../shared/user-state-dir.js';
 import { joinCommandLine } from '../shared/command-line.js';
+import { RequestObservers } from './operations/finished-request.js';
 import { OperationRecorder } from './operations/operation-recorder.js';
 import { SessionRegistry } from './sessions/session-registry.js';
 import { claimServerId } from './backends/wrap/claim-server-id.js';
@@ -30,7 +31,7 @@ import { wrapServerId } from './backends/wrap/wrap-server-id.js';
 import { WrapTap } from './backends/wrap/wrap-tap.js';
 import { runWriter, WriterStartError, type WriterRun } from './writer-run.js';
 
-export const WRAP_SETTINGS = ['serverId', 'stateDir', 'heartbeatMs', 'journalMaxBytes', 'journalFiles'] as const satisfies readonly SettingKey[];
+export const WRAP_SETTINGS = ['serverId', 'stateDir', 'heartbeatMs', 'journalMaxBytes', 'journalFiles', 'calls', 'callsMaxBytes', 'callsFiles'] as const satisfies readonly SettingKey[];
 
 const EXIT_USAGE = 2;
 /** The signals passed on to CMD. */
@@ -76,8 +77,14 @@ export async function main(argv: string[]): Promise<void> {
   const startedAt = new Date();
   const sessionId = randomUUID();
   const registry = new SessionRegistry();
+  // The log queues its lines until its file is known (the server id is chosen after CMD started).
+  const logFile = new WrapLogFile();
+  const rootLog = pino({ name: 'mcp-monitor:wrap', level: parseLogLevel(process.env.MCP_MONITOR_LOG_LEVEL), base: { pid: process.pid }, timestamp: pino.stdTimeFunctions.isoTime }, logFile);
+  // The tap tells of requests from CMD's start, before the writer is built: the writer's own
+  // observers are added to this fan-out by runWriter (server/writer-run.ts).
   const recorder = new OperationRecorder();
-  const tap = new WrapTap(recorder);
+  const requests = new RequestObservers((err) => rootLog.error({ err }, 'a request observer failed; request not recorded by it')).add(recorder);
+  const tap = new WrapTap({ requests, sessionId });
   const relay = new WrapRelay(command);
   relay.on('client', (chunk) => tap.client(chunk));
   relay.on('server', (chunk) => tap.server(chunk));
@@ -98,8 +105,6 @@ export async function main(argv: string[]): Promise<void> {
   }
 
   // The relay runs: from here on, publishing is a bonus that never gets in its way.
-  const logFile = new WrapLogFile();
-  const rootLog = pino({ name: 'mcp-monitor:wrap', level: parseLogLevel(process.env.MCP_MONITOR_LOG_LEVEL), base: { pid: process.pid }, timestamp: pino.stdTimeFunctions.isoTime }, logFile);
   const aborted = new AbortController();
   let backend: WrapBackend | undefined;
   // stderr is CMD's: the wrapper adds at most one line of its own there.
@@ -137,6 +142,7 @@ export async function main(argv: string[]): Promise<void> {
         log,
         lock,
         recorder,
+        requests,
         startedAt,
         onLockLost: () => monitoringOff(`another writer took over server id ${serverId}`),
       });

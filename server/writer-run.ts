@@ -2,7 +2,8 @@
  * What every writer of a server id runs, whatever feeds its connection map (`mcp-monitor server`
  * with its backend from server/backends/index.ts, `mcp-monitor wrap` with its stdio front): the
  * writer lock, the snapshot writer, the journal (JournalWriter and SessionJournal, fed by
- * publishSessions), the backend and its endpoint, and the control directory; started in that
+ * publishSessions), the calls journal (CallsJournal, one of the writer's RequestObservers, unless
+ * `--calls off`), the backend and its endpoint, and the control directory; started in that
  * order and closed in reverse. When the lock is lost, nothing more is written (no snapshot, no
  * journal line) and the run stops with exit code 1. The caller owns signals and the exit code.
  */
@@ -11,7 +12,9 @@ import { serverDir } from '../shared/paths.js';
 import { UsageError, type Settings } from '../shared/settings.js';
 import type { Backend, EndpointDeps } from './backends/backend.js';
 import { ControlDirectory } from './control/control-directory.js';
+import { RequestObservers } from './operations/finished-request.js';
 import { OperationRecorder } from './operations/operation-recorder.js';
+import { CallsJournal } from './publish/calls-journal.js';
 import { JournalWriter } from './publish/journal-writer.js';
 import { publishSessions } from './publish/publish-sessions.js';
 import { SessionJournal } from './publish/session-journal.js';
@@ -37,18 +40,24 @@ export class WriterStartError extends Error {
 
 /** Options of {@link runWriter}. */
 export interface WriterRunOptions {
-  settings: Pick<Settings, 'stateDir' | 'serverId' | 'heartbeatMs' | 'journalMaxBytes' | 'journalFiles'>;
+  settings: Pick<Settings, 'stateDir' | 'serverId' | 'heartbeatMs' | 'journalMaxBytes' | 'journalFiles' | 'calls' | 'callsMaxBytes' | 'callsFiles'>;
   registry: SessionRegistry;
   backend: Backend;
-  /** What the endpoint gets beside the registry, the recorder, its logger and the server directory. */
-  endpoint: Omit<EndpointDeps, 'registry' | 'recorder' | 'logger' | 'serverDir'>;
+  /** What the endpoint gets beside the registry, the request observers, its logger and the server directory. */
+  endpoint: Omit<EndpointDeps, 'registry' | 'requests' | 'logger' | 'serverDir'>;
   log: Logger;
   /** The lock of the server id, already held (wrap takes it while choosing its id); default: taken by start(). */
   lock?: WriterLock;
   /** Pid of a dead previous writer whose lock may be taken over at once (see WriterLock). */
   reclaimPid?: number;
-  /** What clients asked for; default a fresh one (wrap's tap records into its own from the start). */
+  /** The snapshot's `operations`; default a fresh one (wrap's tap records into its own from the start). */
   recorder?: OperationRecorder;
+  /**
+   * What the endpoint tells of every ended request; default a fresh fan-out with `recorder`
+   * added. One given (wrap's, told by its tap before the writer is built) must hold `recorder`
+   * already; the writer's other observers are added to it here.
+   */
+  requests?: RequestObservers;
   /** SnapshotWriter `activityDelayMs`. */
   activityDelayMs?: number;
   /** When this process started serving (the journal's `start` line of a first run). Default now. */
@@ -61,6 +70,8 @@ export interface WriterRunOptions {
 export interface WriterRun {
   readonly writer: SnapshotWriter;
   readonly lock: WriterLock;
+  /** What every endpoint tells of the requests it served (the operations, the calls journal, and any observer added). */
+  readonly requests: RequestObservers;
   /**
    * Takes the lock (unless given), starts the writer, the journal, the backend, the endpoint and
    * the control directory, and marks the server running. Rejects with {@link WriterStartError}
@@ -79,8 +90,15 @@ export interface WriterRun {
 export function runWriter(o: WriterRunOptions): WriterRun {
   const { settings: s, registry, backend, log } = o;
   const lock = o.lock ?? new WriterLock({ stateDir: s.stateDir, serverId: s.serverId, logger: log.child({ component: 'writer-lock' }), reclaimPid: o.reclaimPid });
-  // What clients ask for: the endpoint records requests, publishSessions the ended connections.
+  // What clients ask for: the endpoint tells its observers of each request (the recorder among
+  // them), publishSessions tells the recorder of the ended connections.
   const recorder = o.recorder ?? new OperationRecorder();
+  const requests = o.requests ?? new RequestObservers((err) => log.error({ err }, 'a request observer failed; request not recorded by it')).add(recorder);
+  // The calls journal only with `--calls on`: `off` means no observer and no file at all.
+  const calls = s.calls === 'on'
+    ? new CallsJournal({ stateDir: s.stateDir, serverId: s.serverId, lock, maxBytes: s.callsMaxBytes, files: s.callsFiles, logger: log.child({ component: 'calls-journal' }) })
+    : undefined;
+  if (calls) requests.add(calls);
   const writer = new SnapshotWriter({
     stateDir: s.stateDir,
     serverId: s.serverId,
@@ -92,8 +110,9 @@ export function runWriter(o: WriterRunOptions): WriterRun {
     backend: () => backend.published(),
     logger: log.child({ component: 'snapshot-writer' }),
     activityDelayMs: o.activityDelayMs,
+    ...(calls && { callsDropped: () => calls.dropped }),
   });
-  const host = backend.endpoint({ ...o.endpoint, registry, recorder, logger: log.child({ component: 'mcp-host' }), serverDir: serverDir(s.stateDir, s.serverId) });
+  const host = backend.endpoint({ ...o.endpoint, registry, requests, logger: log.child({ component: 'mcp-host' }), serverDir: serverDir(s.stateDir, s.serverId) });
   const journal = new JournalWriter({ stateDir: s.stateDir, serverId: s.serverId, lock, maxBytes: s.journalMaxBytes, files: s.journalFiles, logger: log.child({ component: 'journal' }) });
   // Requests to end sessions (see shared/control-request.ts), carried out by whichever endpoint serves.
   const controlLog = log.child({ component: 'control' });
@@ -106,6 +125,12 @@ export function runWriter(o: WriterRunOptions): WriterRun {
     failedAppends += 1;
     // Like the snapshot writes: the first failure, then every 100th.
     if (failedAppends === 1 || failedAppends % 100 === 0) log.error({ err: err.message, failedAppends }, 'journal append failed; line dropped');
+  });
+  let callsErrors = 0;
+  calls?.on('error', (err) => {
+    callsErrors += 1;
+    // Lines lost are counted in the snapshot (`callsDropped`); the log says the first, then every 100th.
+    if (callsErrors === 1 || callsErrors % 100 === 0) log.error({ err: err.message, callsErrors, callsDropped: calls.dropped }, 'calls journal: lines lost');
   });
   let failedWrites = 0;
   writer.on('error', (err) => {
@@ -129,6 +154,8 @@ export function runWriter(o: WriterRunOptions): WriterRun {
       await control.close();
       await host.close();
       await backend.close();
+      // The requests that ended while the endpoint closed are in the queue: written under the lock.
+      await calls?.close();
       await writer.flush();
       // The final `stopped` snapshot is the next one; the journal closes while we hold the lock.
       if (writer.last && lock.held) sessionJournal.stop(writer.seq + 1);
@@ -169,6 +196,8 @@ export function runWriter(o: WriterRunOptions): WriterRun {
     // The lock is ours: the journal is ours to append. Failing to open it never stops the server.
     await journal.start().catch((err: Error) => log.error({ err: err.message, file: journal.file }, 'journal unavailable; will retry on the next event'));
     sessionJournal.start(new Date(writer.last?.startedAt ?? o.startedAt ?? Date.now()), s.heartbeatMs, writer.abandoned);
+    // Never fatal either: a calls journal that cannot be opened loses its lines (counted in `callsDropped`) and tries again with each batch.
+    await calls?.start().catch((err: Error) => log.error({ err: err.message, file: calls.file }, 'calls journal unavailable; will retry with the next batch'));
     try {
       // What the backend runs beside its sessions; a change of what it publishes is written soon.
       await backend.start({ changed: () => writer.request('heartbeat') });
@@ -193,6 +222,7 @@ export function runWriter(o: WriterRunOptions): WriterRun {
   return {
     writer,
     lock,
+    requests,
     start,
     shutdown,
     get stopping() {

@@ -20,7 +20,7 @@ export type ConfigApiKey = (typeof CONFIG_API_KEYS)[number];
 /** Child settings each server of a config file may set (with `--config`, only there). */
 export const CONFIG_SERVER_KEYS = [
   'mcpPort', 'mcpHost', 'heartbeatMs', 'maxSessions', 'sessionIdleMs', 'entry', 'upstream', 'command', 'trustProxy',
-  'allowedHosts', 'clientWindowMs', 'journalMaxBytes', 'journalFiles',
+  'allowedHosts', 'clientWindowMs', 'journalMaxBytes', 'journalFiles', 'calls', 'callsMaxBytes', 'callsFiles',
 ] as const satisfies readonly SettingKey[];
 export type ConfigServerKey = (typeof CONFIG_SERVER_KEYS)[number];
 
@@ -64,11 +64,11 @@ export class ConfigError extends UsageError {
 }
 
 /** How a JSON value of each setting is checked before its flag's parser sees it as text. */
-const JSON_KIND: Record<ConfigApiKey | ConfigServerKey, 'integer' | 'string' | 'command' | 'hosts' | 'trustProxy'> = {
+const JSON_KIND: Record<ConfigApiKey | ConfigServerKey, 'integer' | 'string' | 'command' | 'hosts' | 'trustProxy' | 'onOff'> = {
   port: 'integer', host: 'string', stateDir: 'string', token: 'string', allowedHosts: 'hosts',
   mcpPort: 'integer', mcpHost: 'string', heartbeatMs: 'integer', maxSessions: 'integer', sessionIdleMs: 'integer',
   entry: 'string', upstream: 'string', command: 'command', trustProxy: 'trustProxy', clientWindowMs: 'integer',
-  journalMaxBytes: 'integer', journalFiles: 'integer',
+  journalMaxBytes: 'integer', journalFiles: 'integer', calls: 'onOff', callsMaxBytes: 'integer', callsFiles: 'integer',
 };
 
 /** Values never echoed in an error: a secret, or a URL that may hold credentials. */
@@ -130,6 +130,8 @@ export function parseConfigText(text: string, file: string, shownFile = file): F
     else if (kind === 'string' && typeof v === 'string') raw = v;
     else if (kind === 'trustProxy' && (typeof v === 'boolean' || typeof v === 'number' || typeof v === 'string')) raw = String(v);
     else if (kind === 'command' && typeof v === 'string') raw = v;
+    else if (kind === 'onOff' && typeof v === 'boolean') raw = v ? 'on' : 'off';
+    else if (kind === 'onOff' && typeof v === 'string') raw = v;
     else if (kind === 'command' && Array.isArray(v)) raw = commandOf(v, where);
     else if (kind === 'hosts' && typeof v === 'string') raw = v;
     else if (kind === 'hosts' && Array.isArray(v)) {
@@ -138,7 +140,7 @@ export function parseConfigText(text: string, file: string, shownFile = file): F
       });
       raw = v.join(',');
     }
-    const wanted = { integer: 'a number', string: 'a string', command: 'an array of strings or a string', hosts: 'an array of host names or a string', trustProxy: 'a number, "loopback" or false' }[kind];
+    const wanted = { integer: 'a number', string: 'a string', command: 'an array of strings or a string', hosts: 'an array of host names or a string', trustProxy: 'a number, "loopback" or false', onOff: '"on", "off", true or false' }[kind];
     if (raw === undefined) return fail(where, `expected ${wanted}, not ${typeName(v)}`);
     const r = parseSetting(key, raw, dir);
     if (!r.ok) return fail(where, `${SECRET_KEYS.has(key) ? 'not a valid value' : `${shown(v)} is not valid`} (expected ${r.expected})`);

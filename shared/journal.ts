@@ -8,7 +8,7 @@
  * killed writer, or the first part of a line whose writer waits for disk space to write the
  * rest; it is skipped with a warning.
  */
-import { JOURNAL_FILE } from './paths.js';
+import { EVENT_JOURNAL } from './journal-names.js';
 import { CLOSE_REASONS, ERAS, TRANSPORTS, type ClientInfo, type CloseReason, type Era, type LaunchedBy, type Transport } from './snapshot.js';
 import { StateFileError } from './state-file-error.js';
 import { isCount, isIsoTime, isObject } from './validate.js';
@@ -139,7 +139,7 @@ export function serializeJournalLine(line: JournalLine): string {
 
 /** `events.jsonl` for 0, `events.<n>.jsonl` for a rotated file. */
 export function journalFileName(n: number): string {
-  return n === 0 ? JOURNAL_FILE : JOURNAL_FILE.replace(/\.jsonl$/, `.${n}.jsonl`);
+  return EVENT_JOURNAL.file(n);
 }
 
 /**

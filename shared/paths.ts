@@ -5,6 +5,7 @@
  * state/<serverId>/snapshot.json        the latest snapshot, replaced atomically
  * state/<serverId>/snapshot.json.lock   held by the live writer (proper-lockfile)
  * state/<serverId>/events.jsonl         append-only journal
+ * state/<serverId>/calls.jsonl          the calls journal: one line per request a client made
  * ```
  */
 import path from 'node:path';
@@ -12,6 +13,7 @@ import path from 'node:path';
 export const SNAPSHOT_FILE = 'snapshot.json';
 export const LOCK_SUFFIX = '.lock';
 export const JOURNAL_FILE = 'events.jsonl';
+export const CALLS_FILE = 'calls.jsonl';
 
 /** Mode of every directory the project creates: client IPs are personal data. */
 export const DIR_MODE = 0o700;
@@ -41,6 +43,10 @@ export function lockPath(stateDir: string, serverId: string): string {
 
 export function journalPath(stateDir: string, serverId: string): string {
   return path.join(stateDir, serverId, JOURNAL_FILE);
+}
+
+export function callsPath(stateDir: string, serverId: string): string {
+  return path.join(stateDir, serverId, CALLS_FILE);
 }
 
 /**

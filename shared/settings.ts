@@ -60,6 +60,12 @@ export interface Settings {
   journalMaxBytes: number;
   /** Rotated journal files kept (`events.1.jsonl` … `events.N.jsonl`). Default 5. */
   journalFiles: number;
+  /** The calls journal `calls.jsonl` (one line per request a client made): `on` (default) or `off` (no file at all). */
+  calls: 'on' | 'off';
+  /** `calls.jsonl` is rotated before a batch would take it past this. Default 10 MiB. */
+  callsMaxBytes: number;
+  /** Rotated calls files kept (`calls.1.jsonl` … `calls.N.jsonl`). Default 5. */
+  callsFiles: number;
   /** `start` only: a JSON file of the servers to supervise (see config-file.ts), absolute; undefined = one server from the settings. */
   config: string | undefined;
 }
@@ -222,6 +228,22 @@ export const SETTINGS: Record<SettingKey, Spec> = {
   },
   journalFiles: {
     flag: 'journal-files', env: 'MCP_MONITOR_JOURNAL_FILES', type: 'string', help: 'rotated journal files kept (events.1.jsonl …)',
+    parse: integer(1, 100, 'a file count'), default: () => 5,
+  },
+  calls: {
+    flag: 'calls', env: 'MCP_MONITOR_CALLS', type: 'string', help: 'the calls journal calls.jsonl, one line per request a client made: on or off',
+    parse: (raw) => {
+      const v = raw.trim().toLowerCase();
+      return TRUE.has(v) || v === '1' ? 'on' : FALSE.has(v) ? 'off' : new BadValue('on or off');
+    },
+    default: () => 'on',
+  },
+  callsMaxBytes: {
+    flag: 'calls-max-bytes', env: 'MCP_MONITOR_CALLS_MAX_BYTES', type: 'string', help: 'rotate calls.jsonl before it grows past this, bytes',
+    parse: integer(1024, 2 ** 40, 'bytes'), default: () => 10 * 1024 * 1024,
+  },
+  callsFiles: {
+    flag: 'calls-files', env: 'MCP_MONITOR_CALLS_FILES', type: 'string', help: 'rotated calls files kept (calls.1.jsonl …)',
     parse: integer(1, 100, 'a file count'), default: () => 5,
   },
   config: {

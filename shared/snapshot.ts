@@ -149,6 +149,8 @@ export interface Snapshot {
   sessionDurations?: Histogram;
   /** `--command`: every stdio process that has not exited yet; added to schema @1 (readers accept a snapshot without it). */
   processes?: SnapshotProcess[];
+  /** Lines of the calls journal (`calls.jsonl`) this writer process could not write (0 normally); added to schema @1. */
+  callsDropped?: number;
 }
 
 /** A snapshot that does not follow the schema; `code` is always `EINVALID`. */
@@ -311,6 +313,7 @@ export function validateSnapshot(value: unknown): Snapshot {
   }
   if (value.operations !== undefined) checked(() => validateOperations(value.operations));
   if (value.processes !== undefined) value.processes = checked(() => validateProcesses(value.processes));
+  if (value.callsDropped !== undefined) count(value, 'callsDropped', '');
   if (value.sessionDurations !== undefined) checked(() => validateHistogram(value.sessionDurations, SESSION_DURATION_BOUNDS, 'sessionDurations'));
   return value as unknown as Snapshot;
 }

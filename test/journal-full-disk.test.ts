@@ -6,9 +6,9 @@
  * root and a container that allows tmpfs mounts: where it cannot, that case is skipped and its
  * title says why.
  */
-import { execFile, execFileSync } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdir, mkdtemp, open, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
@@ -20,6 +20,7 @@ import { WriterLock } from '../server/publish/writer-lock.js';
 import { type JournalLine } from '../shared/journal.js';
 import { readJournal } from '../shared/io/read-journal.js';
 import { ROOT } from './helpers/processes.js';
+import { fill, smallTmpfs, tmpfsRefusal, unmountAll } from './helpers/small-tmpfs.js';
 import { waitFor } from './helpers/wait-for.js';
 
 interface Log {
@@ -28,76 +29,21 @@ interface Log {
   err?: string;
 }
 
-const mounts: string[] = [];
 const dirs: string[] = [];
 const writers: JournalWriter[] = [];
 const locks: WriterLock[] = [];
 
-function unmount(dir: string): void {
-  try {
-    execFileSync('umount', [dir], { stdio: 'ignore' });
-  } catch {
-    // Still busy (a handle not yet closed): detach it now, the kernel frees it when let go.
-    execFileSync('umount', ['-l', dir], { stdio: 'ignore' });
-  }
-}
-
 async function cleanUp(): Promise<void> {
   await Promise.all(writers.splice(0).map((w) => w.close()));
   await Promise.all(locks.splice(0).map((l) => l.close()));
-  for (const m of mounts.splice(0)) {
-    unmount(m);
-    await rm(m, { recursive: true, force: true });
-  }
+  await unmountAll();
   for (const d of dirs.splice(0)) await rm(d, { recursive: true, force: true });
 }
 afterEach(cleanUp);
 afterAll(cleanUp);
 
-/** Why a tmpfs cannot be mounted here, or undefined when it can (tried once, then unmounted). */
-function mountRefusal(): string | undefined {
-  if (process.platform !== 'linux') return 'not Linux';
-  if (process.getuid?.() !== 0) return 'not root';
-  const probe = execFileSync('mktemp', ['-d', path.join(os.tmpdir(), 'mcpmon-probe-XXXXXX')], { encoding: 'utf8' }).trim();
-  try {
-    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=256k', 'tmpfs', probe], { stdio: 'pipe' });
-    unmount(probe);
-    return undefined;
-  } catch (err) {
-    return `mount -t tmpfs refused: ${String((err as { stderr?: Buffer }).stderr ?? (err as Error).message).trim()}`;
-  } finally {
-    execFileSync('rmdir', [probe]);
-  }
-}
-
-const refusal = mountRefusal();
+const refusal = tmpfsRefusal();
 const tmpfsTitle = (title: string) => (refusal ? `${title} (skipped: ${refusal})` : title);
-
-/** A fresh 256 KiB tmpfs with a 0700 state directory in it. */
-async function smallTmpfs(): Promise<{ mount: string; stateDir: string }> {
-  const mount = await mkdtemp(path.join(os.tmpdir(), 'mcpmon-full-'));
-  execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=256k,mode=0700', 'tmpfs', mount]);
-  mounts.push(mount);
-  const stateDir = path.join(mount, 'state');
-  await mkdir(stateDir, { mode: 0o700 });
-  return { mount, stateDir };
-}
-
-/** Writes zeros into `file` until the file system has no page left. */
-async function fill(file: string): Promise<void> {
-  const fh = await open(file, 'w');
-  const chunk = Buffer.alloc(4096);
-  try {
-    for (;;) {
-      const { bytesWritten } = await fh.write(chunk, 0, chunk.length);
-      if (bytesWritten < chunk.length) break;
-    }
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'ENOSPC') throw err;
-  } finally {
-    await fh.close();
-  }
-}
 
 /** A logger whose lines are kept, parsed, in `logs`. */
 function recorded(): { logs: Log[]; logger: pino.Logger } {

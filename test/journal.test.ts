@@ -168,7 +168,7 @@ describe('the journal of a real MCP child', () => {
   });
 
   it('passes the journal settings from start to the child and refuses bad values', async () => {
-    const args = childArgs({ mcpPort: 0, mcpHost: '127.0.0.1', stateDir: '/s', serverId: 'x', heartbeatMs: 500, maxSessions: 1, sessionIdleMs: 0, entry: undefined, upstream: undefined, command: undefined, trustProxy: false, allowedHosts: [], clientWindowMs: 60000, journalMaxBytes: 4096, journalFiles: 7 });
+    const args = childArgs({ mcpPort: 0, mcpHost: '127.0.0.1', stateDir: '/s', serverId: 'x', heartbeatMs: 500, maxSessions: 1, sessionIdleMs: 0, entry: undefined, upstream: undefined, command: undefined, trustProxy: false, allowedHosts: [], clientWindowMs: 60000, calls: 'on', callsMaxBytes: 10485760, callsFiles: 5, journalMaxBytes: 4096, journalFiles: 7 });
     expect(args.join(' ')).toMatch(/ --journal-max-bytes 4096 --journal-files 7$/);
     const bad = await run(['server', '--journal-files', '0', '--state-dir', await makeStateDir()]);
     expect(bad.code).toBe(2);

@@ -103,6 +103,7 @@ function value(families: Map<string, Family>, name: string, labels: Record<strin
 
 const MCP_METRICS = {
   mcp_sessions_active: 'gauge',
+  mcp_sessions_max: 'gauge',
   mcp_sessions_created_total: 'counter',
   mcp_sessions_closed_total: 'counter',
   mcp_snapshot_age_seconds: 'gauge',
@@ -235,6 +236,25 @@ describe('GET /metrics', () => {
       process.kill(pid, 'SIGCONT');
     }
     await waitFor(async () => value((await scrape(api)).families, 'mcp_child_up', id) === 1, { what: 'up again' });
+  });
+
+  it('shows the cap of a spawned server, none for an external one, and no snapshot age for a writer that stopped cleanly', async () => {
+    const api = await startApi({ args: ['--max-sessions', '7'] });
+    await writeSnapshot(api.stateDir, 'ext-running', { connections: [] });
+    await writeSnapshot(api.stateDir, 'ext-stopped', { connections: [], status: 'stopped', mcp: null, writtenAt: new Date(Date.now() - 3_600_000).toISOString() });
+    const { families } = await waitFor(async () => {
+      const s = await scrape(api);
+      return value(s.families, 'mcp_child_up', { server_id: 'ext-stopped' }) !== undefined && value(s.families, 'mcp_child_up', { server_id: 'ext-running' }) !== undefined ? s : undefined;
+    }, { what: 'both external servers in /metrics' });
+    expect(families.get('mcp_sessions_max')?.type).toBe('gauge');
+    expect(value(families, 'mcp_sessions_max', { server_id: 'default' })).toBe(7);
+    // The cap of a server this API did not start is not in its snapshot: no series, not a guess.
+    expect(value(families, 'mcp_sessions_max', { server_id: 'ext-running' })).toBeUndefined();
+    expect(value(families, 'mcp_sessions_max', { server_id: 'ext-stopped' })).toBeUndefined();
+    // A stopped writer's age would only grow: no series, so that a staleness alert never fires on it.
+    expect(value(families, 'mcp_snapshot_age_seconds', { server_id: 'ext-stopped' })).toBeUndefined();
+    expect(value(families, 'mcp_snapshot_age_seconds', { server_id: 'ext-running' })).toBeGreaterThanOrEqual(0);
+    expect(value(families, 'mcp_snapshot_age_seconds', { server_id: 'default' })).toBeGreaterThanOrEqual(0);
   });
 
   it('sits behind --token', async () => {

@@ -1,16 +1,22 @@
-/** OperationRecorder: counts, errors, buckets, the cap of 100 entries, carry-over, and outcomes. */
+/** OperationRecorder, told of FinishedRequests: counts, errors, buckets, the cap of 100 entries, carry-over. */
 import { describe, expect, it } from 'vitest';
 import { MAX_OPERATIONS, OPERATION_BOUNDS } from '../shared/operations.js';
-import { OperationRecorder, outcomeOf, outcomeOfStatus } from '../server/operations/operation-recorder.js';
+import type { CallOutcome } from '../server/operations/finished-request.js';
+import { OperationRecorder } from '../server/operations/operation-recorder.js';
+
+/** Tells `r` of one request as an endpoint would (`answered` as the endpoints judge it by default). */
+function record(r: OperationRecorder, method: string, name: string | null, seconds: number, outcome: CallOutcome, answered = outcome === 'ok'): void {
+  r.finished({ endedAt: new Date(), seconds, sessionId: null, era: 'legacy', client: null, method, name, outcome, errorCode: outcome === 'error' ? -32603 : null, answered });
+}
 
 describe('OperationRecorder', () => {
   it('counts and times by method, and by name for tools/call and prompts/get only', () => {
     const r = new OperationRecorder();
-    r.record('tools/call', 'echo', 0.004, 'ok');
-    r.record('tools/call', 'echo', 0.3, 'error');
-    r.record('tools/call', 'echo', 0.02, 'caller-fault');
-    r.record('tools/list', 'ignored', 0.001, 'ok');
-    r.record('prompts/get', 'p', 12, 'ok');
+    record(r, 'tools/call', 'echo', 0.004, 'ok');
+    record(r, 'tools/call', 'echo', 0.3, 'error');
+    record(r, 'tools/call', 'echo', 0.02, 'rejected');
+    record(r, 'tools/list', 'ignored', 0.001, 'ok');
+    record(r, 'prompts/get', 'p', 12, 'ok');
     const ops = r.operations();
     const echo = ops.find((o) => o.name === 'echo')!;
     expect(echo).toMatchObject({ method: 'tools/call', count: 3, errors: 1 });
@@ -22,9 +28,9 @@ describe('OperationRecorder', () => {
 
   it('never holds more than 100 entries, whatever names and methods clients invent', () => {
     const r = new OperationRecorder();
-    for (let i = 0; i < 500; i += 1) r.record('tools/call', `tool-${i}`, 0.001, 'ok');
-    for (let i = 0; i < 500; i += 1) r.record(`x/${i}`, null, 0.001, 'ok');
-    for (let i = 0; i < 50; i += 1) r.record('prompts/get', `p-${i}`, 0.001, 'ok');
+    for (let i = 0; i < 500; i += 1) record(r, 'tools/call', `tool-${i}`, 0.001, 'ok');
+    for (let i = 0; i < 500; i += 1) record(r, `x/${i}`, null, 0.001, 'ok');
+    for (let i = 0; i < 50; i += 1) record(r, 'prompts/get', `p-${i}`, 0.001, 'ok');
     const ops = r.operations();
     expect(ops.length).toBeLessThanOrEqual(MAX_OPERATIONS);
     const total = ops.reduce((n, o) => n + o.count, 0);
@@ -36,17 +42,17 @@ describe('OperationRecorder', () => {
 
   it('gives a name or method an entry only once the server answered it with a result', () => {
     const r = new OperationRecorder();
-    for (let i = 0; i < 500; i += 1) r.record('tools/call', `junk-${i}`, 0.001, i % 2 ? 'caller-fault' : 'error');
-    for (let i = 0; i < 50; i += 1) r.record('prompts/get', `p-${i}`, 0.001, 'caller-fault');
-    for (let i = 0; i < 50; i += 1) r.record(`x/${i}`, null, 0.001, 'caller-fault');
+    for (let i = 0; i < 500; i += 1) record(r, 'tools/call', `junk-${i}`, 0.001, i % 2 ? 'rejected' : 'error');
+    for (let i = 0; i < 50; i += 1) record(r, 'prompts/get', `p-${i}`, 0.001, 'rejected');
+    for (let i = 0; i < 50; i += 1) record(r, `x/${i}`, null, 0.001, 'rejected');
     // A 2xx status without a result message shows nothing about the name.
-    r.record('tools/call', 'unseen', 0.001, 'ok', false);
-    r.record('tools/list', null, 0.001, 'caller-fault');
-    r.record('tools/call', 'echo', 0.001, 'ok');
-    r.record('tools/call', 'echo', 0.001, 'error');
-    r.record('prompts/get', 'greet', 0.001, 'ok');
-    r.record('custom/method', null, 0.001, 'ok');
-    r.record('', null, 0.001, 'caller-fault');
+    record(r, 'tools/call', 'unseen', 0.001, 'ok', false);
+    record(r, 'tools/list', null, 0.001, 'rejected');
+    record(r, 'tools/call', 'echo', 0.001, 'ok');
+    record(r, 'tools/call', 'echo', 0.001, 'error');
+    record(r, 'prompts/get', 'greet', 0.001, 'ok');
+    record(r, 'custom/method', null, 0.001, 'ok');
+    record(r, '', null, 0.001, 'rejected');
     const got = r.operations().map((o) => [o.method, o.name, o.count, o.errors]);
     expect(got).toEqual([
       ['tools/call', '_OTHER', 501, 250],
@@ -63,11 +69,11 @@ describe('OperationRecorder', () => {
     const catalog = new Set(['listed']);
     let known = false;
     const r = new OperationRecorder({ knownName: (method, name) => (known ? method === 'tools/call' && catalog.has(name) : undefined) });
-    r.record('tools/call', 'answered', 0.001, 'ok');
+    record(r, 'tools/call', 'answered', 0.001, 'ok');
     known = true;
-    r.record('tools/call', 'listed', 0.001, 'error');
-    r.record('tools/call', 'not-listed', 0.001, 'ok');
-    r.record('tools/call', 'answered', 0.001, 'ok');
+    record(r, 'tools/call', 'listed', 0.001, 'error');
+    record(r, 'tools/call', 'not-listed', 0.001, 'ok');
+    record(r, 'tools/call', 'answered', 0.001, 'ok');
     expect(r.operations().map((o) => [o.name, o.count])).toEqual([['answered', 1], ['listed', 1], ['_OTHER', 2]]);
   });
 
@@ -81,7 +87,7 @@ describe('OperationRecorder', () => {
         { method: '_other', name: null, count: 4, errors: 0, durationSeconds: h(4) },
       ],
     });
-    r.record('tools/call', 'invented', 0.001, 'caller-fault');
+    record(r, 'tools/call', 'invented', 0.001, 'rejected');
     const ops = r.operations();
     expect(ops.map((o) => [o.method, o.name, o.count, o.errors])).toEqual([['tools/call', '_OTHER', 6, 1], ['_OTHER', null, 4, 0]]);
     expect(ops[0]!.durationSeconds.buckets).toEqual(OPERATION_BOUNDS.map(() => 6));
@@ -89,8 +95,8 @@ describe('OperationRecorder', () => {
 
   it('bounds what a client wrote: no control characters, no megabyte names', () => {
     const r = new OperationRecorder();
-    r.record(`tools/call`, `evil\u001b[2J${'n'.repeat(10_000)}`, 0.001, 'ok');
-    r.record(`m\u0007${'x'.repeat(1000)}`, null, 0.001, 'ok');
+    record(r, `tools/call`, `evil\u001b[2J${'n'.repeat(10_000)}`, 0.001, 'ok');
+    record(r, `m\u0007${'x'.repeat(1000)}`, null, 0.001, 'ok');
     const [a, b] = r.operations();
     expect(a!.name).toMatch(/^evil\[2Jn+$/);
     expect(a!.name!.length).toBe(128);
@@ -100,12 +106,12 @@ describe('OperationRecorder', () => {
 
   it('carries counts over from a previous writer and goes on from them', () => {
     const a = new OperationRecorder();
-    a.record('tools/call', 'echo', 0.01, 'ok');
+    record(a, 'tools/call', 'echo', 0.01, 'ok');
     a.sessionEnded(5);
     const b = new OperationRecorder();
     b.carryOver({ operations: a.operations(), sessionDurations: a.sessionDurations() });
     // A carried-over name is known: its errors count under it, not under _OTHER.
-    b.record('tools/call', 'echo', 0.01, 'error');
+    record(b, 'tools/call', 'echo', 0.01, 'error');
     b.sessionEnded(100);
     expect(b.operations()).toHaveLength(1);
     expect(b.operations()[0]).toMatchObject({ name: 'echo', count: 2, errors: 1 });
@@ -113,22 +119,5 @@ describe('OperationRecorder', () => {
     // Copies: changing what was handed out changes nothing inside.
     b.operations()[0]!.count = 99;
     expect(b.operations()[0]!.count).toBe(2);
-  });
-});
-
-describe('outcomes', () => {
-  it.each<[unknown, string]>([
-    [{ jsonrpc: '2.0', id: 1, result: { content: [] } }, 'ok'],
-    [{ jsonrpc: '2.0', id: 1, error: { code: -32603, message: 'x' } }, 'error'],
-    [{ jsonrpc: '2.0', id: 1, error: { code: -32000, message: 'x' } }, 'error'],
-    ...[-32700, -32600, -32601, -32602, -32002].map((code): [unknown, string] => [{ jsonrpc: '2.0', id: 1, error: { code, message: 'x' } }, 'caller-fault']),
-    [{ jsonrpc: '2.0', id: 1, result: { isError: true, content: [{ type: 'text', text: 'boom' }] } }, 'error'],
-    [{ jsonrpc: '2.0', id: 1, result: { isError: true, content: [{ type: 'text', text: 'Input validation error: Invalid arguments for tool echo' }] } }, 'caller-fault'],
-  ])('%j is %s', (message, outcome) => {
-    expect(outcomeOf(message)).toBe(outcome);
-  });
-
-  it('judges our own answers by their status', () => {
-    expect([outcomeOfStatus(200), outcomeOfStatus(404), outcomeOfStatus(503)]).toEqual(['ok', 'caller-fault', 'error']);
   });
 });

@@ -34,6 +34,9 @@ describe('parseCommand', () => {
       clientWindowMs: 60_000,
       journalMaxBytes: 10 * 1024 * 1024,
       journalFiles: 5,
+      calls: 'on',
+      callsMaxBytes: 10 * 1024 * 1024,
+      callsFiles: 5,
     });
   });
 
@@ -55,14 +58,19 @@ describe('parseCommand', () => {
       MCP_MONITOR_CLIENT_WINDOW_MS: '5000',
       MCP_MONITOR_JOURNAL_MAX_BYTES: '65536',
       MCP_MONITOR_JOURNAL_FILES: '3',
+      MCP_MONITOR_CALLS: 'off',
+      MCP_MONITOR_CALLS_MAX_BYTES: '4096',
+      MCP_MONITOR_CALLS_FILES: '2',
     };
     const fromEnv = parseCommand('start', [], env, ALL, { cwd: '/w' }).settings;
     expect(fromEnv).toEqual({
       port: 4000, host: '0.0.0.0', mcpPort: 0, mcpHost: '::1', stateDir: '/w/var/state', serverId: 'edge-1', heartbeatMs: 500,
       token: 'tok', maxSessions: 10, sessionIdleMs: 0, entry: '/w/my-server.js', trustProxy: 'loopback', allowedHosts: ['monitor.example', '[fd00::5]'], clientWindowMs: 5000, journalMaxBytes: 65536, journalFiles: 3,
+      calls: 'off', callsMaxBytes: 4096, callsFiles: 2,
     });
     const flagged = parseCommand('start', ['--port', '5000', '--server-id', 'flag-id', '--state-dir', '/abs'], env, ALL, { cwd: '/w' }).settings;
     expect(flagged).toMatchObject({ port: 5000, serverId: 'flag-id', stateDir: '/abs', host: '0.0.0.0' });
+    expect(parseCommand('server', ['--calls', 'ON'], env, ['calls'], { cwd: '/w' }).settings.calls).toBe('on');
   });
 
   it.each([
@@ -83,6 +91,9 @@ describe('parseCommand', () => {
     [['--allowed-hosts', 'http://x'], /Invalid --allowed-hosts/],
     [['--allowed-hosts', ' , '], /Invalid --allowed-hosts/],
     [['--client-window-ms', '10'], /Invalid --client-window-ms: "10" \(expected milliseconds, 100-86400000\)/],
+    [['--calls', 'maybe'], /Invalid --calls: "maybe" \(expected on or off\)/],
+    [['--calls-max-bytes', '100'], /Invalid --calls-max-bytes: "100" \(expected bytes, 1024-/],
+    [['--calls-files', '0'], /Invalid --calls-files: "0" \(expected a file count, 1-100\)/],
     [['--bogus'], /Unknown option '--bogus'/],
     [['extra-arg'], /unexpected argument "extra-arg"/],
   ])('rejects %j', (argv, message) => {

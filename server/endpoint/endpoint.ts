@@ -7,7 +7,7 @@
 import type { Logger } from 'pino';
 import type { TrustProxy } from '../../shared/settings.js';
 import type { McpEndpoint } from '../../shared/snapshot.js';
-import type { OperationRecorder } from '../operations/operation-recorder.js';
+import type { RequestObserver } from '../operations/finished-request.js';
 import type { SessionRegistry } from '../sessions/session-registry.js';
 import type { HttpLimits } from './http-limits.js';
 
@@ -18,8 +18,11 @@ export interface EndpointDeps {
   /** Port; 0 = any free port. */
   port: number;
   registry: SessionRegistry;
-  /** Counts and times every JSON-RPC request. Default none (nothing recorded). */
-  recorder?: OperationRecorder;
+  /**
+   * Told of every JSON-RPC request once it ended, and of every `tools/list` result that passes
+   * (server/operations/finished-request.ts; the writer's RequestObservers). Default none.
+   */
+  requests?: RequestObserver;
   logger: Logger;
   /** Sessions held at once; past it `initialize` gets 503 with Retry-After. Also the cap of modern clients listed. */
   maxSessions: number;

@@ -21,13 +21,13 @@ import type { Logger } from 'pino';
 import type { TrustProxy } from '../../shared/settings.js';
 import { clientAddress } from '../sessions/client-fields.js';
 import type { ReleaseSlot, SessionSlots } from '../sessions/session-slots.js';
-import type { OperationRecorder } from '../operations/operation-recorder.js';
+import type { RequestObserver } from '../operations/finished-request.js';
 import { arrive, finish, readBody as readOperations, type HttpCall } from '../operations/operation-tap.js';
 import { admitBody, type BodyBudget } from './body-budget.js';
 import type { BodyReader, ReadBody } from './body-readers.js';
 import { forwardedIp } from './forwarded-ip.js';
 import type { HttpLimits } from './http-limits.js';
-import { jsonRpcError } from './json-rpc-error.js';
+import { answeredCode, jsonRpcError } from './json-rpc-error.js';
 import { looksModern, MCP_ENDPOINT, mcpHostCheck, servedModern } from './mcp-http.js';
 
 export type DoorMethod = 'POST' | 'GET' | 'DELETE';
@@ -84,7 +84,8 @@ export interface FrontDoorOptions {
   allowedHosts?: readonly string[] | undefined;
   trustProxy: TrustProxy;
   logger: Logger;
-  recorder?: OperationRecorder | undefined;
+  /** Told of every request that ended (and every `tools/list` result, by the endpoint's legs). Default none. */
+  requests?: RequestObserver | undefined;
   limits: HttpLimits;
   /** The child's one budget of buffered request bytes. */
   budget: BodyBudget;
@@ -129,9 +130,10 @@ export function frontDoor(o: FrontDoorOptions): http.RequestListener {
   const full = (res: http.ServerResponse, what: 'initialize' | 'adoption'): void => answerFull(res, what, o.sessions.slots.max, retryAfter, log);
 
   const enter = async (req: http.IncomingMessage, res: http.ServerResponse, method: DoorMethod): Promise<void> => {
-    const call = method === 'POST' ? arrive() : undefined;
-    const recorder = o.recorder;
-    if (call && recorder) res.once('close', () => finish(call, res.statusCode, recorder));
+    // A POST's era before its body is classified: what its headers claim (for a refusal's FinishedRequest).
+    const call = method === 'POST' ? arrive(looksModern(req) ? 'modern' : 'legacy') : undefined;
+    const requests = o.requests;
+    if (call && requests) res.once('close', () => finish(call, res.statusCode, answeredCode(res), requests));
     const sessionId = header(req, 'mcp-session-id');
     let limit = o.limits.initializeBodyBytes;
     let slot: ReleaseSlot | undefined;
@@ -162,7 +164,11 @@ export function frontDoor(o: FrontDoorOptions): http.RequestListener {
       body = await o.reader(req, res, limit);
       if (!body) return;
     }
-    if (call) readOperations(call, body?.parsed);
+    const route = sessionId !== undefined ? 'session' : method === 'POST' && o.servesModern ? classify(req, body?.parsed) : 'legacy';
+    if (call) {
+      readOperations(call, body?.parsed);
+      call.era = route === 'modern' || route === 'rejected' ? 'modern' : 'legacy';
+    }
     let ip: string | undefined;
     await o.serve({
       req,
@@ -173,7 +179,7 @@ export function frontDoor(o: FrontDoorOptions): http.RequestListener {
       slot,
       body,
       call,
-      route: sessionId !== undefined ? 'session' : method === 'POST' && o.servesModern ? classify(req, body?.parsed) : 'legacy',
+      route,
       header: (name) => header(req, name),
       clientIp: () => (ip ??= clientAddress(forwardedIp(req, o.trustProxy))),
     });

@@ -6,12 +6,23 @@ import type http from 'node:http';
 import type { Logger } from 'pino';
 import { refuseBody } from './read-body.js';
 
+// The code each response was answered with here, for the outcome of its request (a
+// FinishedRequest's `errorCode`, server/operations/operation-tap.ts). Keyed by the response
+// object, so an entry lives exactly as long as its response: no state outlives a request.
+const answeredCodes = new WeakMap<http.ServerResponse, number>();
+
 /** Answers `status` with `{"jsonrpc":"2.0","error":{code,message},"id":null}`, unless headers went out already. */
 export function jsonRpcError(res: http.ServerResponse, status: number, code: number, message: string): void {
   if (res.headersSent || res.destroyed) return;
+  answeredCodes.set(res, code);
   const body = JSON.stringify({ jsonrpc: '2.0', error: { code, message }, id: null });
   res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(body) });
   res.end(body);
+}
+
+/** The JSON-RPC code {@link jsonRpcError} answered `res` with; null when it did not answer it. */
+export function answeredCode(res: http.ServerResponse): number | null {
+  return answeredCodes.get(res) ?? null;
 }
 
 /**

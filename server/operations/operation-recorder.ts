@@ -16,7 +16,6 @@
  * all; each string cut and stripped of control characters.
  */
 import {
-  CALLER_FAULT_CODES,
   MAX_OPERATIONS,
   NAMED_METHODS,
   OPERATION_BOUNDS,
@@ -30,9 +29,7 @@ import {
   type Operation,
 } from '../../shared/operations.js';
 import { boundText } from '../sessions/client-fields.js';
-
-/** What became of a request: served, failed on the server's side, or refused as the caller's fault. */
-export type OperationOutcome = 'ok' | 'error' | 'caller-fault';
+import type { FinishedRequest, RequestObserver } from './finished-request.js';
 
 /** Longest method name kept (the spec's are under 40 characters). */
 export const METHOD_MAX = 64;
@@ -41,30 +38,6 @@ export const NAME_MAX = 128;
 
 // Entries kept back for the `_OTHER` buckets, so that a flood of new names always has a place to go.
 const RESERVED = NAMED_METHODS.length + 1;
-
-// Both SDKs (v1 1.32, v2 2.4) answer bad tool arguments with an isError result whose text starts so:
-// the caller's fault, like -32602 (Invalid params), not an error of the tool.
-const INPUT_VALIDATION = 'Input validation error';
-
-/**
- * The outcome of a JSON-RPC response message: a JSON-RPC error (caller's fault for the codes of
- * {@link CALLER_FAULT_CODES}), a `tools/call` result with `isError: true` (unless it reports
- * invalid arguments), or a plain result.
- */
-export function outcomeOf(message: unknown): OperationOutcome {
-  const m = message as { error?: { code?: unknown }; result?: { isError?: unknown; content?: unknown } };
-  if (m.error !== undefined) return typeof m.error?.code === 'number' && CALLER_FAULT_CODES.has(m.error.code) ? 'caller-fault' : 'error';
-  if (m.result?.isError === true) {
-    const first = Array.isArray(m.result.content) ? (m.result.content[0] as { text?: unknown } | undefined) : undefined;
-    return typeof first?.text === 'string' && first.text.startsWith(INPUT_VALIDATION) ? 'caller-fault' : 'error';
-  }
-  return 'ok';
-}
-
-/** The outcome of a request answered without a JSON-RPC response of the server (our own 4xx/5xx). */
-export function outcomeOfStatus(status: number): OperationOutcome {
-  return status >= 500 ? 'error' : status >= 400 ? 'caller-fault' : 'ok';
-}
 
 interface Entry extends Operation {
   durationSeconds: { sum: number; buckets: number[] };
@@ -81,7 +54,8 @@ export interface OperationRecorderOptions {
   knownName?: KnownName;
 }
 
-export class OperationRecorder {
+/** The snapshot's `operations` and `sessionDurations`: one of the writer's {@link RequestObserver}s. */
+export class OperationRecorder implements RequestObserver {
   readonly #entries = new Map<string, Entry>();
   readonly #knownName: KnownName;
   #sessions: Histogram = emptyHistogram(SESSION_DURATION_BOUNDS);
@@ -121,20 +95,19 @@ export class OperationRecorder {
   }
 
   /**
-   * Records one request from its arrival to its final response. `method` and `name` are what the
-   * client sent (bounded here); `name` is kept only for `tools/call` and `prompts/get`.
-   * `answered`: the server answered it with a result (for `tools/call`, without `isError: true`);
-   * only that makes a new method or name known. A caller's fault is counted, and timed, but not as
-   * an error.
+   * Records one request from its arrival to its end. `method` and `name` are what the client sent
+   * (bounded here); `name` is kept only for `tools/call` and `prompts/get`. Only `answered` (a
+   * result of the server, for `tools/call` without `isError: true`) makes a new method or name
+   * known. A `rejected` request (the caller's fault) is counted, and timed, but not as an error.
    */
-  record(method: string, name: string | null | undefined, seconds: number, outcome: OperationOutcome, answered = outcome === 'ok'): void {
-    const m = this.#method(boundText(method, METHOD_MAX) ?? '', answered);
+  finished(r: FinishedRequest): void {
+    const m = this.#method(boundText(r.method, METHOD_MAX) ?? '', r.answered);
     const named = NAMED_METHODS.includes(m);
-    const n = named ? this.#name(m, boundText(name, NAME_MAX) ?? OTHER_NAME, answered) : null;
+    const n = named ? this.#name(m, boundText(r.name, NAME_MAX) ?? OTHER_NAME, r.answered) : null;
     const e = this.#entry(m, n);
     e.count += 1;
-    if (outcome === 'error') e.errors += 1;
-    observe(e.durationSeconds, OPERATION_BOUNDS, Math.max(0, seconds));
+    if (r.outcome === 'error' || r.outcome === 'tool_error') e.errors += 1;
+    observe(e.durationSeconds, OPERATION_BOUNDS, Math.max(0, r.seconds));
     this.#changed = true;
   }
 

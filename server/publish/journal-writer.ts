@@ -18,24 +18,18 @@
  * - The writer's {@link WriterLock} guards the journal too: each line is written only after
  *   `lock.verify()`, and once the lock is lost the queue is dropped and the file closed without
  *   another byte (the next writer's journal is not ours to append to).
- * - The file is opened with O_NOFOLLOW and must be a regular file of ours: a symbolic link
- *   planted in the state directory is refused, never written through. (A hard link needs write
- *   access to our 0700 directory, which only we have: see ensureStateDir.)
+ * - The file itself (opening without following a link, mending a torn line, rotation) is
+ *   server/publish/rotating-file.ts, shared with the calls journal.
  */
 import { EventEmitter } from 'node:events';
-import { constants } from 'node:fs';
-import { mkdir, open, rename, type FileHandle } from 'node:fs/promises';
-import path from 'node:path';
+import { mkdir } from 'node:fs/promises';
 import type { Logger } from 'pino';
-import { journalFileName, serializeJournalLine, type JournalLine } from '../../shared/journal.js';
-import { errnoPhrase } from '../../shared/errno.js';
-import { DIR_MODE, FILE_MODE, serverDir } from '../../shared/paths.js';
+import { serializeJournalLine, type JournalLine } from '../../shared/journal.js';
+import { EVENT_JOURNAL } from '../../shared/journal-names.js';
+import { DIR_MODE, serverDir } from '../../shared/paths.js';
 import { CLOSE_RETRY_MS, isTransient, RetryBackoff, shortWriteError } from './journal-retry.js';
+import { RotatingFile } from './rotating-file.js';
 import type { WriterLock } from './writer-lock.js';
-
-// O_APPEND: every write lands at the end, wherever another handle left the offset. O_RDWR, not
-// O_WRONLY: the last byte is read at open to mend a torn line. O_NOFOLLOW: never a planted link.
-const OPEN_FLAGS = constants.O_RDWR | constants.O_APPEND | constants.O_CREAT | constants.O_NOFOLLOW;
 
 /** While writes keep failing for want of room, a reminder every this many retries (about a minute). */
 const REMIND_EVERY = 30;
@@ -63,8 +57,6 @@ export class JournalWriter extends EventEmitter<JournalWriterEvents> {
   /** Path of `events.jsonl`. */
   readonly file: string;
   readonly #dir: string;
-  readonly #maxBytes: number;
-  readonly #files: number;
   readonly #maxQueue: number;
   readonly #log: Logger;
   readonly #lock: WriterLock;
@@ -74,25 +66,27 @@ export class JournalWriter extends EventEmitter<JournalWriterEvents> {
   /** After a short write: the bytes of `#current` not yet written. */
   #rest: Buffer | undefined;
   readonly #backoff = new RetryBackoff();
-  #fh: FileHandle | undefined;
-  #size = 0;
-  /** The file ends without a newline (a torn line): the next write starts with one. */
-  #torn = false;
+  readonly #f: RotatingFile;
   #draining: Promise<void> | null = null;
   #opening: Promise<void> | undefined;
   #started = false;
   #closed = false;
   #closePromise: Promise<void> | undefined;
   #dropped = 0;
-  /** Why our own last write was cut short, while the file ends in that partial line. */
-  #shortWrite: string | undefined;
 
   constructor(options: JournalWriterOptions) {
     super();
     this.#dir = serverDir(options.stateDir, options.serverId);
-    this.file = path.join(this.#dir, journalFileName(0));
-    this.#maxBytes = options.maxBytes ?? 10 * 1024 * 1024;
-    this.#files = options.files ?? 5;
+    this.#f = new RotatingFile({
+      dir: this.#dir,
+      names: EVENT_JOURNAL,
+      maxBytes: options.maxBytes ?? 10 * 1024 * 1024,
+      files: options.files ?? 5,
+      logger: options.logger,
+      label: 'journal',
+      onCloseError: (err) => this.emit('error', err),
+    });
+    this.file = this.#f.file;
     this.#maxQueue = options.maxQueue ?? 10_000;
     this.#log = options.logger;
     this.#lock = options.lock;
@@ -107,7 +101,7 @@ export class JournalWriter extends EventEmitter<JournalWriterEvents> {
     if (this.#closed) return;
     this.#opening = (async () => {
       await mkdir(this.#dir, { recursive: true, mode: DIR_MODE });
-      await this.#open();
+      await this.#f.open();
     })();
     await this.#opening;
     if (!this.#closed) this.#kick();
@@ -140,45 +134,8 @@ export class JournalWriter extends EventEmitter<JournalWriterEvents> {
     return this.#closePromise;
   }
 
-  async #open(): Promise<void> {
-    const fh = await open(this.file, OPEN_FLAGS, FILE_MODE).catch((err: NodeJS.ErrnoException) => {
-      // O_NOFOLLOW on a symlink: ELOOP, whose own text ("too many symbolic links") misleads.
-      throw err.code === 'ELOOP' ? Object.assign(new Error(`${this.file}: ${errnoPhrase(err)}`, { cause: err }), { code: err.code }) : err;
-    });
-    try {
-      const st = await fh.stat();
-      const uid = process.getuid?.();
-      if (!st.isFile()) throw new Error('not a regular file (refused)');
-      if (uid !== undefined && st.uid !== uid) throw new Error(`owned by uid ${st.uid}, not by this user (refused)`);
-      // A file made by hand or by an older version may be looser; it holds client IPs.
-      await fh.chmod(FILE_MODE);
-      const { size } = st;
-      let torn = false;
-      if (size > 0) {
-        const last = Buffer.alloc(1);
-        await fh.read(last, 0, 1, size - 1);
-        torn = last[0] !== 0x0a;
-      }
-      this.#fh = fh;
-      this.#size = size;
-      this.#torn = torn;
-      if (torn && this.#shortWrite !== undefined) {
-        this.#log.warn({ file: this.file }, `the journal ends in a partial line of this writer (${this.#shortWrite}); ending it`);
-      } else if (torn) {
-        this.#log.warn({ file: this.file }, 'the journal ends in a torn line left by an earlier writer (killed mid-append, or its disk was full); ending it');
-      }
-      this.#shortWrite = undefined;
-    } catch (err) {
-      // The error thrown below is the one to report; a failing close of this handle adds nothing.
-      await fh.close().catch(() => undefined);
-      throw err;
-    }
-  }
-
-  async #closeFile(): Promise<void> {
-    const fh = this.#fh;
-    this.#fh = undefined;
-    await fh?.close().catch((err: Error) => this.emit('error', new Error(`Could not close ${this.file}: ${err.message}`, { cause: err })));
+  #closeFile(): Promise<void> {
+    return this.#f.close();
   }
 
   /** The lock is lost: drop every queued line and close the file without writing. */
@@ -257,45 +214,22 @@ export class JournalWriter extends EventEmitter<JournalWriterEvents> {
 
   async #write(text: string): Promise<void> {
     await this.#lock.verify();
+    const f = this.#f;
     // The rest of a line cut short goes to the same file, right after its first part (O_APPEND,
     // and no other writer while the lock is ours); a reopened file starts the line over instead.
-    if (!this.#fh) this.#rest = undefined;
+    if (!f.isOpen) this.#rest = undefined;
     let out = this.#rest;
     if (!out) {
-      if (!this.#fh) await this.#open();
+      if (!f.isOpen) await f.open();
       const line = Buffer.from(text);
-      if (this.#size > 0 && this.#size + line.length + (this.#torn ? 1 : 0) > this.#maxBytes) await this.#rotate();
-      out = this.#torn ? Buffer.concat([Buffer.from('\n'), line]) : line;
+      if (f.wouldOverflow(line.length)) await f.rotate();
+      out = f.framed(line);
     }
-    const { bytesWritten } = await this.#fh!.write(out, 0, out.length);
-    this.#size += bytesWritten;
-    if (bytesWritten > 0) this.#torn = out[bytesWritten - 1] !== 0x0a;
+    const bytesWritten = await f.write(out);
     if (bytesWritten < out.length) {
       this.#rest = out.subarray(bytesWritten);
-      const err = shortWriteError(bytesWritten, out.length);
-      if (this.#torn) this.#shortWrite = err.message;
-      throw err;
+      throw shortWriteError(bytesWritten, out.length);
     }
     this.#rest = undefined;
-    this.#shortWrite = undefined;
-  }
-
-  /** events.jsonl → events.1.jsonl, events.1 → events.2, …; the oldest beyond `files` is replaced. */
-  async #rotate(): Promise<void> {
-    if (this.#torn) {
-      // End the torn line in the file it belongs to, so no file ends mid-line.
-      await this.#fh!.write('\n');
-      this.#torn = false;
-    }
-    await this.#closeFile();
-    for (let n = this.#files - 1; n >= 1; n -= 1) {
-      await rename(path.join(this.#dir, journalFileName(n)), path.join(this.#dir, journalFileName(n + 1))).catch((err: NodeJS.ErrnoException) => {
-        // ENOENT: fewer rotated files than kept so far.
-        if (err.code !== 'ENOENT') throw err;
-      });
-    }
-    await rename(this.file, path.join(this.#dir, journalFileName(1)));
-    this.#log.debug({ file: this.file }, 'journal rotated');
-    await this.#open();
   }
 }

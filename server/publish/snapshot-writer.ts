@@ -59,6 +59,8 @@ export interface SnapshotWriterOptions {
    * soon as they change; absent for backends without processes (no `processes` field).
    */
   processes?: ProcessList;
+  /** Lines of the calls journal this writer could not write (CallsJournal#dropped), published as `callsDropped`. Default: none (0). */
+  callsDropped?: () => number;
 }
 
 interface WriterEvents {
@@ -118,6 +120,7 @@ export class SnapshotWriter extends EventEmitter<WriterEvents> {
       retryMs: options.retryMs ?? 250,
       recorder: options.recorder ?? new OperationRecorder(),
       backend: options.backend ?? { kind: 'builtin', target: null },
+      callsDropped: options.callsDropped ?? (() => 0),
     };
     this.#log = options.logger;
     this.file = snapshotPath(options.stateDir, options.serverId);
@@ -356,6 +359,7 @@ export class SnapshotWriter extends EventEmitter<WriterEvents> {
       backend: typeof this.#o.backend === 'function' ? this.#o.backend() : this.#o.backend,
       operations: this.#o.recorder.operations(),
       sessionDurations: this.#o.recorder.sessionDurations(),
+      callsDropped: this.#o.callsDropped(),
       // Listed until each has exited, also in the `stopped` snapshot should one outlive the shutdown.
       ...(this.#o.processes && { processes: this.#o.processes.list() }),
     };

@@ -5,22 +5,13 @@
 import { open, readdir, stat, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import { parseJournalText, type JournalLine } from '../journal.js';
+import { EVENT_JOURNAL, type JournalNames } from '../journal-names.js';
 import { JOURNAL_FILE } from '../paths.js';
 import { StateFileError } from '../state-file-error.js';
 
-const ROTATED_RE = /^events\.(\d+)\.jsonl$/;
-
-/** The journal files in a server directory, oldest first (`events.N.jsonl` … `events.jsonl`). */
-export async function journalFiles(dir: string): Promise<string[]> {
-  const names = await readdir(dir);
-  const rotated = names.flatMap((n) => {
-    const m = ROTATED_RE.exec(n);
-    return m && Number(m[1]) > 0 ? [{ n: Number(m[1]), name: n }] : [];
-  });
-  rotated.sort((a, b) => b.n - a.n);
-  const files = rotated.map((r) => path.join(dir, r.name));
-  if (names.includes(JOURNAL_FILE)) files.push(path.join(dir, JOURNAL_FILE));
-  return files;
+/** The files of a journal (default the event journal) in a server directory, oldest first (`events.N.jsonl` … `events.jsonl`). */
+export async function journalFiles(dir: string, names: JournalNames = EVENT_JOURNAL): Promise<string[]> {
+  return names.oldestFirst(await readdir(dir)).map((n) => path.join(dir, n));
 }
 
 export interface JournalContents {

@@ -18,8 +18,8 @@ import { frontDoor, type Arrival } from '../../endpoint/front-door.js';
 import { httpLimits, type HttpLimits } from '../../endpoint/http-limits.js';
 import { jsonRpcError } from '../../endpoint/json-rpc-error.js';
 import { listenMcp } from '../../endpoint/mcp-http.js';
-import { outcomeOf } from '../../operations/operation-recorder.js';
-import { ModernClients } from '../../sessions/modern-clients.js';
+import { clientName, settle } from '../../operations/operation-tap.js';
+import { CLIENT_INFO_META_KEY, ModernClients } from '../../sessions/modern-clients.js';
 import { LegacySessions } from './legacy-sessions.js';
 import { ModernCallers, type ModernRequest } from './modern-callers.js';
 import { ModernLeg } from './modern-leg.js';
@@ -76,6 +76,7 @@ export class McpHost implements Endpoint {
       sweepIntervalMs: options.sweepIntervalMs,
       retryAfterSeconds: options.retryAfterSeconds,
       goneGraceMs: options.goneGraceMs,
+      requests: options.requests,
     });
     this.#modern = options.servers.eras.has('modern') ? new ModernLeg({ servers: options.servers, callers: this.#callers, logger: options.logger }) : undefined;
     this.#clients = new ModernClients({ registry: options.registry, windowMs: options.clientWindowMs ?? CLIENT_WINDOW_MS, max: options.maxSessions, logger: options.logger, clock: options.clock });
@@ -128,7 +129,7 @@ export class McpHost implements Endpoint {
       allowedHosts: this.#o.allowedHosts,
       trustProxy: this.#o.trustProxy,
       logger: this.#log,
-      recorder: this.#o.recorder,
+      requests: this.#o.requests,
       limits: this.#limits,
       budget: this.#budget,
       sessions: this.#legacy,
@@ -159,12 +160,17 @@ export class McpHost implements Endpoint {
       method: call?.method,
     }) || undefined;
     if (client) res.once('close', () => this.#clients.leave(client));
+    if (call) {
+      call.sessionId = client?.id ?? null;
+      const meta = (body as { params?: { _meta?: Record<string, unknown> | null } } | undefined)?.params?._meta;
+      call.client = clientName(meta?.[CLIENT_INFO_META_KEY]);
+    }
     // A modern POST carries one message (a batch is legacy): its operation, if it is a request.
     const op = call?.ops?.[0];
     const request: ModernRequest = {
       connectionId: client?.id ?? null,
       onResponse: (m) => {
-        if (op) op.outcome = outcomeOf(m);
+        if (op) settle(op, m, this.#o.requests);
       },
     };
     if (typeof body === 'object' && body !== null) this.#callers.arrive(body, request);

@@ -19,8 +19,9 @@ import { connectionRow } from '../../sessions/connection-row.js';
 import type { SessionRegistry } from '../../sessions/session-registry.js';
 import { SessionTable, type SessionEnd, type TableSession } from '../../sessions/session-table.js';
 import type { ReleaseSlot, SessionSlots } from '../../sessions/session-slots.js';
-import { METHOD_MAX, outcomeOf } from '../../operations/operation-recorder.js';
-import { tapResponses, type HttpCall, type JsonRpcId, type PendingOperation } from '../../operations/operation-tap.js';
+import type { RequestObserver } from '../../operations/finished-request.js';
+import { METHOD_MAX } from '../../operations/operation-recorder.js';
+import { clientName, settle, tapResponses, type HttpCall, type JsonRpcId, type PendingOperation } from '../../operations/operation-tap.js';
 import { BackendStartError, type HostableServer, type ServerSource, type SessionProcess } from './server-source.js';
 
 export { GONE_GRACE_MS } from '../../sessions/session-table.js';
@@ -42,6 +43,8 @@ export interface LegacySessionsOptions {
   retryAfterSeconds?: number | undefined;
   /** How long after its GET stream closed a silent session ends (reason `close`). Default {@link GONE_GRACE_MS}. */
   goneGraceMs?: number | undefined;
+  /** Told of every `tools/list` result its sessions send (the endpoint's observers). Default none. */
+  requests?: RequestObserver | undefined;
 }
 
 /** The transport of either SDK generation, as used here (both have the same shape). */
@@ -61,6 +64,8 @@ interface Hosted {
   process: SessionProcess | undefined;
   /** Operations sent to this session and not answered yet, by JSON-RPC id. */
   pending: Map<JsonRpcId, PendingOperation>;
+  /** `clientInfo.name` of its `initialize`, as sent (its requests' FinishedRequest `client`). */
+  client: string | null;
 }
 
 type Session = TableSession<Hosted>;
@@ -183,8 +188,11 @@ export class LegacySessions {
             method: 'initialize',
             ...(proc?.pid !== undefined && { process: { pid: proc.pid, rssBytes: null } }),
           });
-          session = this.#table.open(row, { transport, server: server!, process: proc, pending }, 1);
+          const client = clientName(params.clientInfo);
+          session = this.#table.open(row, { transport, server: server!, process: proc, pending, client }, 1);
           if (!session) return;
+          call.sessionId = id;
+          call.client = client;
           if (proc) {
             proc.useLogger(this.#log.child({ sessionId: id }));
             proc.assignSession(id);
@@ -206,7 +214,7 @@ export class LegacySessions {
       await server.connect(transport as never);
       // Closed while its server (a process) was starting: it is closed below, not made a session.
       if (this.#table.closing) return jsonRpcError(res, 503, -32000, 'Server is shutting down');
-      tapResponses(transport, (m) => settle(pending, m));
+      tapResponses(transport, (m) => answer(pending, m, this.#o.requests));
       expect(pending, call);
       res.on('close', () => {
         forget(pending, call);
@@ -248,7 +256,11 @@ export class LegacySessions {
     }
     proc?.watch(res);
     const done = this.#table.request(session, call?.method === undefined ? undefined : boundText(call.method, METHOD_MAX), a.method === 'GET');
-    if (call) expect(session.data.pending, call);
+    if (call) {
+      call.sessionId = sid;
+      call.client = session.data.client;
+      expect(session.data.pending, call);
+    }
     res.on('close', () => {
       if (call) forget(session.data.pending, call);
       done();
@@ -305,9 +317,10 @@ function forget(pending: Map<JsonRpcId, PendingOperation>, call: HttpCall): void
   if (call.ops) for (const op of call.ops) if (pending.get(op.id) === op) pending.delete(op.id);
 }
 
-function settle(pending: Map<JsonRpcId, PendingOperation>, m: { id: JsonRpcId }): void {
+/** A response of the session's server passed: it settles the operation of its id. */
+function answer(pending: Map<JsonRpcId, PendingOperation>, m: { id: JsonRpcId }, requests: RequestObserver | undefined): void {
   const op = pending.get(m.id);
   if (!op) return;
-  op.outcome = outcomeOf(m);
   pending.delete(m.id);
+  settle(op, m, requests);
 }

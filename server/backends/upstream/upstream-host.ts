@@ -18,10 +18,11 @@ import { httpLimits, type HttpLimits } from '../../endpoint/http-limits.js';
 import { jsonRpcError } from '../../endpoint/json-rpc-error.js';
 import { listenMcp } from '../../endpoint/mcp-http.js';
 import { refuseBody } from '../../endpoint/read-body.js';
-import { METHOD_MAX, outcomeOf } from '../../operations/operation-recorder.js';
+import { METHOD_MAX } from '../../operations/operation-recorder.js';
+import { clientName, settle } from '../../operations/operation-tap.js';
 import { boundText } from '../../sessions/client-fields.js';
 import { connectionRow } from '../../sessions/connection-row.js';
-import { ModernClients } from '../../sessions/modern-clients.js';
+import { CLIENT_INFO_META_KEY, ModernClients } from '../../sessions/modern-clients.js';
 import { endToEndListed } from './hop-headers.js';
 import { PendingById } from './pending-by-id.js';
 import { responseReader } from './response-reader.js';
@@ -103,7 +104,7 @@ export class UpstreamHost implements Endpoint {
       allowedHosts: this.#o.allowedHosts,
       trustProxy: this.#o.trustProxy,
       logger: this.#log,
-      recorder: this.#o.recorder,
+      requests: this.#o.requests,
       limits: this.#limits,
       budget: this.#budget,
       sessions: this.#sessions,
@@ -147,14 +148,17 @@ export class UpstreamHost implements Endpoint {
       const id = m.id as string | number | undefined;
       if (id === undefined || (m.result === undefined && m.error === undefined)) return;
       const op = ops.take(id);
-      if (op) op.outcome = outcomeOf(m as { id: string | number });
+      if (op) settle(op, m, this.#o.requests);
     };
     let answer: ExchangeHooks = {};
     if (a.sessionId !== undefined) {
       answer = this.#sessionAnswer(a, a.sessionId, method);
     } else if (a.route === 'modern') {
-      const client = this.#clients.arrive({ body: a.body?.parsed, clientIP: a.clientIp(), userAgent: req.headers['user-agent'], protocolVersion: a.header('mcp-protocol-version'), method: call.method });
+      const body = a.body?.parsed as { params?: { _meta?: Record<string, unknown> | null } } | undefined;
+      const client = this.#clients.arrive({ body, clientIP: a.clientIp(), userAgent: req.headers['user-agent'], protocolVersion: a.header('mcp-protocol-version'), method: call.method });
       if (client) res.once('close', () => this.#clients.leave(client));
+      call.sessionId = client?.id ?? null;
+      call.client = clientName(body?.params?._meta?.[CLIENT_INFO_META_KEY]);
     } else {
       answer = { onResponse: this.#initializeAnswer(a) };
     }
@@ -183,6 +187,12 @@ export class UpstreamHost implements Endpoint {
   #sessionAnswer(a: Arrival, sid: string, method: string | undefined): ExchangeHooks {
     const slot = a.slot;
     a.res.once('close', this.#sessions.request(sid, method));
+    const listed = (): void => {
+      if (!a.call || !this.#sessions.has(sid)) return;
+      a.call.sessionId = sid;
+      a.call.client = this.#sessions.client(sid);
+    };
+    listed();
     const gone = sessionGoneReader(() => this.#sessions.end(sid, 'upstream'));
     return {
       ...gone,
@@ -191,6 +201,7 @@ export class UpstreamHost implements Endpoint {
         if (slot && status >= 200 && status < 300 && status !== 202) {
           // A session the upstream issued and knows, and we do not (this child restarted): listed from now.
           this.#sessions.open(this.#connection(a, sid, null, a.header('mcp-protocol-version'), method ?? null), slot);
+          listed();
         }
       },
     };
@@ -202,7 +213,13 @@ export class UpstreamHost implements Endpoint {
       const sid = headers['mcp-session-id'];
       const body = a.body?.parsed as { method?: unknown; params?: { clientInfo?: unknown; protocolVersion?: unknown } } | undefined;
       if (typeof sid !== 'string' || !listableSessionId(sid) || status < 200 || status >= 300 || body?.method !== 'initialize') return;
-      this.#sessions.open(this.#connection(a, sid, body.params?.clientInfo, body.params?.protocolVersion, 'initialize'), a.slot);
+      const client = clientName(body.params?.clientInfo);
+      this.#sessions.open(this.#connection(a, sid, body.params?.clientInfo, body.params?.protocolVersion, 'initialize'), a.slot, client);
+      // Listed (not an id some other row holds): the initialize is a request of that session.
+      if (a.call && this.#sessions.has(sid)) {
+        a.call.sessionId = sid;
+        a.call.client = client;
+      }
     };
   }
 

@@ -38,9 +38,11 @@ export interface UpstreamSessionsOptions {
  */
 const TERMINATED_KEPT = 10_000;
 
-/** What a proxied session keeps: the version its DELETE is sent with. */
+/** What a proxied session keeps: the version its DELETE is sent with, and its client's name. */
 interface Proxied {
   protocolVersion: string | null;
+  /** `clientInfo.name` of its `initialize` as sent; null for an adopted session (none seen). */
+  client: string | null;
 }
 
 /** The proxied sessions of one child (`start()`/`close()`). */
@@ -78,6 +80,11 @@ export class UpstreamSessions {
 
   has(id: string): boolean {
     return this.#table.has(id);
+  }
+
+  /** The `clientInfo.name` session `id` was opened with (null when unknown or not listed). */
+  client(id: string): string | null {
+    return this.#table.get(id)?.data.client ?? null;
   }
 
   /** Whether `id` was ended on request: its requests get 404 without being forwarded. */
@@ -143,12 +150,13 @@ export class UpstreamSessions {
 
   /**
    * A session the upstream opened (or, `adopted`, one it knows and we do not, after a restart
-   * of this child): listed from now. `slot` is the reservation of its `initialize` or adoption, if any.
+   * of this child): listed from now. `slot` is the reservation of its `initialize` or adoption, if any;
+   * `client` the `clientInfo.name` its `initialize` sent.
    */
-  open(connection: Connection, slot?: ReleaseSlot): void {
+  open(connection: Connection, slot?: ReleaseSlot, client: string | null = null): void {
     slot?.();
     if (this.#table.has(connection.sessionId)) return;
-    if (!this.#table.open(connection, { protocolVersion: connection.protocolVersion })) {
+    if (!this.#table.open(connection, { protocolVersion: connection.protocolVersion, client })) {
       this.#o.logger.warn({ sessionId: connection.sessionId }, 'upstream session id already listed (a modern client\'s?); forwarded but not listed');
       return;
     }

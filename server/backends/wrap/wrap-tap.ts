@@ -5,7 +5,8 @@
  * `clientInfo` and `protocolVersion` (from `initialize`, or from `params._meta` for a modern-era
  * client), every message as activity (`requestCount`, `lastActivity`, `lastMethod`), and each
  * request's arrival; from CMD: the response to each request, which times it and gives its
- * outcome (the snapshot's `operations`, through the {@link OperationRecorder}).
+ * outcome, told to a {@link RequestObserver} (server/operations/finished-request.ts) as one
+ * FinishedRequest, and each `tools/list` result, told as it passes.
  *
  * What either side writes is hostile input, so it is bounded: a line longer than
  * {@link TAP_MAX_LINE_BYTES} is skipped (it still passes whole), a line that is not JSON is
@@ -13,7 +14,9 @@
  */
 import type { Era } from '../../../shared/snapshot.js';
 import { LineSplitter } from '../../../shared/line-splitter.js';
-import { outcomeOf, type OperationRecorder } from '../../operations/operation-recorder.js';
+import type { RequestObserver } from '../../operations/finished-request.js';
+import { clientName } from '../../operations/operation-tap.js';
+import { requestOutcome } from '../../operations/request-outcome.js';
 import { CLIENT_INFO_META_KEY, MODERN_PROTOCOL_VERSIONS } from '../../sessions/modern-clients.js';
 
 /** The longest line the tap reads; a longer one is relayed unread. */
@@ -27,6 +30,8 @@ interface Pending {
   t0: bigint;
   method: string;
   name: string | null;
+  /** `params.cursor` of a `tools/list`. */
+  cursor: string | undefined;
   /** The client's identity from `params._meta`, when the request is a modern one. */
   modern?: { clientInfo: unknown; protocolVersion: unknown };
 }
@@ -57,9 +62,20 @@ function messages(line: Buffer): Message[] {
   return all.filter((m): m is Message => typeof m === 'object' && m !== null && !Array.isArray(m));
 }
 
+/** Options of a {@link WrapTap}. */
+export interface WrapTapOptions {
+  /** Told of every request CMD answered, and of every `tools/list` result. */
+  requests: RequestObserver;
+  /** The id of the one connection (its row's `sessionId`, listed for the wrapper's whole life). */
+  sessionId: string;
+  /** Default {@link TAP_MAX_LINE_BYTES}. */
+  maxLineBytes?: number;
+}
+
 /** The observer of one wrapped connection (see the file comment). */
 export class WrapTap {
-  readonly #recorder: OperationRecorder;
+  readonly #requests: RequestObserver;
+  readonly #sessionId: string;
   readonly #pending = new Map<string, Pending>();
   readonly #fromClient: LineSplitter;
   readonly #fromServer: LineSplitter;
@@ -76,8 +92,10 @@ export class WrapTap {
   /** Lines skipped as too long, either way. */
   skippedLines = 0;
 
-  constructor(recorder: OperationRecorder, maxLineBytes = TAP_MAX_LINE_BYTES) {
-    this.#recorder = recorder;
+  constructor(o: WrapTapOptions) {
+    this.#requests = o.requests;
+    this.#sessionId = o.sessionId;
+    const maxLineBytes = o.maxLineBytes ?? TAP_MAX_LINE_BYTES;
     const skipped = () => void (this.skippedLines += 1);
     this.#fromClient = new LineSplitter(maxLineBytes, (line) => this.#clientLine(line), skipped);
     this.#fromServer = new LineSplitter(maxLineBytes, (line) => this.#serverLine(line), skipped);
@@ -121,7 +139,8 @@ export class WrapTap {
   #arrive(key: string, method: string, params: Message | undefined): void {
     const named = method === 'tools/call' || method === 'prompts/get';
     const name = named && typeof params?.name === 'string' ? params.name : null;
-    const p: Pending = { t0: process.hrtime.bigint(), method, name };
+    const cursor = method === 'tools/list' && typeof params?.cursor === 'string' ? params.cursor : undefined;
+    const p: Pending = { t0: process.hrtime.bigint(), method, name, cursor };
     const meta = typeof params?._meta === 'object' && params._meta !== null ? (params._meta as Message) : undefined;
     const version = meta?.[PROTOCOL_VERSION_META_KEY];
     if (!this.#initialized && typeof version === 'string' && MODERN_PROTOCOL_VERSIONS.has(version)) {
@@ -144,8 +163,6 @@ export class WrapTap {
       if (!p) continue;
       this.#pending.delete(key!);
       const seconds = Number(process.hrtime.bigint() - p.t0) / 1e9;
-      const outcome = outcomeOf(m);
-      this.#recorder.record(p.method, p.name, seconds, outcome, outcome === 'ok');
       // A modern request answered with a result: the client speaks the modern era (no initialize came).
       if (p.modern && m.result !== undefined && !this.#initialized && this.era !== 'modern') {
         this.era = 'modern';
@@ -153,6 +170,19 @@ export class WrapTap {
         this.protocolVersion = p.modern.protocolVersion;
         this.#listener?.identity();
       }
+      if (p.method === 'tools/list' && m.result !== undefined) this.#requests.toolsListed?.({ sessionId: this.#sessionId, cursor: p.cursor, result: m.result });
+      const outcome = requestOutcome(m);
+      this.#requests.finished({
+        endedAt: new Date(),
+        seconds,
+        sessionId: this.#sessionId,
+        era: this.era,
+        client: clientName(this.clientInfo),
+        method: p.method,
+        name: p.name,
+        ...outcome,
+        answered: outcome.outcome === 'ok',
+      });
     }
   }
 
