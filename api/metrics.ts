@@ -12,12 +12,15 @@
  * What clients asked for comes from the snapshot's `operations` and
  * `sessionDurations`, cumulative histograms kept by the child (the API never sees a request):
  * `mcp_server_operation_duration_seconds` and `mcp_server_session_duration_seconds` after the
- * OpenTelemetry MCP semantic conventions, labelled by method and tool or prompt name.
+ * OpenTelemetry MCP semantic conventions, labelled by method and tool or prompt name. The
+ * definition sizes of the tools come from the snapshot's `catalog` (gauges: the conventions
+ * define none).
  */
 import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
 import { OPERATION_BOUNDS, SESSION_DURATION_BOUNDS, canonicalName, type Operation } from '../shared/operations.js';
 import { countByEra } from '../shared/eras.js';
 import { CLOSE_REASONS, ERAS, snapshotAgeMs, type Snapshot } from '../shared/snapshot.js';
+import { distinctTools } from '../shared/tool-catalog.js';
 import type { ServerCatalog, ServerView } from './server-catalog.js';
 import { registerBackendMetrics } from './backend-metrics.js';
 import { SnapshotHistogram, type HistogramSeries } from './snapshot-histogram.js';
@@ -176,6 +179,32 @@ export class Metrics {
         for (const v of views()) {
           const d = v.snapshot?.sessionDurations;
           if (d) yield { labels: { server_id: v.serverId }, buckets: d.buckets, count: d.count, sum: d.sum };
+        }
+      },
+    });
+
+    new Gauge({
+      name: 'mcp_tool_definition_bytes',
+      help: "UTF-8 bytes of each tool's definition as the server's last complete tools/list showed it (what it costs a model's context).",
+      labelNames: ['server_id', 'gen_ai_tool_name'] as const,
+      registers,
+      collect() {
+        this.reset();
+        // One series per name, even from a hand-written file that lists a name twice.
+        for (const v of views()) for (const t of distinctTools(v.snapshot?.catalog)) this.set({ server_id: v.serverId, gen_ai_tool_name: t.name }, t.bytes);
+      },
+    });
+    new Gauge({
+      name: 'mcp_tools_definition_bytes_total',
+      help: "UTF-8 bytes of all the tool definitions of the server's last complete tools/list.",
+      labelNames,
+      registers,
+      collect() {
+        this.reset();
+        // No series until the server listed its tools, rather than a false zero.
+        for (const v of views()) {
+          const c = v.snapshot?.catalog;
+          if (c) this.set({ server_id: v.serverId }, c.totalBytes);
         }
       },
     });

@@ -20,6 +20,7 @@ import { userStateDir } from '../shared/user-state-dir.js';
 import { joinCommandLine } from '../shared/command-line.js';
 import { RequestObservers } from './operations/finished-request.js';
 import { OperationRecorder } from './operations/operation-recorder.js';
+import { ToolCatalog } from './operations/tool-catalog.js';
 import { SessionRegistry } from './sessions/session-registry.js';
 import { claimServerId } from './backends/wrap/claim-server-id.js';
 import { launchedBy } from './backends/wrap/launched-by.js';
@@ -81,8 +82,9 @@ export async function main(argv: string[]): Promise<void> {
   const logFile = new WrapLogFile();
   const rootLog = pino({ name: 'mcp-monitor:wrap', level: parseLogLevel(process.env.MCP_MONITOR_LOG_LEVEL), base: { pid: process.pid }, timestamp: pino.stdTimeFunctions.isoTime }, logFile);
   // The tap tells of requests from CMD's start, before the writer is built: the writer's own
-  // observers are added to this fan-out by runWriter (server/writer-run.ts).
-  const recorder = new OperationRecorder();
+  // observers (the catalog among them) are added to this fan-out by runWriter (server/writer-run.ts).
+  const catalog = new ToolCatalog();
+  const recorder = new OperationRecorder({ knownName: catalog.knownName });
   const requests = new RequestObservers((err) => rootLog.error({ err }, 'a request observer failed; request not recorded by it')).add(recorder);
   const tap = new WrapTap({ requests, sessionId });
   const relay = new WrapRelay(command);
@@ -143,6 +145,7 @@ export async function main(argv: string[]): Promise<void> {
         lock,
         recorder,
         requests,
+        catalog,
         startedAt,
         onLockLost: () => monitoringOff(`another writer took over server id ${serverId}`),
       });

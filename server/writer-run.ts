@@ -15,6 +15,7 @@ import { ControlDirectory } from './control/control-directory.js';
 import { RequestObservers } from './operations/finished-request.js';
 import { OperationRecorder } from './operations/operation-recorder.js';
 import { CallsJournal } from './publish/calls-journal.js';
+import { ToolCatalog } from './operations/tool-catalog.js';
 import { JournalWriter } from './publish/journal-writer.js';
 import { publishSessions } from './publish/publish-sessions.js';
 import { SessionJournal } from './publish/session-journal.js';
@@ -58,6 +59,8 @@ export interface WriterRunOptions {
    * already; the writer's other observers are added to it here.
    */
   requests?: RequestObservers;
+  /** The server's tools (the snapshot's `catalog`); default a fresh one. Told the `tools/list` pages through `requests`. */
+  catalog?: ToolCatalog;
   /** SnapshotWriter `activityDelayMs`. */
   activityDelayMs?: number;
   /** When this process started serving (the journal's `start` line of a first run). Default now. */
@@ -91,9 +94,12 @@ export function runWriter(o: WriterRunOptions): WriterRun {
   const { settings: s, registry, backend, log } = o;
   const lock = o.lock ?? new WriterLock({ stateDir: s.stateDir, serverId: s.serverId, logger: log.child({ component: 'writer-lock' }), reclaimPid: o.reclaimPid });
   // What clients ask for: the endpoint tells its observers of each request (the recorder among
-  // them), publishSessions tells the recorder of the ended connections.
-  const recorder = o.recorder ?? new OperationRecorder();
+  // them), publishSessions tells the recorder of the ended connections. Once the server has
+  // listed its tools, only those names get entries of their own (the catalog's knownName).
+  const catalog = o.catalog ?? new ToolCatalog();
+  const recorder = o.recorder ?? new OperationRecorder({ knownName: catalog.knownName });
   const requests = o.requests ?? new RequestObservers((err) => log.error({ err }, 'a request observer failed; request not recorded by it')).add(recorder);
+  requests.add(catalog);
   // The calls journal only with `--calls on`: `off` means no observer and no file at all.
   const calls = s.calls === 'on'
     ? new CallsJournal({ stateDir: s.stateDir, serverId: s.serverId, lock, maxBytes: s.callsMaxBytes, files: s.callsFiles, logger: log.child({ component: 'calls-journal' }) })
@@ -106,6 +112,7 @@ export function runWriter(o: WriterRunOptions): WriterRun {
     registry,
     lock,
     recorder,
+    catalog,
     ...(backend.processes && { processes: backend.processes }),
     backend: () => backend.published(),
     logger: log.child({ component: 'snapshot-writer' }),

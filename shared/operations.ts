@@ -3,7 +3,7 @@
  * cumulative histograms with fixed bounds, so that the API can turn them into
  * Prometheus histograms and the dashboard can estimate quantiles. Pure data and functions.
  */
-import { isCount, isObject } from './validate.js';
+import { isCount, isIsoTime, isObject } from './validate.js';
 
 /** Bounds (seconds) of an operation's duration histogram; `count` is the +Inf bucket. */
 export const OPERATION_BOUNDS: readonly number[] = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
@@ -65,6 +65,12 @@ export interface Operation {
   errors: number;
   /** `sum` in seconds and cumulative `buckets` for {@link OPERATION_BOUNDS}; the +Inf bucket is `count`. */
   durationSeconds: { sum: number; buckets: number[] };
+  /**
+   * Our addition (readers ignore it): when the last request of a `tools/call` entry ended,
+   * ISO-8601 UTC (the `lastCalledAt` of `GET …/tools`); absent on other entries and on entries
+   * of writers from before it.
+   */
+  lastCalledAt?: string;
 }
 
 /** An empty histogram for `bounds`. */
@@ -144,6 +150,7 @@ export function validateOperations(v: unknown): Operation[] {
     if (!isObject(op.durationSeconds)) fail(`${p}.durationSeconds`, 'must be an object');
     num(op.durationSeconds.sum, `${p}.durationSeconds.sum`);
     buckets(op.durationSeconds.buckets, OPERATION_BOUNDS.length, `${p}.durationSeconds.buckets`, op.count);
+    if (op.lastCalledAt !== undefined && !isIsoTime(op.lastCalledAt)) fail(`${p}.lastCalledAt`, 'must be an ISO-8601 UTC time');
   });
   return v as Operation[];
 }

@@ -5,6 +5,7 @@
  */
 import { SESSION_DURATION_BOUNDS, validateHistogram, validateOperations, type Histogram, type Operation } from './operations.js';
 import { validateProcesses, type SnapshotProcess } from './snapshot-processes.js';
+import { validateCatalog, type Catalog } from './tool-catalog.js';
 import { ISO_UTC, isCount, isObject } from './validate.js';
 
 export type { SnapshotProcess } from './snapshot-processes.js';
@@ -151,6 +152,12 @@ export interface Snapshot {
   processes?: SnapshotProcess[];
   /** Lines of the calls journal (`calls.jsonl`) this writer process could not write (0 normally); added to schema @1. */
   callsDropped?: number;
+  /**
+   * The server's tools as its last complete `tools/list` answer showed them (see tool-catalog.ts),
+   * null until one passed; carried over across restarts. Added to schema @1 (readers accept a
+   * snapshot without it).
+   */
+  catalog?: Catalog | null;
 }
 
 /** A snapshot that does not follow the schema; `code` is always `EINVALID`. */
@@ -315,6 +322,7 @@ export function validateSnapshot(value: unknown): Snapshot {
   if (value.processes !== undefined) value.processes = checked(() => validateProcesses(value.processes));
   if (value.callsDropped !== undefined) count(value, 'callsDropped', '');
   if (value.sessionDurations !== undefined) checked(() => validateHistogram(value.sessionDurations, SESSION_DURATION_BOUNDS, 'sessionDurations'));
+  if (value.catalog !== undefined) checked(() => validateCatalog(value.catalog));
   return value as unknown as Snapshot;
 }
 

@@ -19,3 +19,15 @@ export function knownServer(catalog: ServerCatalog, serverId: string, res: Respo
   if (!view) sendError(res, 404, 'unknown_server', `No server "${serverId}" (not spawned by this API, not in the state directory)`);
   return view;
 }
+
+/** The view of `serverId` with a snapshot, or an error response sent (400 bad id, 404 unknown, 503 none yet). */
+export function withSnapshot(catalog: ServerCatalog, serverId: string, res: Response): (ServerView & { snapshot: NonNullable<ServerView['snapshot']> }) | undefined {
+  const view = knownServer(catalog, serverId, res);
+  if (!view) return undefined;
+  if (!view.snapshot) {
+    const why = view.snapshotError ? `: ${view.snapshotError}` : '';
+    sendError(res, 503, 'no_snapshot', `No valid snapshot of server "${serverId}" yet${why}`);
+    return undefined;
+  }
+  return view as ServerView & { snapshot: NonNullable<ServerView['snapshot']> };
+}

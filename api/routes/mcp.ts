@@ -1,23 +1,12 @@
-/** The `/api/mcp` routes: connections, servers, health and the SSE stream. */
-import { Router, type Request, type Response } from 'express';
+/** The `/api/mcp` routes: connections, servers, their tools (routes/tools.ts), health and the SSE stream. */
+import { Router, type Request } from 'express';
 import { SERVER_ID_RE } from '../../shared/paths.js';
 import { snapshotAgeMs, type Snapshot } from '../../shared/snapshot.js';
 import { sendError } from '../http-errors.js';
-import { badServerId, knownServer } from './known-server.js';
-import { connectionStats, type ServerCatalog, type ServerView } from '../server-catalog.js';
+import { badServerId, knownServer, withSnapshot } from './known-server.js';
+import { toolRoutes } from './tools.js';
+import { connectionStats, type ServerCatalog } from '../server-catalog.js';
 import type { SseHub } from '../sse-hub.js';
-
-/** The view of `serverId` with a snapshot, or an error response sent (400 bad id, 404 unknown, 503 none yet). */
-function withSnapshot(catalog: ServerCatalog, serverId: string, res: Response): (ServerView & { snapshot: NonNullable<ServerView['snapshot']> }) | undefined {
-  const view = knownServer(catalog, serverId, res);
-  if (!view) return undefined;
-  if (!view.snapshot) {
-    const why = view.snapshotError ? `: ${view.snapshotError}` : '';
-    sendError(res, 503, 'no_snapshot', `No valid snapshot of server "${serverId}" yet${why}`);
-    return undefined;
-  }
-  return view as ServerView & { snapshot: NonNullable<ServerView['snapshot']> };
-}
 
 function connectionRoutes(catalog: ServerCatalog, serverIdOf: (req: Request) => string): Router {
   const router = Router({ mergeParams: true });
@@ -57,6 +46,7 @@ export function mcpRoutes(catalog: ServerCatalog, sse: SseHub): Router {
   const defaultId = () => catalog.defaultServerId;
   router.use('/connections', connectionRoutes(catalog, defaultId));
   router.use('/servers/:serverId/connections', connectionRoutes(catalog, (req) => String(req.params.serverId)));
+  router.use('/servers/:serverId/tools', toolRoutes(catalog));
 
   router.get('/servers', (_req, res) => {
     res.json({ servers: catalog.summaries() });

@@ -41,6 +41,8 @@ const RESERVED = NAMED_METHODS.length + 1;
 
 interface Entry extends Operation {
   durationSeconds: { sum: number; buckets: number[] };
+  /** When its last request ended (ms since the epoch), `tools/call` entries only: published as `lastCalledAt`. */
+  lastCalledMs?: number;
 }
 
 /**
@@ -75,11 +77,13 @@ export class OperationRecorder implements RequestObserver {
       const method = canonicalName(op.method);
       const name = canonicalName(op.name);
       const found = this.#entries.get(key(method, name));
+      const lastCalledMs = method === 'tools/call' && op.lastCalledAt !== undefined ? Date.parse(op.lastCalledAt) : undefined;
       if (found) {
         found.count += op.count;
         found.errors += op.errors;
         found.durationSeconds.sum += op.durationSeconds.sum;
         op.durationSeconds.buckets.forEach((b, i) => (found.durationSeconds.buckets[i]! += b));
+        if (lastCalledMs !== undefined) found.lastCalledMs = Math.max(found.lastCalledMs ?? 0, lastCalledMs);
         continue;
       }
       if (this.#entries.size >= MAX_OPERATIONS) break;
@@ -89,6 +93,7 @@ export class OperationRecorder implements RequestObserver {
         count: op.count,
         errors: op.errors,
         durationSeconds: { sum: op.durationSeconds.sum, buckets: [...op.durationSeconds.buckets] },
+        ...(lastCalledMs !== undefined && { lastCalledMs }),
       });
     }
     if (previous.sessionDurations) this.#sessions = { ...previous.sessionDurations, buckets: [...previous.sessionDurations.buckets] };
@@ -108,6 +113,8 @@ export class OperationRecorder implements RequestObserver {
     e.count += 1;
     if (r.outcome === 'error' || r.outcome === 'tool_error') e.errors += 1;
     observe(e.durationSeconds, OPERATION_BOUNDS, Math.max(0, r.seconds));
+    // The time of a tool's last call (GET …/tools), for tools only: one number, no string per request.
+    if (m === 'tools/call') e.lastCalledMs = r.endedAt.getTime();
     this.#changed = true;
   }
 
@@ -127,7 +134,11 @@ export class OperationRecorder implements RequestObserver {
 
   /** The entries as the snapshot holds them (copies), at most {@link MAX_OPERATIONS}. */
   operations(): Operation[] {
-    return [...this.#entries.values()].map((e) => ({ ...e, durationSeconds: { sum: e.durationSeconds.sum, buckets: [...e.durationSeconds.buckets] } }));
+    return [...this.#entries.values()].map(({ lastCalledMs, ...e }) => ({
+      ...e,
+      durationSeconds: { sum: e.durationSeconds.sum, buckets: [...e.durationSeconds.buckets] },
+      ...(lastCalledMs !== undefined && { lastCalledAt: new Date(lastCalledMs).toISOString() }),
+    }));
   }
 
   /** The session-duration histogram as the snapshot holds it (a copy). */

@@ -1,8 +1,9 @@
 /**
  * What a new writer carries over from the snapshot of the previous writer of its server id:
  * the session counters that survive restarts (`sessionsTotal`, `sessionsClosed`, … of
- * shared/snapshot.ts). It also ends the `--command`
- * processes that writer left behind (its `processes`: it is dead, we hold the lock).
+ * shared/snapshot.ts), `operations`, `sessionDurations` and the tool `catalog`. It also ends
+ * the `--command` processes that writer left behind (its `processes`: it is dead, we hold the
+ * lock).
  */
 import { lstat } from 'node:fs/promises';
 import path from 'node:path';
@@ -10,6 +11,7 @@ import type { Logger } from 'pino';
 import type { Histogram, Operation } from '../../shared/operations.js';
 import { logReaped, reapSnapshotProcesses } from '../../shared/io/process-groups.js';
 import { readSnapshotFile } from '../../shared/io/read-snapshot.js';
+import type { Catalog } from '../../shared/tool-catalog.js';
 import { CLOSE_REASONS, noneClosed, type CloseReason, type Connection } from '../../shared/snapshot.js';
 import { unseenSessions } from './unseen-sessions.js';
 
@@ -25,6 +27,8 @@ export interface PreviousState {
   operations?: Operation[];
   /** `sessionDurations` of the previous snapshot. */
   sessionDurations?: Histogram;
+  /** `catalog` of the previous snapshot (the tools its server last listed). */
+  catalog?: Catalog | null;
   /**
    * The sessions a writer that died left listed, and when it last wrote: the journal gets a
    * `disconnect` (reason `shutdown`) for each, so that a `tail -F` reader sees them end.
@@ -56,6 +60,7 @@ export async function loadPreviousState(file: string, log: Logger): Promise<Prev
     state.seq = prev.pid === process.pid ? prev.seq : 0;
     state.operations = prev.operations;
     state.sessionDurations = prev.sessionDurations;
+    state.catalog = prev.catalog;
     if (prev.status !== 'stopped') {
       // What it did after its last snapshot is in the journal only.
       const unseen = await unseenSessions(path.dirname(file), prev);

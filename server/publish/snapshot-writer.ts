@@ -24,6 +24,7 @@ import {
 } from '../../shared/snapshot.js';
 import type { ProcessList } from '../backends/backend.js';
 import { OperationRecorder } from '../operations/operation-recorder.js';
+import { ToolCatalog } from '../operations/tool-catalog.js';
 import { loadPreviousState, type PreviousState } from './previous-state.js';
 import type { SessionRegistry } from '../sessions/session-registry.js';
 import { removeSnapshotTempFiles } from './temp-files.js';
@@ -40,7 +41,7 @@ export interface SnapshotWriterOptions {
   lock: WriterLock;
   logger: Logger;
   /**
-   * Writes caused only by activity (requestCount, lastActivity, operations) wait this long to
+   * Writes caused only by activity (requestCount, lastActivity, operations, catalog) wait this long to
    * batch. Default 250: at 100 the writes and the API's reads of them cost a busy server ~5% of
    * its throughput (bench/PROFILE.md); a person reading a dashboard does not see the difference.
    */
@@ -49,6 +50,11 @@ export interface SnapshotWriterOptions {
   retryMs?: number;
   /** What clients asked for (`operations`, `sessionDurations`); carried over at start. Default: a fresh one. */
   recorder?: OperationRecorder;
+  /**
+   * The server's tools (`catalog`); carried over at start, and a listing that completes is written
+   * like activity. Default: a fresh one (`catalog: null` until a listing completes).
+   */
+  catalog?: ToolCatalog;
   /**
    * The backend published as `backend`, or a function giving it at each write (the proxy's
    * upstream state changes). Default `{kind: 'builtin', target: null}`.
@@ -119,6 +125,7 @@ export class SnapshotWriter extends EventEmitter<WriterEvents> {
       activityDelayMs: options.activityDelayMs ?? 250,
       retryMs: options.retryMs ?? 250,
       recorder: options.recorder ?? new OperationRecorder(),
+      catalog: options.catalog ?? new ToolCatalog(),
       backend: options.backend ?? { kind: 'builtin', target: null },
       callsDropped: options.callsDropped ?? (() => 0),
     };
@@ -129,6 +136,8 @@ export class SnapshotWriter extends EventEmitter<WriterEvents> {
     // A process spawned or exited: in the file at once, so a reaper sees what is live. Only a
     // write is asked for, so where this listener stands among others does not matter.
     options.processes?.on('change', () => this.request('heartbeat'));
+    // A new catalog rides with the activity writes (the tools/list that brought it is activity too).
+    this.#o.catalog.on('change', () => this.request('activity'));
     // Its own lock, subscribed here and not by whoever wires the writer: no owner of a file the
     // lock guards may go on without it. The order among the lock's listeners does not matter:
     // the lock is marked lost before it emits, and request() and each rename check it first.
@@ -192,6 +201,7 @@ export class SnapshotWriter extends EventEmitter<WriterEvents> {
     await removeSnapshotTempFiles(serverDir(this.#o.stateDir, this.#o.serverId), this.#log);
     const prev = await loadPreviousState(this.file, this.#log);
     this.#o.recorder.carryOver(prev);
+    this.#o.catalog.carryOver(prev.catalog);
     this.#previousTotal = prev.totalConnections;
     this.abandoned = prev.abandoned;
     for (const [r, n] of Object.entries(prev.sessionsClosed)) this.#closed[r as CloseReason] += n;
@@ -360,6 +370,7 @@ export class SnapshotWriter extends EventEmitter<WriterEvents> {
       operations: this.#o.recorder.operations(),
       sessionDurations: this.#o.recorder.sessionDurations(),
       callsDropped: this.#o.callsDropped(),
+      catalog: this.#o.catalog.current(),
       // Listed until each has exited, also in the `stopped` snapshot should one outlive the shutdown.
       ...(this.#o.processes && { processes: this.#o.processes.list() }),
     };
