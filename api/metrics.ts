@@ -209,6 +209,21 @@ export class Metrics {
       },
     });
 
+    new Counter({
+      name: 'mcp_calls_dropped_total',
+      help: 'Lines of the calls journal (calls.jsonl) the running writer process could not write (a full queue, a failing disk); starts from 0 with each writer process, as a counter reset.',
+      labelNames,
+      registers,
+      collect() {
+        this.reset();
+        // A writer from before the calls journal publishes none: no series rather than a false zero.
+        for (const v of views()) {
+          const dropped = v.snapshot?.callsDropped;
+          if (dropped !== undefined) this.inc({ server_id: v.serverId }, dropped);
+        }
+      },
+    });
+
     if (options.defaultMetrics !== false) collectDefaultMetrics({ register: this.registry });
   }
 

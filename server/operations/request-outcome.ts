@@ -10,9 +10,19 @@ import type { CallOutcome, FinishedRequest } from './finished-request.js';
 /** The two fields of a {@link FinishedRequest} an answer decides. */
 export type RequestOutcome = Pick<FinishedRequest, 'outcome' | 'errorCode'>;
 
-// Both SDKs (v1 1.32, v2 2.4) answer bad tool arguments with an isError result whose text starts so:
-// the caller's fault, like -32602 (Invalid params), not an error of the tool.
+// Both SDKs (v1 1.32, v2 2.4) answer bad tool arguments with an isError result whose text starts so
+// (v2), or with the text of the protocol error they caught (v1: `MCP error -32602: Input validation
+// error: …`, and `MCP error -32602: Tool <name> not found` for a tool it does not have, which v2
+// answers as a JSON-RPC error): the caller's fault, like -32602 itself, not an error of the tool.
 const INPUT_VALIDATION = 'Input validation error';
+const WRAPPED_PROTOCOL_ERROR = /^MCP error (-?\d{1,6}): /;
+
+/** Whether the text of an isError result tells of the caller's fault (see above). */
+function callerFaultText(text: string): boolean {
+  if (text.startsWith(INPUT_VALIDATION)) return true;
+  const code = WRAPPED_PROTOCOL_ERROR.exec(text)?.[1];
+  return code !== undefined && CALLER_FAULT_CODES.has(Number(code));
+}
 
 const OK: RequestOutcome = { outcome: 'ok', errorCode: null };
 
@@ -21,7 +31,8 @@ const OK: RequestOutcome = { outcome: 'ok', errorCode: null };
  * - `message`, the server's JSON-RPC response (undefined when none passed): a JSON-RPC error is
  *   `rejected` for the caller's faults ({@link CALLER_FAULT_CODES}), else `error`, with its code
  *   (null when the code is not an integer: the server's answer is hostile too); a result with
- *   `isError: true` is `tool_error`, or `rejected` when it reports invalid arguments; any other
+ *   `isError: true` is `tool_error`, or `rejected` when its text is an SDK's report of the caller's
+ *   fault (invalid arguments, an unknown tool; errorCode null: the answer has none); any other
  *   result is `ok`.
  * - Else `status`, the HTTP status of the answer, and `code`, the JSON-RPC code of its body when
  *   known: 5xx `error`, 4xx `rejected` (refused before the server saw it), else `ok`.
@@ -36,7 +47,7 @@ export function requestOutcome(message: unknown, status = 200, code: number | nu
     }
     if (m.result?.isError === true) {
       const first = Array.isArray(m.result.content) ? (m.result.content[0] as { text?: unknown } | undefined) : undefined;
-      const invalid = typeof first?.text === 'string' && first.text.startsWith(INPUT_VALIDATION);
+      const invalid = typeof first?.text === 'string' && callerFaultText(first.text);
       return { outcome: invalid ? 'rejected' : 'tool_error', errorCode: null };
     }
     return OK;
