@@ -3,6 +3,7 @@
  * the watcher's latest snapshot joined with the supervisor's view of the child.
  */
 import type { Operation } from '../shared/operations.js';
+import type { Catalog } from '../shared/tool-catalog.js';
 import { snapshotFacts, type ServerSummary as Summary } from '../shared/server-summary.js';
 import { isStale, type Snapshot } from '../shared/snapshot.js';
 import { verdictOf } from '../shared/verdict.js';
@@ -110,6 +111,8 @@ export interface ConnectionStats {
   operations: Operation[] | null;
   /** What the server is (`--entry`, `--upstream`, `--command`) and, for an upstream, whether it answers; null from an older writer. */
   backend: NonNullable<ServerView['snapshot']>['backend'] | null;
+  /** The server's tools as its last `tools/list` answer showed them (the snapshot's `catalog`), null until then or from an older writer: the dashboard's Tools view. */
+  catalog: Catalog | null;
 }
 
 /** The stats of a view, or undefined when it has no valid snapshot yet (REST answers 503). */
@@ -130,5 +133,6 @@ export function connectionStats(view: ServerView): ConnectionStats | undefined {
     snapshotError: view.snapshotError ?? null,
     operations: s.operations ?? null,
     backend: s.backend ?? null,
+    catalog: s.catalog ?? null,
   };
 }

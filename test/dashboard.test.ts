@@ -160,7 +160,7 @@ describe('dashboard', () => {
     const api = await startApi({ args: ['--token', 'dash-s3cret'] });
     // The data stays behind the token; the page's files hold none.
     expect((await api.fetch('/api/mcp/servers')).status).toBe(401);
-    for (const file of ['/', '/dashboard.js', '/data.js', '/dom.js', '/operations.js', '/render.js', '/socket.js', '/dashboard.css']) expect((await api.fetch(file)).status, file).toBe(200);
+    for (const file of ['/', '/dashboard.js', '/data.js', '/dom.js', '/operations.js', '/render.js', '/socket.js', '/tools.js', '/tools-view.js', '/dashboard.css']) expect((await api.fetch(file)).status, file).toBe(200);
 
     const { page } = await openPage();
     await page.goto(`${api.url}/`);

@@ -29,6 +29,8 @@ export function createState() {
     rows: new Map(),
     /** serverId -> its card's elements, kept across renders */
     cards: new Map(),
+    /** serverId -> its block of the Tools view (tools-view.js), kept across renders */
+    tools: new Map(),
     /** The End and Restart/Stop/Start buttons (control.js), once the page is wired */
     controls: null,
     alertsKey: '',

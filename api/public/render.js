@@ -1,9 +1,11 @@
 // Draws the page from the state: the stream pill, the alerts, the server cards, the connections
-// table and the active-connections chart. Text from clients goes in through dom.js only.
+// table and the active-connections chart, and calls the views of their own files (operations,
+// tools). Text from clients goes in through dom.js only.
 import { $, el, setText, svg } from './dom.js';
 import { WINDOW_MS, ago, clock, colorOf, duration, eraOf, serverIds, serverInfo } from './data.js';
 import { renderOperations } from './operations.js';
 import { renderStream } from './socket.js';
+import { renderTools } from './tools-view.js';
 
 /** Draws everything from `st`, as of now. */
 export function render(st) {
@@ -13,6 +15,7 @@ export function render(st) {
   renderServers(st, now);
   renderTable(st, now);
   renderOperations(st, serverIds(st));
+  renderTools(st, serverIds(st), now);
   renderChart(st, now);
 }
 

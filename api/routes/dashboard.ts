@@ -19,7 +19,7 @@ export function publicDir(): string {
 }
 
 /** The page and its modules (`<script type="module">`, which CSP `script-src 'self'` allows). */
-const PUBLIC_PATHS = /^\/(?:index\.html|(?:control|dashboard|data|dom|operations|render|socket)\.js|dashboard\.css|favicon\.svg)?$/;
+const PUBLIC_PATHS = /^\/(?:index\.html|(?:control|dashboard|data|dom|operations|render|socket|tools|tools-view)\.js|dashboard\.css|favicon\.svg)?$/;
 
 /** Routes serving the dashboard's shell; mount before the token middleware. */
 export function dashboardRoutes(options: { dir?: string } = {}): Router {
