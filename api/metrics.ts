@@ -17,7 +17,7 @@
  * define none).
  */
 import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
-import { OPERATION_BOUNDS, SESSION_DURATION_BOUNDS, canonicalName, type Operation } from '../shared/operations.js';
+import { OPERATION_BOUNDS, SESSION_DURATION_BOUNDS, canonicalName, operationBoundsOf, remapBuckets, type Operation } from '../shared/operations.js';
 import { countByEra } from '../shared/eras.js';
 import { CLOSE_REASONS, ERAS, snapshotAgeMs, type Snapshot } from '../shared/snapshot.js';
 import { distinctTools } from '../shared/tool-catalog.js';
@@ -153,11 +153,11 @@ export class Metrics {
     const opLabels = ['server_id', 'mcp_method_name', 'gen_ai_tool_name', 'gen_ai_prompt_name'] as const;
     new SnapshotHistogram({
       name: 'mcp_server_operation_duration_seconds',
-      help: 'Duration of the JSON-RPC requests the MCP server served, from arrival to final response, by method and tool or prompt name (since the first start of this server id).',
+      help: 'Duration of the JSON-RPC requests the MCP server served, from arrival to final response, by method, tool or prompt name and error type (empty for a success or a caller fault), since the first start of this server id.',
       bounds: OPERATION_BOUNDS,
       registers,
       *collect() {
-        for (const v of views()) for (const op of operationsOf(v.snapshot)) yield { labels: operationLabels(v.serverId, op), buckets: op.durationSeconds.buckets, count: op.count, sum: op.durationSeconds.sum };
+        for (const v of views()) for (const op of operationsOf(v.snapshot, true)) yield { labels: { ...operationLabels(v.serverId, op), error_type: op.errorType ?? '' }, buckets: op.durationSeconds.buckets, count: op.count, sum: op.durationSeconds.sum };
       },
     });
     new Counter({
@@ -167,7 +167,7 @@ export class Metrics {
       registers,
       collect() {
         this.reset();
-        for (const v of views()) for (const op of operationsOf(v.snapshot)) this.inc(operationLabels(v.serverId, op), op.errors);
+        for (const v of views()) for (const op of operationsOf(v.snapshot, false)) this.inc(operationLabels(v.serverId, op), op.errors);
       },
     });
     new SnapshotHistogram({
@@ -257,15 +257,19 @@ function operationLabels(serverId: string, op: Operation): OperationLabels {
 }
 
 /**
- * The snapshot's operations, one per label set: a hand-written file could list a method and
- * name twice (or a name on a method that has none), which would make two series of one label
- * set, an exposition Prometheus rejects whole; those are summed.
+ * The snapshot's operations, one per label set (with `error_type` when `byErrorType`), their
+ * buckets re-counted for OPERATION_BOUNDS when an older writer used other bounds (so that every
+ * server's series have the same `le`): entries of one label set are summed (the errors counter
+ * has no `error_type`; a hand-written file could list one twice), since two series of one label
+ * set make an exposition Prometheus rejects whole.
  */
-function operationsOf(snapshot: Snapshot | undefined): Operation[] {
+function operationsOf(snapshot: Snapshot | undefined, byErrorType: boolean): Operation[] {
   const byKey = new Map<string, Operation>();
-  for (const op of snapshot?.operations ?? []) {
+  const bounds = snapshot ? operationBoundsOf(snapshot) : OPERATION_BOUNDS;
+  for (const entry of snapshot?.operations ?? []) {
+    const op = { ...entry, durationSeconds: { sum: entry.durationSeconds.sum, buckets: remapBuckets(entry.durationSeconds.buckets, bounds, OPERATION_BOUNDS) } };
     const labels = operationLabels('', op);
-    const key = JSON.stringify([labels.mcp_method_name, labels.gen_ai_tool_name, labels.gen_ai_prompt_name]);
+    const key = JSON.stringify([labels.mcp_method_name, labels.gen_ai_tool_name, labels.gen_ai_prompt_name, byErrorType ? (op.errorType ?? '') : '']);
     const seen = byKey.get(key);
     if (!seen) {
       byKey.set(key, op);

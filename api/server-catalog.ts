@@ -2,7 +2,7 @@
  * Every server the API knows, spawned or found in the state directory, as the routes show it:
  * the watcher's latest snapshot joined with the supervisor's view of the child.
  */
-import type { Operation } from '../shared/operations.js';
+import { operationBoundsOf, type Operation } from '../shared/operations.js';
 import type { Catalog } from '../shared/tool-catalog.js';
 import { snapshotFacts, type ServerSummary as Summary } from '../shared/server-summary.js';
 import { isStale, type Snapshot } from '../shared/snapshot.js';
@@ -109,6 +109,8 @@ export interface ConnectionStats {
   snapshotError: string | null;
   /** What clients asked for (the snapshot's `operations`), null from an older writer: the dashboard's operations table. */
   operations: Operation[] | null;
+  /** The bounds of the `operations` buckets (the snapshot's `operationBounds`, or the legacy ones). */
+  operationBounds: readonly number[];
   /** What the server is (`--entry`, `--upstream`, `--command`) and, for an upstream, whether it answers; null from an older writer. */
   backend: NonNullable<ServerView['snapshot']>['backend'] | null;
   /** The server's tools as its last `tools/list` answer showed them (the snapshot's `catalog`), null until then or from an older writer: the dashboard's Tools view. */
@@ -132,6 +134,7 @@ export function connectionStats(view: ServerView): ConnectionStats | undefined {
     stale: view.stale,
     snapshotError: view.snapshotError ?? null,
     operations: s.operations ?? null,
+    operationBounds: operationBoundsOf(s),
     backend: s.backend ?? null,
     catalog: s.catalog ?? null,
   };

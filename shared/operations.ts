@@ -5,8 +5,42 @@
  */
 import { isCount, isIsoTime, isObject } from './validate.js';
 
-/** Bounds (seconds) of an operation's duration histogram; `count` is the +Inf bucket. */
-export const OPERATION_BOUNDS: readonly number[] = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
+/**
+ * Bounds (seconds) of an operation's duration histogram as writers write them (the snapshot's
+ * `operationBounds`): those the OpenTelemetry MCP semantic conventions give
+ * `mcp.server.operation.duration`; `count` is the +Inf bucket.
+ */
+export const OPERATION_BOUNDS: readonly number[] = [0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5, 10, 30, 60, 120, 300];
+
+/** The bounds of a snapshot without `operationBounds` (writers from before the conventions' bounds). */
+export const LEGACY_OPERATION_BOUNDS: readonly number[] = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
+
+/** Most bounds a snapshot's `operationBounds` may list. */
+export const MAX_OPERATION_BOUNDS = 64;
+
+/** The bounds of a snapshot's `operations` buckets: its `operationBounds`, else the legacy ones. */
+export function operationBoundsOf(snapshot: { operationBounds?: readonly number[] | undefined }): readonly number[] {
+  return snapshot.operationBounds ?? LEGACY_OPERATION_BOUNDS;
+}
+
+/**
+ * Cumulative `buckets` for the bounds `from` re-counted for the bounds `to` (CONTRACT §4): the
+ * observations of each old bucket go under the smallest new bound that is not below the old
+ * bound (a count is never placed below its true bucket), or only into +Inf when every new
+ * bound is below it. Bounds are ascending.
+ */
+export function remapBuckets(buckets: readonly number[], from: readonly number[], to: readonly number[]): number[] {
+  const out = to.map(() => 0);
+  let prev = 0;
+  from.forEach((bound, i) => {
+    const inBucket = (buckets[i] ?? prev) - prev;
+    prev = buckets[i] ?? prev;
+    const j = to.findIndex((b) => b >= bound);
+    if (j >= 0) out[j]! += inBucket;
+  });
+  for (let j = 1; j < out.length; j += 1) out[j]! += out[j - 1]!;
+  return out;
+}
 
 /** Bounds (seconds) of the session-duration histogram. */
 export const SESSION_DURATION_BOUNDS: readonly number[] = [1, 10, 60, 300, 1800, 3600, 21600, 86400];
@@ -61,9 +95,18 @@ export interface Operation {
   method: string;
   /** Tool or prompt name for `tools/call` / `prompts/get` ({@link OTHER_NAME} for names the server does not know); null otherwise. */
   name: string | null;
+  /**
+   * What made these requests fail, as the OpenTelemetry MCP conventions' `error.type`: the
+   * JSON-RPC error code as a string (`"-32603"`), `"tool_error"` for a `tools/call` result with
+   * `isError: true`, `"_OTHER"` for a failure without a code (or past the table's cap); null for
+   * a success and for the caller's faults. Absent in entries of writers from before it (read as
+   * null; such an entry may count errors).
+   */
+  errorType?: string | null;
   count: number;
+  /** `count` when `errorType` is set, else 0 (entries carried over from before `errorType` keep theirs). */
   errors: number;
-  /** `sum` in seconds and cumulative `buckets` for {@link OPERATION_BOUNDS}; the +Inf bucket is `count`. */
+  /** `sum` in seconds and cumulative `buckets` for the snapshot's bounds ({@link operationBoundsOf}); the +Inf bucket is `count`. */
   durationSeconds: { sum: number; buckets: number[] };
   /**
    * Our addition (readers ignore it): when the last request of a `tools/call` entry ended,
@@ -136,8 +179,20 @@ export function validateHistogram(v: unknown, bounds: readonly number[], path: s
   return v as unknown as Histogram;
 }
 
-/** Checks an `operations` value; throws a TypeError naming the field. */
-export function validateOperations(v: unknown): Operation[] {
+/** Longest `errorType` accepted (a JSON-RPC code as a string is at most 17 characters). */
+export const ERROR_TYPE_MAX = 32;
+
+/** Checks an `operationBounds` value: 1-64 ascending positive finite numbers; throws a TypeError naming the field. */
+export function validateOperationBounds(v: unknown): number[] {
+  if (!Array.isArray(v) || v.length === 0 || v.length > MAX_OPERATION_BOUNDS) fail('operationBounds', `must be an array of 1-${MAX_OPERATION_BOUNDS} bounds`);
+  v.forEach((b: unknown, i) => {
+    if (typeof b !== 'number' || !Number.isFinite(b) || b <= 0 || (i > 0 && b <= (v[i - 1] as number))) fail(`operationBounds[${i}]`, 'must be a positive number above the one before');
+  });
+  return v as number[];
+}
+
+/** Checks an `operations` value whose buckets are for `bounds`; throws a TypeError naming the field. */
+export function validateOperations(v: unknown, bounds: readonly number[] = OPERATION_BOUNDS): Operation[] {
   if (!Array.isArray(v)) fail('operations', 'must be an array');
   if (v.length > MAX_OPERATIONS) fail('operations', `has ${v.length} entries, more than ${MAX_OPERATIONS}`);
   v.forEach((op: unknown, i) => {
@@ -145,11 +200,12 @@ export function validateOperations(v: unknown): Operation[] {
     if (!isObject(op)) fail(p, 'must be an object');
     if (typeof op.method !== 'string') fail(`${p}.method`, 'must be a string');
     if (op.name !== null && typeof op.name !== 'string') fail(`${p}.name`, 'must be a string or null');
+    if (op.errorType !== undefined && op.errorType !== null && (typeof op.errorType !== 'string' || op.errorType.length === 0 || op.errorType.length > ERROR_TYPE_MAX)) fail(`${p}.errorType`, `must be null or a string of 1-${ERROR_TYPE_MAX} characters`);
     if (!isCount(op.count)) fail(`${p}.count`, 'must be a non-negative integer');
     if (!isCount(op.errors) || op.errors > op.count) fail(`${p}.errors`, 'must be a count no larger than count');
     if (!isObject(op.durationSeconds)) fail(`${p}.durationSeconds`, 'must be an object');
     num(op.durationSeconds.sum, `${p}.durationSeconds.sum`);
-    buckets(op.durationSeconds.buckets, OPERATION_BOUNDS.length, `${p}.durationSeconds.buckets`, op.count);
+    buckets(op.durationSeconds.buckets, bounds.length, `${p}.durationSeconds.buckets`, op.count);
     if (op.lastCalledAt !== undefined && !isIsoTime(op.lastCalledAt)) fail(`${p}.lastCalledAt`, 'must be an ISO-8601 UTC time');
   });
   return v as Operation[];

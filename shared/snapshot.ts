@@ -3,7 +3,7 @@
  * `state/<serverId>/snapshot.json` and every reader (API, CLI) validates.
  * Pure data and functions: no I/O here.
  */
-import { SESSION_DURATION_BOUNDS, validateHistogram, validateOperations, type Histogram, type Operation } from './operations.js';
+import { SESSION_DURATION_BOUNDS, operationBoundsOf, validateHistogram, validateOperationBounds, validateOperations, type Histogram, type Operation } from './operations.js';
 import { validateProcesses, type SnapshotProcess } from './snapshot-processes.js';
 import { validateCatalog, type Catalog } from './tool-catalog.js';
 import { ISO_UTC, isCount, isObject } from './validate.js';
@@ -146,6 +146,11 @@ export interface Snapshot {
   backend?: PublishedBackend;
   /** What clients asked for since the first start of this server id (see operations.ts); added to schema @1. */
   operations?: Operation[];
+  /**
+   * Bounds (seconds) of the `operations` buckets: the OpenTelemetry MCP conventions' (operations.ts
+   * OPERATION_BOUNDS); a snapshot without it has LEGACY_OPERATION_BOUNDS. Added to schema @1.
+   */
+  operationBounds?: number[];
   /** Durations of ended connections of both eras, seconds, since the first start; added to schema @1. */
   sessionDurations?: Histogram;
   /** `--command`: every stdio process that has not exited yet; added to schema @1 (readers accept a snapshot without it). */
@@ -318,7 +323,8 @@ export function validateSnapshot(value: unknown): Snapshot {
       time(up, 'since', 'backend.upstream.');
     }
   }
-  if (value.operations !== undefined) checked(() => validateOperations(value.operations));
+  if (value.operationBounds !== undefined) checked(() => validateOperationBounds(value.operationBounds));
+  if (value.operations !== undefined) checked(() => validateOperations(value.operations, operationBoundsOf(value as { operationBounds?: number[] })));
   if (value.processes !== undefined) value.processes = checked(() => validateProcesses(value.processes));
   if (value.callsDropped !== undefined) count(value, 'callsDropped', '');
   if (value.sessionDurations !== undefined) checked(() => validateHistogram(value.sessionDurations, SESSION_DURATION_BOUNDS, 'sessionDurations'));

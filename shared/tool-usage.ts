@@ -4,7 +4,7 @@
  * summed (entries split by error type, or a name listed twice by a hand-written file, are one
  * tool). Pure.
  */
-import { OPERATION_BOUNDS, quantile, type Operation } from './operations.js';
+import { operationBoundsOf, quantile, type Operation } from './operations.js';
 import type { Snapshot } from './snapshot.js';
 import { distinctTools } from './tool-catalog.js';
 
@@ -23,11 +23,9 @@ export interface ToolUsage {
   lastCalledAt: string | null;
 }
 
-/**
- * The rows of `snapshot`'s catalog, in its order; none without a catalog. `bounds`: those of
- * the snapshot's duration buckets.
- */
-export function toolUsage(snapshot: Pick<Snapshot, 'catalog' | 'operations'>, bounds: readonly number[] = OPERATION_BOUNDS): ToolUsage[] {
+/** The rows of `snapshot`'s catalog, in its order; none without a catalog. */
+export function toolUsage(snapshot: Pick<Snapshot, 'catalog' | 'operations' | 'operationBounds'>): ToolUsage[] {
+  const bounds = operationBoundsOf(snapshot);
   const calls = new Map<string, Operation[]>();
   for (const op of snapshot.operations ?? []) {
     if (op.method !== 'tools/call' || op.name === null) continue;

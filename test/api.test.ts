@@ -79,7 +79,7 @@ describe('REST', () => {
     const modern = connectionOf('m-00000000000000aa', { era: 'modern', protocolVersion: '2026-07-28', lastMethod: 'tools/call', clientInfo: { name: 'v2-auto', version: '2.0.0' } });
     const legacy = connectionOf('5b1d1f0e-0000-4000-8000-000000000001', { era: 'legacy', lastMethod: 'initialize' });
     const old = connectionOf('0c2e5a77-0000-4000-8000-000000000002');
-    const operations = [operationOf('tools/call', 'echo', [0.01, 0.2], 1)];
+    const operations = [operationOf('tools/call', 'echo', [0.01]), operationOf('tools/call', 'echo', [0.2], 'tool_error')];
     await writeSnapshot(api.stateDir, 'ext', { connections: [modern, legacy, old], operations });
     const conns = await waitFor(async () => {
       const r = await api.json('/api/mcp/servers/ext/connections');

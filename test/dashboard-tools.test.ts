@@ -15,7 +15,7 @@ import { ROOT, startApi } from './helpers/processes.js';
 import { operationOf, writeSnapshot } from './helpers/snapshot-files.js';
 import { waitFor } from './helpers/wait-for.js';
 import { toolUsage, type ToolUsage } from '../shared/tool-usage.js';
-import type { Operation } from '../shared/operations.js';
+import { LEGACY_OPERATION_BOUNDS, OPERATION_BOUNDS, type Operation } from '../shared/operations.js';
 import type { Catalog } from '../shared/tool-catalog.js';
 
 useBrowser();
@@ -144,7 +144,9 @@ describe('dashboard: tools', () => {
     ];
     const catalog: Catalog = { tools, totalBytes: tools.reduce((n, t) => n + t.bytes, 0), seenAt: new Date(Date.now() - 90_000).toISOString() };
     const operations: Operation[] = [
-      { ...operationOf('tools/call', hostile, [0.02, 0.2, 0.2], 1), lastCalledAt: new Date(Date.now() - 125_000).toISOString() },
+      // One tool's entries, one per error type (CONTRACT §4): a row of the page sums them.
+      { ...operationOf('tools/call', hostile, [0.02, 0.2]), lastCalledAt: new Date(Date.now() - 125_000).toISOString() },
+      { ...operationOf('tools/call', hostile, [0.2], 'tool_error'), lastCalledAt: new Date(Date.now() - 130_000).toISOString() },
       { ...operationOf('tools/call', 't03', [0.003]), lastCalledAt: new Date(Date.now() - 5_000).toISOString() },
     ];
     await writeSnapshot(api.stateDir, 'ext', { connections: [], catalog, operations });
@@ -198,15 +200,18 @@ describe('dashboard: tools', () => {
     const cases = Array.from({ length: 100 }, () => {
       const tools = Array.from({ length: Math.floor(random() * 6) }, () => ({ name: pick(names), bytes: Math.floor(random() * 5000) }));
       const catalog: Catalog | null = random() < 0.15 ? null : { tools, totalBytes: tools.reduce((n, t) => n + t.bytes, 0), seenAt: new Date().toISOString() };
+      // A third of the snapshots from a writer before `operationBounds` (the legacy bounds).
+      const legacy = random() < 0.3;
+      const bounds = legacy ? LEGACY_OPERATION_BOUNDS : OPERATION_BOUNDS;
       const operations: Operation[] = Array.from({ length: Math.floor(random() * 8) }, () => {
         const n = Math.floor(random() * 20);
-        const op = operationOf(pick(['tools/call', 'tools/call', 'prompts/get', 'tools/list']), pick([...names, null]), Array.from({ length: n }, () => 10 ** (random() * 5 - 3.5)));
+        const op = operationOf(pick(['tools/call', 'tools/call', 'prompts/get', 'tools/list']), pick([...names, null]), Array.from({ length: n }, () => 10 ** (random() * 5 - 3.5)), null, bounds);
         const errors = Math.floor(random() * (n + 1));
         const ms = Date.UTC(2026, 11, 1) + Math.floor(random() * 3) * 1000 + (random() < 0.5 ? 0 : Math.floor(random() * 1000));
         const at = random() < 0.3 ? undefined : random() < 0.5 ? new Date(ms).toISOString() : new Date(ms).toISOString().replace(/\.\d{3}Z$/, 'Z');
         return { ...op, errors, ...(at !== undefined && { lastCalledAt: at }) };
       });
-      return { catalog, operations };
+      return { catalog, operations, ...(!legacy && { operationBounds: [...OPERATION_BOUNDS] }) };
     });
     const inPage = (await page.evaluate(`(async (cases) => {
       const m = await import(new URL('tools.js', location.href).href);

@@ -12,7 +12,7 @@ import { connectClient } from './helpers/mcp-client.js';
 import { ROOT, startApi } from './helpers/processes.js';
 import { freePort } from './helpers/everything-http.js';
 import { connectionOf, operationOf, writeSnapshot } from './helpers/snapshot-files.js';
-import { OPERATION_BOUNDS, quantile } from '../shared/operations.js';
+import { LEGACY_OPERATION_BOUNDS, OPERATION_BOUNDS, quantile } from '../shared/operations.js';
 
 useBrowser();
 
@@ -195,12 +195,17 @@ describe('dashboard', () => {
     const modern = connectionOf('m-00000000000000aa', { era: 'modern', protocolVersion: '2026-07-28', lastMethod: 'tools/call', clientInfo: { name: 'v2-auto', version: '2.0.0' } });
     const legacy = connectionOf('5b1d1f0e-0000-4000-8000-000000000001', { era: 'legacy', lastMethod: 'tools/list', clientInfo: { name: 'v1-client', version: '1.0.0' } });
     const hostile = '<img src=x onerror=window.__pwned=1>';
+    // echo's entries, one per error type (CONTRACT §4): one row of the table.
     const operations = [
-      operationOf('tools/call', 'echo', [0.003, 0.02, 0.2, 0.2, 3], 2),
+      operationOf('tools/call', 'echo', [0.003, 0.02, 0.2]),
+      operationOf('tools/call', 'echo', [0.2], 'tool_error'),
+      operationOf('tools/call', 'echo', [3], '-32603'),
       operationOf('tools/list', null, [...Array(10).fill(0.02), ...Array(10).fill(0.2)]),
-      operationOf('tools/call', hostile, [60]),
+      operationOf('tools/call', hostile, [400]),
     ];
     await writeSnapshot(api.stateDir, 'ext', { connections: [modern, legacy], operations });
+    // A writer from before `operationBounds`: its buckets are for the legacy bounds.
+    await writeSnapshot(api.stateDir, 'old', { connections: [], operationBounds: undefined, operations: [operationOf('tools/call', 'echo', [0.003, 0.02, 0.2, 0.2, 3], null, LEGACY_OPERATION_BOUNDS)] });
     const { page, errors } = await openPage();
     await page.goto(`${api.url}/`);
     await mark(page);
@@ -219,21 +224,29 @@ describe('dashboard', () => {
     const echo = page.locator('#operations tr[data-server="ext"][data-method="tools/call"][data-name="echo"]');
     await echo.waitFor();
     const cellsOf = async (row: typeof echo) => Object.fromEntries(await Promise.all(['calls', 'errors', 'p50', 'p95'].map(async (k) => [k, await row.locator(`td.${k}`).textContent()])));
-    // Worked out by hand: 5 calls, p50 rank 2.5 in (0.1, 0.25] holding 2 -> 0.1375 s; p95 rank 4.75 in (2.5, 5] holding 1 -> 4.375 s.
-    expect(await cellsOf(echo)).toEqual({ calls: '5', errors: '2', p50: '137.5 ms', p95: '4.38 s' });
+    // Worked out by hand with the conventions' bounds: 5 calls, p50 rank 2.5 in (0.1, 0.2]
+    // holding 2 -> 0.125 s; p95 rank 4.75 in (2, 5] holding 1 -> 4.25 s.
+    expect(await cellsOf(echo)).toEqual({ calls: '5', errors: '2', p50: '125.0 ms', p95: '4.25 s' });
+    expect(await echo.locator('td.errors').getAttribute('title')).toBe('-32603 × 1 · tool_error × 1');
+    // The same durations from an older writer, with its bounds: p50 rank 2.5 in (0.1, 0.25]
+    // holding 2 -> 0.1375 s; p95 rank 4.75 in (2.5, 5] holding 1 -> 4.375 s.
+    const old = page.locator('#operations tr[data-server="old"][data-name="echo"]');
+    expect(await cellsOf(old)).toEqual({ calls: '5', errors: '0', p50: '137.5 ms', p95: '4.38 s' });
+    expect(await old.locator('td.errors').getAttribute('title')).toBeNull();
     const list = page.locator('#operations tr[data-server="ext"][data-method="tools/list"]');
     expect(await list.locator('td.name').textContent()).toBe('—');
-    expect(await cellsOf(list)).toEqual({ calls: '20', errors: '0', p50: '25.0 ms', p95: '235.0 ms' });
+    expect(await cellsOf(list)).toEqual({ calls: '20', errors: '0', p50: '20.0 ms', p95: '190.0 ms' });
     // A tool name from a client is text; past the last bound the estimate says so.
     const evil = page.locator('#operations tr[data-method="tools/call"]').filter({ hasText: 'onerror' });
     expect(await evil.locator('td.name').textContent()).toBe(hostile);
-    expect(await evil.locator('td.p95').textContent()).toBe('≥ 10 s');
+    expect(await evil.locator('td.p95').textContent()).toBe('≥ 300 s');
     expect(await page.locator('#operations img').count()).toBe(0);
-    await expect.poll(() => page.locator('#ops-count').textContent(), { timeout: UI_TIMEOUT }).toBe('26 requests');
+    await expect.poll(() => page.locator('#ops-count').textContent(), { timeout: UI_TIMEOUT }).toBe('31 requests'); // 26 of ext, 5 of old
     await page.screenshot({ path: path.join(ARTIFACTS, 'dashboard-eras-operations.png'), fullPage: true });
 
     // More calls arrive and the modern client leaves: the page follows without a reload.
-    await writeSnapshot(api.stateDir, 'ext', { connections: [legacy], operations: [operationOf('tools/call', 'echo', [0.003, 0.02, 0.2, 0.2, 3, 0.001, 0.001, 0.001], 3), ...operations.slice(1)] });
+    const more = [operationOf('tools/call', 'echo', [0.003, 0.02, 0.2, 0.001, 0.001]), operationOf('tools/call', 'echo', [0.2, 0.001], 'tool_error'), operations[2]!];
+    await writeSnapshot(api.stateDir, 'ext', { connections: [legacy], operations: [...more, ...operations.slice(3)] });
     await expect.poll(() => echo.locator('td.calls').textContent(), { timeout: UI_TIMEOUT }).toBe('8');
     expect(await echo.locator('td.errors').textContent()).toBe('3');
     await modernRow.waitFor({ state: 'detached' });
@@ -256,11 +269,14 @@ describe('dashboard', () => {
       return { buckets: op.durationSeconds.buckets, count: op.count, q: [0.5, 0.95, 0.99, random()][Math.floor(random() * 4)]! };
     });
     // A string, not a function: vitest would rewrite an import() in a function's source.
-    const inPage = (await page.evaluate(`(async (cases) => {
+    // The page takes the bounds from the snapshot (boundsOf), the legacy ones when it has none.
+    const inPage = (await page.evaluate(`(async ([cases, bounds]) => {
       const m = await import(new URL('operations.js', location.href).href);
-      return { bounds: m.OPERATION_BOUNDS, values: cases.map((c) => m.quantile(m.OPERATION_BOUNDS, c.buckets, c.count, c.q)) };
-    })(${JSON.stringify(cases)})`)) as { bounds: number[]; values: (number | null)[] };
+      const b = m.boundsOf({ operationBounds: bounds });
+      return { bounds: b, legacy: m.boundsOf({}), values: cases.map((c) => m.quantile(b, c.buckets, c.count, c.q)) };
+    })(${JSON.stringify([cases, OPERATION_BOUNDS])})`)) as { bounds: number[]; legacy: number[]; values: (number | null)[] };
     expect(inPage.bounds).toEqual(OPERATION_BOUNDS);
+    expect(inPage.legacy).toEqual(LEGACY_OPERATION_BOUNDS);
     expect(inPage.values).toEqual(cases.map((c) => quantile(OPERATION_BOUNDS, c.buckets, c.count, c.q)));
     expect(inPage.values.filter((v) => v !== null).length).toBeGreaterThan(150);
   });

@@ -8,7 +8,7 @@ import { closeClients, connectClient } from './helpers/mcp-client.js';
 import { cleanup, startApi, type Api } from './helpers/processes.js';
 import { readSnap } from './helpers/server-process.js';
 import { connectionOf, operationOf, sessionDurationsOf, writeSnapshot } from './helpers/snapshot-files.js';
-import { OPERATION_BOUNDS, SESSION_DURATION_BOUNDS } from '../shared/operations.js';
+import { LEGACY_OPERATION_BOUNDS, OPERATION_BOUNDS, SESSION_DURATION_BOUNDS } from '../shared/operations.js';
 import { waitFor } from './helpers/wait-for.js';
 
 afterEach(async () => {
@@ -119,9 +119,10 @@ const MCP_METRICS = {
 const ALLOWED_LABELS: Record<string, string[]> = {
   mcp_sessions_closed_total: ['reason', 'server_id'],
   mcp_clients_active: ['era', 'server_id'],
-  mcp_server_operation_duration_seconds_bucket: ['gen_ai_prompt_name', 'gen_ai_tool_name', 'le', 'mcp_method_name', 'server_id'],
-  mcp_server_operation_duration_seconds_sum: ['gen_ai_prompt_name', 'gen_ai_tool_name', 'mcp_method_name', 'server_id'],
-  mcp_server_operation_duration_seconds_count: ['gen_ai_prompt_name', 'gen_ai_tool_name', 'mcp_method_name', 'server_id'],
+  // `error_type` on the duration histogram only, as the conventions put it (empty: no error).
+  mcp_server_operation_duration_seconds_bucket: ['error_type', 'gen_ai_prompt_name', 'gen_ai_tool_name', 'le', 'mcp_method_name', 'server_id'],
+  mcp_server_operation_duration_seconds_sum: ['error_type', 'gen_ai_prompt_name', 'gen_ai_tool_name', 'mcp_method_name', 'server_id'],
+  mcp_server_operation_duration_seconds_count: ['error_type', 'gen_ai_prompt_name', 'gen_ai_tool_name', 'mcp_method_name', 'server_id'],
   mcp_server_operation_errors_total: ['gen_ai_prompt_name', 'gen_ai_tool_name', 'mcp_method_name', 'server_id'],
   mcp_server_session_duration_seconds_bucket: ['le', 'server_id'],
 };
@@ -280,9 +281,11 @@ describe('GET /metrics: eras and operations, from the snapshot', () => {
       ],
       totalConnections: 7,
       operations: [
-        operationOf('tools/call', 'echo', [0.003, 0.02, 0.2, 0.2, 3], 2),
+        operationOf('tools/call', 'echo', [0.003, 0.02, 0.2]),
+        operationOf('tools/call', 'echo', [0.2], 'tool_error'),
+        operationOf('tools/call', 'echo', [3], '-32603'),
         operationOf('tools/call', hostile, [0.7]),
-        operationOf('prompts/get', 'greet', [0.04], 1),
+        operationOf('prompts/get', 'greet', [0.04], '-32603'),
         operationOf('tools/list', null, [0.001, 0.002]),
         operationOf('server/discover', null, []),
       ],
@@ -297,6 +300,7 @@ describe('GET /metrics: eras and operations, from the snapshot', () => {
     expect(value(families, 'mcp_sessions_active', ext)).toBe(3);
     for (const [name, type] of Object.entries(MCP_METRICS)) expect(families.get(name)?.type, name).toBe(type);
 
+    const errorsOf = new Map<string, number>();
     for (const op of snap.operations!) {
       const labels = {
         ...ext,
@@ -304,25 +308,35 @@ describe('GET /metrics: eras and operations, from the snapshot', () => {
         gen_ai_tool_name: op.method === 'tools/call' ? op.name! : '',
         gen_ai_prompt_name: op.method === 'prompts/get' ? op.name! : '',
       };
-      const what = JSON.stringify(labels);
-      OPERATION_BOUNDS.forEach((le, i) => expect(value(families, 'mcp_server_operation_duration_seconds_bucket', { ...labels, le: String(le) }), `${what} le ${le}`).toBe(op.durationSeconds.buckets[i]));
-      expect(value(families, 'mcp_server_operation_duration_seconds_bucket', { ...labels, le: '+Inf' }), what).toBe(op.count);
-      expect(value(families, 'mcp_server_operation_duration_seconds_count', labels), what).toBe(op.count);
-      expect(value(families, 'mcp_server_operation_duration_seconds_sum', labels), what).toBeCloseTo(op.durationSeconds.sum, 9);
-      expect(value(families, 'mcp_server_operation_errors_total', labels), what).toBe(op.errors);
+      const k = JSON.stringify(labels);
+      errorsOf.set(k, (errorsOf.get(k) ?? 0) + op.errors);
+      // Each entry is a series of the histogram: one per error type.
+      const series = { ...labels, error_type: op.errorType ?? '' };
+      const what = JSON.stringify(series);
+      OPERATION_BOUNDS.forEach((le, i) => expect(value(families, 'mcp_server_operation_duration_seconds_bucket', { ...series, le: String(le) }), `${what} le ${le}`).toBe(op.durationSeconds.buckets[i]));
+      expect(value(families, 'mcp_server_operation_duration_seconds_bucket', { ...series, le: '+Inf' }), what).toBe(op.count);
+      expect(value(families, 'mcp_server_operation_duration_seconds_count', series), what).toBe(op.count);
+      expect(value(families, 'mcp_server_operation_duration_seconds_sum', series), what).toBeCloseTo(op.durationSeconds.sum, 9);
     }
+    // The errors counter has no error_type: one series per method and name, the entries summed.
+    for (const [k, errors] of errorsOf) expect(value(families, 'mcp_server_operation_errors_total', JSON.parse(k)), k).toBe(errors);
     // Spot checks against numbers worked out by hand, not only against the snapshot.
     const echo = { ...ext, mcp_method_name: 'tools/call', gen_ai_tool_name: 'echo', gen_ai_prompt_name: '' };
-    expect(value(families, 'mcp_server_operation_duration_seconds_bucket', { ...echo, le: '0.005' })).toBe(1);
-    expect(value(families, 'mcp_server_operation_duration_seconds_bucket', { ...echo, le: '0.25' })).toBe(4);
-    expect(value(families, 'mcp_server_operation_duration_seconds_bucket', { ...echo, le: '2.5' })).toBe(4);
-    expect(value(families, 'mcp_server_operation_duration_seconds_bucket', { ...echo, le: '5' })).toBe(5);
-    expect(value(families, 'mcp_server_operation_duration_seconds_sum', echo)).toBeCloseTo(3.423, 9);
+    const ok = { ...echo, error_type: '' };
+    expect(value(families, 'mcp_server_operation_duration_seconds_bucket', { ...ok, le: '0.01' })).toBe(1);
+    expect(value(families, 'mcp_server_operation_duration_seconds_bucket', { ...ok, le: '0.02' })).toBe(2);
+    expect(value(families, 'mcp_server_operation_duration_seconds_bucket', { ...ok, le: '0.2' })).toBe(3);
+    expect(value(families, 'mcp_server_operation_duration_seconds_sum', ok)).toBeCloseTo(0.223, 9);
+    expect(value(families, 'mcp_server_operation_duration_seconds_count', { ...echo, error_type: 'tool_error' })).toBe(1);
+    expect(value(families, 'mcp_server_operation_duration_seconds_bucket', { ...echo, error_type: '-32603', le: '2' })).toBe(0);
+    expect(value(families, 'mcp_server_operation_duration_seconds_bucket', { ...echo, error_type: '-32603', le: '5' })).toBe(1);
+    // The conventions' bounds reach 300 s (the old ones stopped at 10).
+    expect(value(families, 'mcp_server_operation_duration_seconds_bucket', { ...ok, le: '300' })).toBe(3);
     expect(value(families, 'mcp_server_operation_errors_total', echo)).toBe(2);
     expect(value(families, 'mcp_server_operation_errors_total', { ...ext, mcp_method_name: 'prompts/get', gen_ai_tool_name: '', gen_ai_prompt_name: 'greet' })).toBe(1);
     // A client's tool name is escaped in the text, and reads back as it was.
     expect(text).toContain('gen_ai_tool_name="a\\"b\\nc\\\\d"');
-    expect(value(families, 'mcp_server_operation_duration_seconds_count', { ...ext, mcp_method_name: 'tools/call', gen_ai_tool_name: hostile, gen_ai_prompt_name: '' })).toBe(1);
+    expect(value(families, 'mcp_server_operation_duration_seconds_count', { ...ext, mcp_method_name: 'tools/call', gen_ai_tool_name: hostile, gen_ai_prompt_name: '', error_type: '' })).toBe(1);
 
     const durations = snap.sessionDurations!;
     SESSION_DURATION_BOUNDS.forEach((le, i) => expect(value(families, 'mcp_server_session_duration_seconds_bucket', { ...ext, le: String(le) }), `le ${le}`).toBe(durations.buckets[i]));
@@ -344,19 +358,44 @@ describe('GET /metrics: eras and operations, from the snapshot', () => {
     const api = await startApi();
     await writeSnapshot(api.stateDir, 'twice', {
       connections: [],
-      operations: [operationOf('tools/call', 'x', [0.001], 1), operationOf('tools/call', 'x', [0.3, 0.4])],
+      operations: [operationOf('tools/call', 'x', [0.001], 'tool_error'), operationOf('tools/call', 'x', [0.3]), operationOf('tools/call', 'x', [0.4])],
     });
     const labels = { server_id: 'twice', mcp_method_name: 'tools/call', gen_ai_tool_name: 'x', gen_ai_prompt_name: '' };
+    const ok = { ...labels, error_type: '' };
     const { families } = await waitFor(async () => {
       const s = await scrape(api);
-      return value(s.families, 'mcp_server_operation_duration_seconds_count', labels) !== undefined ? s : undefined;
+      return value(s.families, 'mcp_server_operation_duration_seconds_count', ok) !== undefined ? s : undefined;
     }, { what: 'the operations of "twice"' });
-    expect(value(families, 'mcp_server_operation_duration_seconds_count', labels)).toBe(3);
-    expect(value(families, 'mcp_server_operation_duration_seconds_bucket', { ...labels, le: '0.005' })).toBe(1);
-    expect(value(families, 'mcp_server_operation_duration_seconds_bucket', { ...labels, le: '0.5' })).toBe(3);
+    expect(value(families, 'mcp_server_operation_duration_seconds_count', ok)).toBe(2);
+    expect(value(families, 'mcp_server_operation_duration_seconds_bucket', { ...ok, le: '0.2' })).toBe(0);
+    expect(value(families, 'mcp_server_operation_duration_seconds_bucket', { ...ok, le: '0.5' })).toBe(2);
+    expect(value(families, 'mcp_server_operation_duration_seconds_bucket', { ...labels, error_type: 'tool_error', le: '0.01' })).toBe(1);
     expect(value(families, 'mcp_server_operation_errors_total', labels)).toBe(1);
     // No sessionDurations in that snapshot: no series, rather than a false zero.
     expect(value(families, 'mcp_server_session_duration_seconds_count', { server_id: 'twice' })).toBeUndefined();
+  });
+
+  it("re-counts an older writer's buckets for the conventions' bounds, never below their true bucket", async () => {
+    const api = await startApi();
+    // A writer from before `operationBounds` (its entries have no errorType and may count errors).
+    await writeSnapshot(api.stateDir, 'old', {
+      connections: [],
+      operationBounds: undefined,
+      operations: [{ ...operationOf('tools/call', 'x', [0.003, 0.007, 0.02, 3, 11], null, LEGACY_OPERATION_BOUNDS), errors: 2 }],
+    });
+    const labels = { server_id: 'old', mcp_method_name: 'tools/call', gen_ai_tool_name: 'x', gen_ai_prompt_name: '' };
+    const ok = { ...labels, error_type: '' };
+    const { families } = await waitFor(async () => {
+      const s = await scrape(api);
+      return value(s.families, 'mcp_server_operation_duration_seconds_count', ok) !== undefined ? s : undefined;
+    }, { what: 'the operations of "old"' });
+    // Old buckets (le 0.005: 1, 0.01: 1, 0.025: 1, 5: 1, +Inf: 1) under the smallest new bound
+    // not below each: 0.01 gets 2, 0.05 one, 5 one; 11 s stays above every bound.
+    const got = OPERATION_BOUNDS.map((le) => value(families, 'mcp_server_operation_duration_seconds_bucket', { ...ok, le: String(le) }));
+    expect(got).toEqual([2, 2, 3, 3, 3, 3, 3, 3, 4, 4, 4, 4, 4, 4]);
+    expect(value(families, 'mcp_server_operation_duration_seconds_bucket', { ...ok, le: '0.005' })).toBeUndefined();
+    expect(value(families, 'mcp_server_operation_duration_seconds_bucket', { ...ok, le: '+Inf' })).toBe(5);
+    expect(value(families, 'mcp_server_operation_errors_total', labels)).toBe(2);
   });
 });
 

@@ -3,11 +3,12 @@
  * counts, errors and buckets match the calls made by real clients of both eras, a caller's
  * fault is not an error, and the counts survive a restart.
  */
+import { rename, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
-import { OPERATION_BOUNDS, type Operation } from '../shared/operations.js';
-import type { Snapshot } from '../shared/snapshot.js';
+import { LEGACY_OPERATION_BOUNDS, OPERATION_BOUNDS, type Operation } from '../shared/operations.js';
+import { serializeSnapshot, validateSnapshot, type Snapshot } from '../shared/snapshot.js';
 import { closeClients, connectClient } from './helpers/mcp-client.js';
 import { closeV2Clients, connectV2 } from './helpers/mcp-client-v2.js';
 import { cleanup } from './helpers/processes.js';
@@ -22,8 +23,9 @@ afterEach(async () => {
   await cleanup();
 });
 
-function op(s: Snapshot, method: string, name: string | null = null): Operation | undefined {
-  return s.operations?.find((o) => o.method === method && o.name === name);
+/** The entry of a method and name of successes (errorType null), or of `errorType`. */
+function op(s: Snapshot, method: string, name: string | null = null, errorType: string | null = null): Operation | undefined {
+  return s.operations?.find((o) => o.method === method && o.name === name && (o.errorType ?? null) === errorType);
 }
 
 /** Buckets are cumulative, within the count. */
@@ -53,11 +55,15 @@ describe('operations', () => {
     expect(add).toMatchObject({ count: 6, errors: 0 });
     // `fail` never answered with a result: while no catalog is known, it counts under _OTHER.
     expect(op(s, 'tools/call', 'fail')).toBeUndefined();
-    expect(op(s, 'tools/call', '_OTHER')).toMatchObject({ count: 2, errors: 2 });
+    // An isError result is the conventions' `tool_error`; the caller's faults are no error type.
+    expect(op(s, 'tools/call', '_OTHER')).toBeUndefined();
+    expect(op(s, 'tools/call', '_OTHER', 'tool_error')).toMatchObject({ count: 2, errors: 2 });
+    expect(s.operations!.filter((o) => o.errorType !== null).map((o) => [o.name, o.errorType])).toEqual([['_OTHER', 'tool_error']]);
+    expect(s.operationBounds).toEqual(OPERATION_BOUNDS);
     const wait = op(s, 'tools/call', 'wait')!;
     expect(wait.errors).toBe(0);
-    // Each wait took at least 300 ms: neither is in a bucket of 0.25 s or less.
-    expect(wait.durationSeconds.buckets[OPERATION_BOUNDS.indexOf(0.25)]).toBe(0);
+    // Each wait took at least 300 ms: neither is in a bucket of 0.2 s or less.
+    expect(wait.durationSeconds.buckets[OPERATION_BOUNDS.indexOf(0.2)]).toBe(0);
     expect(wait.durationSeconds.sum).toBeGreaterThanOrEqual(0.6);
     // The v1 client's initialize, the v2 client's discovery probe: one each.
     expect(op(s, 'initialize')).toMatchObject({ count: 1, errors: 0 });
@@ -95,8 +101,18 @@ describe('operations', () => {
     // The raw session ended at shutdown: two ended connections.
     expect(stopped.sessionDurations!.count).toBe(2);
 
+    // As a writer from before `operationBounds` would have left it: every count in the old
+    // (0.01, 0.025] bucket. The next writer re-counts them under 0.05, the smallest new bound
+    // not below 0.025 (CONTRACT §4), and writes the new bounds.
+    const { operationBounds: _, ...older } = stopped;
+    older.operations = stopped.operations!.map((o) => ({ ...o, durationSeconds: { sum: o.durationSeconds.sum, buckets: LEGACY_OPERATION_BOUNDS.map((b) => (b >= 0.025 ? o.count : 0)) } }));
+    const file = path.join(first.stateDir, 'default', 'snapshot.json');
+    await writeFile(`${file}.older`, serializeSnapshot(validateSnapshot(older)), { mode: 0o600 });
+    await rename(`${file}.older`, file);
     const second = await startServer({ stateDir: first.stateDir });
-    expect(op(second.snap, 'tools/call', 'echo')).toEqual(op(stopped, 'tools/call', 'echo'));
+    expect(second.snap.operationBounds).toEqual(OPERATION_BOUNDS);
+    const echo = op(stopped, 'tools/call', 'echo')!;
+    expect(op(second.snap, 'tools/call', 'echo')).toEqual({ ...echo, durationSeconds: { sum: echo.durationSeconds.sum, buckets: OPERATION_BOUNDS.map((b) => (b >= 0.05 ? 1 : 0)) } });
     expect(op(second.snap, 'initialize')!.count).toBe(2);
     expect(second.snap.sessionDurations).toEqual(stopped.sessionDurations);
     const m = await connectV2(second.url, { name: 'after-restart' });

@@ -4,8 +4,8 @@
 // from clients: they go in as text only (dom.js).
 import { $, el, setText } from './dom.js';
 
-/** Bounds (seconds) of an operation's buckets: shared/operations.ts OPERATION_BOUNDS. */
-export const OPERATION_BOUNDS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
+/** Bounds (seconds) of a snapshot without `operationBounds`: shared/operations.ts LEGACY_OPERATION_BOUNDS. */
+export const LEGACY_OPERATION_BOUNDS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
 
 /**
  * The `q` quantile (0..1) of a cumulative histogram, by linear interpolation inside the bucket;
@@ -29,23 +29,53 @@ export function quantile(bounds, buckets, count, q) {
   return bounds[bounds.length - 1];
 }
 
-/** Seconds as "0.8 ms", "23.5 ms", "1.25 s"; "—" for none; past the last bound "≥ 10 s". */
-export function formatSeconds(s, count) {
+/** Seconds as "0.8 ms", "23.5 ms", "1.25 s"; "—" for none; past the last of `bounds` "≥ 300 s". */
+export function formatSeconds(s, count, bounds = LEGACY_OPERATION_BOUNDS) {
   if (s === null) return '—';
-  const last = OPERATION_BOUNDS[OPERATION_BOUNDS.length - 1];
+  const last = bounds[bounds.length - 1];
   if (s >= last && count > 0) return `≥ ${last} s`;
   return s < 1 ? `${(s * 1000).toFixed(1)} ms` : `${s.toFixed(2)} s`;
 }
 
-/** Every operation of every server with data, busiest first. */
+/** The bounds of a server's `operations` buckets: its snapshot's `operationBounds`, else the legacy ones. */
+export function boundsOf(data) {
+  return (data && data.operationBounds) || LEGACY_OPERATION_BOUNDS;
+}
+
+/**
+ * Every operation of every server with data, busiest first: the entries of one method and name
+ * (one per error type, CONTRACT §4) as one row, their counts and buckets summed, with the error
+ * types and their counts (`types`, most first) for the errors cell.
+ */
 function rowsOf(st, ids) {
   const rows = [];
   for (const id of ids) {
     const d = st.stats.get(id);
-    for (const op of (d && d.data.operations) || []) rows.push({ id, op });
+    const bounds = boundsOf(d && d.data);
+    const byName = new Map();
+    for (const op of (d && d.data.operations) || []) {
+      const k = JSON.stringify([op.method, op.name]);
+      let row = byName.get(k);
+      if (!row) {
+        row = { id, bounds, method: op.method, name: op.name, count: 0, errors: 0, sum: 0, buckets: bounds.map(() => 0), types: [] };
+        byName.set(k, row);
+        rows.push(row);
+      }
+      row.count += op.count;
+      row.errors += op.errors;
+      row.sum += op.durationSeconds.sum;
+      op.durationSeconds.buckets.forEach((c, i) => (row.buckets[i] += c));
+      if (op.errorType) row.types.push([op.errorType, op.count]);
+    }
   }
-  rows.sort((a, b) => b.op.count - a.op.count || a.op.method.localeCompare(b.op.method) || String(a.op.name).localeCompare(String(b.op.name)));
+  for (const r of rows) r.types.sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0]));
+  rows.sort((a, b) => b.count - a.count || a.method.localeCompare(b.method) || String(a.name).localeCompare(String(b.name)));
   return rows;
+}
+
+/** The errors cell's title: "tool_error × 3 · -32603 × 1" (what the conventions call error.type). */
+function typesText(types) {
+  return types.length ? types.map(([t, n]) => `${t} × ${n}`).join(' · ') : undefined;
 }
 
 /** Draws the operations table of `st` for the servers `ids`. */
@@ -64,26 +94,25 @@ export function renderOperations(st, ids) {
     return;
   }
   let calls = 0;
-  const trs = rows.map(({ id, op }) => {
-    calls += op.count;
-    const { buckets } = op.durationSeconds;
-    const p50 = quantile(OPERATION_BOUNDS, buckets, op.count, 0.5);
-    const p95 = quantile(OPERATION_BOUNDS, buckets, op.count, 0.95);
-    const tr = el(
+  const trs = rows.map((r) => {
+    calls += r.count;
+    const p50 = quantile(r.bounds, r.buckets, r.count, 0.5);
+    const p95 = quantile(r.bounds, r.buckets, r.count, 0.95);
+    const types = typesText(r.types);
+    return el(
       'tr',
-      { 'data-server': id, 'data-method': op.method, 'data-name': op.name === null ? undefined : op.name },
-      el('td', { class: 'col-server' }, id),
-      el('td', { class: 'method' }, el('code', null, op.method)),
-      el('td', { class: 'name' }, el('div', { class: 'clip', title: op.name === null ? undefined : op.name }, op.name === null ? '—' : op.name)),
-      el('td', { class: 'num calls' }, String(op.count)),
-      el('td', { class: `num errors${op.errors > 0 ? ' has-errors' : ''}` }, String(op.errors)),
-      el('td', { class: 'num p50' }, formatSeconds(p50, op.count)),
-      el('td', { class: 'num p95' }, formatSeconds(p95, op.count)),
+      { 'data-server': r.id, 'data-method': r.method, 'data-name': r.name === null ? undefined : r.name },
+      el('td', { class: 'col-server' }, r.id),
+      el('td', { class: 'method' }, el('code', null, r.method)),
+      el('td', { class: 'name' }, el('div', { class: 'clip', title: r.name === null ? undefined : r.name }, r.name === null ? '—' : r.name)),
+      el('td', { class: 'num calls' }, String(r.count)),
+      el('td', { class: `num errors${r.errors > 0 ? ' has-errors' : ''}`, title: types, 'data-error-types': types }, String(r.errors)),
+      el('td', { class: 'num p50' }, formatSeconds(p50, r.count, r.bounds)),
+      el('td', { class: 'num p95' }, formatSeconds(p95, r.count, r.bounds)),
     );
-    return tr;
   });
   // Rebuilt whole (at most 100 rows a server), but only when something changed.
-  const key = JSON.stringify(rows.map(({ id, op }) => [id, op.method, op.name, op.count, op.errors, op.durationSeconds.sum]));
+  const key = JSON.stringify(rows.map((r) => [r.id, r.method, r.name, r.count, r.errors, r.sum, r.types]));
   if (table.dataset.key !== key) {
     table.dataset.key = key;
     tbody.replaceChildren(...trs);

@@ -5,7 +5,7 @@
 // text only (dom.js), cut to TOOL_NAME_MAX characters, at most MAX_TOOL_ROWS rows a server.
 import { $, el, setText } from './dom.js';
 import { ago } from './data.js';
-import { formatSeconds } from './operations.js';
+import { boundsOf, formatSeconds } from './operations.js';
 import { toolUsage } from './tools.js';
 
 /** Longest tool name shown (shared/tool-catalog.ts TOOL_NAME_MAX); the page does not trust the file to keep it. */
@@ -131,7 +131,7 @@ function drawBlock(block, data, now) {
   const key = JSON.stringify([rows, [...largest]]);
   if (block.key !== key) {
     block.key = key;
-    block.tbody.replaceChildren(...rows.map((r) => rowOf(r, largest.has(r.name))));
+    block.tbody.replaceChildren(...rows.map((r) => rowOf(r, largest.has(r.name), boundsOf(data))));
   }
   for (const tr of block.tbody.rows) {
     const last = tr.cells[5];
@@ -148,7 +148,7 @@ function showNote(block, text) {
 }
 
 /** One tool's row. */
-function rowOf(r, isLargest) {
+function rowOf(r, isLargest, bounds) {
   const name = String(r.name).slice(0, TOOL_NAME_MAX);
   const never = r.calls === 0;
   const cls = `tool${never ? ' never-called' : ''}${isLargest ? ' largest' : ''}`;
@@ -166,7 +166,7 @@ function rowOf(r, isLargest) {
     bytes,
     el('td', { class: 'num calls' }, String(r.calls)),
     el('td', { class: `num errors${r.errors > 0 ? ' has-errors' : ''}` }, String(r.errors)),
-    el('td', { class: 'num p50', 'data-p50-ms': r.p50Ms === null ? undefined : String(r.p50Ms) }, formatSeconds(r.p50Ms === null ? null : r.p50Ms / 1000, r.calls)),
+    el('td', { class: 'num p50', 'data-p50-ms': r.p50Ms === null ? undefined : String(r.p50Ms) }, formatSeconds(r.p50Ms === null ? null : r.p50Ms / 1000, r.calls, bounds)),
     last,
   );
 }

@@ -2,7 +2,7 @@
 // `catalog`, with its `tools/call` entries of `operations` summed. A port of `toolUsage()` of
 // shared/tool-usage.ts (and `distinctTools()` of shared/tool-catalog.ts): the same rows as
 // GET …/tools (test/dashboard-tools.test.ts compares them). No DOM here.
-import { OPERATION_BOUNDS, quantile } from './operations.js';
+import { boundsOf, quantile } from './operations.js';
 
 /**
  * The tools of a catalog with each name once, the first of a name kept (a hand-written file
@@ -21,9 +21,10 @@ export function distinctTools(catalog) {
 
 /**
  * The rows `{name, bytes, calls, errors, p50Ms, lastCalledAt}` of `snapshot`'s catalog, in its
- * order; none without a catalog. `bounds`: those of the snapshot's duration buckets.
+ * order; none without a catalog.
  */
-export function toolUsage(snapshot, bounds = OPERATION_BOUNDS) {
+export function toolUsage(snapshot) {
+  const bounds = boundsOf(snapshot);
   const calls = new Map();
   for (const op of snapshot.operations || []) {
     if (op.method !== 'tools/call' || op.name === null) continue;

@@ -8,7 +8,7 @@
 import { lstat } from 'node:fs/promises';
 import path from 'node:path';
 import type { Logger } from 'pino';
-import type { Histogram, Operation } from '../../shared/operations.js';
+import { OPERATION_BOUNDS, operationBoundsOf, remapBuckets, type Histogram, type Operation } from '../../shared/operations.js';
 import { logReaped, reapSnapshotProcesses } from '../../shared/io/process-groups.js';
 import { readSnapshotFile } from '../../shared/io/read-snapshot.js';
 import type { Catalog } from '../../shared/tool-catalog.js';
@@ -23,7 +23,7 @@ export interface PreviousState {
   sessionsClosed: Record<CloseReason, number>;
   /** The seq to continue from: the previous one when it was this very process, else 0. */
   seq: number;
-  /** `operations` of the previous snapshot (what clients asked for since the first start). */
+  /** `operations` of the previous snapshot (what clients asked for since the first start), its buckets re-counted for OPERATION_BOUNDS. */
   operations?: Operation[];
   /** `sessionDurations` of the previous snapshot. */
   sessionDurations?: Histogram;
@@ -58,7 +58,9 @@ export async function loadPreviousState(file: string, log: Logger): Promise<Prev
     state.totalConnections = prev.totalConnections;
     for (const r of CLOSE_REASONS) state.sessionsClosed[r] += prev.sessionsClosed?.[r] ?? 0;
     state.seq = prev.pid === process.pid ? prev.seq : 0;
-    state.operations = prev.operations;
+    // An older writer's buckets had other bounds: re-counted as CONTRACT §4 says.
+    const bounds = operationBoundsOf(prev);
+    state.operations = prev.operations?.map((op) => ({ ...op, durationSeconds: { sum: op.durationSeconds.sum, buckets: remapBuckets(op.durationSeconds.buckets, bounds, OPERATION_BOUNDS) } }));
     state.sessionDurations = prev.sessionDurations;
     state.catalog = prev.catalog;
     if (prev.status !== 'stopped') {

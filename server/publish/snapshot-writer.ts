@@ -23,6 +23,7 @@ import {
   type WriterStatus,
 } from '../../shared/snapshot.js';
 import type { ProcessList } from '../backends/backend.js';
+import { OPERATION_BOUNDS } from '../../shared/operations.js';
 import { OperationRecorder } from '../operations/operation-recorder.js';
 import { ToolCatalog } from '../operations/tool-catalog.js';
 import { loadPreviousState, type PreviousState } from './previous-state.js';
@@ -368,6 +369,7 @@ export class SnapshotWriter extends EventEmitter<WriterEvents> {
       sessionsClosed: { ...this.#closed },
       backend: typeof this.#o.backend === 'function' ? this.#o.backend() : this.#o.backend,
       operations: this.#o.recorder.operations(),
+      operationBounds: [...OPERATION_BOUNDS],
       sessionDurations: this.#o.recorder.sessionDurations(),
       callsDropped: this.#o.callsDropped(),
       catalog: this.#o.catalog.current(),

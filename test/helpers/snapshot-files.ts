@@ -20,10 +20,14 @@ export function histogramOf(values: number[], bounds: readonly number[]): Histog
   return h;
 }
 
-/** An operation entry of `durations` (seconds), `errors` of them failed. */
-export function operationOf(method: string, name: string | null, durations: number[], errors = 0): Operation {
-  const h = histogramOf(durations, OPERATION_BOUNDS);
-  return { method, name, count: h.count, errors, durationSeconds: { sum: h.sum, buckets: h.buckets } };
+/**
+ * An operation entry of `durations` (seconds) as a writer writes it: of successes (errorType
+ * null, no errors) or, with `errorType`, of failures of that type (each one an error). Buckets
+ * for `bounds` (a writer from before `operationBounds` had LEGACY_OPERATION_BOUNDS).
+ */
+export function operationOf(method: string, name: string | null, durations: number[], errorType: string | null = null, bounds: readonly number[] = OPERATION_BOUNDS): Operation {
+  const h = histogramOf(durations, bounds);
+  return { method, name, errorType, count: h.count, errors: errorType === null ? 0 : h.count, durationSeconds: { sum: h.sum, buckets: h.buckets } };
 }
 
 /** Session durations (seconds) as the snapshot's `sessionDurations`. */
@@ -41,7 +45,8 @@ let seq = 0;
 
 /**
  * Writes a `running` snapshot of `serverId` (pid: this test process, which is alive; a long
- * heartbeat so that it stays fresh for the test) and refreshes its lock; returns it.
+ * heartbeat so that it stays fresh for the test) and refreshes its lock; returns it. Its
+ * `operationBounds` are today's unless `fields` sets them (undefined: an older writer's file).
  */
 export async function writeSnapshot(stateDir: string, serverId: string, fields: Partial<Snapshot> & { connections: Connection[] }): Promise<Snapshot> {
   const now = new Date().toISOString();
@@ -50,6 +55,7 @@ export async function writeSnapshot(stateDir: string, serverId: string, fields: 
     schema: SNAPSHOT_SCHEMA, serverId, pid: process.pid, seq, status: 'running', reason: 'activity',
     startedAt: now, writtenAt: now, heartbeatMs: 60_000, mcp: { url: 'http://127.0.0.1:9/mcp', endpoint: '/mcp', port: 9 },
     activeConnections: fields.connections.length, totalConnections: fields.connections.length, lastUpdated: now,
+    operationBounds: [...OPERATION_BOUNDS],
     ...fields,
   });
   const dir = path.join(stateDir, serverId);
