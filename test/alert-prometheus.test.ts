@@ -8,21 +8,23 @@
  */
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import { readAlertRules, RULES_FILE } from './helpers/alert-rules.js';
 import { cleanup, startApi } from './helpers/processes.js';
 import { PrometheusServer } from './helpers/prometheus.js';
 import { waitFor } from './helpers/wait-for.js';
 
 const TOKEN = 'pr0metheus-scrape';
-const prometheus = new PrometheusServer();
+/** The test's Prometheus, closed after it. */
+let prometheus: PrometheusServer;
 /** The child while it is stopped, to continue it whatever happens. */
 let stoppedPid: number | undefined;
 
-afterAll(async () => {
+afterEach(async () => {
   // A stopped child handles no SIGTERM: continue it first, so that cleanup ends it cleanly.
   if (stoppedPid !== undefined) process.kill(stoppedPid, 'SIGCONT');
-  await prometheus.close();
+  stoppedPid = undefined;
+  await prometheus?.close();
   await cleanup();
 });
 
@@ -55,6 +57,7 @@ describe('the alerting rules in a real Prometheus', () => {
     const api = await startApi({ args: ['--token', TOKEN] });
     const pid = await api.childPid();
     const target = new URL(api.url).host;
+    prometheus = new PrometheusServer();
     await prometheus.start({
       files: { 'mcp-monitor.token': TOKEN },
       rules: { 'mcp-monitor.rules.yml': await rulesWithFor('2s') },

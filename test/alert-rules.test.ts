@@ -7,7 +7,7 @@
  */
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import { readAlertRules, RULES_FILE, selectorsOf } from './helpers/alert-rules.js';
 import { startEverythingHttp, stopEverythingHttp } from './helpers/everything-http.js';
 import { closeClients, connectClient } from './helpers/mcp-client.js';
@@ -18,7 +18,7 @@ import { waitFor } from './helpers/wait-for.js';
 
 const RULES_TESTS = path.join(ROOT, 'test', 'alert-rules', 'mcp-monitor.test.yml');
 
-afterAll(async () => {
+afterEach(async () => {
   await closeClients();
   await cleanup();
   await stopEverythingHttp();
