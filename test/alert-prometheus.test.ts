@@ -1,20 +1,22 @@
 /**
  * The shipped alerting rules in a real Prometheus (Debian's), scraping a real API every second
- * with the scrape config the README shows (bearer token from a file): every rule evaluates
+ * with the README's prometheus.yml (bearer token from a file): every rule evaluates
  * without error and nothing fires while all is well; a hung child (SIGSTOP: its heartbeat
  * stops) makes McpSnapshotStale and McpServerDown fire for its server_id, and the alerts go
  * once it runs again (SIGCONT). The rules' `for:` are cut to 2 s in a copy; their expressions
  * are the shipped ones.
  */
+import { readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { readAlertRules, RULES_FILE } from './helpers/alert-rules.js';
-import { cleanup, startApi } from './helpers/processes.js';
+import { cleanup, ROOT, startApi } from './helpers/processes.js';
 import { PrometheusServer } from './helpers/prometheus.js';
 import { waitFor } from './helpers/wait-for.js';
 
 const TOKEN = 'pr0metheus-scrape';
+const README = readFileSync(path.join(ROOT, 'README.md'), 'utf8');
 /** The test's Prometheus, closed after it. */
 let prometheus: PrometheusServer;
 /** The child while it is stopped, to continue it whatever happens. */
@@ -52,6 +54,19 @@ async function rulesWithFor(to: string): Promise<string> {
   return cut;
 }
 
+/** The README's prometheus.yml (its "Alerting" section), each key of `replace` replaced once. */
+function readmeConfig(replace: Record<string, string>): string {
+  const section = README.slice(README.indexOf('\n## Alerting\n'));
+  const block = /```yaml\n([^]*?)```/.exec(section.slice(0, section.indexOf('\n## ', 1)));
+  expect(block, 'a yaml block in the README\'s Alerting section').not.toBeNull();
+  let text = block![1]!;
+  for (const [from, to] of Object.entries(replace)) {
+    expect(text.split(from).length, `${from} once in the README's prometheus.yml`).toBe(2);
+    text = text.replace(from, to);
+  }
+  return text;
+}
+
 describe('the alerting rules in a real Prometheus', () => {
   it('fire McpSnapshotStale (and McpServerDown) for a hung child, and resolve when it runs again', async () => {
     const api = await startApi({ args: ['--token', TOKEN] });
@@ -59,22 +74,13 @@ describe('the alerting rules in a real Prometheus', () => {
     const target = new URL(api.url).host;
     prometheus = new PrometheusServer();
     await prometheus.start({
-      files: { 'mcp-monitor.token': TOKEN },
-      rules: { 'mcp-monitor.rules.yml': await rulesWithFor('2s') },
-      config: (dir) => [
-        'global:',
-        '  scrape_interval: 1s',
-        '  scrape_timeout: 1s',
-        '  evaluation_interval: 1s',
-        'scrape_configs:',
-        '  - job_name: mcp-monitor',
-        '    metrics_path: /metrics',
-        '    authorization:',
-        '      type: Bearer',
-        `      credentials_file: ${JSON.stringify(path.join(dir, 'mcp-monitor.token'))}`,
-        '    static_configs:',
-        `      - targets: [${JSON.stringify(target)}]`,
-      ].join('\n'),
+      files: { 'mcp-monitor.token': TOKEN, 'mcp-monitor.rules.yml': await rulesWithFor('2s') },
+      // The README's prometheus.yml, its paths and target put here, and scraped every second.
+      config: (dir) => `global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\n  evaluation_interval: 1s\n${readmeConfig({
+        '/etc/prometheus/mcp-monitor.rules.yml': JSON.stringify(path.join(dir, 'mcp-monitor.rules.yml')),
+        '/etc/prometheus/mcp-monitor.token': JSON.stringify(path.join(dir, 'mcp-monitor.token')),
+        "'127.0.0.1:3001'": JSON.stringify(target),
+      })}`,
     });
 
     // Scraped with the token, and every rule evaluated without error on the real series.

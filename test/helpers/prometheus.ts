@@ -54,13 +54,11 @@ export function runPromtool(args: string[], cwd: string): Promise<ToolRun> {
 
 export interface PrometheusOptions {
   /**
-   * prometheus.yml without `rule_files`, as a function of the temporary directory (for files
-   * the config names, such as a `credentials_file`).
+   * prometheus.yml, as a function of the temporary directory where {@link files} are (the
+   * config names them there: `rule_files`, a `credentials_file`).
    */
   config: (dir: string) => string;
-  /** Rule files: name in the temporary directory → contents. */
-  rules?: Record<string, string>;
-  /** More files for the config to name: name in the temporary directory → contents (mode 0600). */
+  /** Files for the config to name: name in the temporary directory → contents (mode 0600). */
   files?: Record<string, string>;
 }
 
@@ -110,11 +108,8 @@ export class PrometheusServer {
     this.#dir = dir;
     this.#checkOpen();
     for (const [name, text] of Object.entries(options.files ?? {})) await writeFile(path.join(dir, name), text, { mode: 0o600 });
-    const rules = Object.keys(options.rules ?? {});
-    for (const name of rules) await writeFile(path.join(dir, name), options.rules![name]!);
-    const ruleFiles = rules.length ? `rule_files:\n${rules.map((r) => `  - ${JSON.stringify(path.join(dir, r))}\n`).join('')}` : '';
     const configFile = path.join(dir, 'prometheus.yml');
-    await writeFile(configFile, `${options.config(dir)}\n${ruleFiles}`);
+    await writeFile(configFile, options.config(dir));
 
     for (let attempt = 1; ; attempt++) {
       const port = await freePort();
