@@ -1,7 +1,7 @@
 /**
  * `GET /metrics` against the real API and child: the text is parsed as the Prometheus text
- * exposition format (a strict little parser below) and its numbers checked against real
- * sessions, restarts and a hung child.
+ * exposition format (the strict parser of helpers/prometheus-text.ts) and its numbers checked
+ * against real sessions, restarts and a hung child.
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { closeClients, connectClient } from './helpers/mcp-client.js';
@@ -9,82 +9,13 @@ import { cleanup, startApi, type Api } from './helpers/processes.js';
 import { readSnap } from './helpers/server-process.js';
 import { connectionOf, operationOf, sessionDurationsOf, writeSnapshot } from './helpers/snapshot-files.js';
 import { LEGACY_OPERATION_BOUNDS, OPERATION_BOUNDS, SESSION_DURATION_BOUNDS } from '../shared/operations.js';
+import { parsePrometheus, type Family } from './helpers/prometheus-text.js';
 import { waitFor } from './helpers/wait-for.js';
 
 afterEach(async () => {
   await closeClients();
   await cleanup();
 });
-
-interface Sample {
-  name: string;
-  labels: Record<string, string>;
-  value: number;
-}
-
-interface Family {
-  name: string;
-  type: string;
-  help: string;
-  samples: Sample[];
-}
-
-const NAME = '[a-zA-Z_:][a-zA-Z0-9_:]*';
-const SAMPLE_RE = new RegExp(`^(${NAME})(?:\\{(.*)\\})? (\\S+)(?: (-?\\d+))?$`);
-const LABEL_RE = /\s*([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"\s*(,|$)/y;
-const SUFFIXES = ['_bucket', '_sum', '_count', '_created', '_total'];
-
-/**
- * Parses the Prometheus text format 0.0.4: `# HELP`, `# TYPE`, then samples of that family.
- * Throws on anything malformed: an unknown line, a bad label set, a sample of no declared
- * family, a value that is not a float, a family declared twice, a duplicate series.
- */
-function parsePrometheus(text: string): Map<string, Family> {
-  expect(text.endsWith('\n')).toBe(true);
-  const families = new Map<string, Family>();
-  const series = new Set<string>();
-  const typed = new Set<string>();
-  for (const [i, line] of text.split('\n').entries()) {
-    if (line === '') continue;
-    const where = `line ${i + 1}: ${JSON.stringify(line)}`;
-    const meta = /^# (HELP|TYPE) (\S+) ?(.*)$/.exec(line);
-    if (meta) {
-      const [, kind, name, rest] = meta as unknown as [string, string, string, string];
-      if (!new RegExp(`^${NAME}$`).test(name)) throw new Error(`bad metric name, ${where}`);
-      const f = families.get(name) ?? { name, type: 'untyped', help: '', samples: [] };
-      if (kind === 'TYPE') {
-        if (!['counter', 'gauge', 'histogram', 'summary', 'untyped'].includes(rest)) throw new Error(`bad type, ${where}`);
-        if (f.samples.length || typed.has(name)) throw new Error(`TYPE after samples or twice, ${where}`);
-        typed.add(name);
-        f.type = rest;
-      } else f.help = rest;
-      families.set(name, f);
-      continue;
-    }
-    if (line.startsWith('#')) continue;
-    const m = SAMPLE_RE.exec(line);
-    if (!m) throw new Error(`not a sample, ${where}`);
-    const [, name, labelText = '', raw] = m as unknown as [string, string, string | undefined, string];
-    const labels: Record<string, string> = {};
-    LABEL_RE.lastIndex = 0;
-    while (LABEL_RE.lastIndex < labelText.length) {
-      const l = LABEL_RE.exec(labelText);
-      if (!l) throw new Error(`bad labels, ${where}`);
-      if (l[1]! in labels) throw new Error(`label twice, ${where}`);
-      labels[l[1]!] = l[2]!.replace(/\\(.)/g, (_, c: string) => (c === 'n' ? '\n' : c));
-      if (l[3] === '') break;
-    }
-    const value = raw === 'NaN' ? NaN : raw === '+Inf' ? Infinity : raw === '-Inf' ? -Infinity : Number(raw);
-    if (raw !== 'NaN' && Number.isNaN(value)) throw new Error(`bad value, ${where}`);
-    const family = [name, ...SUFFIXES.filter((x) => name.endsWith(x)).map((x) => name.slice(0, -x.length))].map((n) => families.get(n)).find(Boolean);
-    if (!family) throw new Error(`sample of no declared family, ${where}`);
-    const key = `${name}${JSON.stringify(Object.entries(labels).sort())}`;
-    if (series.has(key)) throw new Error(`duplicate series, ${where}`);
-    series.add(key);
-    family.samples.push({ name, labels, value });
-  }
-  return families;
-}
 
 async function scrape(api: Api, init?: RequestInit): Promise<{ text: string; families: Map<string, Family> }> {
   const res = await api.fetch('/metrics', init);
@@ -402,6 +333,7 @@ describe('GET /metrics: eras and operations, from the snapshot', () => {
 describe('the test parser', () => {
   it('rejects what Prometheus would reject', () => {
     expect(() => parsePrometheus('# TYPE a gauge\na{x="1"} 1\n')).not.toThrow();
+    expect(() => parsePrometheus('# TYPE a gauge\na 1')).toThrow(/newline/);
     expect(() => parsePrometheus('b 1\n')).toThrow(/no declared family/);
     expect(() => parsePrometheus('# TYPE a gauge\na{x=1} 1\n')).toThrow(/labels/);
     expect(() => parsePrometheus('# TYPE a gauge\na one\n')).toThrow(/bad value/);

@@ -37,8 +37,8 @@ async function walk(dir: string, keep: (rel: string) => boolean): Promise<string
 }
 
 describe('the tarball', () => {
-  it('holds the built code, the dashboard, the command, README and LICENSE; no tests, benches, sources or maps', async () => {
-    for (const f of ['package.json', 'README.md', 'LICENSE', 'bin/mcp-monitor.js', 'dist/api/main.js', 'dist/server/main.js', 'dist/cli/main.js', 'api/public/index.html']) {
+  it('holds the built code, the dashboard, the alerting rules, the command, README and LICENSE; no tests, benches, sources or maps', async () => {
+    for (const f of ['package.json', 'README.md', 'LICENSE', 'bin/mcp-monitor.js', 'dist/api/main.js', 'dist/server/main.js', 'dist/cli/main.js', 'api/public/index.html', 'alerts/mcp-monitor.rules.yml']) {
       expect(pkg.files).toContain(f);
     }
     // Every file of the dashboard, and exactly the JavaScript that `npm run build` wrote.
@@ -48,7 +48,7 @@ describe('the tarball', () => {
     expect(built.length).toBeGreaterThan(50);
     expect(pkg.files.filter((f) => f.startsWith('dist/'))).toEqual(built);
 
-    const outside = pkg.files.filter((f) => !/^(bin\/|dist\/|api\/public\/|docs\/[^/]+\.md$)/.test(f) && !['package.json', 'README.md', 'LICENSE'].includes(f));
+    const outside = pkg.files.filter((f) => !/^(bin\/|dist\/|api\/public\/|alerts\/[^/]+\.rules\.yml$|docs\/[^/]+\.md$)/.test(f) && !['package.json', 'README.md', 'LICENSE'].includes(f));
     expect(outside).toEqual([]);
     expect(pkg.files.filter((f) => /\.(ts|map)$/.test(f) || /(^|\/)(test|bench|\.bench|scripts|state)\//.test(f))).toEqual([]);
 
