@@ -9,7 +9,9 @@
  * Environment: BENCH_PROFILE_SECONDS (per window, default 5), BENCH_PROFILE_ROUNDS (windows
  * per side, alternating, default 2), BENCH_PROFILE_CLIENT=v1|v2 (default v1),
  * BENCH_PROFILE_DIR=<dir> to keep the .cpuprofile files (open them in Chrome DevTools),
- * BENCH_PROFILE_SSE=<n> to hold n `GET /api/mcp/events` streams open (the fan-out's cost).
+ * BENCH_PROFILE_SSE=<n> to hold n `GET /api/mcp/events` streams open (the fan-out's cost),
+ * BENCH_PROFILE_OFF=calls to compare with the real product run with `--calls off` instead of the
+ * bare server (what the calls journal costs, docs/bench.md).
  */
 import { mkdir, readdir } from 'node:fs/promises';
 import path from 'node:path';
@@ -26,6 +28,9 @@ const ROUNDS = Number(process.env.BENCH_PROFILE_ROUNDS ?? 2);
 const KIND = (process.env.BENCH_PROFILE_CLIENT ?? 'v1') as ClientKind;
 const CLIENTS = 8;
 const SSE_STREAMS = Number(process.env.BENCH_PROFILE_SSE ?? 0);
+/** The "off" side: the bare server (default), or the product with `--calls off`. */
+const OFF = process.env.BENCH_PROFILE_OFF ?? 'bare';
+if (OFF !== 'bare' && OFF !== 'calls') throw new Error(`BENCH_PROFILE_OFF: ${JSON.stringify(OFF)} is not bare or calls`);
 /** Sampling interval, µs: fine enough for functions of a few µs per request. */
 const INTERVAL_US = 100;
 
@@ -42,10 +47,12 @@ async function profileOf(dir: string, pid: number): Promise<string> {
 const any = (...names: string[]) => (m: string) => names.some((n) => m === n || m.startsWith(`${n}/`));
 /** What monitoring adds to the child; host-check and registry also run with monitoring off. */
 const CHILD_GROUPS = {
-  'snapshot writer (build, serialize, write, lock check)': any('ours:server/snapshot-writer', 'ours:shared/io/write-file-no-follow', 'ours:server/writer-lock', 'ours:shared/snapshot'),
-  'journal': any('ours:server/journal-writer', 'ours:server/session-journal', 'ours:shared/journal'),
-  'operation recorder': any('ours:server/operation-recorder', 'ours:shared/operations'),
-  'session registry (touch, events)': any('ours:server/session-registry'),
+  'snapshot writer (build, serialize, write, lock check)': any('ours:server/publish/snapshot-writer', 'ours:shared/io/write-file-no-follow', 'ours:server/publish/writer-lock', 'ours:shared/snapshot'),
+  'journal': any('ours:server/publish/journal-writer', 'ours:server/publish/session-journal', 'ours:shared/journal'),
+  'calls journal (queue, lines, batched writes)': any('ours:server/publish/calls-journal', 'ours:server/publish/rotating-file', 'ours:shared/calls'),
+  'request seam (finished requests, outcome)': any('ours:server/operations/finished-request', 'ours:server/operations/request-outcome', 'ours:server/operations/operation-tap'),
+  'operation recorder': any('ours:server/operations/operation-recorder', 'ours:shared/operations'),
+  'session registry (touch, events)': any('ours:server/sessions/session-registry'),
   'Host check': any('ours:shared/host-check'),
   'logging (pino)': any('pino', 'sonic-boom', 'thread-stream', 'ours:shared/io/logger'),
   'MCP SDK': any('@modelcontextprotocol/sdk', '@modelcontextprotocol/server', '@modelcontextprotocol/core', '@modelcontextprotocol/node'),
@@ -78,14 +85,14 @@ function section(name: string, s: ProfileSummary, calls: number): string {
 }
 
 /** Per-request difference by module, on minus off, largest first. */
-function diff(on: Times, onCalls: number, off: Times, offCalls: number): string {
+function diff(on: Times, onCalls: number, off: Times, offCalls: number, what = 'child'): string {
   const keys = new Set([...on.keys(), ...off.keys()]);
   const rows = [...keys].map((k) => [k, ((on.get(k) ?? 0) * 1000) / onCalls, ((off.get(k) ?? 0) * 1000) / offCalls] as const)
     .map(([k, a, b]) => [k, a, b, a - b] as const)
     .filter(([k]) => k !== '(idle)')
     .sort((x, y) => Math.abs(y[3]) - Math.abs(x[3]))
     .slice(0, 22);
-  return `\n### child on minus child off, self time by module (µs/request)\n\n| on | off | on - off | module |\n|---:|---:|---:|---|\n${rows.map(([k, a, b, d]) => `| ${a.toFixed(1)} | ${b.toFixed(1)} | ${d >= 0 ? '+' : ''}${d.toFixed(1)} | \`${k}\` |`).join('\n')}\n`;
+  return `\n### ${what} on minus ${what} off, self time by module (µs/request)\n\n| on | off | on - off | module |\n|---:|---:|---:|---|\n${rows.map(([k, a, b, d]) => `| ${a.toFixed(1)} | ${b.toFixed(1)} | ${d >= 0 ? '+' : ''}${d.toFixed(1)} | \`${k}\` |`).join('\n')}\n`;
 }
 
 async function main(): Promise<void> {
@@ -97,19 +104,22 @@ async function main(): Promise<void> {
   log(`profiles in ${dir}; ${ROUNDS} x ${SECONDS} s per side, ${CLIENTS} ${KIND} clients`);
   // NODE_OPTIONS reaches the API and, through it, the child; it may not hold --cpu-prof itself.
   const preload = path.join(BENCH_DIST, 'lib', 'cpu-prof-preload.js');
-  const api = await startApi([], {
+  const profiled = (to: string) => ({
     NODE_OPTIONS: [process.env.NODE_OPTIONS, `--import=${preload}`].filter(Boolean).join(' '),
-    BENCH_CPU_PROFILE_DIR: onDir,
+    BENCH_CPU_PROFILE_DIR: to,
     BENCH_CPU_PROFILE_INTERVAL_US: String(INTERVAL_US),
   });
-  // The same profiler, the same way, on the monitoring-off side.
-  const off = spawnNode([`--import=${preload}`, path.join(BENCH_DIST, 'mcp-only-server.js')], {
+  const api = await startApi([], profiled(onDir));
+  // The same profiler, the same way, on the off side: the bare server, or the product without the calls journal.
+  const offApi = OFF === 'calls' ? await startApi(['--calls', 'off'], profiled(offDir)) : undefined;
+  const off = offApi ? undefined : spawnNode([`--import=${preload}`, path.join(BENCH_DIST, 'mcp-only-server.js')], {
     stdio: ['ignore', 'ignore', 'ignore', 'ipc'],
-    env: { ...process.env, MCP_MONITOR_LOG_LEVEL: 'info', BENCH_CPU_PROFILE_DIR: offDir, BENCH_CPU_PROFILE_INTERVAL_US: String(INTERVAL_US) },
+    env: { ...process.env, MCP_MONITOR_LOG_LEVEL: 'info', ...profiled(offDir) },
   });
-  let offUrl: string | undefined;
-  off.on('message', (m: { url?: string }) => (offUrl = m.url));
+  let offUrl = offApi?.mcpUrl;
+  off?.on('message', (m: { url?: string }) => (offUrl = m.url));
   await waitUntil(() => offUrl, 10_000, 'the monitoring-off server');
+  const offPid = offApi?.childPid ?? off!.pid!;
   const file = snapshotPath(api.stateDir, 'default');
   const streams = Array.from({ length: SSE_STREAMS }, () => new SseStream(100));
   for (const st of streams) await st.open(`${api.url}/api/mcp/events`);
@@ -138,20 +148,26 @@ async function main(): Promise<void> {
   const { apiPid, childPid } = api;
   // The off server holds its IPC channel open: disconnecting ends it the natural way (a
   // SIGKILL after the grace would lose its profile).
-  off.disconnect();
-  await stop(off);
+  if (off) {
+    off.disconnect();
+    await stop(off);
+  }
+  await offApi?.close();
   await api.close();
 
   const child = await summarize(await profileOf(onDir, childPid), windows.on, CHILD_GROUPS);
   const apiS = await summarize(await profileOf(onDir, apiPid), windows.on, API_GROUPS);
-  const bare = await summarize(await profileOf(offDir, off.pid!), windows.off, CHILD_GROUPS);
-  let out = `## Profile: ${KIND} clients, ${CLIENTS} at once, ${SSE_STREAMS} SSE streams, ${ROUNDS} x ${SECONDS} s per side, sampled every ${INTERVAL_US} µs\n`;
+  const bare = await summarize(await profileOf(offDir, offPid), windows.off, CHILD_GROUPS);
+  const offApiS = offApi ? await summarize(await profileOf(offDir, offApi.apiPid), windows.off, API_GROUPS) : undefined;
+  let out = `## Profile: ${KIND} clients, ${CLIENTS} at once, ${SSE_STREAMS} SSE streams, ${ROUNDS} x ${SECONDS} s per side, off = ${offApi ? 'the product with --calls off' : 'the bare server'}, sampled every ${INTERVAL_US} µs\n`;
   out += `\nOn: ${calls.on} calls, ${writes} snapshot writes (${(calls.on / Math.max(writes, 1)).toFixed(0)} calls per write). `;
-  out += `Busy per request: child on ${us(child.busyMs, calls.on)} µs + API ${us(apiS.busyMs, calls.on)} µs; child off ${us(bare.busyMs, calls.off)} µs.\n`;
+  out += `Busy per request: child on ${us(child.busyMs, calls.on)} µs + API ${us(apiS.busyMs, calls.on)} µs; child off ${us(bare.busyMs, calls.off)} µs${offApiS ? ` + API ${us(offApiS.busyMs, calls.off)} µs` : ''}.\n`;
   out += diff(child.selfByModule, calls.on, bare.selfByModule, calls.off);
+  if (offApiS) out += diff(apiS.selfByModule, calls.on, offApiS.selfByModule, calls.off, 'API');
   out += section('child, monitoring on', child, calls.on);
-  out += section('child, monitoring off (mcp-only-server)', bare, calls.off);
+  out += section(offApi ? 'child, --calls off' : 'child, monitoring off (mcp-only-server)', bare, calls.off);
   out += section('API, monitoring on', apiS, calls.on);
+  if (offApiS) out += section('API, --calls off', offApiS, calls.off);
   out += `\nAPI per snapshot write: ${(apiS.busyMs / Math.max(writes, 1)).toFixed(2)} ms busy.\n`;
   process.stdout.write(out);
 }

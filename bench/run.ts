@@ -4,15 +4,17 @@
  * bench/PROFILE.md for where the throughput overhead goes (bench/profile.ts, bench/watch-cost.ts).
  *
  * Environment: BENCH_QUICK=1 for a short smoke run (fewer samples, 1,000 sessions at most, a
- * fleet of 10); BENCH_OUT=<file> to write the results elsewhere; BENCH_ONLY=fleet or wrap to run only
- * that section (docs/bench.md) and merge it into the existing results file, leaving every other
- * section of it as it was.
+ * fleet of 10); BENCH_OUT=<file> to write the results elsewhere; BENCH_ONLY=fleet, wrap, calls or
+ * catalog to run only that section (docs/bench.md) and merge it into the existing results file,
+ * leaving every other section of it as it was.
  */
 import { readFile, stat, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { snapshotPath } from '../shared/paths.js';
 import { measureBackends } from './backends.js';
+import { measureCalls, type CallsResult } from './calls.js';
+import { measureCatalog, type CatalogResult } from './catalog.js';
 import { measureChurn } from './churn.js';
 import { measureFleet, type FleetOptions, type FleetResult } from './fleet.js';
 import { measureFloor } from './floor.js';
@@ -93,6 +95,12 @@ async function main(): Promise<void> {
   log('throughput, monitoring on vs off, v1 and v2 auto clients');
   const throughput = await measureThroughput(QUICK ? 2 : 12, 8, 2);
 
+  log('calls journal: tools/call with --calls on vs off');
+  const calls = await measureCalls(CALLS);
+
+  log('catalog: a 500-tool catalog on each snapshot write');
+  const catalog = await measureCatalog(CATALOG);
+
   log('churn');
   const churn = await measureChurn(QUICK ? 3 : 10, 4);
 
@@ -125,8 +133,11 @@ async function main(): Promise<void> {
       throughputOnOverOff: throughput.ratio,
       throughputModernOnOverOff: throughput.modern.ratio,
       upstreamRpsRatio: backends.upstreamRpsRatio,
+      callsRpsRatio: calls.rpsRatio,
     },
     throughput,
+    calls,
+    catalog,
     scale,
     churn,
     backends,
@@ -140,6 +151,12 @@ async function main(): Promise<void> {
 
 /** The wrap section: alternating rounds of one client calling back to back. */
 const WRAP = { rounds: QUICK ? 2 : 6, seconds: QUICK ? 1 : 3, log };
+
+/** The calls section: 8 v1 clients, alternating rounds of the journal on and off. */
+const CALLS = { rounds: QUICK ? 2 : 10, clients: 8, seconds: QUICK ? 1 : 3, log };
+
+/** The catalog section: writes timed per side in process, seconds of the children's CPU per write. */
+const CATALOG = { writes: QUICK ? 50 : 400, seconds: QUICK ? 3 : 10, log };
 
 /** BENCH_ONLY=<section>: runs one section alone and replaces it in the results file, the rest left as it was. */
 async function onlySection<T>(name: string, measure: () => Promise<T>, rows: (r: T) => [string, string, string][]): Promise<void> {
@@ -161,6 +178,24 @@ function wrapRows(w: WrapResult): [string, string, string][] {
     ['server-everything over stdio, direct', `${w.direct.rps} rps, p50 / p99 ${w.direct.p50Ms} / ${w.direct.p99Ms} ms`, `1 v1 client back to back, ${w.rounds} rounds of ${w.seconds} s`],
     ['  through a bare Node relay (anchor)', `${w.relay.rps} rps, p50 / p99 ${w.relay.p50Ms} / ${w.relay.p99Ms} ms`, `ratio ${w.relayRpsRatio}, added p50 ${w.relayAddedP50Ms} ms, relay CPU ${w.relayCpuUsPerCall} us/call`],
     ['  through wrap', `${w.wrapped.rps} rps, p50 / p99 ${w.wrapped.p50Ms} / ${w.wrapped.p99Ms} ms`, `ratio ${w.rpsRatio} (target >= 0.95), added p50 ${w.addedP50Ms} ms (target < 0.1 ms), wrapper CPU ${w.wrapperCpuUsPerCall} us/call; ${w.wrapOverRelayRps} of the relay`],
+  ];
+}
+
+function callsRows(c: CallsResult): [string, string, string][] {
+  const l = c.linesWritten;
+  return [
+    ['tools/call rps, calls journal on / off', `${c.on.rps} / ${c.off.rps}`, `ratio ${c.rpsRatio} (target >= 0.97); ${c.clients} v1 clients, ${c.rounds} rounds of ${c.seconds} s`],
+    ['  child CPU per call on / off', `${c.cpuUsPerCall.on} / ${c.cpuUsPerCall.off} us`, `added ${c.addedCpuUsPerCall} us; API ${c.apiCpuUsPerCall.on} / ${c.apiCpuUsPerCall.off} us`],
+    ['  journal lines on / off', `${l.on} of ${l.expectedOn} calls / ${l.off}`, `one per call: ${l.match ? 'yes' : 'NO'}, nothing rotated away: ${l.complete ? 'yes' : 'no'}; callsDropped ${c.callsDropped}`],
+  ];
+}
+
+function catalogRows(c: CatalogResult): [string, string, string][] {
+  const ch = c.children;
+  return [
+    [`catalog of ${c.tools} tools: snapshot bytes`, `${c.snapshotBytes.without} without, ${c.snapshotBytes.with} with`, `added ${c.addedBytes} B (the catalog's JSON ${c.catalogJsonBytes} B) for ${c.definitionBytes.total} B of definitions; catalog as sent: ${c.catalogMatches ? 'yes' : 'NO'}`],
+    ['  write, SnapshotWriter in process', `${c.writeMs.without} / ${c.writeMs.with} ms without / with`, `added ${c.addedWriteMs} ms (p50 of ${c.writes} each); serialize ${c.serializeMs.without} / ${c.serializeMs.with} ms`],
+    [`  CPU per write, real children at ${ch.heartbeatMs} ms`, `child ${ch.childCpuMsPerWrite.without} / ${ch.childCpuMsPerWrite.with} ms`, `API ${ch.apiCpuMsPerWrite.without} / ${ch.apiCpuMsPerWrite.with} ms; ${ch.writes.without} / ${ch.writes.with} writes in ${ch.seconds} s`],
   ];
 }
 
@@ -203,6 +238,8 @@ function printTable(r: any): void {
     ['  through --upstream', `${r.backends.upstream.rps} rps, p50 / p99 ${r.backends.upstream.p50Ms} / ${r.backends.upstream.p99Ms} ms`, `ratio ${r.backends.upstreamRpsRatio} (target >= 0.85), added p50 ${r.backends.upstreamAddedP50Ms} ms (target < 1 ms)`],
     ['  through --command (stdio)', `${r.backends.command.rps} rps, p50 / p99 ${r.backends.command.p50Ms} / ${r.backends.command.p99Ms} ms`, `initialize to first result p50 ${r.backends.command.firstResultP50Ms} ms, p99 ${r.backends.command.firstResultP99Ms} ms`],
     ['churn', `${r.churn.changesPerSec} changes/s, ${r.churn.writesPerSec} writes/s`, `max lag ${r.churn.maxLagMs} ms, final ${r.churn.finalLagMs} ms, CPU ${r.churn.cpuPct}% (child ${r.churn.childCpuPct}, api ${r.churn.apiCpuPct}), final seen ${r.churn.finalStateSeen}`],
+    ...callsRows(r.calls),
+    ...catalogRows(r.catalog),
     ...fleetRows(r.fleet),
     ...wrapRows(r.wrap),
   ];
@@ -223,7 +260,9 @@ try {
   if (ONLY === undefined) await main();
   else if (ONLY === 'fleet') await onlySection('fleet', () => measureFleet(FLEET), fleetRows);
   else if (ONLY === 'wrap') await onlySection('wrap', () => measureWrap(WRAP), wrapRows);
-  else throw new Error(`BENCH_ONLY: ${JSON.stringify(ONLY)} is not a section that runs alone (fleet, wrap)`);
+  else if (ONLY === 'calls') await onlySection('calls', () => measureCalls(CALLS), callsRows);
+  else if (ONLY === 'catalog') await onlySection('catalog', () => measureCatalog(CATALOG), catalogRows);
+  else throw new Error(`BENCH_ONLY: ${JSON.stringify(ONLY)} is not a section that runs alone (fleet, wrap, calls, catalog)`);
 } catch (err) {
   if (!interrupted) {
     process.stderr.write(`bench: failed: ${(err as Error).stack ?? err}\n`);

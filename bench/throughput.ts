@@ -12,7 +12,7 @@ import { readSnapshotFile } from '../shared/io/read-snapshot.js';
 import { snapshotPath } from '../shared/paths.js';
 import type { Snapshot } from '../shared/snapshot.js';
 import { nowMs, sleep, waitUntil } from './lib/clock.js';
-import { CLIENT_NAME, load, type ClientKind } from './lib/load.js';
+import { CLIENT_NAME, load, type ClientKind, type LoadResult, type ToolCall } from './lib/load.js';
 import { median, round } from './lib/stats.js';
 import { BENCH_DIST, cpuSeconds, spawnNode, startApi, stop } from './lib/procs.js';
 
@@ -60,22 +60,77 @@ export interface Throughput {
   operations: { callsSent: number; counted: number | null; errors: number | null; p50Ms: number | null };
 }
 
-interface Acc {
-  on: number[];
-  off: number[];
-  cpu: { onChild: number; onApi: number; off: number; onS: number; offS: number };
+/**
+ * What the runs of one side of an on/off comparison added up to: the rps of each run, and the
+ * CPU its processes spent over the runs' windows (connects, warm-ups and the clients' ending
+ * included, so every call sent counts: `calls`).
+ */
+export interface SideRuns {
+  rps: number[];
+  /** Every `tools/call` sent by the runs, warm-ups included. */
+  calls: number;
+  /** Wall seconds of the runs' windows. */
+  seconds: number;
+  /** CPU seconds (user + system, /proc) of each of the side's processes over those windows, in the order of `pids`. */
+  cpuS: number[];
+  /** The processes charged (the product: its child, then its API). */
+  pids: number[];
 }
 
-function pair(a: Acc): ThroughputPair {
-  // The ratio is the median of the ratios of back-to-back pairs: the load other programs put
-  // on the machine drifts by more than the overhead measured, and a pair shares most of it.
-  const ratio = median(a.on.map((v, i) => v / a.off[i]!));
+/** An empty tally for a side served by `pids`. */
+export function sideRuns(pids: number[]): SideRuns {
+  return { rps: [], calls: 0, seconds: 0, cpuS: pids.map(() => 0), pids };
+}
+
+/**
+ * One timed load run against `url` (see lib/load.ts), added to `side`: its rps, its calls, and
+ * the CPU of the side's processes over the run. `whileOpen` as for `load`.
+ */
+export async function runSide(side: SideRuns, url: string, kind: ClientKind, clients: number, seconds: number, whileOpen?: () => Promise<void>, args?: ToolCall): Promise<LoadResult> {
+  const c0 = side.pids.map(cpuSeconds);
+  const t0 = nowMs();
+  const r = await load(url, kind, clients, seconds, whileOpen, args);
+  side.seconds += (nowMs() - t0) / 1000;
+  side.pids.forEach((pid, i) => (side.cpuS[i]! += cpuSeconds(pid) - c0[i]!));
+  side.rps.push(r.rps);
+  side.calls += r.totalCalls;
+  return r;
+}
+
+/**
+ * Round `round` of an alternating comparison: `off` then `on` in even rounds, `on` then `off` in
+ * odd ones, so that a drift in the machine's load hits both alike.
+ */
+export async function alternate(round: number, off: () => Promise<unknown>, on: () => Promise<unknown>): Promise<void> {
+  if (round % 2 === 0) {
+    await off();
+    await on();
+  } else {
+    await on();
+    await off();
+  }
+}
+
+/**
+ * The median of the ratios on/off of the rounds' back-to-back pairs: the load other programs put
+ * on the machine drifts by more than the overhead measured, and a pair shares most of it.
+ */
+export function pairedRatio(on: number[], off: number[]): number {
+  return median(on.map((v, i) => v / off[i]!));
+}
+
+/** CPU of process `i` of `side` in % of one core over its runs. */
+function cpuPct(side: SideRuns, i: number): number {
+  return round((side.cpuS[i]! / side.seconds) * 100, 1);
+}
+
+function pair(on: SideRuns, off: SideRuns): ThroughputPair {
   return {
-    rpsOn: round(median(a.on), 1),
-    rpsOff: round(median(a.off), 1),
-    ratio: round(ratio, 3),
-    runs: { on: a.on.map((v) => round(v, 1)), off: a.off.map((v) => round(v, 1)) },
-    cpuPct: { onChild: round((a.cpu.onChild / a.cpu.onS) * 100, 1), onApi: round((a.cpu.onApi / a.cpu.onS) * 100, 1), off: round((a.cpu.off / a.cpu.offS) * 100, 1) },
+    rpsOn: round(median(on.rps), 1),
+    rpsOff: round(median(off.rps), 1),
+    ratio: round(pairedRatio(on.rps, off.rps), 3),
+    runs: { on: on.rps.map((v) => round(v, 1)), off: off.rps.map((v) => round(v, 1)) },
+    cpuPct: { onChild: cpuPct(on, 0), onApi: cpuPct(on, 1), off: cpuPct(off, 0) },
   };
 }
 
@@ -97,10 +152,6 @@ export async function measureThroughput(rounds: number, clients: number, seconds
   });
   let offUrl: string | undefined;
   off.on('message', (m: { url?: string }) => (offUrl = m.url));
-  const acc: Record<ClientKind, Acc> = {
-    v1: { on: [], off: [], cpu: { onChild: 0, onApi: 0, off: 0, onS: 0, offS: 0 } },
-    v2: { on: [], off: [], cpu: { onChild: 0, onApi: 0, off: 0, onS: 0, offS: 0 } },
-  };
   let callsSent = 0;
   let era: ModernThroughput['era'] = 'unseen';
   // While the v2 clients of the first "on" run are still connected: which era the child gave them.
@@ -116,44 +167,27 @@ export async function measureThroughput(rounds: number, clients: number, seconds
     // Untimed runs first: the bench's own client code is cold on the first load.
     await load(offUrl!, 'v1', clients, 1);
     await load(offUrl!, 'v2', clients, 1);
-    const runOn = async (kind: ClientKind) => {
-      const a = acc[kind];
-      const c0 = cpuSeconds(api.childPid);
-      const a0 = cpuSeconds(api.apiPid);
-      const t0 = nowMs();
-      // The era check runs after the timed part, so it costs the measurement nothing.
-      const r = await load(api.mcpUrl, kind, clients, seconds, kind === 'v2' && era === 'unseen' ? lookAtEra : undefined);
-      a.on.push(r.rps);
-      callsSent += r.totalCalls;
-      a.cpu.onS += (nowMs() - t0) / 1000;
-      a.cpu.onChild += cpuSeconds(api.childPid) - c0;
-      a.cpu.onApi += cpuSeconds(api.apiPid) - a0;
-    };
-    const runOff = async (kind: ClientKind) => {
-      const a = acc[kind];
-      const c0 = cpuSeconds(off.pid!);
-      const t0 = nowMs();
-      a.off.push((await load(offUrl!, kind, clients, seconds)).rps);
-      a.cpu.offS += (nowMs() - t0) / 1000;
-      a.cpu.off += cpuSeconds(off.pid!) - c0;
-    };
+    const product = () => sideRuns([api.childPid, api.apiPid]);
+    const bare = () => sideRuns([off.pid!]);
+    const sides: Record<ClientKind, { on: SideRuns; off: SideRuns }> = { v1: { on: product(), off: bare() }, v2: { on: product(), off: bare() } };
     for (let r = 0; r < rounds; r++) {
       for (const kind of ['v1', 'v2'] as const) {
-        // Alternate which goes first, so that a drift in the machine's load hits both alike.
-        if (r % 2 === 0) {
-          await runOff(kind);
-          await runOn(kind);
-        } else {
-          await runOn(kind);
-          await runOff(kind);
-        }
+        await alternate(
+          r,
+          () => runSide(sides[kind].off, offUrl!, kind, clients, seconds),
+          async () => {
+            // The era check runs after the timed part, so it costs the measurement nothing.
+            const res = await runSide(sides[kind].on, api.mcpUrl, kind, clients, seconds, kind === 'v2' && era === 'unseen' ? lookAtEra : undefined);
+            callsSent += res.totalCalls;
+          },
+        );
       }
     }
     const operations = await countedCalls(file, callsSent);
-    const v1 = pair(acc.v1);
+    const v1 = pair(sides.v1.on, sides.v1.off);
     return {
       onRps: v1.rpsOn, offRps: v1.rpsOff, ratio: v1.ratio, runs: v1.runs, cpuPct: v1.cpuPct, clients, seconds,
-      modern: { ...pair(acc.v2), client: '@modelcontextprotocol/client 2.4.0, versionNegotiation auto', era },
+      modern: { ...pair(sides.v2.on, sides.v2.off), client: '@modelcontextprotocol/client 2.4.0, versionNegotiation auto', era },
       operations,
     };
   } finally {

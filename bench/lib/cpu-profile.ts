@@ -48,7 +48,7 @@ export interface ProfileSummary {
 export type Groups = Record<string, (module: string) => boolean>;
 
 /**
- * The module a frame belongs to: `pkg` for node_modules (scoped names kept), `ours:server/x`
+ * The module a frame belongs to: `pkg` for node_modules (scoped names kept), `ours:server/x/y`
  * for the project's compiled files, `node:<area>` for Node's own JavaScript, `(gc)`,
  * `(program)`, `(idle)`, or `v8:<name>` for built-ins without a URL (JSON.stringify, …).
  */
@@ -62,7 +62,8 @@ export function moduleOf(f: CallFrame): string {
   const nm = /node_modules\/((?:@[^/]+\/)?[^/]+)\//.exec(url);
   if (nm) return nm[1]!;
   // dist/.bench/server/… is the bench's own compiled copy (mcp-only-server imports it).
-  const ours = /\/dist\/(?:\.bench\/)?((?:server|api|shared|cli|bench)\/[^/]+)\.js$/.exec(url);
+  // Nested folders kept (`ours:server/publish/snapshot-writer`).
+  const ours = /\/dist\/(?:\.bench\/)?((?:server|api|shared|cli|bench)\/(?:[^/]+\/)*[^/]+)\.js$/.exec(url);
   if (ours) return `ours:${ours[1]}`;
   if (url.startsWith('node:')) {
     const m = /^node:(?:internal\/)?([^/]+)/.exec(url);
