@@ -1,22 +1,29 @@
 /**
  * (7) Backends: what fronting a third-party MCP server costs. The same server, the npm package
- * `@modelcontextprotocol/server-everything`, is reached three ways in one run:
+ * `@modelcontextprotocol/server-everything`, is reached four ways in one run:
  * - `direct`: its own Streamable HTTP mode on a free port, no monitor;
+ * - `nginx`: through nginx (bench/lib/nginx.ts), the anchor: a keep-alive reverse proxy with
+ *   buffering off, as an operator would put in front of it (left out, and said, when no nginx is
+ *   installed: `apt-get install nginx-light`);
  * - `upstream`: through the real product (`mcp-monitor start --upstream <that URL>`), the
  *   child proxying every request and recording what passes;
  * - `command`: the product running it in stdio mode (`--command "node … stdio"`), one process
  *   per session.
  * For each: `tools/call` `echo` per second with `clients` v1 SDK clients at once, and the p50 /
  * p99 of one client calling back to back (the latency a request adds, with no queueing). The
- * direct and upstream runs alternate in pairs (the ratio is the median of the pairs' ratios, as
- * in (4)). For `command`, `firstResultP50Ms`: from `connect()` (the `initialize` that spawns the
- * process) to the session's first `tools/call` result.
+ * direct, nginx and upstream runs take turns in each round, who goes first rotating (each ratio
+ * is the median of the rounds' ratios, as in (4)). The CPU per call of a proxy is its process's
+ * user + system time (/proc) over its runs divided by the calls made in them, warm-up included:
+ * nginx's one process against the child's (the API beside it, which only watches, apart). For
+ * `command`, `firstResultP50Ms`: from `connect()` (the `initialize` that spawns the process) to
+ * the session's first `tools/call` result.
  */
-import net from 'node:net';
 import path from 'node:path';
 import { nowMs, waitUntil } from './lib/clock.js';
 import { connect, load, type ToolCall } from './lib/load.js';
-import { ROOT, spawnNode, startApi, stop, type Api } from './lib/procs.js';
+import { findNginx, startNginx, type Nginx } from './lib/nginx.js';
+import { canConnect, freePort } from './lib/ports.js';
+import { cpuSeconds, ROOT, spawnNode, startApi, stop, type Api } from './lib/procs.js';
 import { dist, median, round } from './lib/stats.js';
 
 /** server-everything's entry point (`stdio` or `streamableHttp` as its argument). */
@@ -35,34 +42,31 @@ export interface BackendNumbers {
 /** `results.json` `backends` (readers of earlier results rely on these field names). */
 export interface Backends {
   direct: BackendNumbers;
+  /** Through nginx; null when none is installed (`nginxMissing` says so). */
+  nginx: BackendNumbers | null;
   upstream: BackendNumbers;
   command: BackendNumbers & { firstResultP50Ms: number; firstResultP99Ms: number };
-  /** upstream p50 - direct p50, ms. */
+  /** upstream p50 - direct p50, ms (target: below nginx's + 0.2 ms). */
   upstreamAddedP50Ms: number;
+  /** nginx p50 - direct p50, ms. */
+  nginxAddedP50Ms: number | null;
   /** Median of the rounds' upstream / direct rps. */
   upstreamRpsRatio: number;
-  runs: { direct: number[]; upstream: number[]; command: number[] };
+  /** Median of the rounds' nginx / direct rps. */
+  nginxRpsRatio: number | null;
+  /** Median of the rounds' upstream / nginx rps (target >= 0.95). */
+  upstreamOverNginxRps: number | null;
+  /** CPU of the proxying process per call, µs: the child of `--upstream`, and its API apart. */
+  upstreamCpuUsPerCall: number;
+  upstreamApiCpuUsPerCall: number;
+  /** nginx's process per call, µs. */
+  nginxCpuUsPerCall: number | null;
+  /** Why there is no nginx figure, or null. */
+  nginxMissing: string | null;
+  runs: { direct: number[]; nginx: number[]; upstream: number[]; command: number[] };
   clients: number;
   seconds: number;
   server: string;
-}
-
-async function freePort(): Promise<number> {
-  const srv = net.createServer();
-  await new Promise<void>((resolve) => srv.listen(0, '127.0.0.1', resolve));
-  const { port } = srv.address() as net.AddressInfo;
-  await new Promise<void>((resolve) => srv.close(() => resolve()));
-  return port;
-}
-
-function canConnect(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const s = net.connect(port, '127.0.0.1', () => {
-      s.destroy();
-      resolve(true);
-    });
-    s.once('error', () => resolve(false));
-  });
 }
 
 /** ms per call of one client calling `n` times back to back, after a warm-up. */
@@ -100,47 +104,83 @@ function numbers(rps: number[], ms: number[]): BackendNumbers {
   return { rps: round(median(rps), 1), p50Ms: d.p50, p99Ms: d.p99 };
 }
 
+type Way = 'direct' | 'nginx' | 'upstream' | 'command';
+
+/** CPU seconds of `pids` together. */
+function cpuOf(pids: number[]): number {
+  return pids.reduce((t, pid) => t + cpuSeconds(pid), 0);
+}
+
 /** Runs (7): `rounds` rounds of each way, `clients` clients for `seconds` per run, `calls` sequential calls per round. */
-export async function measureBackends(rounds: number, clients: number, seconds: number, calls: number): Promise<Backends> {
+export async function measureBackends(rounds: number, clients: number, seconds: number, calls: number, log: (msg: string) => void = () => undefined): Promise<Backends> {
   const port = await freePort();
   const everything = spawnNode([EVERYTHING, 'streamableHttp'], { stdio: ['ignore', 'ignore', 'ignore'], env: { ...process.env, PORT: String(port) } });
   let upstream: Api | undefined;
   let command: Api | undefined;
+  let nginx: Nginx | undefined;
+  const nginxBinary = findNginx();
+  const nginxMissing = nginxBinary ? null : 'nginx is not installed (apt-get install nginx-light): no nginx figures';
+  if (nginxMissing) log(nginxMissing);
   try {
     await waitUntil(() => canConnect(port), 20_000, 'server-everything to listen', 50);
     const directUrl = `http://127.0.0.1:${port}/mcp`;
     upstream = await startApi(['--upstream', directUrl]);
     command = await startApi(['--command', `${process.execPath} ${EVERYTHING} stdio`]);
-    // Untimed: JIT of the clients, the proxy and the servers.
-    await load(directUrl, 'v1', clients, 1, undefined, ECHO);
-    await load(upstream.mcpUrl, 'v1', clients, 1, undefined, ECHO);
-    await load(command.mcpUrl, 'v1', clients, 1, undefined, ECHO);
-    const runs = { direct: [] as number[], upstream: [] as number[], command: [] as number[] };
-    const ms = { direct: [] as number[], upstream: [] as number[], command: [] as number[] };
-    const urls = { direct: directUrl, upstream: upstream.mcpUrl, command: command.mcpUrl };
+    if (nginxBinary) nginx = await startNginx(nginxBinary, port, '/mcp');
+    const urls: Record<Way, string | undefined> = { direct: directUrl, nginx: nginx?.url, upstream: upstream.mcpUrl, command: command.mcpUrl };
+    const proxies = ['nginx', 'upstream'] as const;
+    const pids = { nginx: nginx ? [nginx.pid] : [], upstream: [upstream.childPid], upstreamApi: [upstream.apiPid] };
+    // Untimed: JIT of the clients, the proxies and the servers.
+    for (const way of ['direct', 'nginx', 'upstream', 'command'] as const) if (urls[way]) await load(urls[way], 'v1', clients, 1, undefined, ECHO);
+    const runs: Record<Way, number[]> = { direct: [], nginx: [], upstream: [], command: [] };
+    const ms: Record<Way, number[]> = { direct: [], nginx: [], upstream: [], command: [] };
+    const cpu = { nginx: 0, upstream: 0, upstreamApi: 0 };
+    const callsMade = { nginx: 0, upstream: 0 };
+    const turns = (['direct', 'nginx', 'upstream'] as const).filter((w) => urls[w]);
     for (let r = 0; r < rounds; r++) {
-      // Alternate which goes first, so that a drift in the machine's load hits both alike.
-      const order = r % 2 === 0 ? (['direct', 'upstream', 'command'] as const) : (['upstream', 'direct', 'command'] as const);
+      // Rotate who goes first, so that a drift in the machine's load hits each alike.
+      const order = [...turns.slice(r % turns.length), ...turns.slice(0, r % turns.length), 'command' as const];
       for (const way of order) {
-        runs[way].push((await load(urls[way], 'v1', clients, seconds, undefined, ECHO)).rps);
-        ms[way].push(...(await sequential(urls[way], calls)));
+        const proxy = (proxies as readonly string[]).includes(way) ? (way as (typeof proxies)[number]) : undefined;
+        const before = proxy && { own: cpuOf(pids[proxy]), api: cpuOf(pids.upstreamApi) };
+        const result = await load(urls[way]!, 'v1', clients, seconds, undefined, ECHO);
+        if (proxy && before) {
+          cpu[proxy] += cpuOf(pids[proxy]) - before.own;
+          if (proxy === 'upstream') cpu.upstreamApi += cpuOf(pids.upstreamApi) - before.api;
+          callsMade[proxy] += result.totalCalls;
+        }
+        runs[way].push(result.rps);
+        ms[way].push(...(await sequential(urls[way]!, calls)));
       }
+      log(`backends: round ${r + 1}/${rounds}: ${order.map((w) => `${w} ${round(runs[w].at(-1)!, 0)}`).join(', ')} rps`);
     }
     const first = dist(await firstResults(command.mcpUrl, rounds * 5));
     const direct = numbers(runs.direct, ms.direct);
     const up = numbers(runs.upstream, ms.upstream);
+    const ng = nginx ? numbers(runs.nginx, ms.nginx) : null;
+    const ratio = (a: number[], b: number[]) => round(median(a.map((v, i) => v / b[i]!)), 3);
+    const perCall = (seconds: number, n: number) => round((seconds * 1e6) / n, 1);
     return {
       direct,
+      nginx: ng,
       upstream: up,
       command: { ...numbers(runs.command, ms.command), firstResultP50Ms: first.p50, firstResultP99Ms: first.p99 },
       upstreamAddedP50Ms: round(up.p50Ms - direct.p50Ms),
-      upstreamRpsRatio: round(median(runs.upstream.map((v, i) => v / runs.direct[i]!)), 3),
-      runs: { direct: runs.direct.map((v) => round(v, 1)), upstream: runs.upstream.map((v) => round(v, 1)), command: runs.command.map((v) => round(v, 1)) },
+      nginxAddedP50Ms: ng ? round(ng.p50Ms - direct.p50Ms) : null,
+      upstreamRpsRatio: ratio(runs.upstream, runs.direct),
+      nginxRpsRatio: ng ? ratio(runs.nginx, runs.direct) : null,
+      upstreamOverNginxRps: ng ? ratio(runs.upstream, runs.nginx) : null,
+      upstreamCpuUsPerCall: perCall(cpu.upstream, callsMade.upstream),
+      upstreamApiCpuUsPerCall: perCall(cpu.upstreamApi, callsMade.upstream),
+      nginxCpuUsPerCall: ng ? perCall(cpu.nginx, callsMade.nginx) : null,
+      nginxMissing,
+      runs: { direct: runs.direct.map((v) => round(v, 1)), nginx: runs.nginx.map((v) => round(v, 1)), upstream: runs.upstream.map((v) => round(v, 1)), command: runs.command.map((v) => round(v, 1)) },
       clients,
       seconds,
       server: '@modelcontextprotocol/server-everything 2026.8.31',
     };
   } finally {
+    await nginx?.close();
     await upstream?.close();
     await command?.close();
     await stop(everything);

@@ -4,15 +4,15 @@
  * bench/PROFILE.md for where the throughput overhead goes (bench/profile.ts, bench/watch-cost.ts).
  *
  * Environment: BENCH_QUICK=1 for a short smoke run (fewer samples, 1,000 sessions at most, a
- * fleet of 10); BENCH_OUT=<file> to write the results elsewhere; BENCH_ONLY=fleet, wrap, calls or
- * catalog to run only that section (docs/bench.md) and merge it into the existing results file,
+ * fleet of 10); BENCH_OUT=<file> to write the results elsewhere; BENCH_ONLY=fleet, wrap, backends,
+ * calls or catalog to run only that section (docs/bench.md) and merge it into the existing results file,
  * leaving every other section of it as it was.
  */
 import { readFile, stat, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { snapshotPath } from '../shared/paths.js';
-import { measureBackends } from './backends.js';
+import { measureBackends, type Backends } from './backends.js';
 import { measureCalls, type CallsResult } from './calls.js';
 import { measureCatalog, type CatalogResult } from './catalog.js';
 import { measureChurn } from './churn.js';
@@ -104,8 +104,8 @@ async function main(): Promise<void> {
   log('churn');
   const churn = await measureChurn(QUICK ? 3 : 10, 4);
 
-  log('backends: server-everything direct, through --upstream, through --command');
-  const backends = await measureBackends(QUICK ? 2 : 6, 8, 2, QUICK ? 100 : 300);
+  log('backends: server-everything direct, through nginx, through --upstream, through --command');
+  const backends = await measureBackends(...BACKENDS);
 
   log(`fleet: one API, ${FLEET.children} children; churn on ${FLEET.churnChildren} x ${FLEET.churnSessions} sessions`);
   const fleet = await measureFleet(FLEET);
@@ -152,6 +152,9 @@ async function main(): Promise<void> {
 /** The wrap section: alternating rounds of one client calling back to back. */
 const WRAP = { rounds: QUICK ? 2 : 6, seconds: QUICK ? 1 : 3, log };
 
+/** The backends section: rounds, clients, seconds a run, sequential calls a round. */
+const BACKENDS = [QUICK ? 2 : 6, 8, 2, QUICK ? 100 : 300, log] as const;
+
 /** The calls section: 8 v1 clients, alternating rounds of the journal on and off. */
 const CALLS = { rounds: QUICK ? 2 : 10, clients: 8, seconds: QUICK ? 1 : 3, log };
 
@@ -178,6 +181,18 @@ function wrapRows(w: WrapResult): [string, string, string][] {
     ['server-everything over stdio, direct', `${w.direct.rps} rps, p50 / p99 ${w.direct.p50Ms} / ${w.direct.p99Ms} ms`, `1 v1 client back to back, ${w.rounds} rounds of ${w.seconds} s`],
     ['  through a bare Node relay (anchor)', `${w.relay.rps} rps, p50 / p99 ${w.relay.p50Ms} / ${w.relay.p99Ms} ms`, `ratio ${w.relayRpsRatio}, added p50 ${w.relayAddedP50Ms} ms, relay CPU ${w.relayCpuUsPerCall} us/call`],
     ['  through wrap', `${w.wrapped.rps} rps, p50 / p99 ${w.wrapped.p50Ms} / ${w.wrapped.p99Ms} ms`, `ratio ${w.rpsRatio} (target >= 0.95), added p50 ${w.addedP50Ms} ms (target < 0.1 ms), wrapper CPU ${w.wrapperCpuUsPerCall} us/call; ${w.wrapOverRelayRps} of the relay`],
+  ];
+}
+
+function backendsRows(b: Backends): [string, string, string][] {
+  const n = b.nginx;
+  return [
+    ['server-everything direct', `${b.direct.rps} rps, p50 / p99 ${b.direct.p50Ms} / ${b.direct.p99Ms} ms`, `${b.clients} clients for the rps, 1 for the latency`],
+    n
+      ? ['  through nginx (anchor)', `${n.rps} rps, p50 / p99 ${n.p50Ms} / ${n.p99Ms} ms`, `ratio ${b.nginxRpsRatio}, added p50 ${b.nginxAddedP50Ms} ms, nginx CPU ${b.nginxCpuUsPerCall} us/call`]
+      : ['  through nginx (anchor)', 'not measured', b.nginxMissing ?? ''],
+    ['  through --upstream', `${b.upstream.rps} rps, p50 / p99 ${b.upstream.p50Ms} / ${b.upstream.p99Ms} ms`, `ratio ${b.upstreamRpsRatio}, ${b.upstreamOverNginxRps ?? '-'} of nginx (target >= 0.95), added p50 ${b.upstreamAddedP50Ms} ms (target < nginx's + 0.2), child CPU ${b.upstreamCpuUsPerCall} us/call (API ${b.upstreamApiCpuUsPerCall})`],
+    ['  through --command (stdio)', `${b.command.rps} rps, p50 / p99 ${b.command.p50Ms} / ${b.command.p99Ms} ms`, `initialize to first result p50 ${b.command.firstResultP50Ms} ms, p99 ${b.command.firstResultP99Ms} ms`],
   ];
 }
 
@@ -234,9 +249,7 @@ function printTable(r: any): void {
       `${(s.snapshotBytes / 1024).toFixed(0)} KiB, write ${s.writeMs} ms, read ${s.readMs} ms`,
       `RSS api ${s.apiRssMb} / child ${s.childRssMb} MiB, latency p50 SSE ${s.latencyP50Ms} REST ${s.latencyRestP50Ms} ms, all seen ${s.allSeen}`,
     ] as [string, string, string]),
-    ['server-everything direct', `${r.backends.direct.rps} rps, p50 / p99 ${r.backends.direct.p50Ms} / ${r.backends.direct.p99Ms} ms`, `${r.backends.clients} clients for the rps, 1 for the latency`],
-    ['  through --upstream', `${r.backends.upstream.rps} rps, p50 / p99 ${r.backends.upstream.p50Ms} / ${r.backends.upstream.p99Ms} ms`, `ratio ${r.backends.upstreamRpsRatio} (target >= 0.85), added p50 ${r.backends.upstreamAddedP50Ms} ms (target < 1 ms)`],
-    ['  through --command (stdio)', `${r.backends.command.rps} rps, p50 / p99 ${r.backends.command.p50Ms} / ${r.backends.command.p99Ms} ms`, `initialize to first result p50 ${r.backends.command.firstResultP50Ms} ms, p99 ${r.backends.command.firstResultP99Ms} ms`],
+    ...backendsRows(r.backends),
     ['churn', `${r.churn.changesPerSec} changes/s, ${r.churn.writesPerSec} writes/s`, `max lag ${r.churn.maxLagMs} ms, final ${r.churn.finalLagMs} ms, CPU ${r.churn.cpuPct}% (child ${r.churn.childCpuPct}, api ${r.churn.apiCpuPct}), final seen ${r.churn.finalStateSeen}`],
     ...callsRows(r.calls),
     ...catalogRows(r.catalog),
@@ -260,9 +273,10 @@ try {
   if (ONLY === undefined) await main();
   else if (ONLY === 'fleet') await onlySection('fleet', () => measureFleet(FLEET), fleetRows);
   else if (ONLY === 'wrap') await onlySection('wrap', () => measureWrap(WRAP), wrapRows);
+  else if (ONLY === 'backends') await onlySection('backends', () => measureBackends(...BACKENDS), backendsRows);
   else if (ONLY === 'calls') await onlySection('calls', () => measureCalls(CALLS), callsRows);
   else if (ONLY === 'catalog') await onlySection('catalog', () => measureCatalog(CATALOG), catalogRows);
-  else throw new Error(`BENCH_ONLY: ${JSON.stringify(ONLY)} is not a section that runs alone (fleet, wrap, calls, catalog)`);
+  else throw new Error(`BENCH_ONLY: ${JSON.stringify(ONLY)} is not a section that runs alone (fleet, wrap, backends, calls, catalog)`);
 } catch (err) {
   if (!interrupted) {
     process.stderr.write(`bench: failed: ${(err as Error).stack ?? err}\n`);

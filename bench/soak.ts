@@ -16,13 +16,14 @@ import { rng } from '../test/helpers/fuzz-requests.js';
 import { nowMs, sleep, waitUntil } from './lib/clock.js';
 import { getJson } from './lib/http.js';
 import type { ClientKind } from './lib/load.js';
+import { freePort } from './lib/ports.js';
 import { cleanupAll, removeDir, ROOT, rssMb, spawnApi, stop, tempDir } from './lib/procs.js';
 import { round } from './lib/stats.js';
 import { checkServer, type ServerVerdict } from './soak/check.js';
 import { FAULT_KINDS, injectFault, type FaultWindow } from './soak/faults.js';
 import { clientLoop, SoakLedger, type SoakTarget } from './soak/load.js';
 import { mountSmallDisk, unmountSmallDisk } from './soak/small-disk.js';
-import { freePort, Upstream } from './soak/upstream.js';
+import { Upstream } from './soak/upstream.js';
 import { heapSnapshotEnv, judgeGrowth, judgeHeaps, liveHeaps, LivenessProbe, sample, type Sample } from './soak/vitals.js';
 
 const MINUTES = Number(process.env.SOAK_MINUTES ?? 30);

@@ -1,23 +1,10 @@
 /** server-everything (npm) in Streamable HTTP mode on a fixed port: the soak's upstream, which a fault kills and starts again. */
 import type { ChildProcess } from 'node:child_process';
-import net from 'node:net';
 import path from 'node:path';
 import { waitUntil } from '../lib/clock.js';
 import { ROOT, spawnNode } from '../lib/procs.js';
 
 const EVERYTHING = path.join(ROOT, 'node_modules', '@modelcontextprotocol', 'server-everything', 'dist', 'index.js');
-
-/** A port free now. */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as net.AddressInfo;
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 /** The upstream on `port`, started and killed on demand. */
 export class Upstream {
