@@ -9,18 +9,27 @@ import type http from 'node:http';
 const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'proxy-authenticate', 'proxy-authorization', 'te', 'trailer', 'transfer-encoding', 'upgrade', 'host', 'content-length']);
 
 /** The header names a `Connection` header lists, lower-case. */
-function connectionListed(h: http.IncomingHttpHeaders | http.OutgoingHttpHeaders): string[] {
+function connectionListed(h: http.IncomingHttpHeaders): string[] {
   const v = h.connection;
-  return (Array.isArray(v) ? v.join(',') : String(v ?? '')).toLowerCase().split(',').map((s) => s.trim()).filter(Boolean);
+  if (v === undefined) return [];
+  return (Array.isArray(v) ? v.join(',') : v).toLowerCase().split(',').map((s) => s.trim()).filter(Boolean);
 }
 
-/** `h` without hop-by-hop headers, nor those its `Connection` header names. */
-export function headersWithout(h: http.IncomingHttpHeaders | http.OutgoingHttpHeaders): Record<string, string | string[]> {
-  const listed = connectionListed(h);
-  const out: Record<string, string | string[]> = {};
-  for (const [k, v] of Object.entries(h)) {
-    if (v === undefined || HOP_BY_HOP.has(k) || listed.includes(k)) continue;
-    out[k] = typeof v === 'number' ? String(v) : v;
+/**
+ * The headers of message `m` to pass on, as the flat list (name, value, name, value, …) that
+ * `http.request` and `writeHead` take as they are: each line as it came (`rawHeaders`), without
+ * hop-by-hop headers, those its `Connection` header names, nor `replaced` (lower-case names the
+ * proxy sets itself). A list rather than an object: no object of the headers is built on the
+ * way out, nor each header set one by one.
+ */
+export function headersWithout(m: http.IncomingMessage, replaced?: ReadonlySet<string>): string[] {
+  const listed = connectionListed(m.headers);
+  const raw = m.rawHeaders;
+  const out: string[] = [];
+  for (let i = 0; i < raw.length; i += 2) {
+    const k = raw[i]!.toLowerCase();
+    if (HOP_BY_HOP.has(k) || replaced?.has(k) || (listed.length > 0 && listed.includes(k))) continue;
+    out.push(raw[i]!, raw[i + 1]!);
   }
   return out;
 }

@@ -33,7 +33,8 @@ export interface ExchangeHooks {
 /** One exchange being forwarded: what goes up, where the answer goes, who hears the end. */
 interface Exchange {
   method: string;
-  headers: http.OutgoingHttpHeaders;
+  /** Flat: name, value, name, value, … */
+  headers: string[];
   body: Buffer | undefined;
   res: http.ServerResponse;
   hooks: ExchangeHooks;
@@ -46,6 +47,9 @@ interface UpstreamEvents {
   /** A recording hook threw: the exchange goes on unrecorded, the error is the listener's to log. */
   hookError: [err: unknown];
 }
+
+/** Request headers the proxy sets itself: the client's own are not passed on. */
+const SET_HERE: ReadonlySet<string> = new Set(['accept-encoding', 'x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host']);
 
 /** One line on why a request to the upstream failed, without credentials. */
 function why(err: NodeJS.ErrnoException): string {
@@ -118,18 +122,16 @@ export class Upstream extends EventEmitter<UpstreamEvents> {
    * JSON-RPC error (`fail`), one that breaks mid-answer a cut response.
    */
   forward(req: http.IncomingMessage, res: http.ServerResponse, body: Buffer | undefined, hooks: ExchangeHooks, fail: (status: number, message: string) => void): Promise<void> {
-    const headers = headersWithout(req.headers);
-    headers.host = this.#url.host;
+    const headers = headersWithout(req, SET_HERE);
     // The recording reads answers (errors, a session gone), which it cannot do compressed: the
     // upstream is asked for plain bytes; the client still gets the answer, only uncompressed.
-    headers['accept-encoding'] = 'identity';
+    headers.push('host', this.#url.host, 'accept-encoding', 'identity');
     // Behind trusted proxies the chain goes on; else the client's own header is not passed on.
     const forwardedFor = this.#trustProxy === false ? undefined : req.headers['x-forwarded-for'];
-    headers['x-forwarded-for'] = [forwardedFor, req.socket.remoteAddress].flat().filter(Boolean).join(', ');
-    headers['x-forwarded-proto'] = 'http';
-    if (req.headers.host) headers['x-forwarded-host'] = req.headers.host;
-    if (this.#auth && !req.headers.authorization) headers.authorization = this.#auth;
-    if (body) headers['content-length'] = String(body.length);
+    headers.push('x-forwarded-for', [forwardedFor, req.socket.remoteAddress].flat().filter(Boolean).join(', '), 'x-forwarded-proto', 'http');
+    if (req.headers.host) headers.push('x-forwarded-host', req.headers.host);
+    if (this.#auth && !req.headers.authorization) headers.push('authorization', this.#auth);
+    if (body) headers.push('content-length', String(body.length));
     return new Promise<void>((resolve) => this.#attempt({ method: req.method ?? 'GET', headers, body, res, hooks, fail, done: resolve }, false));
   }
 
@@ -163,7 +165,7 @@ export class Upstream extends EventEmitter<UpstreamEvents> {
       clearTimeout(headTimer);
       this.#saw(true, null);
       this.#hook(() => hooks.onResponse?.(ures.statusCode ?? 502, ures.headers));
-      if (!res.writableEnded && !res.destroyed) res.writeHead(ures.statusCode ?? 502, headersWithout(ures.headers));
+      if (!res.writableEnded && !res.destroyed) res.writeHead(ures.statusCode ?? 502, headersWithout(ures));
       // The head goes out with the first chunk (one write, as the upstream sent them), or on
       // its own right after, for a stream with nothing to say yet.
       setImmediate(() => {
