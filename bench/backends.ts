@@ -5,6 +5,8 @@
  * - `nginx`: through nginx (bench/lib/nginx.ts), the anchor: a keep-alive reverse proxy with
  *   buffering off, as an operator would put in front of it (left out, and said, when no nginx is
  *   installed: `apt-get install nginx-light`);
+ * - `tcpRelay`: through bench/bare-tcp-relay.ts, bytes piped with no HTTP at all (what moving
+ *   them through a Node process costs);
  * - `bareNode`: through bench/bare-http-proxy.ts, the least a proxy on `node:http` does (the
  *   floor of any design on it, `--upstream`'s included);
  * - `upstream`: through the real product (`mcp-monitor start --upstream <that URL>`), the
@@ -13,10 +15,10 @@
  *   per session.
  * For each: `tools/call` `echo` per second with `clients` v1 SDK clients at once, and the p50 /
  * p99 of one client calling back to back (the latency a request adds, with no queueing). The
- * direct, nginx, bare node and upstream runs take turns in each round, who goes first rotating (each ratio
+ * direct, nginx, TCP relay, bare node and upstream runs take turns in each round, who goes first rotating (each ratio
  * is the median of the rounds' ratios, as in (4)). The CPU per call of a proxy is its process's
  * user + system time (/proc) over its runs divided by the calls made in them, warm-up included:
- * nginx's one process, the bare proxy's and the child's (the API beside it, which only watches,
+ * nginx's one process, the relay's, the bare proxy's and the child's (the API beside it, which only watches,
  * apart). For
  * `command`, `firstResultP50Ms`: from `connect()` (the `initialize` that spawns the process) to
  * the session's first `tools/call` result.
@@ -50,6 +52,8 @@ export interface Backends {
   nginx: BackendNumbers | null;
   /** Through the bare `node:http` proxy (bench/bare-http-proxy.ts). */
   bareNode: BackendNumbers;
+  /** Through the TCP relay (bench/bare-tcp-relay.ts). */
+  tcpRelay: BackendNumbers;
   upstream: BackendNumbers;
   command: BackendNumbers & { firstResultP50Ms: number; firstResultP99Ms: number };
   /** upstream p50 - direct p50, ms (target: below nginx's + 0.2 ms). */
@@ -69,11 +73,13 @@ export interface Backends {
   nginxCpuUsPerCall: number | null;
   /** The bare `node:http` proxy's, µs. */
   bareNodeCpuUsPerCall: number;
+  /** The TCP relay's, µs. */
+  tcpRelayCpuUsPerCall: number;
   /** Median of the rounds' bare node / nginx rps: what any proxy on `node:http` can reach. */
   bareNodeOverNginxRps: number | null;
   /** Why there is no nginx figure, or null. */
   nginxMissing: string | null;
-  runs: { direct: number[]; nginx: number[]; bareNode: number[]; upstream: number[]; command: number[] };
+  runs: { direct: number[]; nginx: number[]; tcpRelay: number[]; bareNode: number[]; upstream: number[]; command: number[] };
   clients: number;
   seconds: number;
   server: string;
@@ -114,7 +120,7 @@ function numbers(rps: number[], ms: number[]): BackendNumbers {
   return { rps: round(median(rps), 1), p50Ms: d.p50, p99Ms: d.p99 };
 }
 
-type Way = 'direct' | 'nginx' | 'bareNode' | 'upstream' | 'command';
+type Way = 'direct' | 'nginx' | 'tcpRelay' | 'bareNode' | 'upstream' | 'command';
 
 /** CPU seconds of `pids` together. */
 function cpuOf(pids: number[]): number {
@@ -128,7 +134,7 @@ export async function measureBackends(rounds: number, clients: number, seconds: 
   let upstream: Api | undefined;
   let command: Api | undefined;
   let nginx: Nginx | undefined;
-  let bare: ChildProcess | undefined;
+  const anchors: ChildProcess[] = [];
   const nginxBinary = findNginx();
   const nginxMissing = nginxBinary ? null : 'nginx is not installed (apt-get install nginx-light): no nginx figures';
   if (nginxMissing) log(nginxMissing);
@@ -138,19 +144,25 @@ export async function measureBackends(rounds: number, clients: number, seconds: 
     upstream = await startApi(['--upstream', directUrl]);
     command = await startApi(['--command', `${process.execPath} ${EVERYTHING} stdio`]);
     if (nginxBinary) nginx = await startNginx(nginxBinary, port, '/mcp');
-    const barePort = await freePort();
-    bare = spawnNode([path.join(BENCH_DIST, 'bare-http-proxy.js'), String(barePort), String(port)], { stdio: ['ignore', 'ignore', 'inherit'] });
-    await waitUntil(() => canConnect(barePort), 10_000, 'the bare node proxy to listen', 20);
-    const urls: Record<Way, string | undefined> = { direct: directUrl, nginx: nginx?.url, bareNode: `http://127.0.0.1:${barePort}/mcp`, upstream: upstream.mcpUrl, command: command.mcpUrl };
-    const proxies = ['nginx', 'bareNode', 'upstream'] as const;
-    const pids = { nginx: nginx ? [nginx.pid] : [], bareNode: [bare.pid!], upstream: [upstream.childPid], upstreamApi: [upstream.apiPid] };
+    const anchor = async (script: string): Promise<{ child: ChildProcess; url: string }> => {
+      const p = await freePort();
+      const child = spawnNode([path.join(BENCH_DIST, script), String(p), String(port)], { stdio: ['ignore', 'ignore', 'inherit'] });
+      anchors.push(child);
+      await waitUntil(() => canConnect(p), 10_000, `${script} to listen`, 20);
+      return { child, url: `http://127.0.0.1:${p}/mcp` };
+    };
+    const bare = await anchor('bare-http-proxy.js');
+    const tcp = await anchor('bare-tcp-relay.js');
+    const urls: Record<Way, string | undefined> = { direct: directUrl, nginx: nginx?.url, bareNode: bare.url, tcpRelay: tcp.url, upstream: upstream.mcpUrl, command: command.mcpUrl };
+    const proxies = ['nginx', 'tcpRelay', 'bareNode', 'upstream'] as const;
+    const pids = { nginx: nginx ? [nginx.pid] : [], bareNode: [bare.child.pid!], tcpRelay: [tcp.child.pid!], upstream: [upstream.childPid], upstreamApi: [upstream.apiPid] };
     // Untimed: JIT of the clients, the proxies and the servers.
-    for (const way of ['direct', 'nginx', 'bareNode', 'upstream', 'command'] as const) if (urls[way]) await load(urls[way], 'v1', clients, 1, undefined, ECHO);
-    const runs: Record<Way, number[]> = { direct: [], nginx: [], bareNode: [], upstream: [], command: [] };
-    const ms: Record<Way, number[]> = { direct: [], nginx: [], bareNode: [], upstream: [], command: [] };
-    const cpu = { nginx: 0, bareNode: 0, upstream: 0, upstreamApi: 0 };
-    const callsMade = { nginx: 0, bareNode: 0, upstream: 0 };
-    const turns = (['direct', 'nginx', 'bareNode', 'upstream'] as const).filter((w) => urls[w]);
+    for (const way of ['direct', 'nginx', 'tcpRelay', 'bareNode', 'upstream', 'command'] as const) if (urls[way]) await load(urls[way], 'v1', clients, 1, undefined, ECHO);
+    const runs: Record<Way, number[]> = { direct: [], nginx: [], tcpRelay: [], bareNode: [], upstream: [], command: [] };
+    const ms: Record<Way, number[]> = { direct: [], nginx: [], tcpRelay: [], bareNode: [], upstream: [], command: [] };
+    const cpu = { nginx: 0, tcpRelay: 0, bareNode: 0, upstream: 0, upstreamApi: 0 };
+    const callsMade = { nginx: 0, tcpRelay: 0, bareNode: 0, upstream: 0 };
+    const turns = (['direct', 'nginx', 'tcpRelay', 'bareNode', 'upstream'] as const).filter((w) => urls[w]);
     for (let r = 0; r < rounds; r++) {
       // Rotate who goes first, so that a drift in the machine's load hits each alike.
       const order = [...turns.slice(r % turns.length), ...turns.slice(0, r % turns.length), 'command' as const];
@@ -173,12 +185,14 @@ export async function measureBackends(rounds: number, clients: number, seconds: 
     const up = numbers(runs.upstream, ms.upstream);
     const ng = nginx ? numbers(runs.nginx, ms.nginx) : null;
     const bn = numbers(runs.bareNode, ms.bareNode);
+    const tr = numbers(runs.tcpRelay, ms.tcpRelay);
     const ratio = (a: number[], b: number[]) => round(median(a.map((v, i) => v / b[i]!)), 3);
     const perCall = (seconds: number, n: number) => round((seconds * 1e6) / n, 1);
     return {
       direct,
       nginx: ng,
       bareNode: bn,
+      tcpRelay: tr,
       upstream: up,
       command: { ...numbers(runs.command, ms.command), firstResultP50Ms: first.p50, firstResultP99Ms: first.p99 },
       upstreamAddedP50Ms: round(up.p50Ms - direct.p50Ms),
@@ -190,16 +204,17 @@ export async function measureBackends(rounds: number, clients: number, seconds: 
       upstreamApiCpuUsPerCall: perCall(cpu.upstreamApi, callsMade.upstream),
       nginxCpuUsPerCall: ng ? perCall(cpu.nginx, callsMade.nginx) : null,
       bareNodeCpuUsPerCall: perCall(cpu.bareNode, callsMade.bareNode),
+      tcpRelayCpuUsPerCall: perCall(cpu.tcpRelay, callsMade.tcpRelay),
       bareNodeOverNginxRps: ng ? ratio(runs.bareNode, runs.nginx) : null,
       nginxMissing,
-      runs: { direct: runs.direct.map((v) => round(v, 1)), nginx: runs.nginx.map((v) => round(v, 1)), bareNode: runs.bareNode.map((v) => round(v, 1)), upstream: runs.upstream.map((v) => round(v, 1)), command: runs.command.map((v) => round(v, 1)) },
+      runs: { direct: runs.direct.map((v) => round(v, 1)), nginx: runs.nginx.map((v) => round(v, 1)), bareNode: runs.bareNode.map((v) => round(v, 1)), tcpRelay: runs.tcpRelay.map((v) => round(v, 1)), upstream: runs.upstream.map((v) => round(v, 1)), command: runs.command.map((v) => round(v, 1)) },
       clients,
       seconds,
       server: '@modelcontextprotocol/server-everything 2026.8.31',
     };
   } finally {
     await nginx?.close();
-    if (bare) await stop(bare);
+    for (const a of anchors) await stop(a);
     await upstream?.close();
     await command?.close();
     await stop(everything);

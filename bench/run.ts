@@ -191,6 +191,7 @@ function backendsRows(b: Backends): [string, string, string][] {
     n
       ? ['  through nginx (anchor)', `${n.rps} rps, p50 / p99 ${n.p50Ms} / ${n.p99Ms} ms`, `ratio ${b.nginxRpsRatio}, added p50 ${b.nginxAddedP50Ms} ms, nginx CPU ${b.nginxCpuUsPerCall} us/call`]
       : ['  through nginx (anchor)', 'not measured', b.nginxMissing ?? ''],
+    ['  through a TCP relay (no HTTP)', `${b.tcpRelay.rps} rps, p50 / p99 ${b.tcpRelay.p50Ms} / ${b.tcpRelay.p99Ms} ms`, `CPU ${b.tcpRelayCpuUsPerCall} us/call: moving the bytes through a Node process`],
     ['  through a bare node:http proxy', `${b.bareNode.rps} rps, p50 / p99 ${b.bareNode.p50Ms} / ${b.bareNode.p99Ms} ms`, `${b.bareNodeOverNginxRps ?? '-'} of nginx, CPU ${b.bareNodeCpuUsPerCall} us/call: the floor on node:http`],
     ['  through --upstream', `${b.upstream.rps} rps, p50 / p99 ${b.upstream.p50Ms} / ${b.upstream.p99Ms} ms`, `ratio ${b.upstreamRpsRatio}, ${b.upstreamOverNginxRps ?? '-'} of nginx (target >= 0.95), added p50 ${b.upstreamAddedP50Ms} ms (target < nginx's + 0.2), child CPU ${b.upstreamCpuUsPerCall} us/call (API ${b.upstreamApiCpuUsPerCall})`],
     ['  through --command (stdio)', `${b.command.rps} rps, p50 / p99 ${b.command.p50Ms} / ${b.command.p99Ms} ms`, `initialize to first result p50 ${b.command.firstResultP50Ms} ms, p99 ${b.command.firstResultP99Ms} ms`],
