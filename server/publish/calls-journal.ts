@@ -44,7 +44,14 @@ export interface CallsJournalOptions {
   files?: number;
   /** Lines queued at most while the disk is slow; past it new lines are dropped (and counted). Default 10000. */
   maxQueue?: number;
-  /** How long after the first line queued the batch is written, ms. Default 200. */
+  /**
+   * How long after the first line queued the batch is written, ms. Default 1000: each append
+   * wakes whatever watches the server directory (the API's watcher re-lists it), so under load
+   * the batches' count, not their size, is what the journal costs; at 200 the API spent about
+   * 8 µs more CPU per request and the child about 15 (docs/bench.md, throughput). CONTRACT §11
+   * asks for batches off the request path and names no interval; `calls --follow` sees a line
+   * within about a second, and a queue of `batchLines` is written at once.
+   */
   flushMs?: number;
   /** A batch holds at most this many lines; a queue this long is written at once. Default 1000. */
   batchLines?: number;
@@ -87,7 +94,7 @@ export class CallsJournal extends EventEmitter<CallsJournalEvents> implements Re
     this.#dir = serverDir(options.stateDir, options.serverId);
     this.#lock = options.lock;
     this.#maxQueue = options.maxQueue ?? 10_000;
-    this.#flushMs = options.flushMs ?? 200;
+    this.#flushMs = options.flushMs ?? 1000;
     this.#batchLines = options.batchLines ?? 1000;
     this.#f = new RotatingFile({
       dir: this.#dir,
