@@ -4,7 +4,8 @@
  * bench/PROFILE.md for where the throughput overhead goes (bench/profile.ts, bench/watch-cost.ts).
  *
  * Environment: BENCH_QUICK=1 for a short smoke run (fewer samples, 1,000 sessions at most, a
- * fleet of 10); BENCH_OUT=<file> to write the results elsewhere; BENCH_ONLY=fleet, wrap, backends,
+ * fleet of 10); BENCH_OUT=<file> to write the results elsewhere; BENCH_ONLY=throughput, fleet, wrap,
+ * backends,
  * calls or catalog to run only that section (docs/bench.md) and merge it into the existing results file,
  * leaving every other section of it as it was.
  */
@@ -24,7 +25,7 @@ import { SseStream } from './lib/http.js';
 import { dist, median, round } from './lib/stats.js';
 import { measurePolling } from './polling.js';
 import { grow, scaleRow, visibleCount, type ScaleRow } from './scale.js';
-import { measureThroughput } from './throughput.js';
+import { measureThroughput, type Throughput } from './throughput.js';
 import { measureWrap, type WrapResult } from './wrap.js';
 
 const QUICK = process.env.BENCH_QUICK === '1';
@@ -93,7 +94,7 @@ async function main(): Promise<void> {
   const polling = dist(await measurePolling(QUICK ? 10 : 30, 2000, 3));
 
   log('throughput, monitoring on vs off, v1 and v2 auto clients');
-  const throughput = await measureThroughput(QUICK ? 2 : 12, 8, 2);
+  const throughput = await measureThroughput(THROUGHPUT.rounds, THROUGHPUT.clients, THROUGHPUT.seconds);
 
   log('calls journal: tools/call with --calls on vs off');
   const calls = await measureCalls(CALLS);
@@ -149,6 +150,9 @@ async function main(): Promise<void> {
   log(`wrote ${path.relative(process.cwd(), OUT) || OUT} in ${results.durationS} s`);
 }
 
+/** The throughput section: 8 clients of each SDK, alternating rounds of monitoring on and off, 2 s a run. */
+const THROUGHPUT = { rounds: QUICK ? 2 : 12, clients: 8, seconds: 2 };
+
 /** The wrap section: alternating rounds of one client calling back to back. */
 const WRAP = { rounds: QUICK ? 2 : 6, seconds: QUICK ? 1 : 3, log };
 
@@ -174,6 +178,20 @@ async function onlySection<T>(name: string, measure: () => Promise<T>, rows: (r:
   process.stdout.write(`\nmcp-monitor bench, ${name} only: ${os.availableParallelism()} cores, Node ${process.version}\n\n`);
   printRows(rows(result));
   log(`merged ${name} into ${path.relative(process.cwd(), OUT) || OUT}`);
+}
+
+function throughputRows(t: Throughput): [string, string, string][] {
+  const m = t.modern;
+  const cpu = (p: Pick<Throughput, 'cpuUsPerCall' | 'cpuUsPerCallOn'>): string => `${p.cpuUsPerCall.on} / ${p.cpuUsPerCall.off} us`;
+  const share = (p: Pick<Throughput, 'cpuUsPerCallOn' | 'monitoringCpuShare'>): string =>
+    `monitoring ${p.monitoringCpuShare} of on (target <= 0.05); on = child ${p.cpuUsPerCallOn.child} + API ${p.cpuUsPerCallOn.api} us`;
+  return [
+    ['tools/call rps on / off, v1 client', `${t.onRps} / ${t.offRps}`, `ratio ${t.ratio} (target >= 0.95); CPU on: child ${t.cpuPct.onChild}% + API ${t.cpuPct.onApi}%, off: ${t.cpuPct.off}%`],
+    ['  CPU per call on / off, v1 client', cpu(t), share(t)],
+    ['tools/call rps on / off, v2 auto client', `${m.rpsOn} / ${m.rpsOff}`, `ratio ${m.ratio}, era ${m.era}; CPU on: child ${m.cpuPct.onChild}% + API ${m.cpuPct.onApi}%, off: ${m.cpuPct.off}%`],
+    ['  CPU per call on / off, v2 auto client', cpu(m), share(m)],
+    ['tools/call counted in operations', `${t.operations.counted ?? 'none'} of ${t.operations.callsSent}`, `errors ${t.operations.errors ?? '-'}, p50 ~${t.operations.p50Ms ?? '-'} ms (from the buckets)`],
+  ];
 }
 
 function wrapRows(w: WrapResult): [string, string, string][] {
@@ -243,9 +261,7 @@ function printTable(r: any): void {
     ['ours / floor (p50)', `REST ${r.ratios.restP50OverFloorP50}x, SSE ${r.ratios.sseP50OverFloorP50}x`, 'target <= 3x'],
     ['polling every 2000 ms p50 / mean', `${r.pollingMs.p50} / ${r.pollingMs.mean} ms`, `n=${r.pollingMs.n}`],
     ['polling mean / ours (p50)', `SSE ${r.ratios.pollingMeanOverSseP50}x, REST ${r.ratios.pollingMeanOverRestP50}x`, 'target >= 100x'],
-    ['tools/call rps on / off, v1 client', `${r.throughput.onRps} / ${r.throughput.offRps}`, `ratio ${r.throughput.ratio} (target >= 0.95); CPU on: child ${r.throughput.cpuPct.onChild}% + API ${r.throughput.cpuPct.onApi}%, off: ${r.throughput.cpuPct.off}%`],
-    ['tools/call rps on / off, v2 auto client', `${r.throughput.modern.rpsOn} / ${r.throughput.modern.rpsOff}`, `ratio ${r.throughput.modern.ratio}, era ${r.throughput.modern.era}; CPU on: child ${r.throughput.modern.cpuPct.onChild}% + API ${r.throughput.modern.cpuPct.onApi}%, off: ${r.throughput.modern.cpuPct.off}%`],
-    ['tools/call counted in operations', `${r.throughput.operations.counted ?? 'none'} of ${r.throughput.operations.callsSent}`, `errors ${r.throughput.operations.errors ?? '-'}, p50 ~${r.throughput.operations.p50Ms ?? '-'} ms (from the buckets)`],
+    ...throughputRows(r.throughput),
     ...r.scale.map((s: ScaleRow) => [
       `${s.sessions} sessions`,
       `${(s.snapshotBytes / 1024).toFixed(0)} KiB, write ${s.writeMs} ms, read ${s.readMs} ms`,
@@ -273,12 +289,13 @@ for (const sig of ['SIGINT', 'SIGTERM'] as const) {
 
 try {
   if (ONLY === undefined) await main();
+  else if (ONLY === 'throughput') await onlySection('throughput', () => measureThroughput(THROUGHPUT.rounds, THROUGHPUT.clients, THROUGHPUT.seconds), throughputRows);
   else if (ONLY === 'fleet') await onlySection('fleet', () => measureFleet(FLEET), fleetRows);
   else if (ONLY === 'wrap') await onlySection('wrap', () => measureWrap(WRAP), wrapRows);
   else if (ONLY === 'backends') await onlySection('backends', () => measureBackends(...BACKENDS), backendsRows);
   else if (ONLY === 'calls') await onlySection('calls', () => measureCalls(CALLS), callsRows);
   else if (ONLY === 'catalog') await onlySection('catalog', () => measureCatalog(CATALOG), catalogRows);
-  else throw new Error(`BENCH_ONLY: ${JSON.stringify(ONLY)} is not a section that runs alone (fleet, wrap, backends, calls, catalog)`);
+  else throw new Error(`BENCH_ONLY: ${JSON.stringify(ONLY)} is not a section that runs alone (throughput, fleet, wrap, backends, calls, catalog)`);
 } catch (err) {
   if (!interrupted) {
     process.stderr.write(`bench: failed: ${(err as Error).stack ?? err}\n`);

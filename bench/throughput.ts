@@ -25,6 +25,16 @@ export interface ThroughputPair {
   runs: { on: number[]; off: number[] };
   /** CPU of the processes serving, in % of one core, during the timed runs (client included in neither). */
   cpuPct: { onChild: number; onApi: number; off: number };
+  /**
+   * CPU time (user + system, /proc) per `tools/call` completed, in µs, over all the side's runs
+   * (warm-ups included, as the calls are): `on` is the child plus the API, `off` the bare server.
+   * Unlike rps it does not move with what else the machine runs, so it is the figure to compare.
+   */
+  cpuUsPerCall: { on: number; off: number };
+  /** `on` split into the child's and the API's part. */
+  cpuUsPerCallOn: { child: number; api: number };
+  /** What monitoring costs of the CPU a call takes with it on: (on - off) / on (target <= 0.05). */
+  monitoringCpuShare: number;
 }
 
 /** The v2 `auto` client's pair, and what the child made of it. */
@@ -47,6 +57,9 @@ export interface Throughput {
   ratio: number;
   runs: { on: number[]; off: number[] };
   cpuPct: { onChild: number; onApi: number; off: number };
+  cpuUsPerCall: ThroughputPair['cpuUsPerCall'];
+  cpuUsPerCallOn: ThroughputPair['cpuUsPerCallOn'];
+  monitoringCpuShare: number;
   clients: number;
   seconds: number;
   /** The v2 `auto` client's pair. */
@@ -124,13 +137,24 @@ function cpuPct(side: SideRuns, i: number): number {
   return round((side.cpuS[i]! / side.seconds) * 100, 1);
 }
 
+/** CPU µs of process `i` of `side` per call it completed. */
+function usPerCall(side: SideRuns, i: number): number {
+  return (side.cpuS[i]! * 1e6) / side.calls;
+}
+
 function pair(on: SideRuns, off: SideRuns): ThroughputPair {
+  const child = usPerCall(on, 0);
+  const api = usPerCall(on, 1);
+  const bare = usPerCall(off, 0);
   return {
     rpsOn: round(median(on.rps), 1),
     rpsOff: round(median(off.rps), 1),
     ratio: round(pairedRatio(on.rps, off.rps), 3),
     runs: { on: on.rps.map((v) => round(v, 1)), off: off.rps.map((v) => round(v, 1)) },
     cpuPct: { onChild: cpuPct(on, 0), onApi: cpuPct(on, 1), off: cpuPct(off, 0) },
+    cpuUsPerCall: { on: round(child + api, 1), off: round(bare, 1) },
+    cpuUsPerCallOn: { child: round(child, 1), api: round(api, 1) },
+    monitoringCpuShare: round((child + api - bare) / (child + api), 3),
   };
 }
 
@@ -186,7 +210,8 @@ export async function measureThroughput(rounds: number, clients: number, seconds
     const operations = await countedCalls(file, callsSent);
     const v1 = pair(sides.v1.on, sides.v1.off);
     return {
-      onRps: v1.rpsOn, offRps: v1.rpsOff, ratio: v1.ratio, runs: v1.runs, cpuPct: v1.cpuPct, clients, seconds,
+      onRps: v1.rpsOn, offRps: v1.rpsOff, ratio: v1.ratio, runs: v1.runs, cpuPct: v1.cpuPct,
+      cpuUsPerCall: v1.cpuUsPerCall, cpuUsPerCallOn: v1.cpuUsPerCallOn, monitoringCpuShare: v1.monitoringCpuShare, clients, seconds,
       modern: { ...pair(sides.v2.on, sides.v2.off), client: '@modelcontextprotocol/client 2.4.0, versionNegotiation auto', era },
       operations,
     };

@@ -126,6 +126,28 @@ describe('the calls journal', () => {
     expect(errors).toEqual([]);
   });
 
+  it('rotates by bytes, not characters: lines of multi-byte names keep every file within maxBytes, every line whole', async () => {
+    const stateDir = await makeStateDir();
+    const { j, errors, file } = await journalIn(stateDir, { maxBytes: 1024, files: 5, flushMs: 60_000 });
+    // 3 bytes a character in UTF-8: a line is about 1.6 times longer in bytes than in characters.
+    for (let i = 0; i < 12; i += 1) j.finished(request({ name: `工具-${i}-${'名'.repeat(60)}`, client: '客户端' }));
+    await j.close();
+    const dir = path.dirname(file);
+    // Oldest first: calls.N.jsonl … calls.1.jsonl, then calls.jsonl.
+    const rank = (n: string) => Number(/^calls\.(\d+)\.jsonl$/.exec(n)?.[1] ?? 0);
+    const names = (await readdir(dir)).filter((n) => n.startsWith('calls')).sort((a, b) => rank(b) - rank(a));
+    expect(names.length).toBeGreaterThan(2);
+    const all: CallLine[] = [];
+    for (const name of names) {
+      expect((await stat(path.join(dir, name))).size).toBeLessThanOrEqual(1024);
+      all.push(...(await linesOf(path.join(dir, name))));
+    }
+    expect(all.map((l) => l.seq)).toEqual(Array.from({ length: 12 }, (_, i) => i + 1));
+    expect(all[11]!.name).toBe(`工具-11-${'名'.repeat(60)}`);
+    expect(all.every((l) => l.client === '客户端')).toBe(true);
+    expect(errors).toEqual([]);
+  });
+
   it('never writes through a link planted at calls.jsonl: the lines are counted as lost', async () => {
     const stateDir = await makeStateDir();
     const target = path.join(stateDir, 'target');

@@ -1,6 +1,6 @@
 /** The bounds put on what an MCP client sends about itself (size and control characters), at the source. */
 import { describe, expect, it } from 'vitest';
-import { boundClientInfo, boundProtocolVersion, boundText, boundUserAgent, clientAddress } from '../server/sessions/client-fields.js';
+import { boundClientInfo, boundProtocolVersion, boundText, boundUserAgent, clientAddress, lastBoundText } from '../server/sessions/client-fields.js';
 
 describe('client fields', () => {
   it('removes C0, DEL and C1 controls, then cuts, never inside a surrogate pair', () => {
@@ -8,6 +8,12 @@ describe('client fields', () => {
     expect(boundText('x'.repeat(9) + '😀', 10)).toBe('x'.repeat(9));
     expect(boundText('x'.repeat(8) + '😀', 10)).toBe('x'.repeat(8) + '😀');
     expect(boundText(42, 10)).toBeUndefined();
+  });
+
+  it('lastBoundText answers as boundText for every input, repeated or not', () => {
+    const bound = lastBoundText(10);
+    const inputs: unknown[] = ['echo', 'echo', 'a\u001bb', 'a\u001bb', 'x'.repeat(9) + '😀', 'echo', 42, 'echo', undefined, '', '', 'y'.repeat(30), 'y'.repeat(30)];
+    for (const v of inputs) expect(bound(v)).toBe(boundText(v, 10));
   });
 
   it('keeps only name, version and title of clientInfo', () => {

@@ -30,7 +30,7 @@ import {
   type Histogram,
   type Operation,
 } from '../../shared/operations.js';
-import { boundText } from '../sessions/client-fields.js';
+import { lastBoundText } from '../sessions/client-fields.js';
 import type { FinishedRequest, RequestObserver } from './finished-request.js';
 
 /** Longest method name kept (the spec's are under 40 characters). */
@@ -76,6 +76,9 @@ export class OperationRecorder implements RequestObserver {
   readonly #knownName: KnownName;
   #sessions: Histogram = emptyHistogram(SESSION_DURATION_BOUNDS);
   #changed = false;
+  // The same method and tool name come request after request: bounded once each.
+  readonly #boundMethod = lastBoundText(METHOD_MAX);
+  readonly #boundName = lastBoundText(NAME_MAX);
 
   constructor(options: OperationRecorderOptions = {}) {
     this.#knownName = options.knownName ?? (() => undefined);
@@ -125,9 +128,9 @@ export class OperationRecorder implements RequestObserver {
    * an `error` or `tool_error` is counted in an entry of its error type, all of whose requests are errors.
    */
   finished(r: FinishedRequest): void {
-    const m = this.#method(boundText(r.method, METHOD_MAX) ?? '', r.answered);
+    const m = this.#method(this.#boundMethod(r.method) ?? '', r.answered);
     const named = NAMED_METHODS.includes(m);
-    const n = named ? this.#name(m, boundText(r.name, NAME_MAX) ?? OTHER_NAME, r.answered) : null;
+    const n = named ? this.#name(m, this.#boundName(r.name) ?? OTHER_NAME, r.answered) : null;
     const e = this.#entry(m, n, errorTypeOf(r));
     e.count += 1;
     if (e.errorType !== null) e.errors += 1;

@@ -112,15 +112,18 @@ export function settle(op: PendingOperation, message: unknown, observer: Request
  */
 export function finish(call: HttpCall, status: number, code: number | null, observer: RequestObserver): void {
   const seconds = Number(process.hrtime.bigint() - call.t0) / 1e9;
-  const base = { endedAt: new Date(), seconds, sessionId: call.sessionId, era: call.era, client: call.client };
+  const endedAt = new Date();
+  // Each FinishedRequest is built whole, in one shape: this runs for every request served.
   if (call.ops === undefined) {
-    if (status >= 400) observer.finished({ ...base, method: '', name: null, ...requestOutcome(undefined, status, code), answered: false });
+    if (status < 400) return;
+    const o = requestOutcome(undefined, status, code);
+    observer.finished({ endedAt, seconds, sessionId: call.sessionId, era: call.era, client: call.client, method: '', name: null, outcome: o.outcome, errorCode: o.errorCode, answered: false });
     return;
   }
   // Only a response message of the server makes a name known: a 2xx status alone shows nothing.
   for (const op of call.ops) {
-    const outcome = op.answer ?? requestOutcome(undefined, status, code);
-    observer.finished({ ...base, method: op.method, name: op.name, ...outcome, answered: op.answer?.outcome === 'ok' });
+    const o = op.answer ?? requestOutcome(undefined, status, code);
+    observer.finished({ endedAt, seconds, sessionId: call.sessionId, era: call.era, client: call.client, method: op.method, name: op.name, outcome: o.outcome, errorCode: o.errorCode, answered: op.answer?.outcome === 'ok' });
   }
 }
 

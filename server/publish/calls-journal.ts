@@ -24,7 +24,7 @@ import { CALL_CLIENT_MAX, CALL_METHOD_MAX, CALL_NAME_MAX, CALL_SESSION_ID_MAX, s
 import { CALLS_JOURNAL } from '../../shared/journal-names.js';
 import { DIR_MODE, serverDir } from '../../shared/paths.js';
 import type { CallOutcome, FinishedRequest, RequestObserver } from '../operations/finished-request.js';
-import { boundText } from '../sessions/client-fields.js';
+import { boundText, lastBoundText } from '../sessions/client-fields.js';
 import { shortWriteError } from './journal-retry.js';
 import { RotatingFile } from './rotating-file.js';
 import type { WriterLock } from './writer-lock.js';
@@ -44,7 +44,14 @@ export interface CallsJournalOptions {
   files?: number;
   /** Lines queued at most while the disk is slow; past it new lines are dropped (and counted). Default 10000. */
   maxQueue?: number;
-  /** How long after the first line queued the batch is written, ms. Default 200. */
+  /**
+   * How long after the first line queued the batch is written, ms. Default 1000: each append
+   * wakes whatever watches the server directory (the API's watcher re-lists it), so under load
+   * the batches' count, not their size, is what the journal costs; at 200 the API spent about
+   * 8 µs more CPU per request and the child about 15 (docs/bench.md, throughput). CONTRACT §11
+   * asks for batches off the request path and names no interval; `calls --follow` sees a line
+   * within about a second, and a queue of `batchLines` is written at once.
+   */
   flushMs?: number;
   /** A batch holds at most this many lines; a queue this long is written at once. Default 1000. */
   batchLines?: number;
@@ -77,13 +84,17 @@ export class CallsJournal extends EventEmitter<CallsJournalEvents> implements Re
   #started = false;
   #closed = false;
   #closePromise: Promise<void> | undefined;
+  // A client sends the same name, method and tool name request after request: bounded once each.
+  readonly #client = lastBoundText(CALL_CLIENT_MAX);
+  readonly #method = lastBoundText(CALL_METHOD_MAX);
+  readonly #name = lastBoundText(CALL_NAME_MAX);
 
   constructor(options: CallsJournalOptions) {
     super();
     this.#dir = serverDir(options.stateDir, options.serverId);
     this.#lock = options.lock;
     this.#maxQueue = options.maxQueue ?? 10_000;
-    this.#flushMs = options.flushMs ?? 200;
+    this.#flushMs = options.flushMs ?? 1000;
     this.#batchLines = options.batchLines ?? 1000;
     this.#f = new RotatingFile({
       dir: this.#dir,
@@ -138,9 +149,9 @@ export class CallsJournal extends EventEmitter<CallsJournalEvents> implements Re
       pid: process.pid,
       sessionId: r.sessionId === null ? null : (boundText(r.sessionId, CALL_SESSION_ID_MAX) ?? null),
       era: r.era,
-      client: r.client === null ? null : (boundText(r.client, CALL_CLIENT_MAX) ?? null),
-      method: boundText(r.method, CALL_METHOD_MAX) ?? '',
-      name: r.name === null ? null : (boundText(r.name, CALL_NAME_MAX) ?? null),
+      client: r.client === null ? null : (this.#client(r.client) ?? null),
+      method: this.#method(r.method) ?? '',
+      name: r.name === null ? null : (this.#name(r.name) ?? null),
       // Microseconds are plenty; more digits only lengthen the line.
       durationMs: Number.isFinite(r.seconds) && r.seconds > 0 ? Math.round(r.seconds * 1e6) / 1e3 : 0,
       outcome: r.outcome,
@@ -199,7 +210,7 @@ export class CallsJournal extends EventEmitter<CallsJournalEvents> implements Re
         this.#unreported = 0;
       }
       const batch = this.#queue.splice(0, this.#batchLines);
-      const written = await this.#write(batch.map((l) => Buffer.from(serializeCallLine(l)))).catch((err: Error & { written?: number }) => {
+      const written = await this.#write(batch.map(serializeCallLine)).catch((err: Error & { written?: number }) => {
         if (this.#lock.compromised) return batch.length; // not written, and nothing will be: not ours to count
         const lost = batch.length - (err.written ?? 0);
         this.#dropped += lost;
@@ -216,10 +227,12 @@ export class CallsJournal extends EventEmitter<CallsJournalEvents> implements Re
   /**
    * Appends `lines` (each a whole line with its newline), rotating between them where the file
    * would pass `maxBytes`; resolves with how many were written. A failure rejects with
-   * `written`, the lines written whole before it.
+   * `written`, the lines written whole before it. Each run of lines that fits is encoded as one
+   * buffer (one per line would be an allocation per request).
    */
-  async #write(lines: Buffer[]): Promise<number> {
+  async #write(lines: string[]): Promise<number> {
     const f = this.#f;
+    const sizes = lines.map((l) => Buffer.byteLength(l));
     let done = 0;
     try {
       await this.#lock.verify();
@@ -228,18 +241,18 @@ export class CallsJournal extends EventEmitter<CallsJournalEvents> implements Re
         let bytes = 0;
         let end = done;
         // As many lines as fit; the first at least in an empty file (one longer than maxBytes gets a file of its own).
-        while (end < lines.length && !(end === done ? f.wouldOverflow(lines[end]!.length) : f.exceeds(bytes + lines[end]!.length))) bytes += lines[end++]!.length;
+        while (end < lines.length && !(end === done ? f.wouldOverflow(sizes[end]!) : f.exceeds(bytes + sizes[end]!))) bytes += sizes[end++]!;
         if (end === done) {
           await f.rotate();
           continue;
         }
-        const data = Buffer.concat(lines.slice(done, end), bytes);
+        const data = Buffer.from(lines.slice(done, end).join(''));
         const out = f.framed(data);
         const n = await f.write(out);
         if (n < out.length) {
           // A full disk: the lines wholly written count, the rest of the batch is lost.
           let whole = done;
-          for (let at = out.length - data.length; whole < end && at + lines[whole]!.length <= n; whole += 1) at += lines[whole]!.length;
+          for (let at = out.length - data.length; whole < end && at + sizes[whole]! <= n; whole += 1) at += sizes[whole]!;
           done = whole;
           throw shortWriteError(n, out.length);
         }

@@ -34,6 +34,24 @@ export function boundText(value: unknown, max: number): string | undefined {
 }
 
 /**
+ * {@link boundText} with one `max`, remembering its last input and answer: what is bounded on
+ * every request (a client's name, a method, a tool name) is the same string time after time, and
+ * the answer for it never changes. Not a string: undefined, as boundText.
+ */
+export function lastBoundText(max: number): (value: unknown) => string | undefined {
+  let input: string | undefined;
+  let output: string | undefined;
+  return (value) => {
+    if (typeof value !== 'string') return undefined;
+    if (value !== input) {
+      output = boundText(value, max);
+      input = value;
+    }
+    return output;
+  };
+}
+
+/**
  * The `clientInfo` of an `initialize` as stored: `{name, version, title?}` and nothing else,
  * each bounded by {@link boundText}. A missing or non-string `name`/`version` (both required by
  * the schema) becomes `""`; a missing or non-string `title` is left out. Not an object: null.
