@@ -4,10 +4,9 @@
  * bench/PROFILE.md for where the throughput overhead goes (bench/profile.ts, bench/watch-cost.ts).
  *
  * Environment: BENCH_QUICK=1 for a short smoke run (fewer samples, 1,000 sessions at most, a
- * fleet of 10); BENCH_OUT=<file> to write the results elsewhere; BENCH_ONLY=throughput, fleet, wrap,
- * backends,
- * calls or catalog to run only that section (docs/bench.md) and merge it into the existing results file,
- * leaving every other section of it as it was.
+ * fleet of 10); BENCH_OUT=<file> to write the results elsewhere; BENCH_ONLY=throughput, fleet,
+ * wrap, backends, calls or catalog to run only that section (docs/bench.md) and merge it into the
+ * existing results file, leaving every other section of it as it was.
  */
 import { readFile, stat, writeFile } from 'node:fs/promises';
 import os from 'node:os';
