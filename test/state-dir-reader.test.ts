@@ -47,6 +47,38 @@ function readerOn(stateDir: string, over: Partial<StateDirReaderOptions> = {}): 
   return { reader, log };
 }
 
+/**
+ * Follows the timers that the project's own code (not chokidar, not vitest, not a test) sets
+ * from now until `stop()`: `pending()` lists, by where each was set, those neither fired nor
+ * cleared. A count of the process's timers would see other tests' and libraries' come and go.
+ */
+function trackOwnTimers(): { pending(): string[]; stop(): void } {
+  const own = path.resolve(import.meta.dirname, '..', 'shared') + path.sep;
+  const live = new Map<unknown, string>();
+  const real = { setTimeout, setInterval, clearTimeout, clearInterval };
+  const setter = (set: typeof setTimeout | typeof setInterval, once: boolean) =>
+    ((fn: (...a: unknown[]) => void, ms?: number, ...args: unknown[]) => {
+      const where = new Error().stack!.split('\n').find((l) => l.includes(own) && !l.includes('node_modules'));
+      const timer = set((...a: unknown[]) => {
+        if (once) live.delete(timer);
+        fn(...a);
+      }, ms, ...args);
+      if (where) live.set(timer, where.trim());
+      return timer;
+    }) as unknown as typeof setTimeout;
+  const clearer = (clear: typeof clearTimeout) => ((timer?: Parameters<typeof clearTimeout>[0]) => {
+    live.delete(timer);
+    clear(timer);
+  }) as typeof clearTimeout;
+  Object.assign(globalThis, {
+    setTimeout: setter(real.setTimeout, true),
+    setInterval: setter(real.setInterval, false),
+    clearTimeout: clearer(real.clearTimeout),
+    clearInterval: clearer(real.clearInterval),
+  });
+  return { pending: () => [...live.values()], stop: () => void Object.assign(globalThis, real) };
+}
+
 async function writeSnapshot(stateDir: string, serverId: string, seq: number): Promise<void> {
   const now = new Date().toISOString();
   const dir = path.join(stateDir, serverId);
@@ -142,15 +174,18 @@ describe('StateDirReader', () => {
           return { read: async (key) => void log.reads.get(serverId)!.push(key), close: async () => void log.closed.push(serverId) };
         },
       });
-      const timers = () => process.getActiveResourcesInfo().filter((r) => r === 'Timeout').length;
-      const timersBefore = timers();
-      const starting = reader.start();
-      if (when === 'at once') closing = reader.close();
-      await starting;
-      await closing;
+      const timers = trackOwnTimers();
+      try {
+        const starting = reader.start();
+        if (when === 'at once') closing = reader.close();
+        await starting;
+        await closing;
+      } finally {
+        timers.stop();
+      }
       expect(reader.running).toBe(false);
       // No rescan timer (nor settle timer) was left behind.
-      expect(timers()).toBe(timersBefore);
+      expect(timers.pending()).toEqual([]);
       const readsAtClose = log.reads.get('a')?.length ?? 0;
       if (log.reads.has('a')) expect(log.closed).toEqual(['a']);
       // A live reader of the same directory sees the next write: by then the closed one would have too.
