@@ -3,14 +3,15 @@
  *
  * The following itself (directory watch, settle re-read, rescan, servers that appear later) is
  * shared/io/state-dir-reader.ts, which `tail` uses too; this file is what a read means for the
- * API. A lower `seq` of the same writer is never accepted; a snapshot of another writer always
+ * API. It follows the writers' temp directories, so a snapshot replaced by anything else (by
+ * hand, or by a writer of an earlier build) is seen at the next check, within `rescanMs`. A lower `seq` of the same writer is never accepted; a snapshot of another writer always
  * is, whatever its clock says (see `isNewer` in shared/snapshot.ts). An invalid or missing file
  * never replaces the last good snapshot.
  */
 import { EventEmitter } from 'node:events';
 import path from 'node:path';
 import type { Logger } from 'pino';
-import { SNAPSHOT_FILE, snapshotPath } from '../shared/paths.js';
+import { snapshotPath } from '../shared/paths.js';
 import { readServerSnapshot } from '../shared/io/read-server-snapshot.js';
 import { StateDirReader, findSnapshotServers } from '../shared/io/state-dir-reader.js';
 import { isNewer, type Snapshot } from '../shared/snapshot.js';
@@ -56,7 +57,7 @@ export class SnapshotWatcher extends EventEmitter<WatcherEvents> {
     this.#log = options.logger;
     this.#reader = new StateDirReader({
       stateDir: this.stateDir,
-      files: [SNAPSHOT_FILE],
+      // No `files`: the writer's temp directories are watched, not the server directories.
       settleMs: options.settleMs ?? 75,
       rescanMs: options.rescanMs ?? 1000,
       findServers: (isKnown) => findSnapshotServers(this.stateDir, isKnown),

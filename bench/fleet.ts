@@ -118,7 +118,7 @@ export interface FleetResult {
 }
 
 export interface FleetOptions {
-  /** Children of the fleet measured at rest and for the latency (50 in a full run, see run.ts). */
+  /** Children of the fleet measured at rest and for the latency (100 in a full run, see run.ts). */
   children: number;
   /** Latency samples (sessions opened and ended one at a time). */
   samples: number;

@@ -6,6 +6,7 @@
  * state/<serverId>/snapshot.json.lock   held by the live writer (proper-lockfile)
  * state/<serverId>/events.jsonl         append-only journal
  * state/<serverId>/calls.jsonl          the calls journal: one line per request a client made
+ * state/<serverId>/.tmp/                where the snapshot writer makes its temp files
  * ```
  */
 import path from 'node:path';
@@ -14,6 +15,13 @@ export const SNAPSHOT_FILE = 'snapshot.json';
 export const LOCK_SUFFIX = '.lock';
 export const JOURNAL_FILE = 'events.jsonl';
 export const CALLS_FILE = 'calls.jsonl';
+
+/**
+ * The snapshot writer's temp directory in each server directory: a snapshot is written there
+ * and renamed over `snapshot.json`, so the API can follow the writes by watching this nearly
+ * empty directory instead of the server's, where the journals grow on every request.
+ */
+export const TEMP_DIR = '.tmp';
 
 /** Mode of every directory the project creates: client IPs are personal data. */
 export const DIR_MODE = 0o700;
@@ -24,8 +32,9 @@ export const FILE_MODE = 0o600;
 export const SERVER_ID_RE = /^[A-Za-z0-9_-]{1,64}$/;
 
 /**
- * Temp files the snapshot writer leaves beside the snapshot when it is killed mid-write:
- * `snapshot.json.<digits>`. Exact on purpose: a looser match would take `snapshot.json.lock`.
+ * Temp files the snapshot writer leaves in {@link TEMP_DIR} (earlier builds: beside the
+ * snapshot) when it is killed mid-write: `snapshot.json.<digits>`. Exact on
+ * purpose: a looser match would take `snapshot.json.lock`.
  */
 export const SNAPSHOT_TEMP_RE = /^snapshot\.json\.\d+$/;
 
@@ -35,6 +44,10 @@ export function serverDir(stateDir: string, serverId: string): string {
 
 export function snapshotPath(stateDir: string, serverId: string): string {
   return path.join(stateDir, serverId, SNAPSHOT_FILE);
+}
+
+export function tempDirPath(stateDir: string, serverId: string): string {
+  return path.join(stateDir, serverId, TEMP_DIR);
 }
 
 export function lockPath(stateDir: string, serverId: string): string {

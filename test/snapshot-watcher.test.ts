@@ -10,6 +10,7 @@ import { createInterface } from 'node:readline';
 import pino from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
 import { SnapshotWatcher } from '../api/snapshot-watcher.js';
+import { writeFileNoFollow } from '../shared/io/write-file-no-follow.js';
 import { SNAPSHOT_SCHEMA, type Snapshot } from '../shared/snapshot.js';
 import { cleanup, makeStateDir } from './helpers/processes.js';
 import { waitFor } from './helpers/wait-for.js';
@@ -28,6 +29,13 @@ async function watcherOn(stateDir: string): Promise<SnapshotWatcher> {
   return w;
 }
 
+/** Replaces `file` as the child's writer does: a temp file in the server's `.tmp/`, renamed over it. */
+async function put(file: string, text: string): Promise<void> {
+  const tempDir = path.join(path.dirname(file), '.tmp');
+  await mkdir(tempDir, { recursive: true, mode: 0o700 });
+  await writeFileNoFollow(file, text, { mode: 0o600, tempDir });
+}
+
 function snap(over: Partial<Snapshot>): string {
   const now = new Date().toISOString();
   return `${JSON.stringify({
@@ -39,7 +47,7 @@ function snap(over: Partial<Snapshot>): string {
 describe('SnapshotWatcher', () => {
   it('ends every burst of quick atomic writes on its last write', async () => {
     const stateDir = await makeStateDir();
-    await mkdir(path.join(stateDir, 'w'));
+    // The writer makes the server directory (and its .tmp/), as a child does once the API runs.
     const w = await watcherOn(stateDir);
     const file = path.join(stateDir, 'w', 'snapshot.json');
     const writer = spawn(process.execPath, [path.join(import.meta.dirname, 'fixtures', 'burst-writer.mjs'), file, '30', '2', '6'], { stdio: ['pipe', 'pipe', 'inherit'] });
@@ -59,14 +67,14 @@ describe('SnapshotWatcher', () => {
     await mkdir(path.join(stateDir, 'w'));
     const file = path.join(stateDir, 'w', 'snapshot.json');
     const startedAt = '2026-01-01T00:00:00.000Z';
-    await writeFile(file, snap({ seq: 10, startedAt }));
+    await put(file, snap({ seq: 10, startedAt }));
     const w = await watcherOn(stateDir);
     expect(w.get('w')?.snapshot?.seq).toBe(10);
-    await writeFile(file, snap({ seq: 5, startedAt, activeConnections: 0 }));
+    await put(file, snap({ seq: 5, startedAt, activeConnections: 0 }));
     await w.refresh('w');
     expect(w.get('w')?.snapshot?.seq).toBe(10);
     // A later writer (new pid, later start) starts again at seq 1.
-    await writeFile(file, snap({ seq: 1, pid: 200, startedAt: '2026-01-01T00:01:00.000Z' }));
+    await put(file, snap({ seq: 1, pid: 200, startedAt: '2026-01-01T00:01:00.000Z' }));
     await waitFor(() => w.get('w')?.snapshot?.pid === 200, { what: 'the new writer' });
     expect(w.get('w')?.snapshot?.seq).toBe(1);
   });
@@ -76,17 +84,17 @@ describe('SnapshotWatcher', () => {
     await mkdir(path.join(stateDir, 'w'));
     const file = path.join(stateDir, 'w', 'snapshot.json');
     const now = Date.now();
-    await writeFile(file, snap({ pid: 100, seq: 40, startedAt: new Date(now).toISOString() }));
+    await put(file, snap({ pid: 100, seq: 40, startedAt: new Date(now).toISOString() }));
     const w = await watcherOn(stateDir);
     const seen: Snapshot[] = [];
     w.on('snapshot', (s) => seen.push(s));
     expect(w.get('w')?.snapshot?.pid).toBe(100);
     // The next child started after the wall clock stepped back an hour.
-    await writeFile(file, snap({ pid: 200, seq: 1, startedAt: new Date(now - 3_600_000).toISOString() }));
+    await put(file, snap({ pid: 200, seq: 1, startedAt: new Date(now - 3_600_000).toISOString() }));
     await waitFor(() => seen.some((s) => s.pid === 200), { what: 'the second writer emitted' });
     expect(w.get('w')?.snapshot).toMatchObject({ pid: 200, seq: 1 });
     // The same pid with another start (a container's child is always pid 7) is a new writer too.
-    await writeFile(file, snap({ pid: 200, seq: 1, activeConnections: 0, startedAt: new Date(now - 7_200_000).toISOString() }));
+    await put(file, snap({ pid: 200, seq: 1, activeConnections: 0, startedAt: new Date(now - 7_200_000).toISOString() }));
     await w.refresh('w');
     expect(seen.at(-1)?.startedAt).toBe(new Date(now - 7_200_000).toISOString());
   });
@@ -120,11 +128,11 @@ describe('SnapshotWatcher', () => {
     const stateDir = await makeStateDir();
     await mkdir(path.join(stateDir, 'w'));
     const file = path.join(stateDir, 'w', 'snapshot.json');
-    await writeFile(file, snap({ seq: 3 }));
+    await put(file, snap({ seq: 3 }));
     const w = await watcherOn(stateDir);
     const invalid: string[] = [];
     for (const bad of ['', 'not json', '{"schema":"other@1"}', snap({ seq: 4 }).replace('"serverId":"w"', '"serverId":"elsewhere"'), snap({ seq: 4, activeConnections: 2 })]) {
-      await writeFile(file, bad);
+      await put(file, bad);
       await w.refresh('w');
       expect(w.get('w')?.snapshot?.seq).toBe(3);
       expect(w.get('w')?.error?.code).toBe('EINVALID');
@@ -135,7 +143,7 @@ describe('SnapshotWatcher', () => {
     expect(invalid.join('\n')).toMatch(/schema is "other@1"/);
     expect(invalid.join('\n')).toMatch(/in the directory of "w"/);
     expect(invalid.join('\n')).toMatch(/activeConnections is 2 but connections has 0 entries/);
-    await writeFile(file, snap({ seq: 4 }));
+    await put(file, snap({ seq: 4 }));
     await waitFor(() => w.get('w')?.snapshot?.seq === 4 && !w.get('w')?.error, { what: 'recovery' });
   });
 

@@ -28,7 +28,7 @@ import { OperationRecorder } from '../operations/operation-recorder.js';
 import { ToolCatalog } from '../operations/tool-catalog.js';
 import { loadPreviousState, type PreviousState } from './previous-state.js';
 import type { SessionRegistry } from '../sessions/session-registry.js';
-import { removeSnapshotTempFiles } from './temp-files.js';
+import { prepareTempDir, removeSnapshotTempFiles } from './temp-files.js';
 import { writeFileNoFollow } from '../../shared/io/write-file-no-follow.js';
 import type { WriterLock } from './writer-lock.js';
 
@@ -117,6 +117,8 @@ export class SnapshotWriter extends EventEmitter<WriterEvents> {
   #ready = false;
   #closePromise: Promise<void> | undefined;
   #last: Snapshot | undefined;
+  /** `<server>/.tmp/`, made at start; undefined again after a write found it gone. */
+  #tempDir: string | undefined;
   readonly #attemptWaiters: (() => void)[] = [];
 
   constructor(options: SnapshotWriterOptions) {
@@ -199,7 +201,10 @@ export class SnapshotWriter extends EventEmitter<WriterEvents> {
   }
 
   async #load(): Promise<void> {
-    await removeSnapshotTempFiles(serverDir(this.#o.stateDir, this.#o.serverId), this.#log);
+    const dir = serverDir(this.#o.stateDir, this.#o.serverId);
+    await removeSnapshotTempFiles(dir, this.#log);
+    this.#tempDir = await prepareTempDir(dir, this.#log);
+    await removeSnapshotTempFiles(this.#tempDir, this.#log);
     const prev = await loadPreviousState(this.file, this.#log);
     this.#o.recorder.carryOver(prev);
     this.#o.catalog.carryOver(prev.catalog);
@@ -316,7 +321,13 @@ export class SnapshotWriter extends EventEmitter<WriterEvents> {
       this.#pending = null;
       const snapshot = this.#build(reason);
       try {
-        await writeFileNoFollow(this.file, serializeSnapshot(snapshot), { mode: FILE_MODE, beforeRename: () => this.#o.lock.verify() });
+        this.#tempDir ??= await prepareTempDir(serverDir(this.#o.stateDir, this.#o.serverId), this.#log);
+        const tempDir = this.#tempDir;
+        await writeFileNoFollow(this.file, serializeSnapshot(snapshot), { mode: FILE_MODE, tempDir, beforeRename: () => this.#o.lock.verify() }).catch((err: NodeJS.ErrnoException) => {
+          // The temp directory was removed (or replaced by a file): make it again on the retry.
+          if (err.code === 'ENOENT' || err.code === 'ENOTDIR') this.#tempDir = undefined;
+          throw err;
+        });
         retryMs = this.#o.retryMs;
         failures = 0;
         this.#last = snapshot;

@@ -2,14 +2,15 @@
  * Follows the servers of a state directory: what the API's snapshot watcher and `tail` both do,
  * each with a {@link ServerFollower} of its own for what a read of one server means.
  *
- * It watches the *directories* with chokidar (the state directory and each server's) and takes
- * the files' changes from their `raw` events: a watch on the file itself goes deaf after quick
- * atomic renames, and watching each file as well told nothing more while it cost a quarter of
- * the API's CPU per heartbeat (bench/watch-cost.ts over 50 servers: 5.8 against 4.3 ms a write),
- * re-attached after every rename. chokidar's own `change` event is throttled per path (50 ms,
- * leading edge only) and emits no trailing event for a burst (chokidar #1455), so every event is
- * followed by one more read `settleMs` later, and every server is checked on a slow timer as a
- * safety net, which also finds servers (and a state directory) that appear later.
+ * It watches *directories* with chokidar ({@link StateDirWatch}: the state directory, and each
+ * server's own or its temp directory) and takes the files' changes from their `raw` events: a
+ * watch on the file itself goes deaf after quick atomic renames, and watching each file as well
+ * told nothing more while it cost a quarter of the API's CPU per heartbeat (bench/watch-cost.ts
+ * over 50 servers: 5.8 against 4.3 ms a write), re-attached after every rename. chokidar's own
+ * `change` event is throttled per path (50 ms, leading edge only) and emits no trailing event for
+ * a burst (chokidar #1455), so every event is followed by one more read `settleMs` later, and
+ * every server is checked on a slow timer as a safety net, which also finds servers (and a state
+ * directory) that appear later.
  *
  * Reads of one server never overlap ({@link SerialTask}), so they land in order. A check reads a
  * server again only when its snapshot file changed (same inode, size and times: {@link fileKey}),
@@ -17,10 +18,10 @@
  */
 import { readdir, stat } from 'node:fs/promises';
 import path from 'node:path';
-import { watch, type FSWatcher } from 'chokidar';
-import { SERVER_ID_RE, snapshotPath, stateDirWatchIgnored } from '../paths.js';
+import { SERVER_ID_RE, snapshotPath } from '../paths.js';
 import { SerialTask } from '../serial-task.js';
 import { fileKey } from './file-key.js';
+import { StateDirWatch } from './state-dir-watch.js';
 
 /** What a user of the reader does for one server. */
 export interface ServerFollower {
@@ -38,8 +39,12 @@ export type StateDirReaderPhase = 'watch' | 'find' | 'read';
 
 export interface StateDirReaderOptions {
   stateDir: string;
-  /** Names in a server directory whose changes mean "read this server again". */
-  files: readonly string[];
+  /**
+   * Names in a server directory whose changes mean "read this server again": each server
+   * directory is watched (`tail`, which follows the journal). Default none: only the snapshot's
+   * writes are followed, in each server's `.tmp/` (the API; see state-dir-watch.ts).
+   */
+  files?: readonly string[];
   /** Only this server: others are ignored, and it is followed whether its directory exists or not. Default every server. */
   serverId?: string;
   /**
@@ -118,7 +123,7 @@ export class StateDirReader {
   readonly #servers = new Map<string, Entry>();
   /** One check at a time; one asked for during a check runs once more after it. */
   readonly #scan: SerialTask;
-  #watcher: FSWatcher | undefined;
+  #dirWatch: StateDirWatch | undefined;
   #timer: NodeJS.Timeout | undefined;
   #started = false;
   #closed = false;
@@ -175,7 +180,7 @@ export class StateDirReader {
       this.#closed = true;
       this.#signalClosing();
       clearInterval(this.#timer);
-      await this.#watcher?.close();
+      await this.#dirWatch?.close();
       await this.#scan.close();
       const entries = [...this.#servers.values()];
       await Promise.all(entries.map((e) => e.task.close()));
@@ -189,7 +194,7 @@ export class StateDirReader {
    * Until the state directory exists there is no watch, so a persistent reader holds the timer.
    */
   #holdProcess(): void {
-    if ((this.#o.persistent ?? true) && !this.#watcher) this.#timer?.ref();
+    if ((this.#o.persistent ?? true) && !this.#dirWatch) this.#timer?.ref();
     else this.#timer?.unref();
   }
 
@@ -216,56 +221,54 @@ export class StateDirReader {
     };
     e = entry;
     this.#servers.set(serverId, e);
+    // Its `.tmp/` was there before its snapshot: watched now if its directory's appearance was too early for it.
+    void this.#dirWatch?.followTemp(serverId);
     return e;
   }
 
-  /** A change in the directory of `serverId`: read it again, or look for it when it is new. */
-  #onEvent(serverId: string): void {
+  /**
+   * An event of `serverId`: read it again, or look for it when it is new. A temp file's event
+   * (`temp`) reads only when the snapshot changed: its creation comes before the rename.
+   */
+  #onEvent(serverId: string, via: 'file' | 'temp' | 'dir'): void {
     if (this.#closed || (this.#o.serverId !== undefined && serverId !== this.#o.serverId)) return;
     const e = this.#servers.get(serverId);
     // A new server: look for it now and once more `settleMs` later, as for a change (its
     // first file may land after the event, or before chokidar watches its directory).
-    if (e) void e.task.poke();
-    else void this.#scan.poke();
+    if (!e) void this.#scan.poke();
+    else if (via !== 'temp' || this.#o.readUnchanged) void e.task.poke();
+    else {
+      void snapshotKey(this.stateDir, serverId).then((key) => {
+        if (key !== e.key || e.task.busy) return e.task.poke();
+      });
+    }
   }
 
   /** Starts the directory watch once the state directory exists; resolves when chokidar is ready. */
   async #watch(): Promise<void> {
-    if (this.#watcher || this.#closed) return;
+    if (this.#dirWatch || this.#closed) return;
     // Any stat error (ENOENT, EACCES…) means "not yet": listing it says why, on every check.
     const isDir = await stat(this.stateDir).then((s) => s.isDirectory(), () => false);
-    if (!isDir || this.#watcher || this.#closed) return;
-    const watcher = watch(this.stateDir, {
-      depth: 1,
-      ignoreInitial: true,
+    if (!isDir || this.#dirWatch || this.#closed) return;
+    const watch = new StateDirWatch({
+      stateDir: this.stateDir,
+      serverFiles: this.#o.files,
       persistent: this.#o.persistent ?? true,
-      // Only the state dir and the server dirs: their files' changes come as `raw` events.
-      ignored: stateDirWatchIgnored(this.stateDir, []),
+      onChange: (serverId, via) => this.#onEvent(serverId, via),
+      // A new server directory: its files may have been written before chokidar watched it.
+      onServerDir: (serverId) => this.#onEvent(serverId, 'dir'),
+      onError: (err) => this.#o.onError(err, { phase: 'watch' }),
     });
-    this.#watcher = watcher;
+    this.#dirWatch = watch;
     this.#holdProcess();
-    // `raw`: every fs.watch event of a watched directory, unthrottled. `name` is relative to
-    // `watchedPath` (null when the OS gives none); a raw event of a watch chokidar keeps on a
-    // file itself gives `<file>/<name>`, which is no server's file.
-    watcher.on('raw', (_event, name, opts) => {
-      const dir = (opts as { watchedPath?: string } | undefined)?.watchedPath;
-      if (!dir || typeof name !== 'string' || !this.#o.files.includes(name)) return;
-      const parts = path.relative(this.stateDir, path.join(dir, name)).split(path.sep);
-      if (parts.length === 2 && SERVER_ID_RE.test(parts[0]!)) this.#onEvent(parts[0]!);
-    });
-    // A new server directory: its files may have been written before chokidar watched it.
-    watcher.on('addDir', (p: string) => {
-      const id = path.relative(this.stateDir, p);
-      if (SERVER_ID_RE.test(id)) this.#onEvent(id);
-    });
-    watcher.on('error', (err) => this.#o.onError(asError(err), { phase: 'watch' }));
-    await Promise.race([new Promise<void>((resolve) => watcher.once('ready', () => resolve())), this.#closing]);
+    await watch.ready(this.#closing);
   }
 
   /** One check: watch if not yet, follow new servers, read those whose snapshot changed (or all). */
   async #scanOnce(): Promise<void> {
     await this.#watch();
     if (this.#closed) return;
+    await this.#dirWatch?.followTemps();
     const only = this.#o.serverId;
     let found: string[];
     try {

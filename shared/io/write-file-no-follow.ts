@@ -8,6 +8,7 @@
 import { randomInt } from 'node:crypto';
 import { constants } from 'node:fs';
 import { open, rename, unlink } from 'node:fs/promises';
+import path from 'node:path';
 
 const TEMP_FLAGS = constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW;
 
@@ -16,14 +17,20 @@ export interface WriteFileNoFollowOptions {
   mode: number;
   /** Runs after the data is on disk, before the rename; a rejection aborts the write. */
   beforeRename?: () => Promise<void>;
+  /**
+   * Where the temp file is made (on the same file system); default beside `file`. The snapshot
+   * writer uses `<server>/.tmp/`, so its server directory changes once per write, by the rename.
+   */
+  tempDir?: string;
 }
 
 /**
- * Writes `data` to `<file>.<digits>` (the temp-file name readers ignore and the next writer
- * removes), fsyncs it and renames it over `file`. The temp file is removed when anything fails.
+ * Writes `data` to `<name>.<digits>` (the temp-file name readers ignore and the next writer
+ * removes) beside `file` or in `tempDir`, fsyncs it and renames it over `file`. The temp file
+ * is removed when anything fails.
  */
 export async function writeFileNoFollow(file: string, data: string, options: WriteFileNoFollowOptions): Promise<void> {
-  const tmp = `${file}.${process.pid}${randomInt(1_000_000_000)}`;
+  const tmp = path.join(options.tempDir ?? path.dirname(file), `${path.basename(file)}.${process.pid}${randomInt(1_000_000_000)}`);
   let renamed = false;
   try {
     const fh = await open(tmp, TEMP_FLAGS, options.mode);

@@ -2,7 +2,7 @@
  * Real snapshot and journal files of a server that no test process runs: the API and the CLI
  * follow any server found in the state directory ("external"), so a test can show them
  * connections of both eras and operations before the child produces them. The files are
- * written as the child writes them: snapshot replaced by rename, journal appended a line at a
+ * written as the child writes them: snapshot replaced by rename (from `.tmp/`), journal appended a line at a
  * time, modes 0700/0600, every snapshot valid per shared/snapshot.ts.
  */
 import { appendFile, mkdir, rename, utimes, writeFile } from 'node:fs/promises';
@@ -59,8 +59,9 @@ export async function writeSnapshot(stateDir: string, serverId: string, fields: 
     ...fields,
   });
   const dir = path.join(stateDir, serverId);
-  await mkdir(dir, { recursive: true, mode: 0o700 });
-  const tmp = path.join(dir, `snapshot.json.${process.pid}${seq}`);
+  // The temp file in the server's `.tmp/`, as the writer makes it (the API watches that directory).
+  await mkdir(path.join(dir, '.tmp'), { recursive: true, mode: 0o700 });
+  const tmp = path.join(dir, '.tmp', `snapshot.json.${process.pid}${seq}`);
   await writeFile(tmp, serializeSnapshot(snap), { mode: 0o600 });
   await rename(tmp, path.join(dir, 'snapshot.json'));
   // The writer's lock, just refreshed: a live writer as far as the lock says (the CLI's verdict).
