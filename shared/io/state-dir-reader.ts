@@ -228,7 +228,8 @@ export class StateDirReader {
 
   /**
    * An event of `serverId`: read it again, or look for it when it is new. A temp file's event
-   * (`temp`) reads only when the snapshot changed: its creation comes before the rename.
+   * (`temp`) reads only when the snapshot changed (its creation comes before the rename), and
+   * needs no settle re-read: the rename's own event comes after it, unthrottled.
    */
   #onEvent(serverId: string, via: 'file' | 'temp' | 'dir'): void {
     if (this.#closed || (this.#o.serverId !== undefined && serverId !== this.#o.serverId)) return;
@@ -239,7 +240,7 @@ export class StateDirReader {
     else if (via !== 'temp' || this.#o.readUnchanged) void e.task.poke();
     else {
       void snapshotKey(this.stateDir, serverId).then((key) => {
-        if (key !== e.key || e.task.busy) return e.task.poke();
+        if (key !== e.key || e.task.busy) return e.task.run();
       });
     }
   }

@@ -56,7 +56,7 @@ export class StateDirWatch {
       ignored: files ? serverDirsIgnored(stateDir) : tempDirsIgnored(stateDir),
     });
     // `name` is relative to `watchedPath` (null when the OS gives none).
-    this.#watcher.on('raw', (_event, name, opts) => {
+    this.#watcher.on('raw', (event, name, opts) => {
       const dir = (opts as { watchedPath?: string } | undefined)?.watchedPath;
       if (!dir || typeof name !== 'string') return;
       const parts = path.relative(stateDir, dir).split(path.sep);
@@ -64,7 +64,8 @@ export class StateDirWatch {
       if (files) {
         if (files.includes(name)) options.onChange(parts[0]!, 'file');
       } else if (parts[1] === TEMP_DIR && SNAPSHOT_TEMP_RE.test(name)) {
-        options.onChange(parts[0]!, 'temp');
+        // `rename`: made, or renamed away (a `change` is the write between: nothing to read).
+        if (event === 'rename') options.onChange(parts[0]!, 'temp');
       } else if (parts[1] === TEMP_DIR && name === TEMP_DIR) {
         // The watched directory itself was removed or moved: its watch hears nothing more.
         this.#forget(parts[0]!);
@@ -86,15 +87,15 @@ export class StateDirWatch {
   }
 
   /**
-   * {@link followTemp} for every directory named like a server id, and for those watched that
-   * are gone (their watch is dropped). What the reader's check calls: a server directory that
-   * had no `.tmp/` when it appeared (its writer had not made it yet) is watched from then on.
+   * {@link followTemp} for every directory named like a server id whose `.tmp/` is not watched:
+   * what the reader's check calls. A server directory that had no `.tmp/` when it appeared (its
+   * writer had not made it yet), or whose `.tmp/` was removed, is watched from then on. (A
+   * watched one is not looked at: its removal is an event of its own watch.)
    */
   async followTemps(): Promise<void> {
     if (this.#o.serverFiles || this.#closed) return;
     const names = await readdir(this.#o.stateDir).catch(() => [] as string[]);
-    const ids = new Set([...names.filter((n) => SERVER_ID_RE.test(n)), ...this.#temps.keys()]);
-    await Promise.all([...ids].map((id) => this.followTemp(id)));
+    await Promise.all(names.filter((n) => SERVER_ID_RE.test(n) && !this.#temps.has(n)).map((id) => this.followTemp(id)));
   }
 
   /**
