@@ -61,29 +61,3 @@ export function journalPath(stateDir: string, serverId: string): string {
 export function callsPath(stateDir: string, serverId: string): string {
   return path.join(stateDir, serverId, CALLS_FILE);
 }
-
-/**
- * The server id of a path inside `stateDir` when it is `<id>/snapshot.json`, else undefined.
- * Used to filter directory-watch events down to snapshots.
- */
-export function serverIdOfSnapshotPath(stateDir: string, file: string): string | undefined {
-  const rel = path.relative(stateDir, file);
-  const parts = rel.split(path.sep);
-  if (parts.length !== 2 || parts[1] !== SNAPSHOT_FILE) return undefined;
-  const id = parts[0]!;
-  return SERVER_ID_RE.test(id) ? id : undefined;
-}
-
-/**
- * The `ignored` predicate of a directory watch on `stateDir` (chokidar): keeps the state dir,
- * server dirs and, inside them, only `files` (never temp files or the lock).
- */
-export function stateDirWatchIgnored(stateDir: string, files: readonly string[]): (p: string) => boolean {
-  return (p) => {
-    const rel = path.relative(stateDir, p);
-    if (rel === '') return false;
-    const parts = rel.split(path.sep);
-    if (parts.length === 1) return !SERVER_ID_RE.test(parts[0]!);
-    return !(parts.length === 2 && files.includes(parts[1]!));
-  };
-}

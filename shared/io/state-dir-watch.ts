@@ -5,8 +5,8 @@
  *   server directory; a change of one of those files in a server directory is a change of that
  *   server.
  * - No `serverFiles` (the API, which reads only snapshots): the state directory (servers come
- *   and go) and the temp directory of each directory named like a server id, `<server>/.tmp/` (see TEMP_DIR), where
- *   the writer makes every snapshot before renaming it over `snapshot.json`. A server directory
+ *   and go) and the temp directory of each directory named like a server id, `<server>/.tmp/`
+ *   (see TEMP_DIR), where the writer makes every snapshot before renaming it over `snapshot.json`. A server directory
  *   is not watched: its journals grow on every request, and chokidar lists a watched directory
  *   (a stat per entry) on each of its events, so a fleet of 100 servers at rest cost the API
  *   twice the CPU (bench/fleet.ts) and a busy server woke it on every journal line. A snapshot
@@ -19,7 +19,7 @@
 import path from 'node:path';
 import { lstat, readdir } from 'node:fs/promises';
 import { watch, type FSWatcher } from 'chokidar';
-import { SERVER_ID_RE, SNAPSHOT_TEMP_RE, TEMP_DIR } from '../paths.js';
+import { SERVER_ID_RE, SNAPSHOT_TEMP_RE, TEMP_DIR, tempDirPath } from '../paths.js';
 
 export interface StateDirWatchOptions {
   stateDir: string;
@@ -106,7 +106,7 @@ export class StateDirWatch {
    */
   async followTemp(serverId: string): Promise<void> {
     if (this.#o.serverFiles || this.#closed) return;
-    const dir = path.join(this.#o.stateDir, serverId, TEMP_DIR);
+    const dir = tempDirPath(this.#o.stateDir, serverId);
     const watched = this.#temps.get(serverId);
     // lstat: a link planted at `.tmp` is no temp directory of the writer's (which replaces it).
     const st = await lstat(dir).catch(() => undefined);
@@ -125,7 +125,7 @@ export class StateDirWatch {
 
   #forget(serverId: string): void {
     if (!this.#temps.delete(serverId) || this.#closed) return;
-    this.#watcher.unwatch(path.join(this.#o.stateDir, serverId, TEMP_DIR));
+    this.#watcher.unwatch(tempDirPath(this.#o.stateDir, serverId));
   }
 
   close(): Promise<void> {
