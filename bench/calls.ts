@@ -1,5 +1,5 @@
 /**
- * What the calls journal (server/publish/calls-journal.ts, CONTRACT §11) costs a busy server:
+ * What the calls journal (server/publish/calls-journal.ts, docs/state-directory.md) costs a busy server:
  * `tools/call` `echo` per second through two real products, `mcp-monitor start` with `--calls on`
  * (the default) and with `--calls off`, everything else alike, under the same load: `clients` v1
  * SDK clients over HTTP, each calling in a loop for `seconds`. The rounds alternate which side goes

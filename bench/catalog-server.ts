@@ -3,7 +3,7 @@
  * lists `BENCH_CATALOG_TOOLS` tools (default 500) of lib/tool-definitions.ts in one `tools/list`
  * page. With 0 it has no tools at all, no `tools` capability and no `tools/list` handler: the
  * request is answered -32601, so the child's catalog stays null while its `operations` count the
- * request as they do with tools (a caller's fault is no error, CONTRACT §4).
+ * request as they do with tools (a caller's fault is no error, docs/state-directory.md, the snapshot schema).
  */
 import { Server } from '@modelcontextprotocol/sdk/server/index.js';
 import { CallToolRequestSchema, ListToolsRequestSchema } from '@modelcontextprotocol/sdk/types.js';

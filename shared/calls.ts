@@ -1,5 +1,5 @@
 /**
- * The calls journal `state/<serverId>/calls.jsonl` (CONTRACT §11): one JSON line per JSON-RPC
+ * The calls journal `state/<serverId>/calls.jsonl` (docs/state-directory.md): one JSON line per JSON-RPC
  * request with an id that a client made, written when it ended, rotated by size like the event
  * journal (`calls.1.jsonl` newest … `calls.N.jsonl` oldest, see journal-names.ts). Never any
  * payload: no arguments, results or resource contents, only what the line below names.

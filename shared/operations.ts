@@ -24,7 +24,7 @@ export function operationBoundsOf(snapshot: { operationBounds?: readonly number[
 }
 
 /**
- * Cumulative `buckets` for the bounds `from` re-counted for the bounds `to` (CONTRACT §4): the
+ * Cumulative `buckets` for the bounds `from` re-counted for the bounds `to` (docs/state-directory.md): the
  * observations of each old bucket go under the smallest new bound that is not below the old
  * bound (a count is never placed below its true bucket), or only into +Inf when every new
  * bound is below it. Bounds are ascending.

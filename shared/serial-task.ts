@@ -2,7 +2,7 @@
  * A re-read loop that never overlaps itself: what the API's snapshot watcher and `tail` run per
  * server. A run asked for while one is under way makes exactly one more run after it (so the
  * last request always sees the latest files, and results land in order). `poke()` also runs it
- * once more `settleMs` later: chokidar emits no trailing event for a burst (chokidar #1455).
+ * once more `settleMs` later: chokidar emits no trailing event for a burst (https://github.com/paulmillr/chokidar/issues/1455).
  */
 
 export interface SerialTaskOptions {

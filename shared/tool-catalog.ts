@@ -1,5 +1,5 @@
 /**
- * The server's tool catalog as the snapshot publishes it (`catalog`, CONTRACT §4): the tools of
+ * The server's tool catalog as the snapshot publishes it (`catalog`, docs/state-directory.md): the tools of
  * the last complete `tools/list` answer, each with the size of its definition (what it costs a
  * model's context). The writer builds it (server/operations/tool-catalog.ts); the API joins it
  * with `operations` (tool-usage.ts). Pure data and functions.

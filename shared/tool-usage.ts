@@ -1,5 +1,5 @@
 /**
- * The tool catalog joined with what clients did with each tool (`GET …/tools`, CONTRACT §5):
+ * The tool catalog joined with what clients did with each tool (`GET …/tools`, docs/http-api.md, Tools):
  * a row per tool of the snapshot's `catalog`, with its `tools/call` entries of `operations`
  * summed (entries split by error type, or a name listed twice by a hand-written file, are one
  * tool). Pure.
@@ -15,7 +15,7 @@ export interface ToolUsage {
   bytes: number;
   /** `tools/call` requests of it since the first start of the server id. */
   calls: number;
-  /** Those that failed on the server's side (CONTRACT §4: errors, not the caller's faults). */
+  /** Those that failed on the server's side (docs/state-directory.md: errors, not the caller's faults). */
   errors: number;
   /** Median duration estimated from the histogram (shared/operations.ts `quantile`), ms; null when never called. */
   p50Ms: number | null;

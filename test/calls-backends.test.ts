@@ -70,7 +70,7 @@ async function session(o: { client: AnyClient; stateDir: string; serverId: strin
   const calls = lines.filter((c) => c.method === 'tools/call');
   expect(calls.map((c) => c.name)).toEqual([o.echo, 'made-up-tool', o.echo]);
   expect(calls[0]).toMatchObject({ outcome: 'ok', errorCode: null, era: o.era, client: o.clientName });
-  // An unknown tool and invalid arguments are the caller's faults (CONTRACT §4, §11): rejected,
+  // An unknown tool and invalid arguments are the caller's faults (docs/state-directory.md): rejected,
   // whether the server answers them with -32602 or with an `isError` result.
   expect(calls[1]!.outcome).toBe('rejected');
   expect(calls[2]!.outcome).toBe('rejected');

@@ -144,7 +144,7 @@ describe('dashboard: tools', () => {
     ];
     const catalog: Catalog = { tools, totalBytes: tools.reduce((n, t) => n + t.bytes, 0), seenAt: new Date(Date.now() - 90_000).toISOString() };
     const operations: Operation[] = [
-      // One tool's entries, one per error type (CONTRACT §4): a row of the page sums them.
+      // One tool's entries, one per error type (docs/state-directory.md): a row of the page sums them.
       { ...operationOf('tools/call', hostile, [0.02, 0.2]), lastCalledAt: new Date(Date.now() - 125_000).toISOString() },
       { ...operationOf('tools/call', hostile, [0.2], 'tool_error'), lastCalledAt: new Date(Date.now() - 130_000).toISOString() },
       { ...operationOf('tools/call', 't03', [0.003]), lastCalledAt: new Date(Date.now() - 5_000).toISOString() },

@@ -195,7 +195,7 @@ describe('dashboard', () => {
     const modern = connectionOf('m-00000000000000aa', { era: 'modern', protocolVersion: '2026-07-28', lastMethod: 'tools/call', clientInfo: { name: 'v2-auto', version: '2.0.0' } });
     const legacy = connectionOf('5b1d1f0e-0000-4000-8000-000000000001', { era: 'legacy', lastMethod: 'tools/list', clientInfo: { name: 'v1-client', version: '1.0.0' } });
     const hostile = '<img src=x onerror=window.__pwned=1>';
-    // echo's entries, one per error type (CONTRACT §4): one row of the table.
+    // echo's entries, one per error type (docs/state-directory.md, the snapshot schema): one row of the table.
     const operations = [
       operationOf('tools/call', 'echo', [0.003, 0.02, 0.2]),
       operationOf('tools/call', 'echo', [0.2], 'tool_error'),

@@ -103,7 +103,7 @@ describe('operations', () => {
 
     // As a writer from before `operationBounds` would have left it: every count in the old
     // (0.01, 0.025] bucket. The next writer re-counts them under 0.05, the smallest new bound
-    // not below 0.025 (CONTRACT §4), and writes the new bounds.
+    // not below 0.025 (docs/state-directory.md, the snapshot schema), and writes the new bounds.
     const { operationBounds: _, ...older } = stopped;
     older.operations = stopped.operations!.map((o) => ({ ...o, durationSeconds: { sum: o.durationSeconds.sum, buckets: LEGACY_OPERATION_BOUNDS.map((b) => (b >= 0.025 ? o.count : 0)) } }));
     const file = path.join(first.stateDir, 'default', 'snapshot.json');

@@ -1,4 +1,4 @@
-/** requestOutcome: what became of a request, from the server's response or from our HTTP answer (CONTRACT §11 `outcome`, `errorCode`). */
+/** requestOutcome: what became of a request, from the server's response or from our HTTP answer (docs/state-directory.md, calls.jsonl: `outcome`, `errorCode`). */
 import { describe, expect, it } from 'vitest';
 import { requestOutcome } from '../server/operations/request-outcome.js';
 

@@ -99,7 +99,7 @@ describe('SnapshotWatcher', () => {
     expect(seen.at(-1)?.startedAt).toBe(new Date(now - 7_200_000).toISOString());
   });
 
-  it('records a file it cannot stat once and does not read it again on every rescan (D5)', async () => {
+  it('records a file it cannot stat once and does not read it again on every rescan', async () => {
     const stateDir = await makeStateDir();
     await mkdir(path.join(stateDir, 'w'));
     await writeFile(path.join(stateDir, 'w', 'snapshot.json'), snap({ serverId: 'w', seq: 1 }));

@@ -1,5 +1,5 @@
 /**
- * `GET /api/mcp/servers/:serverId/tools` from outside (CONTRACT §5, §11), against the real API
+ * `GET /api/mcp/servers/:serverId/tools` from outside (docs/http-api.md, Tools), against the real API
  * and child: 400 for a malformed id, 404 for an unknown server, 503 before a valid snapshot,
  * `catalog: null` and no rows before a `tools/list`, then a row per listed tool with the size
  * of its definition as the server sent it and its calls, in both protocol eras.
@@ -27,7 +27,7 @@ interface ToolsBody {
   tools: { name: string; bytes: number; calls: number; errors: number; p50Ms: number | null; lastCalledAt: string | null }[];
 }
 
-/** UTF-8 bytes of a tool's object as JSON.stringify writes it (CONTRACT §4). */
+/** UTF-8 bytes of a tool's object as JSON.stringify writes it (docs/state-directory.md, the snapshot schema). */
 const bytesOf = (tool: unknown) => Buffer.byteLength(JSON.stringify(tool), 'utf8');
 
 describe('GET /api/mcp/servers/:serverId/tools', () => {

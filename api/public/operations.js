@@ -44,7 +44,7 @@ export function boundsOf(data) {
 
 /**
  * Every operation of every server with data, busiest first: the entries of one method and name
- * (one per error type, CONTRACT §4) as one row, their counts and buckets summed, with the error
+ * (one per error type, see docs/state-directory.md) as one row, their counts and buckets summed, with the error
  * types and their counts (`types`, most first) for the errors cell.
  */
 function rowsOf(st, ids) {

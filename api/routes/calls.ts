@@ -1,6 +1,6 @@
 /**
  * `GET /api/mcp/servers/:serverId/calls`: the newest lines of a server's calls journal
- * (`calls.jsonl` and its rotated files, CONTRACT §11), newest last: `{serverId, calls:[…]}`.
+ * (`calls.jsonl` and its rotated files, see docs/state-directory.md), newest last: `{serverId, calls:[…]}`.
  * `?since=` an ISO-8601 time (inclusive), `?limit=` 1-1000 (default 100), `?sessionId=`,
  * `?name=`; a bad or unknown one is 400, an unknown server 404. The files are read from their end
  * (shared/io/read-recent-calls.ts): a request never loads a whole journal.

@@ -7,7 +7,7 @@
  * catalog (`catalog`), see ../../docs/architecture.md. An endpoint never knows which observers
  * there are; it tells a {@link RequestObservers} fan-out.
  *
- * What is in a FinishedRequest is what the contract lets leave the request (CONTRACT §11): no
+ * What is in a FinishedRequest is what the contract lets leave the request (docs/state-directory.md, calls.jsonl): no
  * arguments, results or other payload; `method` and `name` exactly as the client sent them
  * (hostile: every observer bounds them itself).
  */

@@ -43,7 +43,7 @@ export const NAME_MAX = 128;
 // left near the cap (null, `tool_error`, `_OTHER`).
 const RESERVED = (NAMED_METHODS.length + 1) * 3;
 
-/** The `errorType` of a request that ended so (CONTRACT §4): the caller's faults are not errors. */
+/** The `errorType` of a request that ended so (docs/state-directory.md, the snapshot schema): the caller's faults are not errors. */
 export function errorTypeOf(r: Pick<FinishedRequest, 'outcome' | 'errorCode'>): string | null {
   if (r.outcome === 'tool_error') return 'tool_error';
   if (r.outcome !== 'error') return null;

@@ -1,6 +1,6 @@
 /**
  * What became of one request, as every endpoint judges it (the `outcome` and `errorCode` of a
- * {@link FinishedRequest}, CONTRACT §11): from the server's JSON-RPC response when one passed,
+ * {@link FinishedRequest}, docs/state-directory.md): from the server's JSON-RPC response when one passed,
  * else from the HTTP status of the answer the request got instead (ours: 404, 413, 503, …; or
  * the upstream's, when it answered with no JSON-RPC response).
  */

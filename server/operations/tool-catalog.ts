@@ -16,7 +16,7 @@
  * kept as digests; at most {@link MAX_PENDING_LISTINGS} listings under way (the oldest forgotten).
  *
  * The catalog also answers the OperationRecorder's `knownName` hook for `tools/call`: once a
- * catalog is known, a name it does not list counts under `_OTHER` (CONTRACT §4).
+ * catalog is known, a name it does not list counts under `_OTHER` (docs/state-directory.md).
  */
 import { createHash } from 'node:crypto';
 import { EventEmitter } from 'node:events';

@@ -1,5 +1,5 @@
 /**
- * The calls journal `state/<serverId>/calls.jsonl` (CONTRACT §11, lines in shared/calls.ts): one
+ * The calls journal `state/<serverId>/calls.jsonl` (docs/state-directory.md, lines in shared/calls.ts): one
  * line per request a client made, told by the endpoints as a {@link FinishedRequest}
  * (server/operations/finished-request.ts). Never any payload: only the fields of a
  * {@link CallLine}, each client string bounded and without control characters.
@@ -48,8 +48,8 @@ export interface CallsJournalOptions {
    * How long after the first line queued the batch is written, ms. Default 1000: each append
    * wakes whatever watches the server directory (the API's watcher re-lists it), so under load
    * the batches' count, not their size, is what the journal costs; at 200 the API spent about
-   * 8 µs more CPU per request and the child about 15 (docs/bench.md, throughput). CONTRACT §11
-   * asks for batches off the request path and names no interval; `calls --follow` sees a line
+   * 8 µs more CPU per request and the child about 15 (docs/bench.md, throughput). The journal
+   * is written in batches off the request path, at no interval promised; `calls --follow` sees a line
    * within about a second, and a queue of `batchLines` is written at once.
    */
   flushMs?: number;

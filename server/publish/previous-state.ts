@@ -58,7 +58,7 @@ export async function loadPreviousState(file: string, log: Logger): Promise<Prev
     state.totalConnections = prev.totalConnections;
     for (const r of CLOSE_REASONS) state.sessionsClosed[r] += prev.sessionsClosed?.[r] ?? 0;
     state.seq = prev.pid === process.pid ? prev.seq : 0;
-    // An older writer's buckets had other bounds: re-counted as CONTRACT §4 says.
+    // An older writer's buckets had other bounds: re-counted as docs/state-directory.md (the snapshot schema) says.
     const bounds = operationBoundsOf(prev);
     state.operations = prev.operations?.map((op) => ({ ...op, durationSeconds: { sum: op.durationSeconds.sum, buckets: remapBuckets(op.durationSeconds.buckets, bounds, OPERATION_BOUNDS) } }));
     state.sessionDurations = prev.sessionDurations;

@@ -8,7 +8,8 @@
  * told nothing more while it cost a quarter of the API's CPU per heartbeat (bench/watch-cost.ts
  * over 50 servers: 5.8 against 4.3 ms a write), re-attached after every rename. chokidar's own
  * `change` event is throttled per path (50 ms, leading edge only) and emits no trailing event for
- * a burst (chokidar #1455), so every event is followed by one more read `settleMs` later, and
+ * a burst (https://github.com/paulmillr/chokidar/issues/1455), so every event is followed by
+ * one more read `settleMs` later, and
  * every server is checked on a slow timer as a safety net, which also finds servers (and a state
  * directory) that appear later.
  *
