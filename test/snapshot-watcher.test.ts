@@ -10,9 +10,9 @@ import { createInterface } from 'node:readline';
 import pino from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
 import { SnapshotWatcher } from '../api/snapshot-watcher.js';
-import { writeFileNoFollow } from '../shared/io/write-file-no-follow.js';
 import { SNAPSHOT_SCHEMA, type Snapshot } from '../shared/snapshot.js';
 import { cleanup, makeStateDir } from './helpers/processes.js';
+import { replaceAsTheWriter } from './helpers/snapshot-files.js';
 import { waitFor } from './helpers/wait-for.js';
 
 const watchers: SnapshotWatcher[] = [];
@@ -27,13 +27,6 @@ async function watcherOn(stateDir: string): Promise<SnapshotWatcher> {
   watchers.push(w);
   await w.start();
   return w;
-}
-
-/** Replaces `file` as the child's writer does: a temp file in the server's `.tmp/`, renamed over it. */
-async function put(file: string, text: string): Promise<void> {
-  const tempDir = path.join(path.dirname(file), '.tmp');
-  await mkdir(tempDir, { recursive: true, mode: 0o700 });
-  await writeFileNoFollow(file, text, { mode: 0o600, tempDir });
 }
 
 function snap(over: Partial<Snapshot>): string {
@@ -67,14 +60,14 @@ describe('SnapshotWatcher', () => {
     await mkdir(path.join(stateDir, 'w'));
     const file = path.join(stateDir, 'w', 'snapshot.json');
     const startedAt = '2026-01-01T00:00:00.000Z';
-    await put(file, snap({ seq: 10, startedAt }));
+    await replaceAsTheWriter(file, snap({ seq: 10, startedAt }));
     const w = await watcherOn(stateDir);
     expect(w.get('w')?.snapshot?.seq).toBe(10);
-    await put(file, snap({ seq: 5, startedAt, activeConnections: 0 }));
+    await replaceAsTheWriter(file, snap({ seq: 5, startedAt, activeConnections: 0 }));
     await w.refresh('w');
     expect(w.get('w')?.snapshot?.seq).toBe(10);
     // A later writer (new pid, later start) starts again at seq 1.
-    await put(file, snap({ seq: 1, pid: 200, startedAt: '2026-01-01T00:01:00.000Z' }));
+    await replaceAsTheWriter(file, snap({ seq: 1, pid: 200, startedAt: '2026-01-01T00:01:00.000Z' }));
     await waitFor(() => w.get('w')?.snapshot?.pid === 200, { what: 'the new writer' });
     expect(w.get('w')?.snapshot?.seq).toBe(1);
   });
@@ -84,17 +77,17 @@ describe('SnapshotWatcher', () => {
     await mkdir(path.join(stateDir, 'w'));
     const file = path.join(stateDir, 'w', 'snapshot.json');
     const now = Date.now();
-    await put(file, snap({ pid: 100, seq: 40, startedAt: new Date(now).toISOString() }));
+    await replaceAsTheWriter(file, snap({ pid: 100, seq: 40, startedAt: new Date(now).toISOString() }));
     const w = await watcherOn(stateDir);
     const seen: Snapshot[] = [];
     w.on('snapshot', (s) => seen.push(s));
     expect(w.get('w')?.snapshot?.pid).toBe(100);
     // The next child started after the wall clock stepped back an hour.
-    await put(file, snap({ pid: 200, seq: 1, startedAt: new Date(now - 3_600_000).toISOString() }));
+    await replaceAsTheWriter(file, snap({ pid: 200, seq: 1, startedAt: new Date(now - 3_600_000).toISOString() }));
     await waitFor(() => seen.some((s) => s.pid === 200), { what: 'the second writer emitted' });
     expect(w.get('w')?.snapshot).toMatchObject({ pid: 200, seq: 1 });
     // The same pid with another start (a container's child is always pid 7) is a new writer too.
-    await put(file, snap({ pid: 200, seq: 1, activeConnections: 0, startedAt: new Date(now - 7_200_000).toISOString() }));
+    await replaceAsTheWriter(file, snap({ pid: 200, seq: 1, activeConnections: 0, startedAt: new Date(now - 7_200_000).toISOString() }));
     await w.refresh('w');
     expect(seen.at(-1)?.startedAt).toBe(new Date(now - 7_200_000).toISOString());
   });
@@ -128,11 +121,11 @@ describe('SnapshotWatcher', () => {
     const stateDir = await makeStateDir();
     await mkdir(path.join(stateDir, 'w'));
     const file = path.join(stateDir, 'w', 'snapshot.json');
-    await put(file, snap({ seq: 3 }));
+    await replaceAsTheWriter(file, snap({ seq: 3 }));
     const w = await watcherOn(stateDir);
     const invalid: string[] = [];
     for (const bad of ['', 'not json', '{"schema":"other@1"}', snap({ seq: 4 }).replace('"serverId":"w"', '"serverId":"elsewhere"'), snap({ seq: 4, activeConnections: 2 })]) {
-      await put(file, bad);
+      await replaceAsTheWriter(file, bad);
       await w.refresh('w');
       expect(w.get('w')?.snapshot?.seq).toBe(3);
       expect(w.get('w')?.error?.code).toBe('EINVALID');
@@ -143,7 +136,7 @@ describe('SnapshotWatcher', () => {
     expect(invalid.join('\n')).toMatch(/schema is "other@1"/);
     expect(invalid.join('\n')).toMatch(/in the directory of "w"/);
     expect(invalid.join('\n')).toMatch(/activeConnections is 2 but connections has 0 entries/);
-    await put(file, snap({ seq: 4 }));
+    await replaceAsTheWriter(file, snap({ seq: 4 }));
     await waitFor(() => w.get('w')?.snapshot?.seq === 4 && !w.get('w')?.error, { what: 'recovery' });
   });
 

@@ -9,9 +9,9 @@ import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import pino from 'pino';
 import { SnapshotWatcher } from '../api/snapshot-watcher.js';
-import { writeFileNoFollow } from '../shared/io/write-file-no-follow.js';
 import { SNAPSHOT_SCHEMA } from '../shared/snapshot.js';
 import { cleanup, makeStateDir } from './helpers/processes.js';
+import { replaceAsTheWriter } from './helpers/snapshot-files.js';
 import { startServer, waitSnap } from './helpers/server-process.js';
 import { waitFor } from './helpers/wait-for.js';
 
@@ -35,14 +35,11 @@ const inode = async (p: string) => (await stat(p)).ino;
 
 /** Writes a snapshot of `serverId` as the child's writer does: a temp file in `.tmp/`, renamed. */
 async function writeAsTheWriter(stateDir: string, serverId: string, seq: number): Promise<void> {
-  const dir = path.join(stateDir, serverId);
-  const tempDir = path.join(dir, '.tmp');
-  await mkdir(tempDir, { recursive: true, mode: 0o700 });
   const now = new Date().toISOString();
-  await writeFileNoFollow(path.join(dir, 'snapshot.json'), `${JSON.stringify({
+  await replaceAsTheWriter(path.join(stateDir, serverId, 'snapshot.json'), `${JSON.stringify({
     schema: SNAPSHOT_SCHEMA, serverId, pid: process.pid, seq, status: 'running', reason: 'heartbeat', startedAt: '2026-01-01T00:00:00.000Z',
     writtenAt: now, heartbeatMs: 60_000, mcp: null, activeConnections: 0, totalConnections: 0, lastUpdated: now, connections: [],
-  })}\n`, { mode: 0o600, tempDir });
+  })}\n`);
 }
 
 async function watcherOn(stateDir: string, rescanMs: number): Promise<SnapshotWatcher> {

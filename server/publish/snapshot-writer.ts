@@ -322,8 +322,7 @@ export class SnapshotWriter extends EventEmitter<WriterEvents> {
       const snapshot = this.#build(reason);
       try {
         this.#tempDir ??= await prepareTempDir(serverDir(this.#o.stateDir, this.#o.serverId), this.#log);
-        const tempDir = this.#tempDir;
-        await writeFileNoFollow(this.file, serializeSnapshot(snapshot), { mode: FILE_MODE, tempDir, beforeRename: () => this.#o.lock.verify() }).catch((err: NodeJS.ErrnoException) => {
+        await writeFileNoFollow(this.file, serializeSnapshot(snapshot), { mode: FILE_MODE, tempDir: this.#tempDir, beforeRename: () => this.#o.lock.verify() }).catch((err: NodeJS.ErrnoException) => {
           // The temp directory was removed (or replaced by a file): make it again on the retry.
           if (err.code === 'ENOENT' || err.code === 'ENOTDIR') this.#tempDir = undefined;
           throw err;

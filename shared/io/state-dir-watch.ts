@@ -6,12 +6,12 @@
  *   server.
  * - No `serverFiles` (the API, which reads only snapshots): the state directory (servers come
  *   and go) and the temp directory of each directory named like a server id, `<server>/.tmp/`
- *   (see TEMP_DIR), where the writer makes every snapshot before renaming it over `snapshot.json`. A server directory
- *   is not watched: its journals grow on every request, and chokidar lists a watched directory
- *   (a stat per entry) on each of its events, so a fleet of 100 servers at rest cost the API
- *   twice the CPU (bench/fleet.ts) and a busy server woke it on every journal line. A snapshot
- *   replaced by anything but the writer (a copy by hand, a writer of an earlier build) is found
- *   by the reader's slow check.
+ *   (see TEMP_DIR), where the writer makes every snapshot before renaming it over
+ *   `snapshot.json`. A server directory is not watched: its journals grow on every request,
+ *   and chokidar lists a watched directory (a stat per entry) on each of its events, so a fleet
+ *   of 100 servers at rest cost the API twice the CPU (bench/fleet.ts) and a busy server woke it
+ *   on every journal line. A snapshot replaced by anything but the writer (a copy by hand, a
+ *   writer of an earlier build) is found by the reader's slow check.
  *
  * The changes come from chokidar's `raw` events: every fs.watch event of a watched directory,
  * unthrottled; a watch on each file goes deaf after quick atomic renames (see the reader).
@@ -59,7 +59,7 @@ export class StateDirWatch {
     this.#watcher.on('raw', (event, name, opts) => {
       const dir = (opts as { watchedPath?: string } | undefined)?.watchedPath;
       if (!dir || typeof name !== 'string') return;
-      const parts = path.relative(stateDir, dir).split(path.sep);
+      const parts = relativeParts(stateDir, dir);
       if (parts.length !== (files ? 1 : 2) || !SERVER_ID_RE.test(parts[0]!)) return;
       if (files) {
         if (files.includes(name)) options.onChange(parts[0]!, 'file');

@@ -5,9 +5,10 @@
  * written as the child writes them: snapshot replaced by rename (from `.tmp/`), journal appended a line at a
  * time, modes 0700/0600, every snapshot valid per shared/snapshot.ts.
  */
-import { appendFile, mkdir, rename, utimes, writeFile } from 'node:fs/promises';
+import { appendFile, mkdir, utimes } from 'node:fs/promises';
 import path from 'node:path';
 import { OPERATION_BOUNDS, SESSION_DURATION_BOUNDS, emptyHistogram, observe, type Histogram, type Operation } from '../../shared/operations.js';
+import { writeFileNoFollow } from '../../shared/io/write-file-no-follow.js';
 import { SNAPSHOT_SCHEMA, serializeSnapshot, validateSnapshot, type Connection, type Snapshot } from '../../shared/snapshot.js';
 
 /** A cumulative histogram of `values` for `bounds`. */
@@ -59,17 +60,23 @@ export async function writeSnapshot(stateDir: string, serverId: string, fields: 
     ...fields,
   });
   const dir = path.join(stateDir, serverId);
-  // The temp file in the server's `.tmp/`, as the writer makes it (the API watches that directory).
-  await mkdir(path.join(dir, '.tmp'), { recursive: true, mode: 0o700 });
-  const tmp = path.join(dir, '.tmp', `snapshot.json.${process.pid}${seq}`);
-  await writeFile(tmp, serializeSnapshot(snap), { mode: 0o600 });
-  await rename(tmp, path.join(dir, 'snapshot.json'));
+  await replaceAsTheWriter(path.join(dir, 'snapshot.json'), serializeSnapshot(snap));
   // The writer's lock, just refreshed: a live writer as far as the lock says (the CLI's verdict).
   const lock = path.join(dir, 'snapshot.json.lock');
   await mkdir(lock, { recursive: true, mode: 0o700 });
   const t = new Date();
   await utimes(lock, t, t);
   return snap;
+}
+
+/**
+ * Replaces a snapshot file as the child's writer does: a temp file in the server's `.tmp/`
+ * (the directory the API watches), renamed over it.
+ */
+export async function replaceAsTheWriter(file: string, text: string): Promise<void> {
+  const tempDir = path.join(path.dirname(file), '.tmp');
+  await mkdir(tempDir, { recursive: true, mode: 0o700 });
+  await writeFileNoFollow(file, text, { mode: 0o600, tempDir });
 }
 
 /** Appends journal lines to `<stateDir>/<serverId>/events.jsonl`. */
