@@ -179,6 +179,9 @@ export class ServerTracker {
       const known = this.#open.get(c.sessionId);
       if (known) known.requestCount = c.requestCount;
       else this.#connect(sessionOf(c, snap.pid), c.connectedAt);
+      // Listed again: it had not left. (A write built before its connect can land after the
+      // journal's connect line, and then the snapshot with it.)
+      this.#pending.delete(c.sessionId);
     }
     const ending = snap.status === 'stopping' || snap.status === 'stopped';
     for (const id of this.#open.keys()) {
