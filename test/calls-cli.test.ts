@@ -102,7 +102,7 @@ describe('mcp-monitor calls', () => {
       // About 1.6 KiB a round: at least one rotation each.
       for (let i = 0; i < 8; i += 1) {
         told += 1;
-        journal.finished({ endedAt: new Date(), seconds: 0.002, sessionId: 'sess-f', era: 'legacy', client: 'follow', method: 'tools/call', name: `tool-${told}`, outcome: 'ok', errorCode: null, answered: true });
+        journal.finished({ endedAtMs: Date.now(), seconds: 0.002, sessionId: 'sess-f', era: 'legacy', client: 'follow', method: 'tools/call', name: `tool-${told}`, outcome: 'ok', errorCode: null, answered: true });
       }
       await journal.flush();
       await waitFor(() => printed().length >= told, { what: `${told} lines printed (${proc.stderr.join(' | ')})` });

@@ -46,7 +46,7 @@ async function journalIn(stateDir: string, options: Partial<CallsJournalOptions>
 }
 
 function request(fields: Partial<FinishedRequest> = {}): FinishedRequest {
-  return { endedAt: new Date(), seconds: 0.0123456, sessionId: 'sess-1', era: 'legacy', client: 'test-client', method: 'tools/call', name: 'echo', outcome: 'ok', errorCode: null, answered: true, ...fields };
+  return { endedAtMs: Date.now(), seconds: 0.0123456, sessionId: 'sess-1', era: 'legacy', client: 'test-client', method: 'tools/call', name: 'echo', outcome: 'ok', errorCode: null, answered: true, ...fields };
 }
 
 async function linesOf(file: string): Promise<CallLine[]> {
@@ -62,7 +62,7 @@ describe('the calls journal', () => {
     // Created at start, empty, private.
     expect((await stat(file)).mode & 0o777).toBe(0o600);
     const end = new Date('2026-12-04T10:00:00.123Z');
-    j.finished(request({ endedAt: end }));
+    j.finished(request({ endedAtMs: end.getTime() }));
     j.finished(request({ client: `evil\u001b]52;c;AAAA\u0007\u009b${'x'.repeat(400)}`, method: `m${'\u0000'.repeat(3)}${'y'.repeat(100)}`, name: `n\u001b[2J${'z'.repeat(300)}`, sessionId: null, era: 'modern', outcome: 'rejected', errorCode: -32602, seconds: 2 }));
     j.finished(request({ name: null, method: 'resources/read', outcome: 'error', errorCode: -32603, client: null }));
     // finished() only queued: nothing is on disk yet.

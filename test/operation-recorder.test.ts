@@ -6,7 +6,7 @@ import { OperationRecorder, errorTypeOf } from '../server/operations/operation-r
 
 /** Tells `r` of one request as an endpoint would (`answered` as the endpoints judge it by default). */
 function record(r: OperationRecorder, method: string, name: string | null, seconds: number, outcome: CallOutcome, answered = outcome === 'ok'): void {
-  r.finished({ endedAt: new Date(), seconds, sessionId: null, era: 'legacy', client: null, method, name, outcome, errorCode: outcome === 'error' ? -32603 : null, answered });
+  r.finished({ endedAtMs: Date.now(), seconds, sessionId: null, era: 'legacy', client: null, method, name, outcome, errorCode: outcome === 'error' ? -32603 : null, answered });
 }
 
 describe('OperationRecorder', () => {
@@ -140,7 +140,7 @@ describe('OperationRecorder', () => {
 
     const r = new OperationRecorder();
     const at = (outcome: CallOutcome, errorCode: number | null) =>
-      r.finished({ endedAt: new Date(), seconds: 0.001, sessionId: null, era: 'modern', client: null, method: 'tools/call', name: 'echo', outcome, errorCode, answered: outcome === 'ok' || outcome === 'tool_error' });
+      r.finished({ endedAtMs: Date.now(), seconds: 0.001, sessionId: null, era: 'modern', client: null, method: 'tools/call', name: 'echo', outcome, errorCode, answered: outcome === 'ok' || outcome === 'tool_error' });
     at('ok', null);
     at('tool_error', null);
     at('tool_error', null);
@@ -153,7 +153,7 @@ describe('OperationRecorder', () => {
   it('puts new error codes under _OTHER near the cap, and never passes 100 entries however many codes a server invents', () => {
     const r = new OperationRecorder();
     for (let i = 0; i < 80; i += 1) record(r, 'tools/call', `tool-${i}`, 0.001, 'ok');
-    for (let i = 0; i < 500; i += 1) r.finished({ endedAt: new Date(), seconds: 0.001, sessionId: null, era: 'legacy', client: null, method: 'tools/call', name: 'tool-0', outcome: 'error', errorCode: -40_000 - i, answered: false });
+    for (let i = 0; i < 500; i += 1) r.finished({ endedAtMs: Date.now(), seconds: 0.001, sessionId: null, era: 'legacy', client: null, method: 'tools/call', name: 'tool-0', outcome: 'error', errorCode: -40_000 - i, answered: false });
     for (let i = 0; i < 500; i += 1) record(r, `x/${i}`, null, 0.001, 'error');
     const ops = r.operations();
     expect(ops.length).toBeLessThanOrEqual(MAX_OPERATIONS);

@@ -54,7 +54,7 @@ describe('WrapTap', () => {
       { sessionId: SID, era: 'legacy', client: 'c', method: 'tools/call', name: 'echo', outcome: 'tool_error', errorCode: null, answered: false },
     ]);
     expect(finished[1]!.seconds).toBeGreaterThanOrEqual(0);
-    expect(finished[1]!.endedAt.getTime()).toBeGreaterThanOrEqual(finished[0]!.endedAt.getTime());
+    expect(finished[1]!.endedAtMs).toBeGreaterThanOrEqual(finished[0]!.endedAtMs);
   });
 
   it('tells each tools/list result with its cursor, and the code of an error', () => {

@@ -23,8 +23,8 @@ export type CallOutcome = 'ok' | 'error' | 'tool_error' | 'rejected';
 
 /** One request that ended. */
 export interface FinishedRequest {
-  /** When it ended (its response closed or was seen). */
-  endedAt: Date;
+  /** When it ended (its response closed or was seen), ms since the epoch. */
+  endedAtMs: number;
   /** Its duration from arrival to end, seconds (monotonic clock). */
   seconds: number;
   /** The connection's `sessionId` as the snapshot lists it; null when none is listed (a refused request). */

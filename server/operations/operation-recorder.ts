@@ -136,7 +136,7 @@ export class OperationRecorder implements RequestObserver {
     if (e.errorType !== null) e.errors += 1;
     observe(e.durationSeconds, OPERATION_BOUNDS, Math.max(0, r.seconds));
     // The time of a tool's last call (GET …/tools), for tools only: one number, no string per request.
-    if (m === 'tools/call') e.lastCalledMs = r.endedAt.getTime();
+    if (m === 'tools/call') e.lastCalledMs = r.endedAtMs;
     this.#changed = true;
   }
 

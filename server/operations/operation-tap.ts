@@ -112,18 +112,18 @@ export function settle(op: PendingOperation, message: unknown, observer: Request
  */
 export function finish(call: HttpCall, status: number, code: number | null, observer: RequestObserver): void {
   const seconds = Number(process.hrtime.bigint() - call.t0) / 1e9;
-  const endedAt = new Date();
+  const endedAtMs = Date.now();
   // Each FinishedRequest is built whole, in one shape: this runs for every request served.
   if (call.ops === undefined) {
     if (status < 400) return;
     const o = requestOutcome(undefined, status, code);
-    observer.finished({ endedAt, seconds, sessionId: call.sessionId, era: call.era, client: call.client, method: '', name: null, outcome: o.outcome, errorCode: o.errorCode, answered: false });
+    observer.finished({ endedAtMs, seconds, sessionId: call.sessionId, era: call.era, client: call.client, method: '', name: null, outcome: o.outcome, errorCode: o.errorCode, answered: false });
     return;
   }
   // Only a response message of the server makes a name known: a 2xx status alone shows nothing.
   for (const op of call.ops) {
     const o = op.answer ?? requestOutcome(undefined, status, code);
-    observer.finished({ endedAt, seconds, sessionId: call.sessionId, era: call.era, client: call.client, method: op.method, name: op.name, outcome: o.outcome, errorCode: o.errorCode, answered: op.answer?.outcome === 'ok' });
+    observer.finished({ endedAtMs, seconds, sessionId: call.sessionId, era: call.era, client: call.client, method: op.method, name: op.name, outcome: o.outcome, errorCode: o.errorCode, answered: op.answer?.outcome === 'ok' });
   }
 }
 

@@ -4,8 +4,8 @@
  * (server/operations/finished-request.ts). Never any payload: only the fields of a
  * {@link CallLine}, each client string bounded and without control characters.
  *
- * Off the request path: `finished()` only bounds the strings and queues a small object (at most
- * `maxQueue` of them; past that a line is dropped and counted). A timer, `flushMs` after the first
+ * Off the request path: `finished()` only makes the line's text and queues its bytes (at most
+ * `maxQueue` lines; past that a line is dropped and counted). A timer, `flushMs` after the first
  * line queued, or a queue of `batchLines`, writes what is queued in batches, each one write(2) on
  * the file (two around a rotation). A slow disk delays only the journal; a failing one (the write
  * throws: ENOSPC, EIO, a short write) loses that batch, which is counted, and the next batch tries
@@ -20,12 +20,13 @@
 import { EventEmitter } from 'node:events';
 import { mkdir } from 'node:fs/promises';
 import type { Logger } from 'pino';
-import { CALL_CLIENT_MAX, CALL_METHOD_MAX, CALL_NAME_MAX, CALL_SESSION_ID_MAX, serializeCallLine, type CallLine, type CallLineOutcome } from '../../shared/calls.js';
+import type { CallLineOutcome } from '../../shared/calls.js';
 import { CALLS_JOURNAL } from '../../shared/journal-names.js';
 import { DIR_MODE, serverDir } from '../../shared/paths.js';
 import type { CallOutcome, FinishedRequest, RequestObserver } from '../operations/finished-request.js';
-import { boundText, lastBoundText } from '../sessions/client-fields.js';
+import { CallLineText } from './call-line-text.js';
 import { shortWriteError } from './journal-retry.js';
+import { LineQueue, type LineBatch } from './line-queue.js';
 import { RotatingFile } from './rotating-file.js';
 import type { WriterLock } from './writer-lock.js';
 
@@ -73,7 +74,8 @@ export class CallsJournal extends EventEmitter<CallsJournalEvents> implements Re
   readonly #flushMs: number;
   readonly #batchLines: number;
   readonly #f: RotatingFile;
-  #queue: CallLine[] = [];
+  readonly #queue = new LineQueue();
+  readonly #lines = new CallLineText();
   #seq = 0;
   #dropped = 0;
   /** Dropped off a full queue since that was last reported. */
@@ -84,10 +86,6 @@ export class CallsJournal extends EventEmitter<CallsJournalEvents> implements Re
   #started = false;
   #closed = false;
   #closePromise: Promise<void> | undefined;
-  // A client sends the same name, method and tool name request after request: bounded once each.
-  readonly #client = lastBoundText(CALL_CLIENT_MAX);
-  readonly #method = lastBoundText(CALL_METHOD_MAX);
-  readonly #name = lastBoundText(CALL_NAME_MAX);
 
   constructor(options: CallsJournalOptions) {
     super();
@@ -143,20 +141,7 @@ export class CallsJournal extends EventEmitter<CallsJournalEvents> implements Re
       return;
     }
     this.#seq += 1;
-    this.#queue.push({
-      ts: r.endedAt.toISOString(),
-      seq: this.#seq,
-      pid: process.pid,
-      sessionId: r.sessionId === null ? null : (boundText(r.sessionId, CALL_SESSION_ID_MAX) ?? null),
-      era: r.era,
-      client: r.client === null ? null : (this.#client(r.client) ?? null),
-      method: this.#method(r.method) ?? '',
-      name: r.name === null ? null : (this.#name(r.name) ?? null),
-      // Microseconds are plenty; more digits only lengthen the line.
-      durationMs: Number.isFinite(r.seconds) && r.seconds > 0 ? Math.round(r.seconds * 1e6) / 1e3 : 0,
-      outcome: r.outcome,
-      errorCode: Number.isSafeInteger(r.errorCode) ? r.errorCode : null,
-    });
+    this.#queue.push(this.#lines.text(r, this.#seq));
     if (this.#started) this.#queue.length >= this.#batchLines ? this.#kick() : this.#arm();
   }
 
@@ -209,10 +194,10 @@ export class CallsJournal extends EventEmitter<CallsJournalEvents> implements Re
         this.emit('error', new Error(`${this.#unreported} calls journal line(s) dropped: more than ${this.#maxQueue} waited for ${this.file}`));
         this.#unreported = 0;
       }
-      const batch = this.#queue.splice(0, this.#batchLines);
-      const written = await this.#write(batch.map(serializeCallLine)).catch((err: Error & { written?: number }) => {
-        if (this.#lock.compromised) return batch.length; // not written, and nothing will be: not ours to count
-        const lost = batch.length - (err.written ?? 0);
+      const batch = this.#queue.take(this.#batchLines);
+      const written = await this.#write(batch).catch((err: Error & { written?: number }) => {
+        if (this.#lock.compromised) return batch.sizes.length; // not written, and nothing will be: not ours to count
+        const lost = batch.sizes.length - (err.written ?? 0);
         this.#dropped += lost;
         this.emit('error', new Error(`${lost} calls journal line(s) dropped: could not append to ${this.file}: ${err.message}`, { cause: err }));
         return undefined;
@@ -225,28 +210,28 @@ export class CallsJournal extends EventEmitter<CallsJournalEvents> implements Re
   }
 
   /**
-   * Appends `lines` (each a whole line with its newline), rotating between them where the file
-   * would pass `maxBytes`; resolves with how many were written. A failure rejects with
-   * `written`, the lines written whole before it. Each run of lines that fits is encoded as one
-   * buffer (one per line would be an allocation per request).
+   * Appends the lines of `batch`, rotating between them where the file would pass `maxBytes`;
+   * resolves with how many were written. A failure rejects with `written`, the lines written
+   * whole before it. Each run of lines that fits is one write(2).
    */
-  async #write(lines: string[]): Promise<number> {
+  async #write({ data: all, sizes }: LineBatch): Promise<number> {
     const f = this.#f;
-    const sizes = lines.map((l) => Buffer.byteLength(l));
     let done = 0;
+    /** Where line `done` starts in `all`. */
+    let start = 0;
     try {
       await this.#lock.verify();
       if (!f.isOpen) await f.open();
-      while (done < lines.length) {
+      while (done < sizes.length) {
         let bytes = 0;
         let end = done;
         // As many lines as fit; the first at least in an empty file (one longer than maxBytes gets a file of its own).
-        while (end < lines.length && !(end === done ? f.wouldOverflow(sizes[end]!) : f.exceeds(bytes + sizes[end]!))) bytes += sizes[end++]!;
+        while (end < sizes.length && !(end === done ? f.wouldOverflow(sizes[end]!) : f.exceeds(bytes + sizes[end]!))) bytes += sizes[end++]!;
         if (end === done) {
           await f.rotate();
           continue;
         }
-        const data = Buffer.from(lines.slice(done, end).join(''));
+        const data = all.subarray(start, start + bytes);
         const out = f.framed(data);
         const n = await f.write(out);
         if (n < out.length) {
@@ -257,6 +242,7 @@ export class CallsJournal extends EventEmitter<CallsJournalEvents> implements Re
           throw shortWriteError(n, out.length);
         }
         done = end;
+        start += bytes;
       }
       return done;
     } catch (err) {
@@ -267,7 +253,7 @@ export class CallsJournal extends EventEmitter<CallsJournalEvents> implements Re
   /** The lock is lost: drop every queued line and close the file without writing. */
   #onLockLost(): void {
     this.#closed = true;
-    this.#queue = [];
+    this.#queue.clear();
     clearTimeout(this.#timer);
     this.#timer = undefined;
     // A write in flight finishes first (its verify() passed before the loss was known).

@@ -173,7 +173,7 @@ export class WrapTap {
       if (p.method === 'tools/list' && m.result !== undefined) this.#requests.toolsListed?.({ sessionId: this.#sessionId, cursor: p.cursor, result: m.result });
       const outcome = requestOutcome(m);
       this.#requests.finished({
-        endedAt: new Date(),
+        endedAtMs: Date.now(),
         seconds,
         sessionId: this.#sessionId,
         era: this.era,
